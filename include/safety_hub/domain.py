@@ -1,0 +1,182 @@
+"""Domain codes and normalisation: USCC (GB 32100), Tianjin districts, dates.
+
+Every function here is pure and vectorisation-friendly (works on scalars; the
+validation layer maps them over columns). See ``shared/DOMAIN.md`` §1, §2, C1-C4.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
+USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+_ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+# Pilot-era codes (35...M000...) predate the check rule; accepted as issued.
+_PILOT_ERA = re.compile(r"^35\d{6}M000")
+
+
+def to_halfwidth(text: str) -> str:
+    """Full-width ASCII (Ａ１（) and the ideographic space become half-width."""
+    return unicodedata.normalize("NFKC", text) if text else text
+
+
+def normalise_uscc(value: object) -> str | None:
+    """C1: full-width to half-width, trim, upper-case. None for blanks."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = to_halfwidth(str(value)).strip().upper().replace(" ", "")
+    return text or None
+
+
+def uscc_check_char(first17: str) -> str:
+    """The GB 32100 check character (position 18) for the first 17 positions."""
+    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, USCC_WEIGHTS))
+    return USCC_CHARSET[(31 - total % 31) % 31]
+
+
+def org_code_check_char(first8: str) -> str:
+    """The GB 11714 check character (position 17) for the 8-character body."""
+    total = sum((int(c) if c.isdigit() else ord(c) - 55) * w for c, w in zip(first8, _ORG_WEIGHTS))
+    check = 11 - total % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
+def is_valid_uscc(value: object) -> bool:
+    """Hard rule of DOMAIN.md §1: length, charset, digits in 3-8, check char.
+
+    A GB 11714 (position 17) mismatch or an unknown department/type pair is
+    only a warning and does not fail this check.
+    """
+    code = normalise_uscc(value)
+    if code is None or len(code) != 18:
+        return False
+    if any(c not in _USCC_VALUE for c in code) or not code[2:8].isdigit():
+        return False
+    if _PILOT_ERA.match(code):
+        return True
+    return uscc_check_char(code[:17]) == code[17]
+
+
+def make_uscc(dept_type: str, region: str, body8: str) -> str:
+    """Build a valid USCC from department/type, a 6-digit region and an 8-char body."""
+    org = body8 + org_code_check_char(body8)
+    first17 = dept_type + region + org
+    return first17 + uscc_check_char(first17)
+
+
+DISTRICTS: dict[str, str] = {
+    "120101": "和平区",
+    "120102": "河东区",
+    "120103": "河西区",
+    "120104": "南开区",
+    "120105": "河北区",
+    "120106": "红桥区",
+    "120110": "东丽区",
+    "120111": "西青区",
+    "120112": "津南区",
+    "120113": "北辰区",
+    "120114": "武清区",
+    "120115": "宝坻区",
+    "120116": "滨海新区",
+    "120117": "宁河区",
+    "120118": "静海区",
+    "120119": "蓟州区",
+}
+LEGACY_DISTRICTS: dict[str, str] = {
+    "120107": "120116",  # 塘沽区
+    "120108": "120116",  # 汉沽区
+    "120109": "120116",  # 大港区
+    "120221": "120117",  # 宁河县
+    "120222": "120114",  # 武清县
+    "120223": "120118",  # 静海县
+    "120224": "120115",  # 宝坻县
+    "120225": "120119",  # 蓟县
+}
+# Free-text names agencies write instead of codes (C2), incl. non-GB/T 2260 areas.
+_DISTRICT_NAMES: dict[str, str] = {
+    **{name: code for code, name in DISTRICTS.items()},
+    **{name.removesuffix("区"): code for code, name in DISTRICTS.items() if name != "滨海新区"},
+    "滨海": "120116",
+    "塘沽": "120116",
+    "塘沽区": "120116",
+    "汉沽": "120116",
+    "汉沽区": "120116",
+    "大港": "120116",
+    "大港区": "120116",
+    "保税区": "120116",
+    "东疆": "120116",
+    "东疆保税港区": "120116",
+    "宁河县": "120117",
+    "武清县": "120114",
+    "静海县": "120118",
+    "宝坻县": "120115",
+    "蓟县": "120119",
+}
+
+
+def map_district(value: object) -> str | None:
+    """C2: a current code, a legacy code or a free-text name -> current code, else None."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    text = to_halfwidth(str(value)).strip()
+    if text.endswith(".0"):  # codes read as numbers from spreadsheets
+        text = text[:-2]
+    if text in DISTRICTS:
+        return text
+    if text in LEGACY_DISTRICTS:
+        return LEGACY_DISTRICTS[text]
+    return _DISTRICT_NAMES.get(text.removeprefix("天津市"))
+
+
+_DATE_PATTERNS = (
+    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})"),
+    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
+    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})"),
+    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
+    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+)
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+_PLACEHOLDER_DATE = dt.date(1900, 1, 1)
+
+
+def parse_date(value: object) -> dt.date | None:
+    """C4: ISO, ``2021.3.5``, ``2021年3月5日``, ``20210305`` and Excel serials.
+
+    Returns None for blanks, unparseable text and the 1900-01-01 placeholder;
+    future dates are a validation rule, not a parse failure.
+    """
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    text = to_halfwidth(str(value)).strip()
+    if not text:
+        return None
+    parsed: dt.date | None = None
+    if re.fullmatch(r"\d{5}(\.0)?", text):  # Excel serial day number
+        parsed = _EXCEL_EPOCH + dt.timedelta(days=int(float(text)))
+    else:
+        for pattern in _DATE_PATTERNS:
+            m = pattern.match(text)
+            if m:
+                try:
+                    parsed = dt.date(int(m[1]), int(m[2]), int(m[3]))
+                except ValueError:
+                    return None
+                break
+    if parsed is None or parsed == _PLACEHOLDER_DATE:
+        return None
+    return parsed
+
+
+def normalise_org_name(name: object) -> str | None:
+    """Half-width brackets and trimming, so name variants compare equal (C3)."""
+    if name is None or (isinstance(name, float) and name != name):
+        return None
+    text = to_halfwidth(str(name)).strip()
+    return text or None

@@ -1,0 +1,222 @@
+"""The feed registry: one YAML file per feed under ``include/feeds/``.
+
+Each file is validated by a strict pydantic model (unknown fields rejected);
+errors name the file and the field. Secrets never live here: deliveries name
+an Airflow connection id. Reading the registry is the only work a DAG file
+does at parse time, so this module imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from safety_hub import settings
+
+FEED_ID = re.compile(r"^[a-z][a-z0-9]*_[a-z0-9_]+$")
+
+
+class RegistryError(ValueError):
+    """A feed file that does not satisfy the schema; the message names file and field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Agency(_Strict):
+    code: str = Field(pattern=r"^[a-z]+$")
+    name: str
+    pool_slots: int = 2
+
+
+class RestApiDelivery(_Strict):
+    """A paginated JSON API with a bearer token and an ``updated_since`` cursor."""
+
+    kind: Literal["rest_api"]
+    conn_id: str
+    endpoint: str
+    page_size: int = Field(default=200, gt=0, le=5000)
+    timeout_seconds: float = 30
+
+
+class FileDropDelivery(_Strict):
+    """Daily files dropped in a folder; ``pattern`` is formatted with the business date."""
+
+    kind: Literal["file_drop"]
+    conn_id: str
+    pattern: str
+    format: Literal["csv"] = "csv"
+    encoding: str = "utf-8"
+
+    @field_validator("pattern")
+    @classmethod
+    def _has_date(cls, v: str) -> str:
+        if "{date" not in v:
+            raise ValueError("pattern must contain a {date:...} placeholder")
+        return v
+
+
+class SqlExtractDelivery(_Strict):
+    """Rows of one table in the agency's own database, windowed by ``updated_column``."""
+
+    kind: Literal["sql_extract"]
+    conn_id: str
+    table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    updated_column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    chunk_rows: int = 50_000
+
+
+Delivery = Annotated[Union[RestApiDelivery, FileDropDelivery, SqlExtractDelivery], Field(discriminator="kind")]
+
+ColumnType = Literal["str", "uscc", "district", "org_name", "date", "datetime", "int", "decimal", "bool", "enum"]
+
+
+class Column(_Strict):
+    """One agency column mapped to a warehouse column, with its type and rules."""
+
+    source: str
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    type: ColumnType = "str"
+    required: bool = False
+    # enum only: canonical value -> accepted spellings ("完成", "√", ...)
+    values: dict[str, list[str]] | None = None
+    not_future: bool = False
+
+    @model_validator(mode="after")
+    def _enum_has_values(self) -> "Column":
+        if (self.type == "enum") != (self.values is not None):
+            raise ValueError("'values' is required for type enum and only allowed there")
+        return self
+
+
+class Rule(_Strict):
+    """An extra Great Expectations expectation, by its snake_case name."""
+
+    id: str = Field(pattern=r"^[a-z0-9_.<>=]+$")
+    expectation: str = Field(pattern=r"^expect_[a-z0-9_]+$")
+    kwargs: dict = Field(default_factory=dict)
+    description: str = ""
+
+
+class Validation(_Strict):
+    max_invalid_share: float = Field(default=0.3, ge=0, le=1)
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class Feed(_Strict):
+    feed_id: str
+    agency: str
+    dataset: str
+    title: str
+    description: str = ""
+    owner: str = "data-engineering"
+    schedule: str = "0 1 * * *"
+    start_date: str = "2026-01-01"
+    delivery: Delivery
+    columns: list[Column]
+    key: list[str]
+    target_table: str = Field(pattern=r"^fact_[a-z0-9_]+$")
+    validation: Validation = Validation()
+
+    @field_validator("feed_id")
+    @classmethod
+    def _feed_id_form(cls, v: str) -> str:
+        if not FEED_ID.match(v):
+            raise ValueError("feed_id must look like <agency>_<dataset>, lower case")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Feed":
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError("column names must be unique")
+        missing = [k for k in self.key if k not in names]
+        if missing:
+            raise ValueError(f"key columns {missing} are not among the columns")
+        if not self.feed_id.startswith(self.agency + "_"):
+            raise ValueError(f"feed_id must start with the agency code '{self.agency}_'")
+        return self
+
+    @property
+    def required_sources(self) -> list[str]:
+        return [c.source for c in self.columns if c.required]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _format_error(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid feed definition"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<root>"
+        lines.append(f"  field '{loc}': {e['msg']}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RegistryError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_feed(path: Path) -> Feed:
+    """Load and validate one feed file."""
+    try:
+        feed = Feed.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise RegistryError(_format_error(path, exc)) from None
+    if path.stem != feed.feed_id:
+        raise RegistryError(f"{path}: field 'feed_id': '{feed.feed_id}' must match the file name")
+    return feed
+
+
+def load_agencies(feeds_dir: Path | None = None) -> dict[str, Agency]:
+    path = (feeds_dir or settings.feeds_dir()) / "_agencies.yaml"
+    data = _read_yaml(path)
+    agencies = {}
+    for code, body in data.items():
+        try:
+            agencies[code] = Agency.model_validate({"code": code, **body})
+        except ValidationError as exc:
+            raise RegistryError(_format_error(path, exc)) from None
+    return agencies
+
+
+@functools.lru_cache(maxsize=8)
+def _load_all(feeds_dir: Path) -> tuple[dict[str, Agency], dict[str, Feed]]:
+    agencies = load_agencies(feeds_dir)
+    feeds: dict[str, Feed] = {}
+    for path in sorted(feeds_dir.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        feed = load_feed(path)
+        if feed.agency not in agencies:
+            raise RegistryError(f"{path}: field 'agency': unknown agency '{feed.agency}' (see _agencies.yaml)")
+        feeds[feed.feed_id] = feed
+    return agencies, feeds
+
+
+def load_registry(feeds_dir: Path | None = None) -> dict[str, Feed]:
+    """All feeds, keyed by feed id, sorted."""
+    return _load_all((feeds_dir or settings.feeds_dir()).resolve())[1]
+
+
+def agencies(feeds_dir: Path | None = None) -> dict[str, Agency]:
+    return _load_all((feeds_dir or settings.feeds_dir()).resolve())[0]
+
+
+def get_feed(feed_id: str, feeds_dir: Path | None = None) -> Feed:
+    feeds = load_registry(feeds_dir)
+    if feed_id not in feeds:
+        raise RegistryError(f"unknown feed '{feed_id}'; registered: {', '.join(feeds)}")
+    return feeds[feed_id]

@@ -1,0 +1,44 @@
+"""Where things live. Every path and URL comes from the environment with a
+project-local default, so the same code runs in tests, the demo and docker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = PACKAGE_DIR.parents[1]
+BUSINESS_TZ = "Asia/Shanghai"
+
+
+def home() -> Path:
+    """Root of data/ and reports/ (``SAFETY_HUB_HOME``, default: the project dir)."""
+    return Path(os.environ.get("SAFETY_HUB_HOME", PROJECT_DIR)).resolve()
+
+
+def data_dir() -> Path:
+    return home() / "data"
+
+
+def raw_dir() -> Path:
+    return data_dir() / "raw"
+
+
+def staging_dir() -> Path:
+    return data_dir() / "staging"
+
+
+def reports_dir() -> Path:
+    return home() / "reports"
+
+
+def feeds_dir() -> Path:
+    return Path(os.environ.get("SAFETY_HUB_FEEDS_DIR", PROJECT_DIR / "include" / "feeds")).resolve()
+
+
+def warehouse_url() -> str:
+    """SQLAlchemy URL of the warehouse (``SAFETY_HUB_WAREHOUSE_URL``)."""
+    url = os.environ.get("SAFETY_HUB_WAREHOUSE_URL")
+    if url:
+        return url
+    return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
