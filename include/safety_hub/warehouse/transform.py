@@ -1,0 +1,53 @@
+"""Stage 5, model: conformed dimensions and marts, rebuilt from the facts.
+
+The SQL lives in ``safety_hub/sql/*.sql`` (one statement per concern, readable
+by an analyst); each rebuild is one transaction and therefore idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from importlib import resources
+
+import sqlalchemy as sa
+
+from safety_hub.registry import load_registry
+from safety_hub.warehouse.engine import ensure_schema
+
+CONFORMED_COLUMNS = ("uscc", "org_name", "district_code")
+
+
+def sql_file(name: str) -> str:
+    return resources.files("safety_hub").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def _enterprise_sources() -> str:
+    selects = []
+    for feed in load_registry().values():
+        names = {c.name for c in feed.columns}
+        if set(CONFORMED_COLUMNS) <= names:
+            selects.append(
+                f"SELECT uscc, org_name, district_code, feed_id, business_date, updated_at FROM {feed.target_table} WHERE uscc IS NOT NULL"
+            )
+    return "\n    UNION ALL\n    ".join(selects)
+
+
+def build_dimensions(engine: sa.Engine) -> int:
+    """Rebuild dim_enterprise; return its row count."""
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM dim_enterprise"))
+        conn.execute(sa.text(sql_file("dim_enterprise.sql").format(sources=_enterprise_sources())))
+        return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one()
+
+
+def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[dt.date]:
+    """Rebuild mart_district_hazard for ``as_of`` dates (default: every loaded business date)."""
+    with engine.begin() as conn:
+        if as_of is None:
+            as_of = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit ORDER BY 1"))]
+        stmt = sa.text(sql_file("mart_district_hazard.sql"))
+        for day in as_of:
+            conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
+            conn.execute(stmt, {"as_of": day})
+    return as_of
