@@ -1,0 +1,86 @@
+"""One ingest DAG per registered feed: extract -> land -> validate -> load.
+
+Generated from ``include/feeds/*.yaml``; adding a feed is adding a YAML file.
+Reading the registry is the only work done at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure
+from safety_hub.registry import agencies, load_registry
+from safety_hub.settings import BUSINESS_TZ
+
+DOC = """
+### Ingest `{feed_id}` — {title}
+
+{description}
+
+* Agency: **{agency}**; delivery: `{kind}` via connection `{conn_id}`.
+* Runs at `{schedule}` ({tz}) for the previous business day; set the `business_date`
+  param to (re)ingest any day. Re-running a day replaces that day.
+* Raw: `data/raw/{feed_id}/dt=<date>/`; rejected rows: table `quarantine`;
+  loaded rows: table `{table}`; one row per run in `load_audit`.
+"""
+
+
+def build_ingest_dag(feed, agency_name: str):
+    @dag(
+        dag_id=f"ingest_{feed.feed_id}",
+        schedule=CronDataIntervalTimetable(feed.schedule, timezone=BUSINESS_TZ),
+        start_date=dt.datetime.fromisoformat(feed.start_date).replace(tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        catchup=False,
+        max_active_runs=1,
+        tags=["ingest", feed.agency, feed.delivery.kind],
+        doc_md=DOC.format(
+            feed_id=feed.feed_id, title=feed.title, description=feed.description.strip(), agency=agency_name,
+            kind=feed.delivery.kind, conn_id=feed.delivery.conn_id, schedule=feed.schedule, tz=BUSINESS_TZ, table=feed.target_table,
+        ),
+        params={"business_date": Param(None, type=["null", "string"], format="date", description="YYYY-MM-DD to (re)ingest")},
+        default_args={
+            "owner": feed.owner,
+            "retries": 2,
+            "retry_delay": dt.timedelta(minutes=1),
+            "retry_exponential_backoff": True,
+            "on_failure_callback": on_failure,
+        },
+    )
+    def ingest():
+        feed_id = feed.feed_id
+
+        @task(pool=agency_pool(feed.agency), execution_timeout=dt.timedelta(minutes=30))
+        def extract(**context) -> dict:
+            from safety_hub.pipeline import run_extract
+
+            return run_extract(feed_id, business_date(context))
+
+        @task(retries=0)
+        def land(extracted: dict, **context) -> dict:
+            from safety_hub.pipeline import run_land
+
+            return run_land(feed_id, business_date(context))
+
+        @task(pool=WAREHOUSE_POOL, retries=0)
+        def validate(landed: dict, **context) -> dict:
+            from safety_hub.pipeline import run_validate
+
+            return run_validate(feed_id, business_date(context), context["run_id"])
+
+        @task(pool=WAREHOUSE_POOL, outlets=[Asset(asset_uri(feed.target_table))])
+        def load(validated: dict, **context) -> dict:
+            from safety_hub.pipeline import run_load
+
+            return run_load(feed_id, business_date(context), context["run_id"])
+
+        load(validate(land(extract())))
+
+    return ingest()
+
+
+_agencies = agencies()
+for _feed in load_registry().values():
+    globals()[f"ingest_{_feed.feed_id}"] = build_ingest_dag(_feed, _agencies[_feed.agency].name)

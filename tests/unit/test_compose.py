@@ -1,0 +1,245 @@
+"""Static checks of the production topology (docker-compose.yml, .env.example,
+Dockerfile). Docker does not run on the dev machines, so this is what keeps the
+compose file honest."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_TEXT = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+COMPOSE = yaml.safe_load(COMPOSE_TEXT)  # safe_load resolves the x-airflow-common anchors/merges
+SERVICES = COMPOSE["services"]
+
+AIRFLOW_COMMANDS = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
+}
+AIRFLOW_SERVICES = ["airflow-init", *AIRFLOW_COMMANDS]
+EXPECTED_SERVICES = {"postgres", "redis", "simulator", *AIRFLOW_SERVICES}
+
+# Settings that must be identical in every Airflow service.
+SHARED_SETTINGS = [
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CELERY__RESULT_BACKEND",
+    "AIRFLOW__CELERY__BROKER_URL",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__CORE__DAGS_FOLDER",
+    "SAFETY_HUB_HOME",
+    "SAFETY_HUB_WAREHOUSE_URL",
+    "PYTHONPATH",
+]
+SECRET_SETTINGS = {
+    "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
+    "AIRFLOW__CORE__FERNET_KEY": "AIRFLOW_FERNET_KEY",
+    "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
+}
+NON_SECRET_ENV_KEYS = {"AIRFLOW_UID", "AIRFLOW_ADMIN_USERNAME"}
+
+
+def _env_example() -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        assert sep, f".env.example line is not KEY=VALUE: {line!r}"
+        assert key not in values, f"{key} defined twice in .env.example"
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _env(service: str) -> dict[str, str]:
+    env = SERVICES[service].get("environment", {})
+    assert isinstance(env, dict), f"{service}: use the mapping form of environment"
+    return env
+
+
+def _command(service: str) -> str:
+    cmd = SERVICES[service].get("command", "")
+    return " ".join(cmd) if isinstance(cmd, list) else str(cmd)
+
+
+def _mounts(service: str) -> dict[str, str]:
+    """container path -> source of each volume of a service (short syntax)."""
+    mounts = {}
+    for spec in SERVICES[service].get("volumes", []):
+        source, target = spec.split(":")[:2]
+        mounts[target] = source
+    return mounts
+
+
+def _feeds() -> list[dict]:
+    return [
+        yaml.safe_load(p.read_text(encoding="utf-8"))
+        for p in sorted((ROOT / "include" / "feeds").glob("*.yaml"))
+        if not p.name.startswith("_")
+    ]
+
+
+def test_compose_spec_without_version_key():
+    assert "version" not in COMPOSE
+    assert "x-airflow-common" in COMPOSE
+
+
+def test_every_expected_service_exists():
+    assert EXPECTED_SERVICES <= set(SERVICES), EXPECTED_SERVICES - set(SERVICES)
+
+
+@pytest.mark.parametrize("service,command", AIRFLOW_COMMANDS.items())
+def test_airflow_service_runs_its_subcommand(service, command):
+    assert _command(service) == command
+    assert "entrypoint" not in SERVICES[service], f"{service} must keep the image's airflow entrypoint"
+
+
+@pytest.mark.parametrize("setting", SHARED_SETTINGS)
+def test_airflow_services_share_setting(setting):
+    values = {service: _env(service).get(setting) for service in AIRFLOW_SERVICES}
+    assert None not in values.values(), f"{setting} missing in {[s for s, v in values.items() if v is None]}"
+    assert len(set(values.values())) == 1, f"{setting} differs between services: {values}"
+
+
+@pytest.mark.parametrize("setting,variable", SECRET_SETTINGS.items())
+def test_secrets_come_from_env_file_not_literals(setting, variable):
+    assert _env("airflow-apiserver")[setting] == f"${{{variable}}}"
+
+
+def test_executor_database_and_broker():
+    env = _env("airflow-scheduler")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
+    assert env["SAFETY_HUB_WAREHOUSE_URL"].endswith("@postgres/warehouse")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
+
+
+def test_execution_api_points_at_the_api_server():
+    url = _env("airflow-worker")["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+    assert re.fullmatch(r"http://airflow-apiserver:8080/execution/", url), url
+    assert "8080:8080" in SERVICES["airflow-apiserver"]["ports"]
+    assert "/api/v2/monitor/health" in " ".join(SERVICES["airflow-apiserver"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("service", AIRFLOW_SERVICES)
+def test_code_and_data_mounted_in_airflow_service(service):
+    mounts = _mounts(service)
+    assert mounts.get("/opt/airflow/dags") == "./dags"
+    assert mounts.get("/opt/airflow/plugins") == "./plugins"
+    assert mounts.get("/opt/airflow/include") == "./include"
+    assert mounts.get("/opt/airflow/safety_hub_home") == "safety-hub-home"
+    assert SERVICES[service].get("env_file") == ".env"
+
+
+def test_named_volumes_are_declared():
+    used = {
+        source
+        for name in SERVICES
+        for source in _mounts(name).values()
+        if not source.startswith((".", "/"))
+    }
+    assert "safety-hub-home" in used
+    assert used <= set(COMPOSE.get("volumes") or {}), used - set(COMPOSE.get("volumes") or {})
+
+
+@pytest.mark.parametrize("service", AIRFLOW_COMMANDS)
+def test_airflow_services_wait_for_init_and_backends(service):
+    deps = SERVICES[service]["depends_on"]
+    assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+    assert deps["postgres"]["condition"] == "service_healthy"
+    assert deps["redis"]["condition"] == "service_healthy"
+
+
+def test_worker_can_scale():
+    worker = SERVICES["airflow-worker"]
+    assert "container_name" not in worker
+    for port in worker.get("ports", []):
+        # Only container-side ports ("8793" or {target: 8793}) can be scaled.
+        fixed = port.get("published") if isinstance(port, dict) else ":" in str(port)
+        assert not fixed, f"worker publishes a fixed host port: {port}"
+
+
+def test_init_migrates_db_and_creates_pools():
+    script = _command("airflow-init")
+    assert "airflow db migrate" in script
+    pools = {name: int(slots) for name, slots in re.findall(r"airflow pools set (\S+) (\d+)", script)}
+    assert pools.get("warehouse_writer") == 1
+    agencies = yaml.safe_load((ROOT / "include" / "feeds" / "_agencies.yaml").read_text(encoding="utf-8"))
+    for code, agency in agencies.items():
+        assert pools.get(f"pool_{code}") == agency["pool_slots"], f"pool_{code}"
+
+
+def test_postgres_creates_the_warehouse_db():
+    pg = SERVICES["postgres"]
+    assert pg["environment"]["POSTGRES_DB"] == "airflow"
+    assert "pg_isready" in pg["healthcheck"]["test"]
+    init_mounts = {t: s for t, s in _mounts("postgres").items() if t.startswith("/docker-entrypoint-initdb.d/")}
+    assert list(init_mounts.values()) == ["./docker/postgres-init.sql"]
+    sql = (ROOT / "docker" / "postgres-init.sql").read_text(encoding="utf-8")
+    assert re.search(r"CREATE DATABASE\s+warehouse\b", sql, re.IGNORECASE)
+
+
+def test_feed_connections_are_defined():
+    env = _env("airflow-worker")
+    feeds = _feeds()
+    assert feeds, "no feed YAMLs found"
+    for feed in feeds:
+        conn_id = feed["delivery"]["conn_id"]
+        raw = env.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+        assert raw, f"no AIRFLOW_CONN_{conn_id.upper()} for feed {feed['feed_id']}"
+        assert "conn_type" in json.loads(raw)
+    emb = json.loads(env["AIRFLOW_CONN_EMB_API"])
+    assert emb["host"] == "http://simulator:8765" and emb["password"] == "${EMB_API_TOKEN}"
+    home = env["SAFETY_HUB_HOME"]
+    assert json.loads(env["AIRFLOW_CONN_HCC_DROP"])["extra"]["path"].startswith(f"{home}/dropzone/")
+    assert json.loads(env["AIRFLOW_CONN_TC_DB"])["extra"]["url"] == f"sqlite:///{home}/dropzone/tc/tc_agency.sqlite"
+
+
+def test_simulator_serves_api_and_writes_drops_to_shared_volume():
+    command = _command("simulator")
+    assert command.startswith("python -m safety_hub simulator run ")
+    assert "--port 8765" in command and "--token ${EMB_API_TOKEN}" in command
+    assert "--out /opt/airflow/safety_hub_home/dropzone" in command
+    assert _mounts("simulator").get("/opt/airflow/safety_hub_home") == "safety-hub-home"
+    assert SERVICES["simulator"]["image"] == SERVICES["airflow-worker"]["image"]
+
+
+def test_every_compose_variable_is_in_env_example():
+    # ${VAR} and ${VAR:-default}; $${VAR} is an escaped literal for the container shell.
+    referenced = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_TEXT))
+    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "EMB_API_TOKEN"} <= referenced
+    missing = referenced - set(_env_example())
+    assert not missing, f"used in docker-compose.yml but not in .env.example: {sorted(missing)}"
+
+
+def test_env_example_holds_only_placeholders():
+    values = _env_example()
+    secrets = {k: v for k, v in values.items() if k not in NON_SECRET_ENV_KEYS}
+    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "EMB_API_TOKEN"} <= set(secrets)
+    for key, value in secrets.items():
+        assert value.startswith("change-me"), f"{key} in .env.example must be a change-me placeholder"
+    for key, value in values.items():
+        # Nothing that looks generated: fernet keys, long hex / base64 strings.
+        assert not re.fullmatch(r"[A-Za-z0-9+/_=-]{24,}", value) or value.startswith("change-me"), key
+
+
+def test_image_matches_pinned_airflow():
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    base = re.search(r"^FROM\s+apache/airflow:(\S+?)-python3\.11\s*$", dockerfile, re.MULTILINE)
+    assert base, "Dockerfile must build FROM apache/airflow:<version>-python3.11"
+    pinned = re.search(r"^apache-airflow==(\S+)", (ROOT / "requirements.txt").read_text(encoding="utf-8"), re.MULTILINE)
+    assert pinned and base.group(1) == pinned.group(1)
+    assert "requirements.txt" in dockerfile and "/opt/airflow/include" in dockerfile
