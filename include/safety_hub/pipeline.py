@@ -111,7 +111,10 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     md = ensure_schema(engine)
     with engine.begin() as conn:
         loaded = merge_batch(conn, md, feed, rows, day)
-        conn.execute(md.tables["load_audit"].insert().values(
+        audit = md.tables["load_audit"]
+        # One row per feed run: re-running the same run (same batch id) replaces it.
+        conn.execute(audit.delete().where(audit.c.feed_id == feed_id, audit.c.batch_id == batch_id))
+        conn.execute(audit.insert().values(
             feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=str(part), raw_sha256=sidecar["sha256"],
             rows_extracted=summary["rows"], rows_valid=summary["valid"], rows_quarantined=summary["quarantined"],
             rows_duplicate=duplicates, rows_loaded=loaded, status="loaded", loaded_at=now,

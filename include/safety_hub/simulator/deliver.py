@@ -64,3 +64,16 @@ def write_day(data: DayData, out_dir: Path) -> dict[str, Path]:
         "tc_dg_vehicle": write_tc_database(data, out_dir),
         "truth": write_truth(data, out_dir),
     }
+
+
+def write_emb_pages(data: DayData, out_dir: Path, page_size: int = 200) -> Path:
+    """The EMB API's pages for one day as files (what the server would return)."""
+    rows = data.records["emb_hazard"]
+    folder = Path(out_dir) / "emb" / f"{data.day:%Y%m%d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    pages = max(1, -(-len(rows) // page_size))
+    for page in range(1, pages + 1):
+        chunk = rows[(page - 1) * page_size : page * page_size]
+        body = {"code": 0, "data": {"records": chunk, "page": page, "page_size": page_size, "total": len(rows), "pages": pages}}
+        (folder / f"page-{page:04d}.json").write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    return folder

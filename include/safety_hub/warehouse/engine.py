@@ -11,9 +11,13 @@ from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS
 from safety_hub.warehouse.schema import build_metadata
 
 
-@functools.lru_cache(maxsize=4)
 def get_engine(url: str | None = None) -> sa.Engine:
-    url = url or settings.warehouse_url()
+    """The engine for ``url`` (default: the configured warehouse), one per URL per process."""
+    return _engine(url or settings.warehouse_url())
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(url: str) -> sa.Engine:
     if url.startswith("duckdb:///"):
         from pathlib import Path
 

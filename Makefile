@@ -1,0 +1,40 @@
+# The two set-up commands on a fresh machine are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast airflow airflow-cli lock clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(UV) pip install --python $(PY) --quiet -r requirements.txt
+	$(UV) pip install --python $(PY) --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the pinned dependencies
+
+demo: $(STAMP)  ## simulate 3 days, run every DAG through Airflow, print the summary
+	$(PY) -m safety_hub demo --days 3
+
+test: $(STAMP)  ## the whole test suite (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)  ## unit and DAG tests only
+	$(PY) -m pytest tests/unit tests/dags
+
+airflow: $(STAMP)  ## the Airflow UI on the project's AIRFLOW_HOME (http://localhost:8080)
+	$(PY) -m safety_hub airflow standalone
+
+airflow-cli: $(STAMP)  ## any airflow command on the project's home, e.g. make airflow-cli ARGS="dags list-import-errors"
+	$(PY) -m safety_hub airflow $(ARGS)
+
+lock:  ## re-resolve requirements.in into the pinned requirements.txt
+	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+
+clean:
+	rm -rf .airflow data reports

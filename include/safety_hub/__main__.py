@@ -1,0 +1,3 @@
+from safety_hub.cli import main
+
+raise SystemExit(main())

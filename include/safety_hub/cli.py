@@ -1,0 +1,174 @@
+"""``python -m safety_hub``: feeds, simulate, simulator, validate, demo, airflow."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from safety_hub import settings
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def cmd_feeds(args) -> int:
+    from safety_hub.registry import agencies, load_registry
+
+    names = agencies()
+    rows = [(f.feed_id, names[f.agency].name, f.delivery.kind, f.schedule, f.target_table, f.title) for f in load_registry().values()]
+    header = ("feed", "agency", "delivery", "schedule (Beijing)", "table", "title")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from safety_hub.simulator import generate_day, write_day
+    from safety_hub.simulator.deliver import write_emb_pages
+
+    for i in range(args.days):
+        day = args.date + dt.timedelta(days=i)
+        data = generate_day(day, args.seed)
+        paths = write_day(data, args.out)
+        paths["emb_hazard"] = write_emb_pages(data, args.out)
+        for feed_id, truth in data.truth["feeds"].items():
+            print(f"{day}  {feed_id:<16} rows={truth['rows_delivered']:<5} distinct_valid={truth['distinct_valid']:<5} defects={len(truth['defects'])}")
+        for name, path in paths.items():
+            print(f"{day}  wrote {name}: {path}")
+    return 0
+
+
+def cmd_simulator(args) -> int:
+    import time
+
+    from safety_hub.simulator import generate_day, write_day
+    from safety_hub.simulator.server import SimulatorServer
+
+    server = SimulatorServer(args.host, args.port, args.token, args.seed)
+    print(f"agency simulator: EMB hazard API on {server.url}/api/v1/hazards (seed {args.seed})", flush=True)
+    if args.action == "serve":
+        server.serve_forever()
+        return 0
+    import threading
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    written: set[dt.date] = set()
+    while True:  # write each finished business day's file drops, like the agencies do
+        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+        for back in range(args.days, 0, -1):
+            day = today - dt.timedelta(days=back)
+            if day not in written:
+                write_day(generate_day(day, args.seed), args.out)
+                written.add(day)
+                print(f"wrote deliveries for {day} to {args.out}", flush=True)
+        time.sleep(600)
+
+
+def cmd_validate(args) -> int:
+    from safety_hub.errors import FeedError
+    from safety_hub.extract import RawFile
+    from safety_hub.landing import parse_files
+    from safety_hub.quality.validate import check_batch
+    from safety_hub.registry import RegistryError, get_feed
+
+    try:
+        feed = get_feed(args.feed)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    try:
+        records = parse_files(feed, [RawFile(path.name, path.read_bytes())])
+    except OSError as exc:
+        print(f"error: feed {feed.feed_id}: {path}: unreadable: {exc.strerror}", file=sys.stderr)
+        return 2
+    except FeedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    check = check_batch(feed, records, args.date)
+    print(f"feed {feed.feed_id}: {path}")
+    print(f"rows {check.rows}  valid {check.valid}  quarantined {check.quarantined}  invalid share {check.invalid_share:.1%} (threshold {feed.validation.max_invalid_share:.0%})")
+    for rule, count in sorted(check.rule_counts.items()):
+        if count:
+            print(f"  {rule:<40} {count}")
+    if args.show:
+        from safety_hub.quality.expectations import rule_descriptions
+
+        text = rule_descriptions(feed)
+        for idx, rules in sorted(check.failures.items())[: args.show]:
+            print(f"  row {idx + 1}: " + "; ".join(f"{r} ({text.get(r, r)})" for r in rules))
+    return 1 if check.invalid_share > feed.validation.max_invalid_share else 0
+
+
+def cmd_demo(args) -> int:
+    from safety_hub.demo import run_demo
+
+    return run_demo(days=args.days, end=args.end)
+
+
+def cmd_airflow(args) -> int:
+    """Run the ``airflow`` CLI against the project-local home (SQLite, project DAGs)."""
+    from safety_hub.demo import local_env
+
+    os.environ.update(local_env())
+    airflow = str(Path(sys.executable).parent / "airflow")
+    os.execv(airflow, [airflow, *args.airflow_args])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from safety_hub.simulator.generate import DEFAULT_SEED
+
+    p = argparse.ArgumentParser(prog="python -m safety_hub", description="Cross-agency work-safety data platform")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("feeds", help="list the registered feeds").set_defaults(func=cmd_feeds)
+
+    s = sub.add_parser("simulate", help="write simulated agency deliveries and truth manifests")
+    s.add_argument("--date", type=_date, required=True)
+    s.add_argument("--out", type=Path, required=True)
+    s.add_argument("--days", type=int, default=1, help="number of consecutive days from --date")
+    s.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    s.set_defaults(func=cmd_simulate)
+
+    sim = sub.add_parser("simulator", help="run the agency simulator (EMB API; 'run' also writes daily file drops)")
+    sim.add_argument("action", choices=["serve", "run"])
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--token", default=os.environ.get("EMB_API_TOKEN", "demo-token-not-a-secret"))
+    sim.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone")
+    sim.add_argument("--days", type=int, default=3, help="'run': keep the last N business days delivered")
+    sim.set_defaults(func=cmd_simulator)
+
+    v = sub.add_parser("validate", help="validate one delivered file against a feed's suite (loads nothing)")
+    v.add_argument("--feed", required=True)
+    v.add_argument("file")
+    v.add_argument("--date", type=_date, default=dt.date.today(), help="business date for date rules (default today)")
+    v.add_argument("--show", type=int, default=0, metavar="N", help="also list the first N rejected rows")
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the last days, print a summary")
+    d.add_argument("--days", type=int, default=3)
+    d.add_argument("--end", type=_date, default=None, help="last business day (default: yesterday, Beijing)")
+    d.set_defaults(func=cmd_demo)
+
+    a = sub.add_parser("airflow", help="the airflow CLI on the project's local AIRFLOW_HOME")
+    a.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    a.set_defaults(func=cmd_airflow)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return args.func(args)

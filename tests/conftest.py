@@ -1,0 +1,126 @@
+"""Shared test set-up.
+
+Airflow reads its configuration at import time, so the environment for one
+session-wide, project-isolated Airflow (SQLite metadata in a temp dir) is set
+here, before any test module imports Airflow. End-to-end tests share one
+metadata DB and one simulated run of the DAGs per warehouse backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="safety-hub-tests-"))
+SIM_TOKEN = "test-token-0123456789"
+DAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
+
+from safety_hub.localairflow import configure  # noqa: E402  (light import: no Airflow)
+
+# The simulator URL is fixed up once the server has a port (see `simulator` fixture).
+configure(airflow_home=SESSION_DIR / "airflow", hub_home=SESSION_DIR / "hub-duckdb", sim_url="http://127.0.0.1:9",
+          token=SIM_TOKEN, dropzone=SESSION_DIR / "dropzone")
+os.environ.pop("SAFETY_HUB_WAREHOUSE_URL", None)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def simulator():
+    """The agency simulator: EMB API on a free port, file drops and the TC database written for DAYS."""
+    from safety_hub.simulator import generate_day, write_day
+    from safety_hub.simulator.server import start_in_thread
+
+    server = start_in_thread(token=SIM_TOKEN)
+    os.environ["AIRFLOW_CONN_EMB_API"] = json.dumps({"conn_type": "http", "host": server.url, "password": SIM_TOKEN})
+    truth = {}
+    for day in DAYS:
+        data = generate_day(day)
+        write_day(data, SESSION_DIR / "dropzone")
+        truth[day] = data.truth
+    yield truth
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """One migrated Airflow metadata DB (SQLite) with the pools, for the whole session."""
+    from safety_hub.localairflow import prepare
+
+    prepare()
+    return SESSION_DIR / "airflow"
+
+
+@dataclass
+class PipelineRun:
+    backend: str
+    warehouse_url: str
+    hub_home: Path
+    states: dict
+    truth: dict
+
+    def engine(self):
+        from safety_hub.warehouse.engine import get_engine
+
+        return get_engine(self.warehouse_url)
+
+    def activate(self):
+        """Point the package at this run's warehouse and data dir (settings are read per call)."""
+        os.environ["SAFETY_HUB_WAREHOUSE_URL"] = self.warehouse_url
+        os.environ["SAFETY_HUB_HOME"] = str(self.hub_home)
+
+
+_runs: dict[str, PipelineRun] = {}
+
+
+def run_pipeline(backend: str, warehouse_url: str, truth: dict) -> PipelineRun:
+    """Run every DAG for DAYS through Airflow into ``warehouse_url`` (once per backend per session)."""
+    if backend not in _runs:
+        from safety_hub.localairflow import run_days
+
+        run = PipelineRun(backend, warehouse_url, SESSION_DIR / f"hub-{backend}", {}, truth)
+        run.activate()
+        run.states = run_days(DAYS, progress=lambda line: None)
+        _runs[backend] = run
+    _runs[backend].activate()
+    return _runs[backend]
+
+
+@pytest.fixture(scope="session")
+def duckdb_run(simulator, airflow_db) -> PipelineRun:
+    return run_pipeline("duckdb", f"duckdb:///{SESSION_DIR / 'hub-duckdb' / 'data' / 'warehouse.duckdb'}", simulator)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get("SAFETY_HUB_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("SAFETY_HUB_TEST_POSTGRES_URL is not set (.ci/run sets it when PostgreSQL is reachable on 127.0.0.1:5432)")
+    import sqlalchemy as sa
+
+    try:
+        with sa.create_engine(url).connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {url} is not reachable: {exc.orig}")
+    return url
+
+
+@pytest.fixture(scope="session")
+def postgres_run(simulator, airflow_db, postgres_url) -> PipelineRun:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:  # a clean warehouse for this session
+        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return run_pipeline("postgres", postgres_url, simulator)

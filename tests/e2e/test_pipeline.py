@@ -1,0 +1,155 @@
+"""End to end: the real DAGs run through Airflow for three simulated days, then
+the warehouse is held against the simulator's ground truth. The same checks run
+on DuckDB and, when SAFETY_HUB_TEST_POSTGRES_URL is set, on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from safety_hub.domain import DISTRICTS
+from safety_hub.registry import load_registry
+
+pytestmark = pytest.mark.e2e
+FEEDS = load_registry()
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def run(request):
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+def query(run, sql: str, **params) -> pd.DataFrame:
+    with run.engine().connect() as conn:
+        return pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
+
+
+def truth_union(run, feed_id: str, field: str) -> set:
+    return {v for day in run.truth.values() for v in day["feeds"][feed_id][field]}
+
+
+def test_every_dag_run_succeeded(run):
+    assert run.states and set(run.states.values()) == {"success"}, run.states
+
+
+@pytest.mark.parametrize("feed_id", sorted(FEEDS))
+def test_fact_table_holds_exactly_the_distinct_valid_records(run, feed_id):
+    feed = FEEDS[feed_id]
+    key = feed.key[0]
+    facts = query(run, f"SELECT {key} AS k FROM {feed.target_table}")
+    expected = truth_union(run, feed_id, "valid_keys")
+    assert len(facts) == sum(day["feeds"][feed_id]["distinct_valid"] for day in run.truth.values())
+    assert set(facts["k"]) == expected
+
+
+@pytest.mark.parametrize("feed_id", sorted(FEEDS))
+def test_quarantine_holds_every_injected_defect_and_nothing_else(run, feed_id):
+    q = query(run, "SELECT record_key, rule_id, original_values FROM quarantine WHERE feed_id = :f", f=feed_id)
+    caught = set(zip(q["record_key"], q["rule_id"]))
+    defects = [d for day in run.truth.values() for d in day["feeds"][feed_id]["defects"] if d["expected_rule"]]
+    assert defects, "the simulator injected no quarantinable defect"
+    missing = {(d["key"], d["expected_rule"]) for d in defects} - caught
+    assert not missing, f"defects not quarantined under their rule: {sorted(missing)[:10]}"
+    assert set(q["record_key"]) == {d["key"] for d in defects}, "a clean record was quarantined"
+    original = json.loads(q["original_values"].iloc[0])
+    assert set(original) >= set(FEEDS[feed_id].required_sources), "quarantine must keep the original agency columns"
+
+
+@pytest.mark.parametrize("feed_id", sorted(FEEDS))
+def test_audit_counts_duplicates_and_reconciles(run, feed_id):
+    audit = query(run, "SELECT * FROM load_audit WHERE feed_id = :f", f=feed_id)
+    assert len(audit) == len(run.truth), "one audit row per feed run"
+    assert int(audit["rows_duplicate"].sum()) == sum(day["feeds"][feed_id]["duplicates"] for day in run.truth.values())
+    assert int(audit["rows_extracted"].sum()) == sum(day["feeds"][feed_id]["rows_delivered"] for day in run.truth.values())
+    reconciled = audit["rows_loaded"] + audit["rows_quarantined"] + audit["rows_duplicate"]
+    assert (audit["rows_extracted"] == reconciled).all()
+
+
+def test_one_enterprise_per_uscc_across_agencies(run):
+    dim = query(run, "SELECT uscc, source_feeds, name_variants FROM dim_enterprise")
+    expected = {u for day in run.truth.values() for u in day["valid_usccs"]}
+    assert dim["uscc"].is_unique
+    assert set(dim["uscc"]) == expected
+    assert (dim["source_feeds"].str.contains(",")).any(), "some enterprise should appear in more than one agency's feed"
+
+
+def test_repairable_defects_are_repaired(run):
+    for feed in FEEDS.values():
+        rows = query(run, f"SELECT uscc, district_code, org_name FROM {feed.target_table}")
+        assert rows["uscc"].str.fullmatch(r"[0-9A-Z]{18}").all(), "full-width USCCs must be normalised"
+        assert set(rows["district_code"]) <= set(DISTRICTS), "legacy and free-text districts must map to current codes"
+        assert not rows["org_name"].str.contains("（|\u3000").any()
+
+
+def test_mart_counts_every_loaded_hazard(run):
+    mart = query(run, "SELECT * FROM mart_district_hazard WHERE as_of_date = (SELECT MAX(as_of_date) FROM mart_district_hazard)")
+    facts = query(run, "SELECT COUNT(*) AS n FROM fact_hazard")
+    assert int(mart["hazards_found"].sum()) == int(facts["n"][0])
+    assert ((mart["rectification_rate"] >= 0) & (mart["rectification_rate"] <= 1)).all()
+    assert int(mart["hazards_overdue"].sum()) > 0
+
+
+def test_raw_landing_keeps_original_bytes_with_sidecar(run):
+    import hashlib
+
+    for feed_id in FEEDS:
+        for day in run.truth:
+            part = run.hub_home / "data" / "raw" / feed_id / f"dt={day.isoformat()}"
+            sidecar = json.loads((part / "_sidecar.json").read_text(encoding="utf-8"))
+            digest = hashlib.sha256(b"".join((part / f["name"]).read_bytes() for f in sidecar["files"])).hexdigest()
+            assert sidecar["sha256"] == digest
+            assert sidecar["rows"] == len(pd.read_parquet(part / "records.parquet")) == run.truth[day]["feeds"][feed_id]["rows_delivered"]
+
+
+def test_report_is_written_in_chinese_with_a_chart(run):
+    reports = sorted((run.hub_home / "reports").glob("district_hazard_*.html"))
+    assert reports, "the report DAG wrote no report"
+    page = reports[-1].read_text(encoding="utf-8")
+    assert "隐患排查整改情况" in page and "动态整改率" in page
+    assert 'id="district-chart"' in page and "Plotly.newPlot" in page
+
+
+def test_readme_analyst_queries_run_verbatim(run):
+    blocks = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 3, "README must hold at least three analyst queries"
+    for sql in blocks:
+        assert not query(run, sql).empty, f"query returned nothing:\n{sql}"
+
+
+def test_airflow_reports_no_import_errors(run):
+    out = subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "list-import-errors", "-o", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [], out.stdout[-2000:]
+
+
+def test_rerunning_a_day_changes_no_count(run):
+    """A rerun replaces the day's data; only the run history (audit, quality results) grows."""
+    from safety_hub.dagkit import logical_date_for
+    from safety_hub.localairflow import load_dags, run_dag
+    from safety_hub.pipeline import table_counts
+
+    history = ("load_audit", "validation_result")
+    before = table_counts(run.engine())
+    day = sorted(run.truth)[1]
+    audit_cols = "feed_id, rows_extracted, rows_valid, rows_quarantined, rows_duplicate, rows_loaded"
+    audit_sql = f"SELECT {audit_cols} FROM load_audit WHERE business_date = :d ORDER BY feed_id, loaded_at"
+    dags = load_dags()
+    ingest = sorted(d for d in dags if d.startswith("ingest_"))
+    for dag_id in ingest:
+        assert run_dag(dags[dag_id], logical_date_for(day), {"business_date": day.isoformat()}) == "success"
+    assert run_dag(dags["warehouse_build"], None) == "success"
+    after = table_counts(run.engine())
+    assert {k: v for k, v in after.items() if k not in history} == {k: v for k, v in before.items() if k not in history}
+    assert after["load_audit"] == before["load_audit"] + len(ingest)
+    audit = query(run, audit_sql, d=day)
+    first, rerun = audit.groupby("feed_id").nth(0), audit.groupby("feed_id").nth(1)
+    assert first.reset_index(drop=True).equals(rerun.reset_index(drop=True)), "the rerun must count exactly what the first run did"
