@@ -121,7 +121,9 @@ def cmd_airflow(args) -> int:
     from safety_hub.demo import local_env
 
     os.environ.update(local_env())
-    airflow = str(Path(sys.executable).parent / "airflow")
+    bin_dir = str(Path(sys.executable).parent)
+    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")  # standalone spawns `airflow`
+    airflow = os.path.join(bin_dir, "airflow")
     os.execv(airflow, [airflow, *args.airflow_args])
 
 

@@ -82,7 +82,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
         conn.execute(vr.delete().where(vr.c.batch_id == batch_id, vr.c.feed_id == feed_id))
         bulk_insert(conn, vr, results)
     for rule, count in summary["rule_counts"].items():
-        log.warning("feed %s %s: %d row(s) quarantined by rule %s", feed_id, day, count, rule)
+        log.info("feed %s %s: %d row(s) quarantined by rule %s", feed_id, day, count, rule)
     if check.invalid_share > feed.validation.max_invalid_share:
         raise FeedQualityError(
             f"feed {feed_id} {day}: {check.quarantined}/{check.rows} rows invalid "

@@ -131,17 +131,18 @@ class Feed(_Strict):
             raise ValueError("feed_id must look like <agency>_<dataset>, lower case")
         return v
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "Feed":
+    def consistency_errors(self) -> list[tuple[str, str]]:
+        """Cross-field problems as (field, message); checked by ``load_feed``."""
+        errors = []
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
-            raise ValueError("column names must be unique")
+            errors.append(("columns", "column names must be unique"))
         missing = [k for k in self.key if k not in names]
         if missing:
-            raise ValueError(f"key columns {missing} are not among the columns")
+            errors.append(("key", f"key columns {missing} are not among the columns"))
         if not self.feed_id.startswith(self.agency + "_"):
-            raise ValueError(f"feed_id must start with the agency code '{self.agency}_'")
-        return self
+            errors.append(("feed_id", f"must start with the agency code '{self.agency}_'"))
+        return errors
 
     @property
     def required_sources(self) -> list[str]:
@@ -175,6 +176,9 @@ def load_feed(path: Path) -> Feed:
         feed = Feed.model_validate(_read_yaml(path))
     except ValidationError as exc:
         raise RegistryError(_format_error(path, exc)) from None
+    problems = feed.consistency_errors()
+    if problems:
+        raise RegistryError("\n".join([f"{path}: invalid feed definition", *(f"  field '{f}': {m}" for f, m in problems)]))
     if path.stem != feed.feed_id:
         raise RegistryError(f"{path}: field 'feed_id': '{feed.feed_id}' must match the file name")
     return feed
