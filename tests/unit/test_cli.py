@@ -1,0 +1,83 @@
+"""The command line: feeds, simulate, validate (exit 0 within threshold, 1 over, 2 unreadable)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pytest
+
+from safety_hub.cli import main
+from safety_hub.simulator import generate_day
+
+DAY = dt.date(2026, 11, 2)
+
+
+def test_feeds_lists_every_registered_feed(capsys):
+    from safety_hub.registry import load_registry
+
+    assert main(["feeds"]) == 0
+    out = capsys.readouterr().out
+    for feed_id, feed in load_registry().items():
+        assert feed_id in out and feed.delivery.kind in out
+
+
+def test_simulate_writes_every_agency_and_the_truth(tmp_path, capsys):
+    assert main(["simulate", "--date", DAY.isoformat(), "--out", str(tmp_path)]) == 0
+    truth = json.loads((tmp_path / "truth" / f"{DAY}.json").read_text(encoding="utf-8"))
+    assert set(truth["feeds"]) == {"emb_hazard", "hcc_project", "tc_dg_vehicle"}
+    assert (tmp_path / "hcc" / f"在建项目_{DAY:%Y%m%d}.csv").exists()
+    assert (tmp_path / "tc" / "tc_agency.sqlite").exists()
+    pages = sorted((tmp_path / "emb" / f"{DAY:%Y%m%d}").glob("page-*.json"))
+    assert sum(len(json.loads(p.read_text(encoding="utf-8"))["data"]["records"]) for p in pages) == truth["feeds"]["emb_hazard"]["rows_delivered"]
+
+
+def _write_csv(path, rows, encoding="gbk"):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode(encoding))
+    return path
+
+
+def test_validate_within_threshold_prints_counts_per_rule(tmp_path, capsys):
+    data = generate_day(DAY)
+    path = _write_csv(tmp_path / "drop.csv", data.records["hcc_project"])
+    assert main(["validate", "--feed", "hcc_project", str(path), "--date", DAY.isoformat()]) == 0
+    out = capsys.readouterr().out
+    expected_bad = sum(1 for d in data.truth["feeds"]["hcc_project"]["defects"] if d["expected_rule"])
+    assert f"rows {len(data.records['hcc_project'])}" in out
+    assert f"quarantined {expected_bad}" in out
+    assert "uscc.valid_uscc" in out
+
+
+def test_validate_over_threshold_exits_1(tmp_path, capsys):
+    rows = generate_day(DAY).records["hcc_project"]
+    for row in rows:
+        row["施工单位统一社会信用代码"] = "91120116697415782D"  # wrong check character everywhere
+    path = _write_csv(tmp_path / "bad.csv", rows)
+    assert main(["validate", "--feed", "hcc_project", str(path), "--date", DAY.isoformat()]) == 1
+    assert f"quarantined {len(rows)}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("utf8", "not valid gbk text"),
+    ("missing", "does not exist"),
+])
+def test_validate_unreadable_input_exits_2_with_one_line(tmp_path, capsys, content, reason):
+    path = tmp_path / "drop.csv"
+    if content == "utf8":
+        _write_csv(path, generate_day(DAY).records["hcc_project"], encoding="utf-8")
+    rc = main(["validate", "--feed", "hcc_project", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and err.startswith("error: feed hcc_project:")
+    assert reason.split()[0] in err or "No such file" in err
+
+
+def test_validate_unknown_feed_exits_2(tmp_path, capsys):
+    assert main(["validate", "--feed", "nope_feed", str(tmp_path / "x.csv")]) == 2
+    assert "unknown feed 'nope_feed'" in capsys.readouterr().err
