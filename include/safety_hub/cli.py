@@ -34,13 +34,13 @@ def cmd_feeds(args) -> int:
 
 def cmd_simulate(args) -> int:
     from safety_hub.simulator import generate_day, write_day
-    from safety_hub.simulator.deliver import write_emb_pages
+    from safety_hub.simulator.deliver import write_api_pages
 
     for i in range(args.days):
         day = args.date + dt.timedelta(days=i)
         data = generate_day(day, args.seed)
         paths = write_day(data, args.out)
-        paths["emb_hazard"] = write_emb_pages(data, args.out)
+        paths.update(write_api_pages(data, args.out))
         for feed_id, truth in data.truth["feeds"].items():
             print(f"{day}  {feed_id:<16} rows={truth['rows_delivered']:<5} distinct_valid={truth['distinct_valid']:<5} defects={len(truth['defects'])}")
         for name, path in paths.items():
@@ -55,7 +55,9 @@ def cmd_simulator(args) -> int:
     from safety_hub.simulator.server import SimulatorServer
 
     server = SimulatorServer(args.host, args.port, args.token, args.seed)
-    print(f"agency simulator: EMB hazard API on {server.url}/api/v1/hazards (seed {args.seed})", flush=True)
+    from safety_hub.simulator.server import ENDPOINTS
+
+    print(f"agency simulator on {server.url}: " + ", ".join(f"/api/v1/{e}" for e in sorted(ENDPOINTS)) + f" (seed {args.seed})", flush=True)
     if args.action == "serve":
         server.serve_forever()
         return 0

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import shutil
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ from safety_hub.errors import FeedError
 from safety_hub.extract import Extract, RawFile
 from safety_hub.registry import Feed
 
+log = logging.getLogger(__name__)
 SIDECAR = "_sidecar.json"
 RECORDS = "records.parquet"
 
@@ -88,19 +90,104 @@ def _parse_jsonl(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def decode_text(feed: Feed, f: RawFile) -> str:
+    """Decode a delivered text file: the feed's encoding, or detected when ``auto``.
+
+    Detection order: UTF-8 (with or without BOM), then GB18030 (a superset of
+    GBK and GB2312). Anything else (UTF-16, binary) fails with a clear error.
+    """
+    encoding = getattr(feed.delivery, "encoding", "auto")
+    if b"\x00" in f.content[:4096]:
+        raise FeedError(feed.feed_id, f.name, "binary or UTF-16 content, expected a text file (UTF-8 or GBK/GB18030)")
+    candidates = ["utf-8-sig", "gb18030"] if encoding == "auto" else [encoding]
+    error: UnicodeDecodeError | None = None
+    for candidate in candidates:
+        try:
+            return f.content.decode(candidate)
+        except UnicodeDecodeError as exc:
+            error = exc
+    wanted = "UTF-8 or GB18030/GBK" if encoding == "auto" else encoding
+    raise FeedError(feed.feed_id, f.name, f"not valid {wanted} text at byte {error.start} (wrong encoding?)")
+
+
 def _parse_csv(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
-    encoding = getattr(feed.delivery, "encoding", "utf-8")
     frames = []
     for f in files:
-        try:
-            text = f.content.decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise FeedError(feed.feed_id, f.name, f"not valid {encoding} text at byte {exc.start} (wrong encoding?)") from None
+        text = decode_text(feed, f)
         try:
             frames.append(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""]))
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise FeedError(feed.feed_id, f.name, f"unreadable CSV: {exc}") from None
     return pd.concat(frames, ignore_index=True)
+
+
+def _cell_text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _parse_xlsx(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
+    """Workbooks as offices make them: title rows, merged multi-level headers, note rows.
+
+    Merged cells are filled, the header is the row naming most of the feed's
+    columns, data runs until the first empty row, and a 序号 column is dropped.
+    """
+    from openpyxl import load_workbook
+
+    expected = {n for c in feed.columns for n in (c.source, *c.aliases)}
+    frames = []
+    for f in files:
+        try:
+            wb = load_workbook(io.BytesIO(f.content), data_only=True)
+        except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException...
+            raise FeedError(feed.feed_id, f.name, f"unreadable Excel workbook: {exc.__class__.__name__}: {exc}") from None
+        ws = wb.worksheets[0]
+        for merged in list(ws.merged_cells.ranges):
+            value = ws.cell(merged.min_row, merged.min_col).value
+            ws.unmerge_cells(str(merged))
+            for row in ws.iter_rows(min_row=merged.min_row, max_row=merged.max_row, min_col=merged.min_col, max_col=merged.max_col):
+                for cell in row:
+                    cell.value = value
+        rows = [[_cell_text(v) for v in r] for r in ws.iter_rows(values_only=True)]
+        scores = [len(expected & {v for v in r if v}) for r in rows[:30]]
+        if not scores or max(scores) == 0:
+            raise FeedError(feed.feed_id, f.name, "no header row naming the feed's columns in the first 30 rows")
+        h = scores.index(max(scores))
+        header = [v or f"_blank_{i}" for i, v in enumerate(rows[h])]
+        data = []
+        for r in rows[h + 1 :]:
+            if all(v is None for v in r):
+                break  # notes follow the first empty row
+            data.append(r)
+        frame = pd.DataFrame(data, columns=header, dtype="string")
+        frame = frame.drop(columns=[c for c in frame.columns if c == "序号" or c.startswith("_blank_")])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def apply_aliases(feed: Feed, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename headers an agency used before (``aliases``) to the registry's source name."""
+    renames = {}
+    for c in feed.columns:
+        if c.source not in frame.columns:
+            alias = next((a for a in c.aliases if a in frame.columns), None)
+            if alias:
+                renames[alias] = c.source
+    return frame.rename(columns=renames)
+
+
+def unmapped_columns(feed: Feed, frame: pd.DataFrame) -> list[str]:
+    """Delivered columns the registry does not map (kept in raw, reported as drift)."""
+    known = {c.source for c in feed.columns}
+    return [c for c in frame.columns if c not in known]
 
 
 def parse_files(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
@@ -110,17 +197,19 @@ def parse_files(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
         frame = _parse_json_pages(feed, files)
     elif kind == "sql_extract":
         frame = _parse_jsonl(feed, files)
+    elif getattr(feed.delivery, "format", "csv") == "xlsx":
+        frame = _parse_xlsx(feed, files)
     else:
         frame = _parse_csv(feed, files)
     if frame.empty and len(frame.columns) == 0:
         frame = pd.DataFrame(columns=[c.source for c in feed.columns])
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame = apply_aliases(feed, frame)
     missing = [c for c in feed.required_sources if c not in frame.columns]
     if missing:
         names = ", ".join(files_name(files))
         raise FeedError(feed.feed_id, names, f"missing required column(s) {missing}; found {list(frame.columns)}")
-    frame = frame.astype("string").replace({"": pd.NA})
-    return frame
+    return frame.astype("string").replace({"": pd.NA})
 
 
 def files_name(files: list[RawFile]) -> list[str]:
@@ -140,6 +229,9 @@ def land_records(feed: Feed, day: dt.date) -> dict:
     frame = parse_files(feed, read_raw_files(part))
     frame.to_parquet(part / RECORDS, index=False)
     sidecar = read_sidecar(part)
-    sidecar.update(rows=len(frame), columns=list(frame.columns))
+    drift = unmapped_columns(feed, frame)
+    if drift:
+        log.warning("feed %s %s: unmapped column(s) %s kept in raw (schema drift: map them or add aliases)", feed.feed_id, day, drift)
+    sidecar.update(rows=len(frame), columns=list(frame.columns), unmapped_columns=drift)
     (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
     return sidecar

@@ -51,8 +51,9 @@ class FileDropDelivery(_Strict):
     kind: Literal["file_drop"]
     conn_id: str
     pattern: str
-    format: Literal["csv"] = "csv"
-    encoding: str = "utf-8"
+    format: Literal["csv", "xlsx"] = "csv"
+    # "auto" detects UTF-8 (with or without BOM), then GB18030 (a superset of GBK).
+    encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
 
     @field_validator("pattern")
     @classmethod
@@ -81,6 +82,8 @@ class Column(_Strict):
     """One agency column mapped to a warehouse column, with its type and rules."""
 
     source: str
+    # Other headers the agency has used for this column (schema drift: renamed columns).
+    aliases: list[str] = Field(default_factory=list)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     type: ColumnType = "str"
     required: bool = False
@@ -93,6 +96,15 @@ class Column(_Strict):
         if (self.type == "enum") != (self.values is not None):
             raise ValueError("'values' is required for type enum and only allowed there")
         return self
+
+
+class Derived(_Strict):
+    """A column computed from other (typed) columns by a function in ``safety_hub.derive``."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    function: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    args: list[str]
+    type: ColumnType = "str"
 
 
 class Rule(_Strict):
@@ -119,7 +131,9 @@ class Feed(_Strict):
     schedule: str = "0 1 * * *"
     start_date: str = "2026-01-01"
     delivery: Delivery
+    mode: Literal["incremental", "snapshot"] = "incremental"
     columns: list[Column]
+    derived: list[Derived] = Field(default_factory=list)
     key: list[str]
     target_table: str = Field(pattern=r"^fact_[a-z0-9_]+$")
     validation: Validation = Validation()
@@ -134,12 +148,16 @@ class Feed(_Strict):
     def consistency_errors(self) -> list[tuple[str, str]]:
         """Cross-field problems as (field, message); checked by ``load_feed``."""
         errors = []
-        names = [c.name for c in self.columns]
+        names = [c.name for c in self.columns] + [d.name for d in self.derived]
         if len(set(names)) != len(names):
             errors.append(("columns", "column names must be unique"))
         missing = [k for k in self.key if k not in names]
         if missing:
             errors.append(("key", f"key columns {missing} are not among the columns"))
+        for d in self.derived:
+            unknown = [a for a in d.args if a not in names]
+            if unknown:
+                errors.append(("derived", f"{d.name}: arguments {unknown} are not among the columns"))
         if not self.feed_id.startswith(self.agency + "_"):
             errors.append(("feed_id", f"must start with the agency code '{self.agency}_'"))
         return errors

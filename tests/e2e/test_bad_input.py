@@ -71,9 +71,9 @@ def _facts_for(day: dt.date) -> int:
 
 
 CASES = {
-    "wrong_encoding": (dt.date(2026, 11, 10), lambda rows: _csv_bytes(rows, encoding="utf-8"), "not valid gbk text"),
+    "wrong_encoding": (dt.date(2026, 11, 10), lambda rows: _csv_bytes(rows, encoding="utf-16"), "binary or UTF-16 content"),
     "missing_column": (dt.date(2026, 11, 11), lambda rows: _csv_bytes(rows, drop_column="施工许可证号"), "missing required column(s) ['施工许可证号']"),
-    "unreadable": (dt.date(2026, 11, 12), lambda rows: b"\x00\x01PK\x03\x04" + bytes(range(256)) * 4, "not valid gbk text"),
+    "unreadable": (dt.date(2026, 11, 12), lambda rows: bytes(range(128, 256)) * 8, "not valid UTF-8 or GB18030/GBK text"),
 }
 
 

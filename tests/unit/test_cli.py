@@ -30,7 +30,7 @@ def test_simulate_writes_every_agency_and_the_truth(tmp_path, capsys):
     assert set(truth["feeds"]) == {"emb_hazard", "hcc_project", "tc_dg_vehicle"}
     assert (tmp_path / "hcc" / f"在建项目_{DAY:%Y%m%d}.csv").exists()
     assert (tmp_path / "tc" / "tc_agency.sqlite").exists()
-    pages = sorted((tmp_path / "emb" / f"{DAY:%Y%m%d}").glob("page-*.json"))
+    pages = sorted((tmp_path / "api" / "hazards" / f"{DAY:%Y%m%d}").glob("page-*.json"))
     assert sum(len(json.loads(p.read_text(encoding="utf-8"))["data"]["records"]) for p in pages) == truth["feeds"]["emb_hazard"]["rows_delivered"]
 
 
@@ -64,13 +64,13 @@ def test_validate_over_threshold_exits_1(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, reason", [
-    ("utf8", "not valid gbk text"),
+    ("utf8", "UTF-16 content"),
     ("missing", "does not exist"),
 ])
 def test_validate_unreadable_input_exits_2_with_one_line(tmp_path, capsys, content, reason):
     path = tmp_path / "drop.csv"
     if content == "utf8":
-        _write_csv(path, generate_day(DAY).records["hcc_project"], encoding="utf-8")
+        _write_csv(path, generate_day(DAY).records["hcc_project"], encoding="utf-16")
     rc = main(["validate", "--feed", "hcc_project", str(path)])
     err = capsys.readouterr().err.strip()
     assert rc == 2

@@ -13,7 +13,7 @@ import requests
 
 from safety_hub.domain import is_valid_uscc, normalise_uscc, parse_date
 from safety_hub.simulator import generate_day, write_day
-from safety_hub.simulator.generate import DEFECT_RATES, REPAIRABLE, SPECS
+from safety_hub.simulator.generate import DEFECT_RATES, REPAIRABLE, SPECS  # noqa: F401
 
 DAY = dt.date(2026, 11, 2)
 WEEK = [DAY + dt.timedelta(days=i) for i in range(7)]

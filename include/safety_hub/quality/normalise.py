@@ -67,4 +67,17 @@ def normalise(feed: Feed, records: pd.DataFrame) -> pd.DataFrame:
         out[column.name] = typed
         if unparsed is not None:
             out[UNPARSED + column.name] = unparsed.astype("string")
+    for d in feed.derived:
+        out[d.name] = derive(d.function, [out[a] for a in d.args], out.index)
     return out
+
+
+def derive(function: str, args: list[pd.Series], index: pd.Index) -> pd.Series:
+    """Apply ``safety_hub.domain.<function>`` row by row (None where an argument is missing)."""
+    from safety_hub import domain
+
+    fn = getattr(domain, function, None)
+    if fn is None:
+        raise ValueError(f"derived column function '{function}' is not defined in safety_hub.domain")
+    values = [None if any(pd.isna(v) for v in row) else fn(*row) for row in zip(*args)] if args else []
+    return pd.Series(values, index=index, dtype="object")

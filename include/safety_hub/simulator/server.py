@@ -1,8 +1,10 @@
-"""The EMB hazard-ledger API: paginated JSON, bearer token, ``updated_since`` cursor.
+"""The agencies' HTTP APIs: paginated JSON, bearer token, ``updated_since`` cursor.
 
-``GET /api/v1/hazards?updated_since=<ISO>&updated_until=<ISO>&page=N&page_size=M``
+``GET /api/v1/<endpoint>?updated_since=<ISO>&updated_until=<ISO>&page=N&page_size=M``
 returns ``{"code": 0, "data": {"records": [...], "page", "page_size", "total", "pages"}}``.
-Records are generated on request from (seed, date), so the server keeps no state.
+Records are generated on request from (seed, date), so the server keeps no state
+except optional fault injection (``faults``) used by tests: a queue of responses
+to serve instead of the real ones (``429``, ``500``, ``timeout`` or ``garbage``).
 """
 
 from __future__ import annotations
@@ -11,48 +13,77 @@ import datetime as dt
 import functools
 import json
 import threading
+import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from safety_hub.simulator.deliver import api_page
 from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
+from safety_hub.simulator.spec import CN_TZ, SPECS, Api
 
 MAX_DAYS = 62
+ENDPOINTS = {s.delivery.endpoint: s for s in SPECS.values() if isinstance(s.delivery, Api)}
 
 
-@functools.lru_cache(maxsize=64)
-def _hazards_for(seed: int, day: dt.date) -> tuple[dict, ...]:
-    return tuple(generate_day(day, seed).records["emb_hazard"])
+@functools.lru_cache(maxsize=128)
+def _records_for(seed: int, day: dt.date, feed_id: str) -> tuple[dict, ...]:
+    return tuple(generate_day(day, seed).records[feed_id])
 
 
 def _parse_ts(text: str) -> dt.datetime:
     ts = dt.datetime.fromisoformat(text.replace(" ", "+").replace("Z", "+00:00"))
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone(dt.timedelta(hours=8)))
+        ts = ts.replace(tzinfo=CN_TZ)
     return ts
 
 
 class _Handler(BaseHTTPRequestHandler):
     server: "SimulatorServer"
+    protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):  # keep test and demo output quiet
         pass
 
-    def _reply(self, status: int, body: dict) -> None:
-        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    def _send(self, status: int, payload: bytes, headers: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
         self.end_headers()
         self.wfile.write(payload)
+
+    def _reply(self, status: int, body: dict) -> None:
+        self._send(status, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+
+    def _fault(self) -> bool:
+        fault = self.server.next_fault()
+        if fault is None:
+            return False
+        if fault == "429":
+            self._send(429, b'{"code":429,"message":"too many requests"}', {"Retry-After": "1"})
+        elif fault == "500":
+            self._send(500, b'{"code":500,"message":"internal error"}')
+        elif fault == "timeout":
+            time.sleep(self.server.timeout_sleep)
+            self._send(504, b'{"code":504,"message":"gateway timeout"}')
+        elif fault == "garbage":
+            self._send(200, b"<html><body>\xe7\xb3\xbb\xe7\xbb\x9f\xe7\xbb\xb4\xe6\x8a\xa4\xe4\xb8\xad</body></html>")
+        return True
 
     def do_GET(self):  # noqa: N802 (http.server API)
         url = urlparse(self.path)
         if url.path == "/health":
-            return self._reply(200, {"status": "ok"})
-        if url.path != "/api/v1/hazards":
+            return self._reply(200, {"status": "ok", "endpoints": sorted(ENDPOINTS)})
+        endpoint = url.path.removeprefix("/api/v1/")
+        spec = ENDPOINTS.get(endpoint) if url.path.startswith("/api/v1/") else None
+        if spec is None:
             return self._reply(404, {"code": 404, "message": "not found"})
         if self.headers.get("Authorization") != f"Bearer {self.server.token}":
             return self._reply(401, {"code": 401, "message": "invalid token"})
+        if self._fault():
+            return None
         q = {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
             since = _parse_ts(q["updated_since"])
@@ -62,17 +93,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(400, {"code": 400, "message": f"bad query: {exc}"})
         if page < 1 or not 0 < size <= 5000 or until - since > dt.timedelta(days=MAX_DAYS):
             return self._reply(400, {"code": 400, "message": "page, page_size or window out of range"})
-        cn = dt.timezone(dt.timedelta(hours=8))
-        first, last = since.astimezone(cn).date(), (until - dt.timedelta(microseconds=1)).astimezone(cn).date()
-        records = []
-        day = first
+        first, last = since.astimezone(CN_TZ).date(), (until - dt.timedelta(microseconds=1)).astimezone(CN_TZ).date()
+        records, day = [], first
         while day <= last:
-            records.extend(r for r in _hazards_for(self.server.seed, day) if since <= _parse_ts(r["gxsj"]) < until)
+            records.extend(r for r in _records_for(self.server.seed, day, spec.feed_id) if since <= _parse_ts(r[spec.updated]) < until)
             day += dt.timedelta(days=1)
-        records.sort(key=lambda r: (r["gxsj"], r["yhbh"], r["bsbc"]))
-        pages = max(1, -(-len(records) // size))
-        chunk = records[(page - 1) * size : page * size]
-        self._reply(200, {"code": 0, "data": {"records": chunk, "page": page, "page_size": size, "total": len(records), "pages": pages}})
+        records.sort(key=lambda r: (r[spec.updated], r[spec.key], r[spec.batch]))
+        self._reply(200, api_page(records, page, size))
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -81,6 +108,18 @@ class SimulatorServer(ThreadingHTTPServer):
     def __init__(self, host: str, port: int, token: str, seed: int = DEFAULT_SEED):
         super().__init__((host, port), _Handler)
         self.token, self.seed = token, seed
+        self.faults: deque[str] = deque()
+        self.timeout_sleep = 3.0
+        self._lock = threading.Lock()
+
+    def inject(self, *faults: str) -> None:
+        """Serve these faults, in order, instead of the next real responses."""
+        with self._lock:
+            self.faults.extend(faults)
+
+    def next_fault(self) -> str | None:
+        with self._lock:
+            return self.faults.popleft() if self.faults else None
 
     @property
     def url(self) -> str:

@@ -62,6 +62,7 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
     )
     for feed in feeds.values():
         cols = [sa.Column(c.name, _TYPES[c.type](), comment=c.source) for c in feed.columns]
+        cols += [sa.Column(d.name, _TYPES[d.type](), comment=f"derived: {d.function}({', '.join(d.args)})") for d in feed.derived]
         sa.Table(feed.target_table, md, *cols, *_lineage_columns(), comment=f"{feed.title}（{feed.feed_id}）")
     sa.Table(
         "quarantine", md,

@@ -1,0 +1,3 @@
+"""Every simulated dataset, one module per agency; importing registers them in ``spec.SPECS``."""
+
+from safety_hub.simulator.datasets import emb, hcc, tc  # noqa: F401

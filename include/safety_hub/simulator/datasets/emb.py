@@ -1,0 +1,59 @@
+"""应急管理局 (emergency management bureau) datasets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from safety_hub.domain import DISTRICTS
+from safety_hub.simulator.enterprises import Enterprise
+from safety_hub.simulator.spec import Api, DatasetSpec, register, stamp
+
+def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
+    categories = ["设备设施", "作业环境", "安全管理", "人员操作", "消防安全", "危化品储存"]
+    problems = ["安全阀未定期校验", "消防通道堵塞", "配电箱未接地", "有限空间无警示标识", "气体报警器失效", "特种作业人员无证上岗",
+                "储罐区防火堤破损", "应急预案未演练", "安全培训记录缺失", "防爆电器损坏", "动火作业未审批", "安全出口指示灯损坏"]
+    out = []
+    for seq in range(1, n + 1):
+        ent = rng.choice(pool)
+        found = day - dt.timedelta(days=rng.randrange(0, 21))
+        major = rng.random() < 0.03
+        deadline = found + dt.timedelta(days=rng.randrange(3, 31) if not major else rng.randrange(30, 91))
+        status = rng.choices(["待整改", "整改中", "待验收", "验收销号"], weights=[2, 3, 1, 4])[0]
+        fixed = accepted = closed = None
+        if status in ("待验收", "验收销号"):
+            fixed = min(day, found + dt.timedelta(days=rng.randrange(0, 25)))
+        if status == "验收销号":
+            accepted = closed = min(day, fixed + dt.timedelta(days=rng.randrange(0, 3)))
+        status_spelling = status if status != "验收销号" else rng.choice(["验收销号", "验收销号", "已销号", "完成", "√"])
+        out.append({
+            "yhbh": f"YH{day:%Y%m%d}{seq:04d}",
+            "tyshxydm": ent.uscc,
+            "dwmc": ent.name_variant(rng),
+            "ssq": ent.district_code,
+            "fxrq": found.isoformat(),
+            "yhly": rng.choice(["企业自查", "执法检查", "专项督查", "群众举报"]),
+            "yhdj": "重大隐患" if major else "一般隐患",
+            "yhlb": rng.choice(categories),
+            "yhms": rng.choice(problems),
+            "zgcs": "立即整改并复查" if not major else "制定治理方案，停产整改",
+            "zgqx": deadline.isoformat(),
+            "zrr": rng.choice(["张伟", "王芳", "李强", "刘洋", "陈静", "杨磊", "赵敏"]),
+            "zgzt": status_spelling,
+            "wcrq": fixed.isoformat() if fixed else None,
+            "ysrq": accepted.isoformat() if accepted else None,
+            "xhrq": closed.isoformat() if closed else None,
+            "gpdb": "是" if major and rng.random() < 0.5 else "否",
+            "bsbc": f"EMB-{day:%Y%m%d}-01",
+            "gxsj": stamp(day, rng),
+        })
+    return out
+
+
+
+HAZARD = register(DatasetSpec(
+    feed_id="emb_hazard", build=hazards, volume=160, delivery=Api("hazards"),
+    key="yhbh", uscc="tyshxydm", name="dwmc", district="ssq", batch="bsbc", updated="gxsj",
+    required=(("yhms", "description"), ("yhdj", "grade"), ("fxrq", "found_date")),
+    date_order=("fxrq", "zgqx", "found_date<=deadline"),
+))

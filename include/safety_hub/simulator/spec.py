@@ -1,0 +1,103 @@
+"""How a simulated dataset is described: its record builder, its layout for the
+defect injector, and how its agency delivers it. Datasets register themselves
+in ``SPECS`` from the modules of ``safety_hub.simulator.datasets``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from typing import Callable, Literal, Union
+
+from safety_hub.simulator.enterprises import Enterprise
+
+
+@dataclass(frozen=True)
+class Api:
+    """Served by the simulator's HTTP API at ``/api/v1/<endpoint>``."""
+
+    endpoint: str
+
+
+@dataclass(frozen=True)
+class CsvDrop:
+    """A CSV file per day in ``<out>/<folder>/``; ``filename`` is formatted with ``date``."""
+
+    folder: str
+    filename: str
+    encoding: str = "gbk"  # gbk, gb18030, utf-8-sig (BOM) or utf-8
+
+
+@dataclass(frozen=True)
+class XlsxDrop:
+    """An Excel workbook per day as offices make them: a title row above a merged
+    two-level header, the data, then note rows."""
+
+    folder: str
+    filename: str
+    title: str
+
+
+@dataclass(frozen=True)
+class SqliteTable:
+    """Rows upserted into the agency's own SQLite database ``<out>/<folder>/<db>``."""
+
+    folder: str
+    db: str
+    table: str
+
+
+Delivery = Union[Api, CsvDrop, XlsxDrop, SqliteTable]
+Builder = Callable[[random.Random, dt.date, list[Enterprise], int], list[dict]]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One agency dataset; field names are the agency's own."""
+
+    feed_id: str
+    build: Builder
+    volume: int  # records per day before defects
+    delivery: Delivery
+    key: str
+    uscc: str
+    name: str
+    district: str
+    batch: str
+    updated: str
+    required: tuple[tuple[str, str], ...]  # (agency field, warehouse column) that may be blanked
+    date_order: tuple[str, str, str] | None  # (earlier field, later field, rule id)
+    mode: Literal["incremental", "snapshot"] = "incremental"
+
+
+SPECS: dict[str, DatasetSpec] = {}
+
+
+def register(spec: DatasetSpec) -> DatasetSpec:
+    SPECS[spec.feed_id] = spec
+    return spec
+
+
+CN_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+def stamp(day: dt.date, rng: random.Random) -> str:
+    """An update timestamp within the business day, Beijing time, ISO format."""
+    t = dt.datetime.combine(day, dt.time(8)) + dt.timedelta(seconds=rng.randrange(0, 10 * 3600))
+    return t.isoformat(timespec="seconds") + "+08:00"
+
+
+def cn_date(d: dt.date | None, rng: random.Random) -> str | None:
+    """Dates as clerks type them (C4): ISO, 2026.3.5 or 2026年3月5日."""
+    if d is None:
+        return None
+    style = rng.random()
+    if style < 0.6:
+        return d.isoformat()
+    if style < 0.8:
+        return f"{d.year}.{d.month}.{d.day}"
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def iso(d: dt.date | None) -> str | None:
+    return d.isoformat() if d else None
