@@ -28,22 +28,32 @@ DOC = """
 """
 
 
+# Retries and timeouts per delivery kind: APIs flap, databases less so, files either exist or not.
+RETRIES = {"rest_api": 3, "sql_extract": 2, "file_drop": 1}
+EXTRACT_TIMEOUT = {"rest_api": dt.timedelta(minutes=30), "sql_extract": dt.timedelta(hours=1), "file_drop": dt.timedelta(minutes=15)}
+
+
 def build_ingest_dag(feed, agency_name: str):
+    kind = feed.delivery.kind
+
     @dag(
         dag_id=f"ingest_{feed.feed_id}",
         schedule=CronDataIntervalTimetable(feed.schedule, timezone=BUSINESS_TZ),
         start_date=dt.datetime.fromisoformat(feed.start_date).replace(tzinfo=dt.timezone(dt.timedelta(hours=8))),
         catchup=False,
         max_active_runs=1,
-        tags=["ingest", feed.agency, feed.delivery.kind],
+        tags=["ingest", feed.agency, kind],
         doc_md=DOC.format(
             feed_id=feed.feed_id, title=feed.title, description=feed.description.strip(), agency=agency_name,
-            kind=feed.delivery.kind, conn_id=feed.delivery.conn_id, schedule=feed.schedule, tz=BUSINESS_TZ, table=feed.target_table,
+            kind=kind, conn_id=feed.delivery.conn_id, schedule=feed.schedule, tz=BUSINESS_TZ, table=feed.target_table,
         ),
-        params={"business_date": Param(None, type=["null", "string"], format="date", description="YYYY-MM-DD to (re)ingest")},
+        params={
+            "business_date": Param(None, type=["null", "string"], format="date", description="YYYY-MM-DD to (re)ingest"),
+            "force": Param(False, type="boolean", description="process a dropped file even if its sha256 was already loaded"),
+        },
         default_args={
             "owner": feed.owner,
-            "retries": 2,
+            "retries": RETRIES[kind],
             "retry_delay": dt.timedelta(minutes=1),
             "retry_exponential_backoff": True,
             "on_failure_callback": on_failure,
@@ -52,11 +62,17 @@ def build_ingest_dag(feed, agency_name: str):
     def ingest():
         feed_id = feed.feed_id
 
-        @task(pool=agency_pool(feed.agency), execution_timeout=dt.timedelta(minutes=30))
+        @task(pool=agency_pool(feed.agency), execution_timeout=EXTRACT_TIMEOUT[kind])
         def extract(**context) -> dict:
+            from airflow.exceptions import AirflowSkipException
+
+            from safety_hub.errors import DuplicateDelivery
             from safety_hub.pipeline import run_extract
 
-            return run_extract(feed_id, business_date(context))
+            try:
+                return run_extract(feed_id, business_date(context), context["run_id"], force=bool(context["params"].get("force")))
+            except DuplicateDelivery as exc:
+                raise AirflowSkipException(str(exc)) from None
 
         @task(retries=0)
         def land(extracted: dict, **context) -> dict:
@@ -76,7 +92,17 @@ def build_ingest_dag(feed, agency_name: str):
 
             return run_load(feed_id, business_date(context), context["run_id"])
 
-        load(validate(land(extract())))
+        extracted = extract()
+        if kind == "file_drop":
+            # Wait for a complete file without holding a worker slot between pokes.
+            @task.sensor(poke_interval=300, timeout=feed.delivery.wait_timeout_hours * 3600, mode="reschedule", retries=0)
+            def wait_for_file(**context) -> bool:
+                from safety_hub.extract import file_ready
+
+                return file_ready(feed, business_date(context))
+
+            wait_for_file() >> extracted
+        load(validate(land(extracted)))
 
     return ingest()
 

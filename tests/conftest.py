@@ -9,7 +9,6 @@ metadata DB and one simulated run of the DAGs per warehouse backend.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import tempfile
@@ -40,8 +39,10 @@ def simulator():
     from safety_hub.simulator import generate_day, write_day
     from safety_hub.simulator.server import start_in_thread
 
+    from safety_hub.simulator.connections import simulator_connections
+
     server = start_in_thread(token=SIM_TOKEN)
-    os.environ["AIRFLOW_CONN_EMB_API"] = json.dumps({"conn_type": "http", "host": server.url, "password": SIM_TOKEN})
+    os.environ.update(simulator_connections(server.url, SIM_TOKEN, SESSION_DIR / "dropzone"))
     truth = {}
     for day in DAYS:
         data = generate_day(day)

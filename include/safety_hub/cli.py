@@ -112,6 +112,62 @@ def cmd_validate(args) -> int:
     return 1 if check.invalid_share > feed.validation.max_invalid_share else 0
 
 
+def _feed_ids(args) -> list[str]:
+    from safety_hub.registry import load_registry
+
+    return sorted(load_registry()) if args.feed == "all" else [args.feed]
+
+
+def cmd_replay(args) -> int:
+    """Reprocess landed raw partitions (no call to the agency), then rebuild the warehouse."""
+    from safety_hub.errors import FeedError, FeedQualityError
+    from safety_hub.pipeline import landed_days, run_replay
+    from safety_hub.warehouse.engine import get_engine
+    from safety_hub.warehouse.transform import build_dimensions, build_marts
+
+    failures = 0
+    for feed_id in _feed_ids(args):
+        days = [args.date] if args.date else landed_days(feed_id)
+        for day in days:
+            try:
+                r = run_replay(feed_id, day)
+                print(f"{feed_id:<24} {day}  rows {r['rows']:<6} loaded {r['loaded']:<6} quarantined {r['quarantined']:<5} duplicates {r['duplicates']}")
+            except (FeedError, FeedQualityError) as exc:
+                failures += 1
+                print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
+    engine = get_engine()
+    build_dimensions(engine)
+    build_marts(engine)
+    return 1 if failures else 0
+
+
+def cmd_backfill(args) -> int:
+    """Run the whole flow for a date range, forward or backward; same result either way."""
+    from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
+    from safety_hub.pipeline import run_feed
+    from safety_hub.warehouse.engine import get_engine
+    from safety_hub.warehouse.transform import build_dimensions, build_marts
+
+    days = [args.start + dt.timedelta(days=i) for i in range((args.end - args.start).days + 1)]
+    if args.reverse:
+        days.reverse()
+    failures = 0
+    for day in days:
+        for feed_id in _feed_ids(args):
+            try:
+                r = run_feed(feed_id, day, force=True)
+                print(f"{feed_id:<24} {day}  loaded {r['loaded']:<6} quarantined {r['quarantined']}", flush=True)
+            except DuplicateDelivery as exc:
+                print(f"{feed_id:<24} {day}  skipped: {exc}")
+            except (FeedError, FeedQualityError) as exc:
+                failures += 1
+                print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
+    engine = get_engine()
+    build_dimensions(engine)
+    build_marts(engine)
+    return 1 if failures else 0
+
+
 def cmd_demo(args) -> int:
     from safety_hub.demo import run_demo
 
@@ -160,6 +216,18 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--date", type=_date, default=dt.date.today(), help="business date for date rules (default today)")
     v.add_argument("--show", type=int, default=0, metavar="N", help="also list the first N rejected rows")
     v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("replay", help="reprocess landed raw data (no call to the agency) and rebuild the warehouse")
+    r.add_argument("--feed", required=True, help="a feed id, or 'all'")
+    r.add_argument("--date", type=_date, default=None, help="one business date (default: every landed date)")
+    r.set_defaults(func=cmd_replay)
+
+    b = sub.add_parser("backfill", help="extract, validate and load a date range (forward or --reverse)")
+    b.add_argument("--feed", required=True, help="a feed id, or 'all'")
+    b.add_argument("--start", type=_date, required=True)
+    b.add_argument("--end", type=_date, required=True)
+    b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
+    b.set_defaults(func=cmd_backfill)
 
     d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the last days, print a summary")
     d.add_argument("--days", type=int, default=3)

@@ -13,3 +13,7 @@ class FeedError(RuntimeError):
 
 class FeedQualityError(RuntimeError):
     """A batch whose invalid share exceeds the feed's threshold; its quarantine is kept."""
+
+
+class DuplicateDelivery(RuntimeError):
+    """A delivered file whose sha256 was already loaded: skipped, and the audit says so."""

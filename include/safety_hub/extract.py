@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from safety_hub.errors import FeedError
 from safety_hub.registry import FileDropDelivery, Feed, RestApiDelivery, SqlExtractDelivery
 
 CN_TZ = dt.timezone(dt.timedelta(hours=8))
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
     import requests
 
     conn = get_connection(delivery.conn_id)
+    timeout = float(conn.extra.get("timeout", delivery.timeout_seconds))
+    backoff = float(conn.extra.get("backoff_seconds", 1.0))
     base = (conn.host or "").rstrip("/")
     if not base.startswith("http"):
         raise FeedError(feed.feed_id, delivery.conn_id, f"connection host must be an http(s) URL, got {base!r}")
@@ -54,7 +58,10 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
     page, pages = 1, 1
     while page <= pages:
         params = {"updated_since": since.isoformat(), "updated_until": until.isoformat(), "page": page, "page_size": delivery.page_size}
-        resp = _get_with_retry(session, url, params, delivery.timeout_seconds)
+        try:
+            resp = _get_with_retry(session, url, params, timeout, backoff)
+        except requests.RequestException as exc:
+            raise FeedError(feed.feed_id, url, f"page {page}: {exc.__class__.__name__} after retries: {exc}") from None
         if resp.status_code != 200:
             raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status_code}: {resp.text[:200]}")
         try:
@@ -68,35 +75,76 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
     return Extract(feed.feed_id, day, f"{url}?updated_since={since.isoformat()}", files)
 
 
-def _get_with_retry(session, url: str, params: dict, timeout: float, attempts: int = 4):
-    """GET with backoff on connection errors, 429 (honouring Retry-After) and 5xx."""
+def _get_with_retry(session, url: str, params: dict, timeout: float, backoff: float = 1.0, attempts: int = 4):
+    """GET with exponential backoff on connection errors, timeouts, 429 (honouring Retry-After) and 5xx."""
     import requests
 
-    delay = 1.0
+    delay = backoff
     for attempt in range(1, attempts + 1):
         try:
             resp = session.get(url, params=params, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout):
+        except (requests.ConnectionError, requests.Timeout) as exc:
             if attempt == attempts:
                 raise
+            log.warning("GET %s page %s: %s, retry %d/%d in %.1fs", url, params.get("page"), exc.__class__.__name__, attempt, attempts - 1, delay)
         else:
             if resp.status_code != 429 and resp.status_code < 500 or attempt == attempts:
                 return resp
             retry_after = resp.headers.get("Retry-After")
             if retry_after and retry_after.isdigit():
-                delay = float(retry_after)
+                delay = max(delay, float(retry_after))
+            log.warning("GET %s page %s: HTTP %s, retry %d/%d in %.1fs", url, params.get("page"), resp.status_code, attempt, attempts - 1, delay)
         time.sleep(delay)
-        delay = min(delay * 2, 30)
+        delay = min(delay * 2, 60)
     raise AssertionError("unreachable")
 
 
-def extract_file_drop(feed: Feed, delivery: FileDropDelivery, day: dt.date) -> Extract:
-    conn = get_connection(delivery.conn_id)
+ARCHIVE = "_archive"
+
+
+def drop_path(feed: Feed, day: dt.date) -> Path:
+    """Where the day's file is dropped; after loading it moves to ``_archive/`` beside it."""
+    conn = get_connection(feed.delivery.conn_id)
     folder = Path(conn.extra.get("path") or conn.host or "")
-    path = folder / delivery.pattern.format(date=day)
+    return folder / feed.delivery.pattern.format(date=day)
+
+
+def file_ready(feed: Feed, day: dt.date) -> bool:
+    """Complete = marker present, or size unchanged over ``settle_seconds`` (or already archived)."""
+    delivery: FileDropDelivery = feed.delivery
+    path = drop_path(feed, day)
+    if (path.parent / ARCHIVE / path.name).is_file():
+        return True
+    if not path.is_file():
+        return False
+    if delivery.marker_suffix:
+        return path.with_name(path.name + delivery.marker_suffix).is_file()
+    size = path.stat().st_size
+    time.sleep(delivery.settle_seconds)
+    return path.is_file() and path.stat().st_size == size and size > 0
+
+
+def extract_file_drop(feed: Feed, delivery: FileDropDelivery, day: dt.date) -> Extract:
+    path = drop_path(feed, day)
+    if not path.is_file() and (path.parent / ARCHIVE / path.name).is_file():
+        path = path.parent / ARCHIVE / path.name  # processed before: a rerun reads the archived copy
     if not path.is_file():
         raise FeedError(feed.feed_id, str(path), "file not delivered")
     return Extract(feed.feed_id, day, str(path), [RawFile(path.name, path.read_bytes())])
+
+
+def archive_file(feed: Feed, day: dt.date) -> Path | None:
+    """Move a loaded drop file (and its marker) into ``_archive/``."""
+    path = drop_path(feed, day)
+    if not path.is_file():
+        return None
+    target = path.parent / ARCHIVE / path.name
+    target.parent.mkdir(exist_ok=True)
+    path.replace(target)
+    marker = feed.delivery.marker_suffix and path.with_name(path.name + feed.delivery.marker_suffix)
+    if marker and marker.is_file():
+        marker.replace(target.with_name(marker.name))
+    return target
 
 
 def extract_sql(feed: Feed, delivery: SqlExtractDelivery, day: dt.date) -> Extract:

@@ -10,7 +10,6 @@ report DAGs.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import subprocess
@@ -18,6 +17,7 @@ import sys
 from pathlib import Path
 
 from safety_hub import settings
+from safety_hub.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
 DEFAULT_SIM_PORT = 8765
@@ -36,9 +36,7 @@ def airflow_env(airflow_home: Path, hub_home: Path, sim_url: str, token: str, dr
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "SAFETY_HUB_HOME": str(hub_home),
-        "AIRFLOW_CONN_EMB_API": json.dumps({"conn_type": "http", "host": sim_url, "password": token}),
-        "AIRFLOW_CONN_HCC_DROP": json.dumps({"conn_type": "fs", "extra": {"path": str(dropzone / "hcc")}}),
-        "AIRFLOW_CONN_TC_DB": json.dumps({"conn_type": "generic", "extra": {"url": f"sqlite:///{dropzone / 'tc' / 'tc_agency.sqlite'}"}}),
+        **simulator_connections(sim_url, token, dropzone),
     }
     if warehouse_url:
         env["SAFETY_HUB_WAREHOUSE_URL"] = warehouse_url

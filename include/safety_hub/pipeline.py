@@ -8,6 +8,7 @@ DAG files call these; so do the CLI and the tests.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from safety_hub import settings
-from safety_hub.errors import FeedError, FeedQualityError
+from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
 from safety_hub.extract import extract
 from safety_hub.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
 from safety_hub.registry import get_feed
@@ -28,14 +29,50 @@ def staging_partition(feed_id: str, day: dt.date) -> Path:
     return settings.staging_dir() / feed_id / f"dt={day.isoformat()}"
 
 
-def run_extract(feed_id: str, day: dt.date) -> dict:
-    """Fetch the delivery and land its original bytes."""
+def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:
+    """Fetch the delivery and land its original bytes.
+
+    A dropped file whose sha256 was already loaded is not processed again (unless
+    ``force``): the audit records it and ``DuplicateDelivery`` is raised.
+    """
     feed = get_feed(feed_id)
     ex = extract(feed, day)
+    if feed.delivery.kind == "file_drop" and not force:
+        digest = hashlib.sha256(b"".join(f.content for f in ex.files)).hexdigest()
+        earlier = _loaded_sha(feed_id, digest)
+        if earlier is not None:
+            _audit_skip(feed_id, day, batch_id or f"manual__{feed_id}__{day}", ex.source, digest)
+            raise DuplicateDelivery(f"feed {feed_id}: {ex.source}: same content (sha256 {digest[:12]}...) already loaded for {earlier}; skipped")
     part = land_raw(ex)
     sidecar = read_sidecar(part)
     log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(ex.files), sum(len(f.content) for f in ex.files), ex.source, part)
     return {"raw_dir": str(part), "sha256": sidecar["sha256"], "files": [f["name"] for f in sidecar["files"]]}
+
+
+def _loaded_sha(feed_id: str, digest: str) -> dt.date | None:
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    engine = get_engine()
+    md = ensure_schema(engine)
+    audit = md.tables["load_audit"]
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.max(audit.c.business_date)).where(audit.c.feed_id == feed_id, audit.c.raw_sha256 == digest, audit.c.status == "loaded")
+        ).scalar()
+
+
+def _audit_skip(feed_id: str, day: dt.date, batch_id: str, source: str, digest: str) -> None:
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    engine = get_engine()
+    audit = ensure_schema(engine).tables["load_audit"]
+    with engine.begin() as conn:
+        conn.execute(audit.delete().where(audit.c.feed_id == feed_id, audit.c.batch_id == batch_id))
+        conn.execute(audit.insert().values(
+            feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=source, raw_sha256=digest,
+            rows_extracted=0, rows_valid=0, rows_quarantined=0, rows_duplicate=0, rows_loaded=0,
+            status="skipped_duplicate_file", loaded_at=dt.datetime.now(dt.timezone.utc),
+        ))
 
 
 def run_land(feed_id: str, day: dt.date) -> dict:
@@ -123,16 +160,32 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
         log.warning("feed %s %s: %d extracted != %d loaded + %d quarantined + %d duplicates (stale versions skipped)",
                     feed_id, day, summary["rows"], loaded, summary["quarantined"], duplicates)
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
+    if feed.delivery.kind == "file_drop":
+        from safety_hub.extract import archive_file
+
+        archive_file(feed, day)
     return {"loaded": loaded, "duplicates": duplicates, "quarantined": summary["quarantined"], "rows": summary["rows"]}
 
 
-def run_feed(feed_id: str, day: dt.date, batch_id: str | None = None) -> dict:
+def run_feed(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:
     """All four stages in one call (CLI and tests; the DAGs run them as separate tasks)."""
     batch_id = batch_id or f"manual__{feed_id}__{day.isoformat()}"
-    run_extract(feed_id, day)
+    run_extract(feed_id, day, batch_id, force=force)
+    return run_replay(feed_id, day, batch_id)
+
+
+def run_replay(feed_id: str, day: dt.date, batch_id: str | None = None) -> dict:
+    """Reprocess a landed day from the raw zone (no call to the agency): land, validate, load."""
+    batch_id = batch_id or f"replay__{feed_id}__{day.isoformat()}__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"
     run_land(feed_id, day)
     run_validate(feed_id, day, batch_id)
     return run_load(feed_id, day, batch_id)
+
+
+def landed_days(feed_id: str) -> list[dt.date]:
+    """Business dates with a raw partition for ``feed_id``."""
+    root = settings.raw_dir() / feed_id
+    return sorted(dt.date.fromisoformat(p.name.removeprefix("dt=")) for p in root.glob("dt=*") if p.is_dir()) if root.exists() else []
 
 
 def table_counts(engine: sa.Engine) -> dict[str, int]:

@@ -52,6 +52,11 @@ class FileDropDelivery(_Strict):
     conn_id: str
     pattern: str
     format: Literal["csv", "xlsx"] = "csv"
+    # A file is complete when its marker (<file><marker_suffix>) exists, or when
+    # its size is unchanged over settle_seconds.
+    marker_suffix: str | None = None
+    settle_seconds: float = Field(default=2, ge=0, le=600)
+    wait_timeout_hours: float = Field(default=12, gt=0)
     # "auto" detects UTF-8 (with or without BOM), then GB18030 (a superset of GBK).
     encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
 

@@ -1,3 +1,4 @@
 """Every simulated dataset, one module per agency; importing registers them in ``spec.SPECS``."""
 
 from safety_hub.simulator.datasets import emb, hcc, tc  # noqa: F401
+from safety_hub.simulator.datasets import emb_extra  # noqa: F401

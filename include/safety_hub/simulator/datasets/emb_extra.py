@@ -1,0 +1,306 @@
+"""应急管理局 (EMB) datasets beyond the hazard ledger: the key-enterprise registry,
+enforcement (双公示 format), accidents and 安责险 policies.
+
+Field names are the bureau's own: Chinese headers in its Excel and CSV files,
+the national 双公示 field codes (CF_*) in its enforcement API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import random
+
+from safety_hub.domain import DISTRICTS, accident_grade, make_uscc
+from safety_hub.simulator.datasets._units import fishery_units
+from safety_hub.simulator.enterprises import Enterprise
+from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, XlsxDrop, cn_date, iso, register, stamp
+
+# --- 重点企业名录 (key-enterprise registry, a daily full snapshot) -------------------------
+
+_SUPERVISION = {"危化": "危险化学品", "金属冶炼": "金属冶炼", "工贸": "工贸"}
+_SUPERVISION_SPELLINGS = {"危险化学品": ["危险化学品", "危险化学品", "危化"], "金属冶炼": ["金属冶炼", "金属冶炼", "冶金"], "工贸": ["工贸", "工贸", "一般工贸"]}
+_RISK = ["重大风险", "较大风险", "一般风险", "低风险"]
+# Agencies write risk levels as words, colours or the numbers 1-4 (DOMAIN.md, ent_registry defects).
+_RISK_SPELLINGS = {
+    "重大风险": ["重大风险", "红色", "1"],
+    "较大风险": ["较大风险", "橙色", "2"],
+    "一般风险": ["一般风险", "黄色", "3"],
+    "低风险": ["低风险", "蓝色", "4"],
+}
+_PRINCIPALS = ["张建国", "王立新", "李志强", "刘海涛", "陈永明", "杨振华", "赵光明", "孙德胜", "周宏伟", "吴国庆"]
+
+
+def key_enterprises(pool: list[Enterprise], n: int) -> list[Enterprise]:
+    """The registry's enterprises: the first ``n`` of the pool in EMB-supervised sectors."""
+    return [e for e in pool if e.sector in _SUPERVISION][:n]
+
+
+def enterprise_registry(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
+    """The same enterprises with the same facts every day; only 报送批次/更新时间 change."""
+    out = []
+    for ent in key_enterprises(pool, n):
+        er = random.Random(f"{ent.uscc}:emb-registry")  # stable per enterprise, not per day
+        category = _SUPERVISION[ent.sector]
+        chem = category == "危险化学品"
+        hazard_level = er.choice(["一级", "二级", "三级", "四级", "无", "无"]) if chem else "无"
+        risk = er.choices(_RISK, weights=[1, 3, 8, 6])[0]
+        if hazard_level in ("一级", "二级"):
+            risk = er.choice(_RISK[:2])
+        license_no = expiry = None
+        if chem:
+            issued = dt.date(er.randrange(2023, 2026), er.randrange(1, 13), er.randrange(1, 29))
+            license_no = f"(津){er.choice(['WH', 'WH', 'JY'])}安许证字[{issued.year}]{er.randrange(1, 400):04d}"
+            expiry = issued.replace(year=issued.year + 3) - dt.timedelta(days=1)
+        out.append({
+            "统一社会信用代码": ent.uscc,
+            "企业名称": ent.name,
+            "所在区": er.choice([ent.district_code, ent.district_code, DISTRICTS[ent.district_code]]),
+            "行业代码": ent.industry_code,
+            "监管类别": er.choice(_SUPERVISION_SPELLINGS[category]),
+            "重大危险源等级": {"无": er.choice(["无", "无", "/"])}.get(hazard_level, hazard_level),
+            "风险等级": er.choices(_RISK_SPELLINGS[risk], weights=[6, 2, 2])[0],
+            "安全生产许可证号": license_no,
+            "许可证有效期至": iso(expiry),
+            "从业人员数": str(er.choice([er.randrange(12, 100), er.randrange(100, 600), er.randrange(600, 3000)])),
+            "主要负责人": er.choice(_PRINCIPALS),
+            "报送批次": f"EMB-QY-{day:%Y%m%d}",
+            "更新时间": stamp(day, rng),
+        })
+    return out
+
+
+REGISTRY = register(DatasetSpec(
+    feed_id="emb_ent_registry", build=enterprise_registry, volume=80,
+    delivery=XlsxDrop("emb", "重点企业名录_{date:%Y%m%d}.xlsx", "天津市安全生产重点企业名录"),
+    key="统一社会信用代码", uscc="统一社会信用代码", name="企业名称", district="所在区", batch="报送批次", updated="更新时间",
+    required=(("行业代码", "industry_code"), ("监管类别", "supervision_category"), ("从业人员数", "employees")),
+    date_order=None,
+    mode="snapshot",
+))
+
+# --- 执法处罚 (enforcement, national 双公示 format) ------------------------------------------
+
+# Document-number prefixes of the district bureaus (津保 = 天津港保税区).
+_DOC_PREFIX = {
+    "120101": "津和", "120102": "津东", "120103": "津西", "120104": "津南开", "120105": "津北", "120106": "津红",
+    "120110": "津丽", "120111": "津青", "120112": "津南", "120113": "津辰", "120114": "津武", "120115": "津宝",
+    "120116": "津滨", "120117": "津宁", "120118": "津静", "120119": "津蓟",
+}
+_BRACKETS = [("[", "]"), ("〔", "〕"), ("［", "］")]
+_VIOLATIONS = [
+    ("未按规定对安全设备进行经常性维护、保养和定期检测", "《中华人民共和国安全生产法》第九十九条第二项", "安全阀未定期校验"),
+    ("未如实记录安全生产教育和培训情况", "《中华人民共和国安全生产法》第九十七条第四项", "安全培训记录缺失"),
+    ("特种作业人员未按照规定经专门的安全作业培训并取得相应资格上岗作业", "《中华人民共和国安全生产法》第九十七条第七项", "特种作业人员无证上岗"),
+    ("未在有较大危险因素的生产经营场所设置明显的安全警示标志", "《中华人民共和国安全生产法》第九十九条第一项", "有限空间无警示标识"),
+    ("未采取措施消除事故隐患", "《中华人民共和国安全生产法》第一百零二条", "消防通道堵塞"),
+    ("未按照规定制定生产安全事故应急救援预案或者未定期组织演练", "《中华人民共和国安全生产法》第九十七条第六项", "应急预案未演练"),
+    ("进行动火等危险作业未安排专门人员进行现场安全管理", "《中华人民共和国安全生产法》第一百零一条第四项", "动火作业未审批"),
+]
+# action_type -> (双公示 处罚类别, weight); 约谈 and 联合惩戒 are measures, not penalties.
+_ACTIONS = {
+    "罚款": ("罚款", 55),
+    "警告": ("警告", 10),
+    "停产整顿": ("责令停产停业", 8),
+    "吊销": ("暂扣或者吊销许可证、暂扣或者吊销执照", 2),
+    "关闭取缔": ("其他（关闭取缔）", 3),
+    "联合惩戒": ("其他（联合惩戒）", 4),
+    "约谈": ("其他（约谈）", 18),
+}
+_ACTION_SPELLINGS = {"停产整顿": ["停产整顿", "责令停产停业整顿"], "关闭取缔": ["关闭取缔", "提请关闭"], "联合惩戒": ["联合惩戒", "纳入联合惩戒对象"], "约谈": ["约谈", "警示约谈"]}
+_FINES_WAN = ["0.5", "1", "1.5", "2", "3", "5", "8", "10", "20", "30", "50"]
+
+
+@functools.lru_cache(maxsize=64)
+def _authority(district: str | None) -> tuple[str, str, str]:
+    """(name, USCC, doc prefix) of the bureau deciding: a district bureau, 保税区 or the city (None)."""
+    if district is None:
+        name, region, prefix = "天津市应急管理局", "120000", "津"
+    elif district == "bonded":
+        name, region, prefix = "天津港保税区应急管理局", "120116", "津保"
+    else:
+        name, region, prefix = f"天津市{DISTRICTS[district]}应急管理局", district, _DOC_PREFIX[district]
+    rng = random.Random(f"authority:{name}")
+    body = "".join(rng.choice("0123456789") for _ in range(8))
+    return name, make_uscc("11", region, body), prefix  # 11 = 机关
+
+
+def enforcements(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
+    out = []
+    for seq in range(1, n + 1):
+        ent = rng.choice(pool)
+        level = rng.random()
+        who = None if level < 0.15 else ("bonded" if ent.district_code == "120116" and level < 0.3 else ent.district_code)
+        authority, authority_uscc, prefix = _authority(who)
+        action = rng.choices(list(_ACTIONS), weights=[w for _, w in _ACTIONS.values()])[0]
+        category = _ACTIONS[action][0]
+        violation, basis, problem = rng.choice(_VIOLATIONS)
+        decision = day - dt.timedelta(days=rng.randrange(0, 15))
+        notice = decision - dt.timedelta(days=rng.randrange(3, 21))  # 告知 -> 陈述申辩 -> 决定
+        inspect = notice - dt.timedelta(days=rng.randrange(1, 46))
+        fine = rng.choice(_FINES_WAN) if action == "罚款" or (action == "停产整顿" and rng.random() < 0.5) else None
+        if fine is None and action in ("警告", "约谈", "联合惩戒") and rng.random() < 0.5:
+            fine = "0"
+        left, right = rng.choice(_BRACKETS)
+        paren = rng.choice([("(", ")"), ("（", "）")]) if prefix != "津" else ("", "")
+        kind = "约" if action == "约谈" else "罚"
+        serial = f"{rng.choice('abcdefghjk')}-{rng.randrange(1, 200)}" if rng.random() < 0.4 else str(rng.randrange(1, 800))
+        content = {"罚款": f"罚款人民币{fine}万元", "警告": "警告", "停产整顿": "责令停产停业整顿" + (f"，并处罚款人民币{fine}万元" if fine else ""),
+                   "吊销": "吊销安全生产许可证", "关闭取缔": "提请县级以上人民政府予以关闭", "联合惩戒": "纳入安全生产失信惩戒名单",
+                   "约谈": "约谈企业主要负责人"}[action]
+        publicity_days = 3 * 365 if action in ("停产整顿", "吊销", "关闭取缔", "联合惩戒") or (fine and float(fine) >= 10) else 365
+        out.append({
+            "CF_JLBH": f"CF{day:%Y%m%d}{seq:04d}",
+            "CF_XDR_MC": ent.name_variant(rng),
+            "CF_XDR_LB": "法人及非法人组织",
+            "CF_XDR_SHXYM": ent.uscc,
+            "CF_FRDB": rng.choice(_PRINCIPALS),
+            "CF_WSH": f"{paren[0]}{prefix}{paren[1]}应急{kind}{left}{decision.year}{right}{serial}号",
+            "CF_WFXW": violation,
+            "CF_SY": f"{inspect.year}年{inspect.month}月{inspect.day}日执法检查发现该单位{problem}，{violation}。",
+            "CF_YJ": basis,
+            "CF_CFLB": category,
+            "CF_NR": content,
+            "CF_NR_FK": fine,
+            "CF_NR_WFFF": "0" if rng.random() < 0.3 else None,
+            "CF_NR_ZKDX": "安全生产许可证" if action == "吊销" else None,
+            "CF_JDRQ": decision.isoformat(),
+            "CF_YXQ": (decision + dt.timedelta(days=365)).isoformat(),
+            "CF_GSJZQ": (decision + dt.timedelta(days=publicity_days)).isoformat(),
+            "CF_CFJG": authority,
+            "CF_CFJGDM": authority_uscc,
+            "CF_SJLY": authority,
+            "CF_SJLYDM": authority_uscc,
+            "JCRQ": inspect.isoformat(),
+            "GZRQ": notice.isoformat(),
+            "CSLX": rng.choice(_ACTION_SPELLINGS.get(action, [action])),
+            "XZQH": ent.district_code,
+            "BSPC": f"EMB-CF-{day:%Y%m%d}",
+            "GXSJ": stamp(day, rng),
+        })
+    return out
+
+
+ENFORCEMENT = register(DatasetSpec(
+    feed_id="emb_enforcement", build=enforcements, volume=40, delivery=Api("enforcements"),
+    key="CF_JLBH", uscc="CF_XDR_SHXYM", name="CF_XDR_MC", district="XZQH", batch="BSPC", updated="GXSJ",
+    required=(("CF_WSH", "doc_no"), ("CF_CFLB", "penalty_category"), ("JCRQ", "inspect_date")),
+    date_order=("JCRQ", "GZRQ", "inspect_date<=notice_date"),
+))
+
+# --- 生产安全事故 (accidents) -----------------------------------------------------------------
+
+# GB 6441-86 accident kinds with a typical one-line account.
+_ACCIDENT_KINDS = [
+    ("高处坠落", "作业人员在脚手架上作业时未系安全带坠落"),
+    ("物体打击", "吊装作业中钢管坠落砸中地面人员"),
+    ("机械伤害", "操作工清理设备时未停机被卷入"),
+    ("起重伤害", "汽车吊吊装时钢丝绳断裂"),
+    ("触电", "维修人员带电作业触电"),
+    ("车辆伤害", "厂内叉车倒车时撞伤作业人员"),
+    ("中毒和窒息", "人员未经检测进入污水池有限空间作业"),
+    ("坍塌", "基坑边坡未按方案放坡发生局部坍塌"),
+    ("火灾", "仓库电气线路短路引发火灾"),
+    ("容器爆炸", "反应釜超压发生物理爆炸"),
+    ("灼烫", "高温物料喷溅致人员烫伤"),
+    ("淹溺", "作业人员在码头作业时落水"),
+    ("其他爆炸", "动火作业引燃可燃气体发生爆燃"),
+    ("其他伤害", "人员在作业中扭伤摔倒"),
+]
+_GRADE_SPELLING = {"特别重大": ["特别重大", "特别重大事故"], "重大": ["重大", "重大事故"], "较大": ["较大", "较大事故"], "一般": ["一般", "一般事故"]}
+
+
+def accidents(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
+    out = []
+    for seq in range(1, n + 1):
+        ent = rng.choice(pool)
+        kind, account = rng.choice(_ACCIDENT_KINDS)
+        deaths = rng.choices([0, 1, 2, 3, 4, 6, 11], weights=[50, 32, 8, 4, 2, 1, 0.5])[0]
+        serious = rng.choices([0, 1, 2, 3, 5, 12, 55], weights=[55, 20, 10, 6, 5, 2, 0.3])[0]
+        loss = round(rng.choice([rng.uniform(1, 80), rng.uniform(50, 600), rng.uniform(100, 990)]) if rng.random() < 0.97
+                     else rng.choice([rng.uniform(1000, 4999), rng.uniform(5000, 9000)]), 2)
+        grade = accident_grade(deaths, serious, loss)
+        occurred = day - dt.timedelta(days=rng.randrange(0, 30))
+        reported = min(day, occurred + dt.timedelta(days=rng.choice([0, 0, 0, 1, 1, 2, 5])))  # 首报, 续报
+        out.append({
+            "事故编号": f"SG{day:%Y%m%d}{seq:03d}",
+            "事故单位": ent.name_variant(rng),
+            "统一社会信用代码": ent.uscc,
+            "所在区": rng.choice([ent.district_code, ent.district_code, DISTRICTS[ent.district_code]]),
+            "事故发生日期": cn_date(occurred, rng),
+            "事故报告日期": cn_date(reported, rng),
+            "事故地点": f"{DISTRICTS[ent.district_code]}{ent.name[2:6]}厂区",
+            "事故类别": kind,
+            "事故简要经过": account,
+            "死亡人数": str(deaths),
+            "重伤人数": str(serious),
+            "轻伤人数": str(rng.randrange(0, 4)),
+            "直接经济损失（万元）": f"{loss:.2f}",
+            "事故等级": rng.choice(_GRADE_SPELLING[grade]),
+            "调查状态": rng.choice(["调查中", "调查中", "已结案"]),
+            "报送批次": f"EMB-SG-{day:%Y%m%d}",
+            "更新时间": stamp(day, rng),
+        })
+    return out
+
+
+ACCIDENT = register(DatasetSpec(
+    feed_id="emb_accident", build=accidents, volume=24, delivery=CsvDrop("emb", "生产安全事故_{date:%Y%m%d}.csv", "utf-8-sig"),
+    key="事故编号", uscc="统一社会信用代码", name="事故单位", district="所在区", batch="报送批次", updated="更新时间",
+    required=(("事故发生日期", "occurred_date"), ("事故类别", "accident_type"), ("死亡人数", "deaths")),
+    date_order=("事故发生日期", "事故报告日期", "occurred_date<=reported_date"),
+))
+
+# --- 安全生产责任保险 (安责险 policies) ----------------------------------------------------------
+
+# Sectors where 安责险 is mandatory (DOMAIN.md §7) among the pool's sectors.
+_INSURED_SECTORS = {"危化": "危险化学品", "金属冶炼": "金属冶炼", "建筑": "建筑施工", "危货运输": "交通运输", "渔业": "渔业"}
+_INSURERS = [
+    ("中国人民财产保险股份有限公司天津市分公司", "PZAK"),
+    ("中国平安财产保险股份有限公司天津分公司", "1181"),
+    ("中国太平洋财产保险股份有限公司天津分公司", "ATIJ"),
+    ("渤海财产保险股份有限公司", "BHCX"),
+    ("中华联合财产保险股份有限公司天津分公司", "ZHLH"),
+    ("中国人寿财产保险股份有限公司天津市分公司", "8061"),
+]
+
+
+def _one_year_on(d: dt.date) -> dt.date:
+    return d.replace(year=d.year + 1) if (d.month, d.day) != (2, 29) else dt.date(d.year + 1, 3, 1)
+
+
+def policies(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
+    insured = [e for e in pool if e.sector in _INSURED_SECTORS]
+    fishery = fishery_units(pool)
+    out = []
+    for seq in range(1, n + 1):
+        ent = rng.choice(fishery) if rng.random() < 0.1 else rng.choice(insured)
+        insurer, code = rng.choice(_INSURERS)
+        start = day + dt.timedelta(days=rng.randrange(-30, 20))
+        end = _one_year_on(start) - dt.timedelta(days=1)
+        headcount = rng.randrange(8, 600)
+        limit = rng.choice([40, 50, 50, 60, 80, 100])  # 万元 per person, >= 40 since the 2025 revision
+        out.append({
+            "保单号": f"{code}12{day:%Y%m%d}{seq:06d}",
+            "投保单位名称": ent.name_variant(rng),
+            "统一社会信用代码": ent.uscc,
+            "所在区": ent.district_code,
+            "投保行业": _INSURED_SECTORS[ent.sector],
+            "保险公司": insurer,
+            "起保日期": cn_date(start, rng),
+            "终保日期": cn_date(end, rng),
+            "每人死亡伤残责任限额（万元）": str(limit),
+            "参保人数": str(headcount),
+            "保费（元）": f"{headcount * rng.choice([120, 150, 180, 240, 300]) * limit / 50:.2f}",
+            "报送批次": f"EMB-AZX-{day:%Y%m%d}",
+            "更新时间": stamp(day, rng),
+        })
+    return out
+
+
+INSURANCE = register(DatasetSpec(
+    feed_id="emb_insurance", build=policies, volume=40, delivery=CsvDrop("emb", "安责险保单_{date:%Y%m%d}.csv", "gb18030"),
+    key="保单号", uscc="统一社会信用代码", name="投保单位名称", district="所在区", batch="报送批次", updated="更新时间",
+    required=(("保险公司", "insurer"), ("起保日期", "start_date"), ("每人死亡伤残责任限额（万元）", "death_limit_wan")),
+    date_order=("起保日期", "终保日期", "start_date<end_date"),
+))
