@@ -20,12 +20,13 @@ import pytest
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="safety-hub-tests-"))
 SIM_TOKEN = "test-token-0123456789"
 DAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
+DROPZONE = SESSION_DIR / "dropzone"
 
 from safety_hub.localairflow import configure  # noqa: E402  (light import: no Airflow)
 
 # The simulator URL is fixed up once the server has a port (see `simulator` fixture).
 configure(airflow_home=SESSION_DIR / "airflow", hub_home=SESSION_DIR / "hub-duckdb", sim_url="http://127.0.0.1:9",
-          token=SIM_TOKEN, dropzone=SESSION_DIR / "dropzone")
+          token=SIM_TOKEN, dropzone=DROPZONE)
 os.environ.pop("SAFETY_HUB_WAREHOUSE_URL", None)
 
 
@@ -34,22 +35,28 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(scope="session")
-def simulator():
-    """The agency simulator: EMB API on a free port, file drops and the TC database written for DAYS."""
-    from safety_hub.simulator import generate_day, write_day
+def sim_server():
+    """The simulator's HTTP API on a free port (tests may inject faults into it)."""
+    from safety_hub.simulator.connections import simulator_connections
     from safety_hub.simulator.server import start_in_thread
 
-    from safety_hub.simulator.connections import simulator_connections
-
     server = start_in_thread(token=SIM_TOKEN)
-    os.environ.update(simulator_connections(server.url, SIM_TOKEN, SESSION_DIR / "dropzone"))
+    os.environ.update(simulator_connections(server.url, SIM_TOKEN, DROPZONE))
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def simulator(sim_server):
+    """Every agency's deliveries for DAYS (API served, files dropped, databases written); returns the truth."""
+    from safety_hub.simulator import generate_day, write_day
+
     truth = {}
     for day in DAYS:
         data = generate_day(day)
-        write_day(data, SESSION_DIR / "dropzone")
+        write_day(data, DROPZONE)
         truth[day] = data.truth
-    yield truth
-    server.shutdown()
+    return truth
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +132,25 @@ def postgres_run(simulator, airflow_db, postgres_url) -> PipelineRun:
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     engine.dispose()
     return run_pipeline("postgres", postgres_url, simulator)
+
+
+@pytest.fixture
+def hub(simulator, tmp_path, monkeypatch):
+    """An isolated data dir and DuckDB warehouse for one test (the session runs are untouched)."""
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    return tmp_path
+
+
+def fact_keys(feed_id: str) -> list:
+    """Every key in the feed's fact table (duplicates kept, so tests see them)."""
+    import sqlalchemy as sa
+
+    from safety_hub.registry import get_feed
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    feed = get_feed(feed_id)
+    engine = get_engine()
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.text(f"SELECT {feed.key[0]} FROM {feed.target_table}"))]

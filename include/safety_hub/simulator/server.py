@@ -4,7 +4,8 @@
 returns ``{"code": 0, "data": {"records": [...], "page", "page_size", "total", "pages"}}``.
 Records are generated on request from (seed, date), so the server keeps no state
 except optional fault injection (``faults``) used by tests: a queue of responses
-to serve instead of the real ones (``429``, ``500``, ``timeout`` or ``garbage``).
+to serve instead of the real ones (``429``, ``500``, ``timeout``, ``garbage``;
+``ok`` serves one real response).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _fault(self) -> bool:
         fault = self.server.next_fault()
-        if fault is None:
+        if fault is None or fault == "ok":  # "ok" serves one real response, to place later faults
             return False
         if fault == "429":
             self._send(429, b'{"code":429,"message":"too many requests"}', {"Retry-After": "1"})
