@@ -64,7 +64,7 @@ def build_ingest_dag(feed, agency_name: str):
 
         @task(pool=agency_pool(feed.agency), execution_timeout=EXTRACT_TIMEOUT[kind])
         def extract(**context) -> dict:
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             from safety_hub.errors import DuplicateDelivery
             from safety_hub.pipeline import run_extract

@@ -20,9 +20,29 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def schedule_table() -> str:
+    """The ingest schedule as a Markdown table (Beijing and UTC), for dags/README.md."""
+    from safety_hub.registry import agencies, load_registry
+
+    names = agencies()
+    lines = ["| DAG | feed | agency | delivery | Beijing (UTC+8) | UTC |", "|---|---|---|---|---|---|"]
+    for f in load_registry().values():
+        minute, hour, *rest = f.schedule.split()
+        when = f.schedule
+        utc = ""
+        if minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]:
+            when = f"{int(hour):02d}:{int(minute):02d} daily"
+            utc = f"{(int(hour) - 8) % 24:02d}:{int(minute):02d} daily" + (" (previous day)" if int(hour) < 8 else "")
+        lines.append(f"| `ingest_{f.feed_id}` | {f.title} | {names[f.agency].name} | {f.delivery.kind} | {when} | {utc} |")
+    return "\n".join(lines)
+
+
 def cmd_feeds(args) -> int:
     from safety_hub.registry import agencies, load_registry
 
+    if args.markdown:
+        print(schedule_table())
+        return 0
     names = agencies()
     rows = [(f.feed_id, names[f.agency].name, f.delivery.kind, f.schedule, f.target_table, f.title) for f in load_registry().values()]
     header = ("feed", "agency", "delivery", "schedule (Beijing)", "table", "title")
@@ -42,7 +62,7 @@ def cmd_simulate(args) -> int:
         paths = write_day(data, args.out)
         paths.update(write_api_pages(data, args.out))
         for feed_id, truth in data.truth["feeds"].items():
-            print(f"{day}  {feed_id:<16} rows={truth['rows_delivered']:<5} distinct_valid={truth['distinct_valid']:<5} defects={len(truth['defects'])}")
+            print(f"{day}  {feed_id:<24} rows={truth['rows_delivered']:<5} distinct_valid={truth['distinct_valid']:<5} defects={len(truth['defects'])}")
         for name, path in paths.items():
             print(f"{day}  wrote {name}: {path}")
     return 0
@@ -115,7 +135,14 @@ def cmd_validate(args) -> int:
 def _feed_ids(args) -> list[str]:
     from safety_hub.registry import load_registry
 
-    return sorted(load_registry()) if args.feed == "all" else [args.feed]
+    feeds = load_registry()
+    if args.feed == "all":
+        return sorted(feeds)
+    wanted = [f.strip() for f in args.feed.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in feeds]
+    if unknown:
+        raise SystemExit(f"error: unknown feed(s) {unknown}; registered: {', '.join(feeds)}")
+    return wanted
 
 
 def cmd_replay(args) -> int:
@@ -191,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m safety_hub", description="Cross-agency work-safety data platform")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("feeds", help="list the registered feeds").set_defaults(func=cmd_feeds)
+    f = sub.add_parser("feeds", help="list the registered feeds")
+    f.add_argument("--markdown", action="store_true", help="print the schedule table of dags/README.md")
+    f.set_defaults(func=cmd_feeds)
 
     s = sub.add_parser("simulate", help="write simulated agency deliveries and truth manifests")
     s.add_argument("--date", type=_date, required=True)
@@ -218,12 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     r = sub.add_parser("replay", help="reprocess landed raw data (no call to the agency) and rebuild the warehouse")
-    r.add_argument("--feed", required=True, help="a feed id, or 'all'")
+    r.add_argument("--feed", required=True, help="a feed id, several separated by commas, or 'all'")
     r.add_argument("--date", type=_date, default=None, help="one business date (default: every landed date)")
     r.set_defaults(func=cmd_replay)
 
     b = sub.add_parser("backfill", help="extract, validate and load a date range (forward or --reverse)")
-    b.add_argument("--feed", required=True, help="a feed id, or 'all'")
+    b.add_argument("--feed", required=True, help="a feed id, several separated by commas, or 'all'")
     b.add_argument("--start", type=_date, required=True)
     b.add_argument("--end", type=_date, required=True)
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")

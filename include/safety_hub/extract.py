@@ -119,9 +119,12 @@ def file_ready(feed: Feed, day: dt.date) -> bool:
         return False
     if delivery.marker_suffix:
         return path.with_name(path.name + delivery.marker_suffix).is_file()
-    size = path.stat().st_size
-    time.sleep(delivery.settle_seconds)
-    return path.is_file() and path.stat().st_size == size and size > 0
+    stat = path.stat()
+    quiet_for = time.time() - stat.st_mtime
+    if quiet_for < delivery.settle_seconds:  # still being written? look again after the settle time
+        time.sleep(delivery.settle_seconds - quiet_for)
+        return path.is_file() and path.stat().st_size == stat.st_size and stat.st_size > 0
+    return stat.st_size > 0
 
 
 def extract_file_drop(feed: Feed, delivery: FileDropDelivery, day: dt.date) -> Extract:

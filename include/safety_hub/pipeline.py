@@ -147,24 +147,27 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     engine = get_engine()
     md = ensure_schema(engine)
     with engine.begin() as conn:
-        loaded = merge_batch(conn, md, feed, rows, day)
+        loaded, stale = merge_batch(conn, md, feed, rows, day)
         audit = md.tables["load_audit"]
         # One row per feed run: re-running the same run (same batch id) replaces it.
         conn.execute(audit.delete().where(audit.c.feed_id == feed_id, audit.c.batch_id == batch_id))
         conn.execute(audit.insert().values(
             feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=str(part), raw_sha256=sidecar["sha256"],
             rows_extracted=summary["rows"], rows_valid=summary["valid"], rows_quarantined=summary["quarantined"],
-            rows_duplicate=duplicates, rows_loaded=loaded, status="loaded", loaded_at=now,
+            rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", loaded_at=now,
         ))
-    if summary["rows"] != loaded + summary["quarantined"] + duplicates:
-        log.warning("feed %s %s: %d extracted != %d loaded + %d quarantined + %d duplicates (stale versions skipped)",
-                    feed_id, day, summary["rows"], loaded, summary["quarantined"], duplicates)
+        # Every row is accounted for, or the transaction (facts and audit) is rolled back.
+        if summary["rows"] != loaded + summary["quarantined"] + duplicates + stale:
+            raise RuntimeError(
+                f"feed {feed_id} {day}: counts do not reconcile: {summary['rows']} extracted != {loaded} loaded + "
+                f"{summary['quarantined']} quarantined + {duplicates} duplicates + {stale} stale"
+            )
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
     if feed.delivery.kind == "file_drop":
         from safety_hub.extract import archive_file
 
         archive_file(feed, day)
-    return {"loaded": loaded, "duplicates": duplicates, "quarantined": summary["quarantined"], "rows": summary["rows"]}
+    return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}
 
 
 def run_feed(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:

@@ -104,7 +104,7 @@ class Column(_Strict):
 
 
 class Derived(_Strict):
-    """A column computed from other (typed) columns by a function in ``safety_hub.derive``."""
+    """A column computed from other (typed) columns by a function in ``safety_hub.domain``."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     function: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")

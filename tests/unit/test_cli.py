@@ -27,7 +27,9 @@ def test_feeds_lists_every_registered_feed(capsys):
 def test_simulate_writes_every_agency_and_the_truth(tmp_path, capsys):
     assert main(["simulate", "--date", DAY.isoformat(), "--out", str(tmp_path)]) == 0
     truth = json.loads((tmp_path / "truth" / f"{DAY}.json").read_text(encoding="utf-8"))
-    assert set(truth["feeds"]) == {"emb_hazard", "hcc_project", "tc_dg_vehicle"}
+    from safety_hub.simulator.spec import SPECS
+
+    assert set(truth["feeds"]) == set(SPECS)
     assert (tmp_path / "hcc" / f"在建项目_{DAY:%Y%m%d}.csv").exists()
     assert (tmp_path / "tc" / "tc_agency.sqlite").exists()
     pages = sorted((tmp_path / "api" / "hazards" / f"{DAY:%Y%m%d}").glob("page-*.json"))
@@ -81,3 +83,12 @@ def test_validate_unreadable_input_exits_2_with_one_line(tmp_path, capsys, conte
 def test_validate_unknown_feed_exits_2(tmp_path, capsys):
     assert main(["validate", "--feed", "nope_feed", str(tmp_path / "x.csv")]) == 2
     assert "unknown feed 'nope_feed'" in capsys.readouterr().err
+
+
+def test_dags_readme_schedule_table_is_current():
+    from pathlib import Path
+
+    from safety_hub.cli import schedule_table
+
+    readme = (Path(__file__).resolve().parents[2] / "dags" / "README.md").read_text(encoding="utf-8")
+    assert schedule_table() in readme, "regenerate with: python -m safety_hub feeds --markdown"

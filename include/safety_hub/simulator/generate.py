@@ -71,7 +71,6 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict]) -> tuple
                 kind = k
                 break
         rec = dict(rec)
-        key = _halfwidth(rec[spec.key]).strip()  # as the warehouse will hold it
         expected_rule = None
         if kind == "invalid_uscc":
             rec[spec.uscc] = _break_check_char(rec[spec.uscc], rng)
@@ -101,6 +100,7 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict]) -> tuple
                 kind = None  # equal dates are in order
             else:
                 expected_rule = rule
+        key = _halfwidth(rec[spec.key]).strip()  # as delivered after the defect, normalised as the warehouse holds it
         if kind is not None and kind != "duplicate":
             defects.append({"key": key, "kind": kind, "expected_rule": expected_rule})
         delivered.append(rec)
@@ -127,6 +127,24 @@ def _halfwidth(text: str) -> str:
     return "".join(chr(ord(c) - 0xFEE0) if "！" <= c <= "～" else c for c in text)
 
 
+def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[dict]:
+    """Earlier days' clean records moved on in their lifecycle, delivered again today."""
+    if spec.late_update is None or spec.late_update_share <= 0:
+        return []
+    rng = random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}:late")
+    updates = []
+    for back in range(1, spec.late_update_days + 1):
+        earlier = day - dt.timedelta(days=back)
+        # The earlier day's clean records: its builder is the first user of that day's rng.
+        original = spec.build(random.Random(f"{seed}:{earlier.isoformat()}:{spec.feed_id}"), earlier, pool, max(1, int(spec.volume * scale)))
+        for rec in original:
+            if rng.random() < spec.late_update_share:
+                updated = spec.late_update(rng, dict(rec), day)
+                if updated is not None:
+                    updates.append(updated)
+    return updates
+
+
 def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> DayData:
     """Deterministic: the same (seed, day, scale) always gives the same bytes."""
     pool = enterprise_pool(seed)
@@ -135,6 +153,7 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> 
     for feed_id, spec in SPECS.items():
         rng = random.Random(f"{seed}:{day.isoformat()}:{feed_id}")
         clean = spec.build(rng, day, pool, max(1, int(spec.volume * scale)))
+        clean += _late_updates(spec, day, seed, pool, scale)
         delivered, truth = _inject(rng, spec, clean)
         data.records[feed_id] = delivered
         feeds_truth[feed_id] = truth

@@ -68,6 +68,13 @@ class DatasetSpec:
     required: tuple[tuple[str, str], ...]  # (agency field, warehouse column) that may be blanked
     date_order: tuple[str, str, str] | None  # (earlier field, later field, rule id)
     mode: Literal["incremental", "snapshot"] = "incremental"
+    # Late updates: records first delivered on an earlier day re-delivered today with a
+    # new status (e.g. a hazard closed a week later). ``late_update`` returns the updated
+    # record, or None when the record cannot move on; ``late_update_share`` is the share
+    # of each of the last ``late_update_days`` days' records that gets one.
+    late_update: Callable[[random.Random, dict, dt.date], dict | None] | None = None
+    late_update_share: float = 0.0
+    late_update_days: int = 7
 
 
 SPECS: dict[str, DatasetSpec] = {}

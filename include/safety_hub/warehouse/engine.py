@@ -29,15 +29,40 @@ def dialect(conn: sa.Connection | sa.Engine) -> str:
     return conn.dialect.name
 
 
+_ensured: set[tuple[str, int]] = set()
+
+
 def ensure_schema(engine: sa.Engine) -> sa.MetaData:
-    """Create missing tables and (re)seed the district dimension; safe to call every run."""
+    """Create missing tables, add columns new in the model, (re)seed the districts.
+
+    Done once per engine and model per process; safe to call at every stage.
+    """
     md = build_metadata()
+    signature = (engine.url.render_as_string(hide_password=False), hash(tuple((t.name, tuple(t.columns.keys())) for t in md.sorted_tables)))
+    if signature in _ensured:
+        return md
     with engine.begin() as conn:
         md.create_all(conn, checkfirst=True)
+        _add_missing_columns(conn, md)
         districts = md.tables["dim_district"]
         legacy = md.tables["dim_district_legacy"]
         conn.execute(districts.delete())
         conn.execute(districts.insert(), [{"district_code": c, "district_name": n} for c, n in DISTRICTS.items()])
         conn.execute(legacy.delete())
         conn.execute(legacy.insert(), [{"legacy_code": o, "district_code": n} for o, n in LEGACY_DISTRICTS.items()])
+    _ensured.add(signature)
     return md
+
+
+def _add_missing_columns(conn: sa.Connection, md: sa.MetaData) -> None:
+    """Additive schema evolution: a column added to a feed or the model appears as NULLs."""
+    schema_filter = "table_schema = current_schema()" if conn.dialect.name == "postgresql" else "table_schema = 'main'"
+    existing: dict[str, set[str]] = {}
+    for table, column in conn.execute(sa.text(f"SELECT table_name, column_name FROM information_schema.columns WHERE {schema_filter}")):
+        existing.setdefault(table, set()).add(column)
+    for table in md.sorted_tables:
+        for column in table.columns:
+            if table.name in existing and column.name not in existing[table.name]:
+                ddl = column.type.compile(dialect=conn.dialect)
+                default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""
+                conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}{default}'))

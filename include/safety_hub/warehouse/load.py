@@ -24,8 +24,11 @@ def dedupe(feed: Feed, valid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return kept, len(valid) - len(kept)
 
 
-def merge_batch(conn: sa.Connection, md: sa.MetaData, feed: Feed, rows: pd.DataFrame, business_date: dt.date) -> int:
-    """Merge ``rows`` (typed columns + lineage) into the feed's fact table."""
+def merge_batch(conn: sa.Connection, md: sa.MetaData, feed: Feed, rows: pd.DataFrame, business_date: dt.date) -> tuple[int, int]:
+    """Merge ``rows`` (typed columns + lineage) into the feed's fact table.
+
+    Returns (rows loaded, stale rows skipped because a newer version is stored).
+    """
     fact = md.tables[feed.target_table]
     stg_name = f"stg_{feed.feed_id}"
     conn.execute(sa.text(f'DROP TABLE IF EXISTS "{stg_name}"'))
@@ -34,9 +37,10 @@ def merge_batch(conn: sa.Connection, md: sa.MetaData, feed: Feed, rows: pd.DataF
     bulk_insert(conn, stg, rows)
     match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == business_date))
-    conn.execute(sa.text(f'DELETE FROM "{stg_name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)'))
+    stale = conn.execute(sa.text(f'DELETE FROM "{stg_name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
     conn.execute(sa.text(f'DELETE FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg_name}" s WHERE {match})'))
     cols = ", ".join(f'"{c.name}"' for c in fact.columns)
     loaded = conn.execute(sa.text(f'INSERT INTO "{fact.name}" ({cols}) SELECT {cols} FROM "{stg_name}"')).rowcount
     conn.execute(sa.text(f'DROP TABLE "{stg_name}"'))
-    return loaded if loaded is not None and loaded >= 0 else len(rows)
+    stale = stale if stale is not None and stale >= 0 else 0
+    return (loaded if loaded is not None and loaded >= 0 else len(rows) - stale), stale

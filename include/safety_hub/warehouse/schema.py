@@ -103,6 +103,7 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         sa.Column("rows_valid", sa.BigInteger, nullable=False),
         sa.Column("rows_quarantined", sa.BigInteger, nullable=False),
         sa.Column("rows_duplicate", sa.BigInteger, nullable=False),
+        sa.Column("rows_stale", sa.BigInteger, nullable=False, server_default="0", comment="较新版本已入库而跳过的行"),
         sa.Column("rows_loaded", sa.BigInteger, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),

@@ -51,9 +51,30 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
 
 
 
+_OPEN = ("待整改", "整改中", "待验收")
+
+
+def hazard_progress(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
+    """An open hazard moves forward (never back): fixed, accepted and closed by ``day``."""
+    if rec["zgzt"] not in _OPEN:
+        return None
+    found = dt.date.fromisoformat(rec["fxrq"])
+    fixed = dt.date.fromisoformat(rec["wcrq"]) if rec["wcrq"] else min(day, found + dt.timedelta(days=rng.randrange(0, 20)))
+    if rng.random() < 0.7:
+        closed = min(day, max(fixed, day - dt.timedelta(days=rng.randrange(0, 3))))
+        rec.update(zgzt=rng.choice(["验收销号", "已销号"]), wcrq=fixed.isoformat(), ysrq=closed.isoformat(), xhrq=closed.isoformat())
+    elif rec["zgzt"] != "待验收":
+        rec.update(zgzt="待验收", wcrq=fixed.isoformat())
+    else:
+        return None
+    rec.update(bsbc=f"EMB-{day:%Y%m%d}-02", gxsj=stamp(day, rng))
+    return rec
+
+
 HAZARD = register(DatasetSpec(
     feed_id="emb_hazard", build=hazards, volume=160, delivery=Api("hazards"),
     key="yhbh", uscc="tyshxydm", name="dwmc", district="ssq", batch="bsbc", updated="gxsj",
     required=(("yhms", "description"), ("yhdj", "grade"), ("fxrq", "found_date")),
     date_order=("fxrq", "zgqx", "found_date<=deadline"),
+    late_update=hazard_progress, late_update_share=0.04,
 ))

@@ -222,14 +222,16 @@ def accidents(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) 
         grade = accident_grade(deaths, serious, loss)
         occurred = day - dt.timedelta(days=rng.randrange(0, 30))
         reported = min(day, occurred + dt.timedelta(days=rng.choice([0, 0, 0, 1, 1, 2, 5])))  # 首报, 续报
+        style = rng.random()
         out.append({
             "事故编号": f"SG{day:%Y%m%d}{seq:03d}",
             "事故单位": ent.name_variant(rng),
             "统一社会信用代码": ent.uscc,
             "所在区": rng.choice([ent.district_code, ent.district_code, DISTRICTS[ent.district_code]]),
-            "事故发生日期": cn_date(occurred, rng),
-            "事故报告日期": cn_date(reported, rng),
-            "事故地点": f"{DISTRICTS[ent.district_code]}{ent.name[2:6]}厂区",
+            # One clerk, one date style per record: the injector's date_order swap compares the texts.
+            "事故发生日期": cn_date(occurred, random.Random(style)),
+            "事故报告日期": cn_date(reported, random.Random(style)),
+            "事故地点": f"{DISTRICTS[ent.district_code]}{ent.name.removeprefix('天津')[:4]}{rng.choice(['生产车间', '仓库', '厂区道路', '储罐区', '施工现场', '装卸区'])}",
             "事故类别": kind,
             "事故简要经过": account,
             "死亡人数": str(deaths),
@@ -245,7 +247,7 @@ def accidents(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) 
 
 
 ACCIDENT = register(DatasetSpec(
-    feed_id="emb_accident", build=accidents, volume=24, delivery=CsvDrop("emb", "生产安全事故_{date:%Y%m%d}.csv", "utf-8-sig"),
+    feed_id="emb_accident", build=accidents, volume=36, delivery=CsvDrop("emb", "生产安全事故_{date:%Y%m%d}.csv", "utf-8-sig"),
     key="事故编号", uscc="统一社会信用代码", name="事故单位", district="所在区", batch="报送批次", updated="更新时间",
     required=(("事故发生日期", "occurred_date"), ("事故类别", "accident_type"), ("死亡人数", "deaths")),
     date_order=("事故发生日期", "事故报告日期", "occurred_date<=reported_date"),

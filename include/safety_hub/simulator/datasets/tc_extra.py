@@ -54,7 +54,8 @@ def waybills(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
         rated = rng.choice([25000, 30000, 32000, 33000]) if tractor else rng.choice([8000, 10000, 15000, 18000, 20000])
         load = round(rated * rng.uniform(0.5, 1.0), -1)
         depart = dt.datetime.combine(day, dt.time(rng.randrange(5, 20), rng.randrange(0, 60)), tzinfo=CN_TZ)
-        issued = depart - dt.timedelta(minutes=rng.randrange(30, 2 * 24 * 60))  # 电子运单 is filled before departure
+        # 电子运单 is filled before departure, on an earlier day (so the two never share a calendar date).
+        issued = dt.datetime.combine(day - dt.timedelta(days=rng.choice([1, 1, 2])), dt.time(rng.randrange(8, 22), rng.randrange(0, 60)), tzinfo=CN_TZ)
         driver, escort = _cert(rng), _cert(rng)
         while escort == driver:
             escort = _cert(rng)

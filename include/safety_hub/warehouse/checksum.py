@@ -1,0 +1,37 @@
+"""Order-independent content checksums of warehouse tables (for idempotence checks).
+
+Run-specific columns (batch ids, load and quarantine timestamps, raw paths) are
+left out, so two warehouses built from the same data in any order compare equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+
+RUN_SPECIFIC = {"batch_id", "loaded_at", "raw_file", "quarantined_at", "validated_at"}
+CONTENT_PREFIXES = ("fact_", "dim_", "mart_")
+
+
+def table_checksum(conn: sa.Connection, table: sa.Table) -> tuple[int, str]:
+    """(row count, sha256 over the sorted rows of the content columns)."""
+    cols = [c for c in table.columns if c.name not in RUN_SPECIFIC]
+    rows = sorted(tuple("" if v is None else str(v) for v in r) for r in conn.execute(sa.select(*cols)))
+    digest = hashlib.sha256()
+    for row in rows:
+        digest.update("\x1f".join(row).encode("utf-8") + b"\x1e")
+    return len(rows), digest.hexdigest()
+
+
+def warehouse_checksums(engine: sa.Engine) -> dict[str, tuple[int, str]]:
+    """Checksums of every fact, dimension and mart table, plus the quarantine."""
+    from safety_hub.warehouse.engine import ensure_schema
+
+    md = ensure_schema(engine)
+    with engine.connect() as conn:
+        return {
+            name: table_checksum(conn, table)
+            for name, table in sorted(md.tables.items())
+            if name.startswith(CONTENT_PREFIXES) or name == "quarantine"
+        }
