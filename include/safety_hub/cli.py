@@ -195,6 +195,47 @@ def cmd_backfill(args) -> int:
     return 1 if failures else 0
 
 
+def cmd_quarantine(args) -> int:
+    """What was rejected and why, grouped by rule, with a few example rows per rule."""
+    import json as _json
+
+    import sqlalchemy as sa
+
+    from safety_hub.registry import RegistryError, get_feed
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    try:
+        get_feed(args.feed)
+    except RegistryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = get_engine()
+    q = ensure_schema(engine).tables["quarantine"]
+    where = [q.c.feed_id == args.feed] + ([q.c.business_date == args.date] if args.date else [])
+    with engine.connect() as conn:
+        groups = conn.execute(
+            sa.select(q.c.rule_id, q.c.rule_description, sa.func.count().label("n"), sa.func.count(sa.distinct(q.c.business_date)).label("days"))
+            .where(*where).group_by(q.c.rule_id, q.c.rule_description).order_by(sa.desc("n"), q.c.rule_id)
+        ).all()
+        if not groups:
+            print(f"feed {args.feed}: nothing in quarantine" + (f" for {args.date}" if args.date else ""))
+            return 0
+        total = conn.execute(sa.select(sa.func.count(sa.distinct(sa.func.concat(q.c.business_date, ":", q.c.row_number)))).where(*where)).scalar()
+        print(f"feed {args.feed}" + (f" {args.date}" if args.date else "") + f": {total} rows rejected")
+        for rule_id, text, n, days in groups:
+            print(f"\n{rule_id}  ({text})  {n} rows over {days} day(s)")
+            examples = conn.execute(
+                sa.select(q.c.business_date, q.c.row_number, q.c.record_key, q.c.raw_file, q.c.original_values)
+                .where(*where, q.c.rule_id == rule_id).order_by(q.c.business_date, q.c.row_number).limit(args.examples)
+            ).all()
+            for day, row, key, raw_file, original in examples:
+                values = _json.loads(original)
+                shown = ", ".join(f"{k}={v}" for k, v in list(values.items())[:6])
+                print(f"  {day} row {row} key {key}: {shown}")
+                print(f"    raw: {raw_file}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from safety_hub.demo import run_demo
 
@@ -245,6 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--date", type=_date, default=dt.date.today(), help="business date for date rules (default today)")
     v.add_argument("--show", type=int, default=0, metavar="N", help="also list the first N rejected rows")
     v.set_defaults(func=cmd_validate)
+
+    qp = sub.add_parser("quarantine", help="show what a feed's validation rejected and why, grouped by rule")
+    qp.add_argument("--feed", required=True)
+    qp.add_argument("--date", type=_date, default=None)
+    qp.add_argument("--examples", type=int, default=3, help="example rows per rule")
+    qp.set_defaults(func=cmd_quarantine)
 
     r = sub.add_parser("replay", help="reprocess landed raw data (no call to the agency) and rebuild the warehouse")
     r.add_argument("--feed", required=True, help="a feed id, several separated by commas, or 'all'")

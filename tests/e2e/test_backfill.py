@@ -57,3 +57,19 @@ def test_replay_reprocesses_from_raw_without_the_agency(simulator, tmp_path, mon
     out = capsys.readouterr().out
     assert "emb_hazard" in out and str(DAYS[1]) in out
     assert warehouse_checksums(get_engine()) == before
+
+
+def test_quarantine_command_groups_rejections_by_rule(simulator, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    assert main(["backfill", "--feed", "hcc_project", "--start", DAYS[0].isoformat(), "--end", DAYS[0].isoformat()]) == 0
+    capsys.readouterr()
+    assert main(["quarantine", "--feed", "hcc_project", "--date", DAYS[0].isoformat()]) == 0
+    out = capsys.readouterr().out
+    expected = {d["expected_rule"] for d in simulator[DAYS[0]]["feeds"]["hcc_project"]["defects"] if d["expected_rule"]}
+    rejected = sum(1 for d in simulator[DAYS[0]]["feeds"]["hcc_project"]["defects"] if d["expected_rule"])
+    assert f"{rejected} rows rejected" in out
+    for rule in expected:
+        assert f"\n{rule}  (" in out
+    assert "raw: " in out and "项目编号=" in out
+    assert main(["quarantine", "--feed", "nope_feed"]) == 2
