@@ -236,6 +236,25 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
+def cmd_health(args) -> int:
+    """Per feed: last successful load, freshness, last volumes and validation pass rate."""
+    from safety_hub.health import feed_health
+    from safety_hub.warehouse.engine import get_engine
+
+    rows = feed_health(get_engine())
+    print(f"{'feed':<24} {'last business day':<18} {'last load (UTC)':<20} {'fresh':<6} {'loaded':>7} {'quarantined':>11} {'pass rate':>9}")
+    for h in rows:
+        loaded_at = h.last_loaded_at.strftime("%Y-%m-%d %H:%M") if h.last_loaded_at else "never"
+        rate = f"{h.pass_rate_last:.0%}" if h.pass_rate_last is not None else "-"
+        print(f"{h.feed_id:<24} {str(h.last_business_date or '-'):<18} {loaded_at:<20} {'STALE' if h.stale else 'ok':<6} "
+              f"{h.rows_loaded_last if h.rows_loaded_last is not None else '-':>7} {h.rows_quarantined_last if h.rows_quarantined_last is not None else '-':>11} {rate:>9}"
+              + (f"  {h.volume_note}" if h.volume_note else ""))
+    stale = [h.feed_id for h in rows if h.stale]
+    if stale:
+        print(f"stale (no successful load within the expected interval): {', '.join(stale)}")
+    return 1 if stale and args.fail_on_stale else 0
+
+
 def cmd_demo(args) -> int:
     from safety_hub.demo import run_demo
 
@@ -292,6 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--date", type=_date, default=None)
     qp.add_argument("--examples", type=int, default=3, help="example rows per rule")
     qp.set_defaults(func=cmd_quarantine)
+
+    hp = sub.add_parser("health", help="feed health: last load, freshness (stale feeds), volumes, pass rate")
+    hp.add_argument("--fail-on-stale", action="store_true", help="exit 1 when a feed is stale")
+    hp.set_defaults(func=cmd_health)
 
     r = sub.add_parser("replay", help="reprocess landed raw data (no call to the agency) and rebuild the warehouse")
     r.add_argument("--feed", required=True, help="a feed id, several separated by commas, or 'all'")

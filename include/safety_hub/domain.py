@@ -228,3 +228,92 @@ def railway_km(text: object) -> float | None:
     if metres >= 1000:
         return None
     return round(int(m[1]) + metres / 1000, 4)
+
+
+# --- Vectorised USCC check (same answers as is_valid_uscc, for whole columns) -------------
+
+# What ``str.strip()`` removes among ASCII characters (``str.isspace``).
+_ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_USCC_TABLES: tuple | None = None
+
+
+def _uscc_tables():
+    """Byte -> charset value (-1 outside the charset) and the weights, built on first use."""
+    global _USCC_TABLES
+    if _USCC_TABLES is None:
+        import numpy as np
+
+        lut = np.full(256, -1, dtype=np.int16)
+        for i, c in enumerate(USCC_CHARSET):
+            lut[ord(c)] = i
+        _USCC_TABLES = (lut, np.array(USCC_WEIGHTS, dtype=np.int32))
+    return _USCC_TABLES
+
+
+def _uscc_valid_fixed18(codes) -> "np.ndarray":
+    """The hard rule over an (n, 18) uint8 array of normalised ASCII codes."""
+    import numpy as np
+
+    lut, weights = _uscc_tables()
+    values = lut[codes]  # (n, 18) int16, -1 = not in the charset
+    ok = (values >= 0).all(axis=1)
+    region = codes[:, 2:8]
+    ok &= ((region >= ord("0")) & (region <= ord("9"))).all(axis=1)
+    # Pilot-era ^35\d{6}M000 (digits 3-8 already required above).
+    pilot = (codes[:, 0] == ord("3")) & (codes[:, 1] == ord("5")) & (codes[:, 8] == ord("M")) & (codes[:, 9:12] == ord("0")).all(axis=1)
+    total = (values[:, :17].astype(np.int32) * weights).sum(axis=1)
+    check = (31 - total % 31) % 31
+    return ok & (pilot | (check == values[:, 17]))
+
+
+def uscc_valid_mask(series) -> "pd.Series":
+    """``series.map(is_valid_uscc)`` without the per-value Python call, for whole columns.
+
+    Returns a boolean Series on the input's index; blanks and nulls are False.
+    ASCII values (after trimming, upper-casing and removing spaces as
+    ``normalise_uscc`` does; NFKC leaves ASCII unchanged) are checked with numpy
+    over an (n, 18) byte array. Non-ASCII values (full-width forms and anything
+    exotic) and columns that are not text go through ``is_valid_uscc`` itself,
+    so the answers are the same by construction.
+    """
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(series)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return pd.Series(out, index=series.index, dtype=bool)
+    try:
+        arr = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        arr = None
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return pd.Series(series.map(is_valid_uscc).to_numpy(dtype=bool), index=series.index, dtype=bool)
+
+    ascii_rows = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
+    other = np.flatnonzero(~ascii_rows & arr.is_valid().to_numpy(zero_copy_only=False))
+    if len(other):  # full-width and other non-ASCII text: the scalar rule (rare after normalise)
+        texts = arr.take(pa.array(other)).to_pylist()
+        out[other] = [is_valid_uscc(t) for t in texts]
+
+    ascii_idx = np.flatnonzero(ascii_rows)
+    if len(ascii_idx) == 0:
+        return pd.Series(out, index=series.index, dtype=bool)
+    text = arr.take(pa.array(ascii_idx)) if len(ascii_idx) < n else arr
+    text = pc.ascii_trim(text, characters=_ASCII_WHITESPACE)
+    text = pc.replace_substring(pc.ascii_upper(text), " ", "")
+    length = pc.binary_length(text).to_numpy(zero_copy_only=False)
+    sel = np.flatnonzero(length == 18)
+    if len(sel) == 0:
+        return pd.Series(out, index=series.index, dtype=bool)
+    fixed = text.take(pa.array(sel))
+    offsets_type = np.int64 if pa.types.is_large_string(fixed.type) else np.int32
+    _, offsets_buf, data_buf = fixed.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=offsets_type)[fixed.offset : fixed.offset + len(fixed) + 1]
+    codes = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(len(fixed), 18)
+    out[ascii_idx[sel]] = _uscc_valid_fixed18(codes)
+    return pd.Series(out, index=series.index, dtype=bool)

@@ -95,7 +95,9 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
         raise FeedError(feed_id, str(part), "no parsed records (run land first)")
     records = pd.read_parquet(part / RECORDS)
     check = check_batch(feed, records, day)
-    quarantine = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=rule_descriptions(feed))
+    descriptions = rule_descriptions(feed)
+    quarantine = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions)
+    flags = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions, warnings=True)
     now = dt.datetime.now(dt.timezone.utc)
     results = pd.DataFrame([{**r, "feed_id": feed_id, "batch_id": batch_id, "business_date": day, "validated_at": now} for r in check.rule_results])
 
@@ -105,6 +107,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     summary = {
         "feed_id": feed_id, "business_date": day.isoformat(), "batch_id": batch_id,
         "rows": check.rows, "valid": check.valid, "quarantined": check.quarantined,
+        "flagged": len(check.flags),
         "invalid_share": round(check.invalid_share, 4), "threshold": feed.validation.max_invalid_share,
         "rule_counts": {k: v for k, v in check.rule_counts.items() if v},
     }
@@ -113,9 +116,10 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     engine = get_engine()
     md = ensure_schema(engine)
     with engine.begin() as conn:
-        q, vr = md.tables["quarantine"], md.tables["validation_result"]
-        conn.execute(q.delete().where(q.c.feed_id == feed_id, q.c.business_date == day))
-        bulk_insert(conn, q, quarantine)
+        vr = md.tables["validation_result"]
+        for table, frame in ((md.tables["quarantine"], quarantine), (md.tables["quality_flag"], flags)):
+            conn.execute(table.delete().where(table.c.feed_id == feed_id, table.c.business_date == day))
+            bulk_insert(conn, table, frame)
         conn.execute(vr.delete().where(vr.c.batch_id == batch_id, vr.c.feed_id == feed_id))
         bulk_insert(conn, vr, results)
     for rule, count in summary["rule_counts"].items():
@@ -146,6 +150,9 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
 
     engine = get_engine()
     md = ensure_schema(engine)
+    volume_note = volume_anomaly(engine, md, feed, day, summary["rows"])
+    if volume_note:
+        log.warning("feed %s %s: %s", feed_id, day, volume_note)
     with engine.begin() as conn:
         loaded, stale = merge_batch(conn, md, feed, rows, day)
         audit = md.tables["load_audit"]
@@ -154,7 +161,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
         conn.execute(audit.insert().values(
             feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=str(part), raw_sha256=sidecar["sha256"],
             rows_extracted=summary["rows"], rows_valid=summary["valid"], rows_quarantined=summary["quarantined"],
-            rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", loaded_at=now,
+            rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", volume_note=volume_note, loaded_at=now,
         ))
         # Every row is accounted for, or the transaction (facts and audit) is rolled back.
         if summary["rows"] != loaded + summary["quarantined"] + duplicates + stale:
@@ -168,6 +175,26 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
 
         archive_file(feed, day)
     return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}
+
+
+def volume_anomaly(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, rows: int) -> str | None:
+    """A note when ``rows`` is outside the band around the trailing median of earlier loads."""
+    import statistics
+
+    audit = md.tables["load_audit"]
+    with engine.connect() as conn:
+        history = conn.execute(
+            sa.select(audit.c.business_date, sa.func.max(audit.c.rows_extracted))
+            .where(audit.c.feed_id == feed.feed_id, audit.c.status == "loaded", audit.c.business_date < day)
+            .group_by(audit.c.business_date).order_by(audit.c.business_date.desc()).limit(feed.validation.volume_window)
+        ).all()
+    if len(history) < 3:
+        return None  # too little history to judge
+    median = statistics.median(r[1] for r in history)
+    band = feed.validation.volume_band
+    if median and not (median * (1 - band) <= rows <= median * (1 + band)):
+        return f"volume anomaly: {rows} rows vs trailing median {median:g} over {len(history)} runs (band ±{band:.0%})"
+    return None
 
 
 def run_feed(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:

@@ -119,11 +119,21 @@ class Rule(_Strict):
     expectation: str = Field(pattern=r"^expect_[a-z0-9_]+$")
     kwargs: dict = Field(default_factory=dict)
     description: str = ""
+    # error: the row is quarantined; warning: the row loads and is flagged (table quality_flag).
+    severity: Literal["error", "warning"] = "error"
 
 
 class Validation(_Strict):
     max_invalid_share: float = Field(default=0.3, ge=0, le=1)
     rules: list[Rule] = Field(default_factory=list)
+    # Volume anomaly: rows delivered outside median * (1 ± volume_band) of the trailing runs warn.
+    volume_band: float = Field(default=0.5, gt=0)
+    volume_window: int = Field(default=7, ge=2)
+    # Freshness: no successful load for longer than this (hours) reports the feed stale.
+    fresh_within_hours: float = Field(default=36, gt=0)
+
+    def severity(self, rule_id: str) -> str:
+        return next((r.severity for r in self.rules if r.id == rule_id), "error")
 
 
 class Feed(_Strict):

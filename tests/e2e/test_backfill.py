@@ -73,3 +73,37 @@ def test_quarantine_command_groups_rejections_by_rule(simulator, tmp_path, monke
         assert f"\n{rule}  (" in out
     assert "raw: " in out and "项目编号=" in out
     assert main(["quarantine", "--feed", "nope_feed"]) == 2
+
+
+def test_volume_anomaly_is_noted_and_stale_feeds_are_reported(simulator, tmp_path, monkeypatch, capsys):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from safety_hub.pipeline import run_feed
+    from safety_hub.simulator import generate_day
+    from safety_hub.simulator.deliver import write_day
+    from safety_hub.warehouse.engine import get_engine
+
+    from conftest import DROPZONE
+
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    _backfill_one = ["backfill", "--feed", "tc_dg_vehicle", "--start", DAYS[0].isoformat(), "--end", DAYS[-1].isoformat()]
+    assert main(_backfill_one) == 0
+    day = DAYS[-1] + dt.timedelta(days=1)
+    data = generate_day(day, scale=0.2)  # a fifth of the usual volume
+    write_day(data, DROPZONE)
+    run_feed("tc_dg_vehicle", day)
+    with get_engine().connect() as conn:
+        notes = dict(conn.execute(sa.text("SELECT business_date, volume_note FROM load_audit WHERE feed_id = 'tc_dg_vehicle'")).all())
+    assert notes[day] and "volume anomaly" in notes[day], notes
+    assert all(notes[d] is None for d in DAYS)
+    write_day(generate_day(day), DROPZONE)  # restore the normal delivery for other tests
+
+    capsys.readouterr()
+    assert main(["health", "--fail-on-stale"]) == 1
+    out = capsys.readouterr().out
+    line = next(l for l in out.splitlines() if l.startswith("tc_dg_vehicle"))
+    assert " ok " in line and "volume anomaly" in line
+    assert "STALE" in next(l for l in out.splitlines() if l.startswith("emb_hazard")), "never loaded here: stale"

@@ -123,7 +123,13 @@ def test_each_rule_catches_exactly_its_case(feed_id):
         broken.append({**target, **change(target)})
     clean = [dict(r) for r in clean_records(feed_id) if r[key] not in used][:10]
     check = check_batch(feed, pd.DataFrame([*broken, *clean]).astype("string"), DAY)
+    # error rules quarantine (failures), warning rules flag (flags): both must catch exactly their case
     got = {i: sorted(rules) for i, rules in check.failures.items()}
+    for i, rules in check.flags.items():
+        got.setdefault(i, []).extend(rules)
+    for i, rules in got.items():
+        for rule in rules:
+            assert (rule in check.flags.get(i, [])) == (feed.validation.severity(rule) == "warning"), rule
     wrong = {cases[i][0] if i < len(cases) else f"clean row {i}": got.get(i) for i in set(got) | set(expected) if got.get(i) != expected.get(i)}
     assert not wrong, f"case -> rules broken (expected exactly the case's rule): {wrong}"
 

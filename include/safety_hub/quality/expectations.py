@@ -25,7 +25,11 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        return column.map(is_valid_uscc).astype(bool)
+        # Vectorised (numpy over the code bytes); same answers as column.map(is_valid_uscc).
+        # GX passes the column with nulls already dropped; the mask keeps its index.
+        from safety_hub.domain import uscc_valid_mask
+
+        return uscc_valid_mask(column)
 
 
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):

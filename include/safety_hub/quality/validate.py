@@ -22,7 +22,8 @@ class BatchCheck:
     feed_id: str
     rows: int
     typed: pd.DataFrame  # normalised rows, same index as the raw records
-    failures: dict[int, list[str]]  # row index -> rule ids broken
+    failures: dict[int, list[str]]  # row index -> error rules broken (quarantined)
+    flags: dict[int, list[str]] = field(default_factory=dict)  # row index -> warning rules broken (loaded, flagged)
     rule_counts: dict[str, int] = field(default_factory=dict)
     rule_results: list[dict] = field(default_factory=list)  # one per expectation
 
@@ -89,12 +90,14 @@ def check_batch(feed: Feed, records: pd.DataFrame, business_date: dt.date) -> Ba
         if r.exception_info and r.exception_info.get("raised_exception"):
             raise RuntimeError(f"feed {feed.feed_id}: rule {rule_id} could not run: {r.exception_info.get('exception_message')}")
         indexes = res.get("unexpected_index_list") or []
+        target = check.flags if feed.validation.severity(rule_id) == "warning" else check.failures
         for idx in indexes:
             row = idx if isinstance(idx, int) else int(next(iter(idx.values())))
-            check.failures.setdefault(row, []).append(rule_id)
+            target.setdefault(row, []).append(rule_id)
         check.rule_counts[rule_id] = len(indexes)
         check.rule_results.append({
             "rule_id": rule_id,
+            "severity": feed.validation.severity(rule_id),
             "expectation": r.expectation_config.type,
             "success": bool(r.success),
             "unexpected_count": int(res.get("unexpected_count") or 0),
@@ -104,12 +107,16 @@ def check_batch(feed: Feed, records: pd.DataFrame, business_date: dt.date) -> Ba
     return check
 
 
-def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str, key: list[str], descriptions: dict[str, str]) -> pd.DataFrame:
-    """One row per (rejected record, broken rule), keeping the original values."""
+def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str, key: list[str],
+                     descriptions: dict[str, str], warnings: bool = False) -> pd.DataFrame:
+    """One row per (rejected record, broken rule), keeping the original values.
+
+    With ``warnings=True``, the same for flagged (loaded) rows and their warning rules.
+    """
     records = records.reset_index(drop=True)
     now = dt.datetime.now(dt.timezone.utc)
     rows = []
-    for idx, rules in sorted(check.failures.items()):
+    for idx, rules in sorted((check.flags if warnings else check.failures).items()):
         original = {k: (None if pd.isna(v) else str(v)) for k, v in records.iloc[idx].items()}
         record_key = "|".join("" if pd.isna(check.typed.at[idx, k]) else str(check.typed.at[idx, k]) for k in key)
         for rule in rules:

@@ -64,8 +64,30 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         cols = [sa.Column(c.name, _TYPES[c.type](), comment=c.source) for c in feed.columns]
         cols += [sa.Column(d.name, _TYPES[d.type](), comment=f"derived: {d.function}({', '.join(d.args)})") for d in feed.derived]
         sa.Table(feed.target_table, md, *cols, *_lineage_columns(), comment=f"{feed.title}（{feed.feed_id}）")
+    for name, comment in (("quarantine", "隔离区：未通过校验（error 规则）的记录，每条（记录, 规则）一行"),
+                          ("quality_flag", "质量提示：违反 warning 规则但已入库的记录，每条（记录, 规则）一行")):
+        _record_rule_table(md, name, comment)
     sa.Table(
-        "quarantine", md,
+        "validation_result", md,
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("batch_id", sa.Text, nullable=False),
+        sa.Column("business_date", sa.Date, nullable=False),
+        sa.Column("rule_id", sa.Text, nullable=False),
+        sa.Column("severity", sa.Text, comment="error | warning"),
+        sa.Column("expectation", sa.Text, nullable=False),
+        sa.Column("success", sa.Boolean, nullable=False),
+        sa.Column("element_count", sa.BigInteger, nullable=False),
+        sa.Column("unexpected_count", sa.BigInteger, nullable=False),
+        sa.Column("unexpected_percent", sa.Float, nullable=False),
+        sa.Column("validated_at", sa.DateTime(timezone=True), nullable=False),
+        comment="质量历史：每次运行、每个数据源、每条期望一行",
+    )
+    return _tail(md)
+
+
+def _record_rule_table(md: sa.MetaData, name: str, comment: str) -> sa.Table:
+    return sa.Table(
+        name, md,
         sa.Column("feed_id", sa.Text, nullable=False),
         sa.Column("batch_id", sa.Text, nullable=False),
         sa.Column("business_date", sa.Date, nullable=False),
@@ -76,22 +98,11 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         sa.Column("rule_description", sa.Text, nullable=False),
         sa.Column("original_values", sa.Text, nullable=False, comment="原始值 JSON"),
         sa.Column("quarantined_at", sa.DateTime(timezone=True), nullable=False),
-        comment="隔离区：未通过校验的记录，每条（记录, 规则）一行",
+        comment=comment,
     )
-    sa.Table(
-        "validation_result", md,
-        sa.Column("feed_id", sa.Text, nullable=False),
-        sa.Column("batch_id", sa.Text, nullable=False),
-        sa.Column("business_date", sa.Date, nullable=False),
-        sa.Column("rule_id", sa.Text, nullable=False),
-        sa.Column("expectation", sa.Text, nullable=False),
-        sa.Column("success", sa.Boolean, nullable=False),
-        sa.Column("element_count", sa.BigInteger, nullable=False),
-        sa.Column("unexpected_count", sa.BigInteger, nullable=False),
-        sa.Column("unexpected_percent", sa.Float, nullable=False),
-        sa.Column("validated_at", sa.DateTime(timezone=True), nullable=False),
-        comment="质量历史：每次运行、每个数据源、每条期望一行",
-    )
+
+
+def _tail(md: sa.MetaData) -> sa.MetaData:
     sa.Table(
         "load_audit", md,
         sa.Column("feed_id", sa.Text, nullable=False),
@@ -106,6 +117,7 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         sa.Column("rows_stale", sa.BigInteger, nullable=False, server_default="0", comment="较新版本已入库而跳过的行"),
         sa.Column("rows_loaded", sa.BigInteger, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
+        sa.Column("volume_note", sa.Text, comment="行数异常提示（与近期中位数比较）"),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         comment="加载审计：每次数据源运行一行",
     )
