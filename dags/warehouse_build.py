@@ -25,6 +25,8 @@ MART_ASSET = Asset(asset_uri("mart_district_hazard"))
 Triggered by any ingest DAG's load (Airflow Assets). Rebuilds `dim_enterprise`
 (one row per USCC across agencies) and `mart_district_hazard` for every loaded
 business date, each in one transaction (idempotent). SQL: `include/safety_hub/sql/`.
+Then rebuilds the Great Expectations Data Docs site (`reports/data_docs/index.html`)
+from every stored validation result, so quality history stays browsable.
 """,
     default_args={"owner": "data-engineering", "retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_callback": on_failure},
 )
@@ -43,7 +45,13 @@ def warehouse_build():
 
         return [d.isoformat() for d in build(get_engine())]
 
-    build_marts(build_dimensions())
+    @task
+    def build_data_docs() -> str:
+        from safety_hub.quality.docs import build_docs
+
+        return str(build_docs())
+
+    build_marts(build_dimensions()) >> build_data_docs()
 
 
 warehouse_build()

@@ -145,12 +145,21 @@ def _feed_ids(args) -> list[str]:
     return wanted
 
 
+def _rebuild(engine) -> None:
+    """After replays or backfills: dimensions, marts and the Data Docs site."""
+    from safety_hub.quality.docs import build_docs
+    from safety_hub.warehouse.transform import build_dimensions, build_marts
+
+    build_dimensions(engine)
+    build_marts(engine)
+    print(f"data docs: {build_docs()}")
+
+
 def cmd_replay(args) -> int:
     """Reprocess landed raw partitions (no call to the agency), then rebuild the warehouse."""
     from safety_hub.errors import FeedError, FeedQualityError
     from safety_hub.pipeline import landed_days, run_replay
     from safety_hub.warehouse.engine import get_engine
-    from safety_hub.warehouse.transform import build_dimensions, build_marts
 
     failures = 0
     for feed_id in _feed_ids(args):
@@ -162,9 +171,7 @@ def cmd_replay(args) -> int:
             except (FeedError, FeedQualityError) as exc:
                 failures += 1
                 print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
-    engine = get_engine()
-    build_dimensions(engine)
-    build_marts(engine)
+    _rebuild(get_engine())
     return 1 if failures else 0
 
 
@@ -173,7 +180,6 @@ def cmd_backfill(args) -> int:
     from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
     from safety_hub.pipeline import run_feed
     from safety_hub.warehouse.engine import get_engine
-    from safety_hub.warehouse.transform import build_dimensions, build_marts
 
     days = [args.start + dt.timedelta(days=i) for i in range((args.end - args.start).days + 1)]
     if args.reverse:
@@ -189,9 +195,7 @@ def cmd_backfill(args) -> int:
             except (FeedError, FeedQualityError) as exc:
                 failures += 1
                 print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
-    engine = get_engine()
-    build_dimensions(engine)
-    build_marts(engine)
+    _rebuild(get_engine())
     return 1 if failures else 0
 
 

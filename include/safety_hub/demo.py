@@ -98,3 +98,5 @@ def print_summary() -> None:
     as_of = latest_as_of(engine)
     report = settings.reports_dir() / f"district_hazard_{as_of}.html"
     print(f"report: {report if report.exists() else 'not written'}")
+    docs = settings.reports_dir() / "data_docs" / "index.html"
+    print(f"data docs: {docs if docs.exists() else 'not built'}")

@@ -122,6 +122,10 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
             bulk_insert(conn, table, frame)
         conn.execute(vr.delete().where(vr.c.batch_id == batch_id, vr.c.feed_id == feed_id))
         bulk_insert(conn, vr, results)
+    if check.gx_result is not None:
+        from safety_hub.quality.docs import store_result
+
+        store_result(feed_id, check.suite, check.gx_result, batch_id, day)
     for rule, count in summary["rule_counts"].items():
         log.info("feed %s %s: %d row(s) quarantined by rule %s", feed_id, day, count, rule)
     if check.invalid_share > feed.validation.max_invalid_share:

@@ -117,6 +117,25 @@ def test_report_is_written_in_chinese_with_a_chart(run):
     assert 'id="district-chart"' in page and "Plotly.newPlot" in page
 
 
+def test_data_docs_cover_every_feed_and_keep_history(run):
+    docs = run.hub_home / "reports" / "data_docs"
+    assert (docs / "index.html").exists()
+    for feed_id in FEEDS:
+        runs = list((docs / "validations" / f"{feed_id}_suite").glob("*/*/*.html"))
+        assert len(runs) >= len(run.truth), f"{feed_id}: one page per validation run"
+    assert "emb_hazard_suite" in (docs / "index.html").read_text(encoding="utf-8")
+
+
+def test_validation_results_hold_a_row_per_expectation_per_run(run):
+    counts = query(run, "SELECT feed_id, batch_id, COUNT(*) AS n FROM validation_result GROUP BY feed_id, batch_id")
+    assert len(counts) >= len(FEEDS) * len(run.truth)
+    for feed_id, feed in FEEDS.items():
+        expected = len(feed.validation.rules) + sum(
+            c.required + (c.type in ("date", "datetime", "int", "decimal", "bool")) + (c.type in ("uscc", "district", "enum")) + c.not_future
+            for c in feed.columns)
+        assert set(counts[counts["feed_id"] == feed_id]["n"]) == {expected}, feed_id
+
+
 def test_readme_analyst_queries_run_verbatim(run):
     blocks = re.findall(r"```sql\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     assert len(blocks) >= 3, "README must hold at least three analyst queries"

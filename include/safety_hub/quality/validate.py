@@ -26,6 +26,8 @@ class BatchCheck:
     flags: dict[int, list[str]] = field(default_factory=dict)  # row index -> warning rules broken (loaded, flagged)
     rule_counts: dict[str, int] = field(default_factory=dict)
     rule_results: list[dict] = field(default_factory=list)  # one per expectation
+    suite: object = None  # the GX suite and result, for Data Docs
+    gx_result: object = None
 
     @property
     def quarantined(self) -> int:
@@ -83,7 +85,9 @@ def check_batch(feed: Feed, records: pd.DataFrame, business_date: dt.date) -> Ba
     except KeyError:
         batch_def = asset.add_batch_definition_whole_dataframe("whole")
     batch = batch_def.get_batch(batch_parameters={"dataframe": typed})
-    result = batch.validate(build_suite(feed, business_date), result_format={"result_format": "COMPLETE"})
+    suite = build_suite(feed, business_date)
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    check.suite, check.gx_result = suite, result
     for r in result.results:
         rule_id = r.expectation_config.meta["rule_id"]
         res = r.result or {}
