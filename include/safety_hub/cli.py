@@ -155,48 +155,45 @@ def _rebuild(engine) -> None:
     print(f"data docs: {build_docs()}")
 
 
-def cmd_replay(args) -> int:
-    """Reprocess landed raw partitions (no call to the agency), then rebuild the warehouse."""
-    from safety_hub.errors import FeedError, FeedQualityError
-    from safety_hub.pipeline import landed_days, run_replay
+def _run_each(jobs: list[tuple[str, dt.date]], step) -> int:
+    """Run ``step(feed_id, day)`` for each job, print one line per job, rebuild the warehouse.
+
+    A failing day is reported and the rest still run; the exit code says whether any failed.
+    """
+    from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
     from safety_hub.warehouse.engine import get_engine
 
     failures = 0
-    for feed_id in _feed_ids(args):
-        days = [args.date] if args.date else landed_days(feed_id)
-        for day in days:
-            try:
-                r = run_replay(feed_id, day)
-                print(f"{feed_id:<24} {day}  rows {r['rows']:<6} loaded {r['loaded']:<6} quarantined {r['quarantined']:<5} duplicates {r['duplicates']}")
-            except (FeedError, FeedQualityError) as exc:
-                failures += 1
-                print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
+    for feed_id, day in jobs:
+        try:
+            r = step(feed_id, day)
+            print(f"{feed_id:<24} {day}  rows {r['rows']:<6} loaded {r['loaded']:<6} quarantined {r['quarantined']:<5} "
+                  f"duplicates {r['duplicates']:<4} stale {r['stale']}", flush=True)
+        except DuplicateDelivery as exc:
+            print(f"{feed_id:<24} {day}  skipped: {exc}")
+        except (FeedError, FeedQualityError) as exc:
+            failures += 1
+            print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
     _rebuild(get_engine())
     return 1 if failures else 0
+
+
+def cmd_replay(args) -> int:
+    """Reprocess landed raw partitions (no call to the agency), then rebuild the warehouse."""
+    from safety_hub.pipeline import landed_days, run_replay
+
+    jobs = [(f, day) for f in _feed_ids(args) for day in ([args.date] if args.date else landed_days(f))]
+    return _run_each(jobs, run_replay)
 
 
 def cmd_backfill(args) -> int:
     """Run the whole flow for a date range, forward or backward; same result either way."""
-    from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
     from safety_hub.pipeline import run_feed
-    from safety_hub.warehouse.engine import get_engine
 
     days = [args.start + dt.timedelta(days=i) for i in range((args.end - args.start).days + 1)]
     if args.reverse:
         days.reverse()
-    failures = 0
-    for day in days:
-        for feed_id in _feed_ids(args):
-            try:
-                r = run_feed(feed_id, day, force=True)
-                print(f"{feed_id:<24} {day}  loaded {r['loaded']:<6} quarantined {r['quarantined']}", flush=True)
-            except DuplicateDelivery as exc:
-                print(f"{feed_id:<24} {day}  skipped: {exc}")
-            except (FeedError, FeedQualityError) as exc:
-                failures += 1
-                print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
-    _rebuild(get_engine())
-    return 1 if failures else 0
+    return _run_each([(f, day) for day in days for f in _feed_ids(args)], lambda f, day: run_feed(f, day, force=True))
 
 
 def cmd_quarantine(args) -> int:
