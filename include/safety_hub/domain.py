@@ -232,41 +232,33 @@ def railway_km(text: object) -> float | None:
 
 # --- Vectorised USCC check (same answers as is_valid_uscc, for whole columns) -------------
 
+from typing import TYPE_CHECKING  # noqa: E402
+
+if TYPE_CHECKING:  # annotations only: numpy/pandas/pyarrow are imported when the mask is used
+    import numpy as np
+    import pandas as pd
+
 # What ``str.strip()`` removes among ASCII characters (``str.isspace``).
 _ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
-_USCC_TABLES: tuple | None = None
+# Byte -> position in USCC_CHARSET (255 outside it), for bytes.translate.
+_USCC_BYTE_VALUE = bytes(_USCC_VALUE.get(chr(b), 255) for b in range(256))
 
 
-def _uscc_tables():
-    """Byte -> charset value (-1 outside the charset) and the weights, built on first use."""
-    global _USCC_TABLES
-    if _USCC_TABLES is None:
-        import numpy as np
-
-        lut = np.full(256, -1, dtype=np.int16)
-        for i, c in enumerate(USCC_CHARSET):
-            lut[ord(c)] = i
-        _USCC_TABLES = (lut, np.array(USCC_WEIGHTS, dtype=np.int32))
-    return _USCC_TABLES
-
-
-def _uscc_valid_fixed18(codes) -> "np.ndarray":
+def _uscc_valid_fixed18(codes: np.ndarray) -> np.ndarray:
     """The hard rule over an (n, 18) uint8 array of normalised ASCII codes."""
     import numpy as np
 
-    lut, weights = _uscc_tables()
-    values = lut[codes]  # (n, 18) int16, -1 = not in the charset
-    ok = (values >= 0).all(axis=1)
-    region = codes[:, 2:8]
-    ok &= ((region >= ord("0")) & (region <= ord("9"))).all(axis=1)
+    values = np.frombuffer(codes.tobytes().translate(_USCC_BYTE_VALUE), dtype=np.uint8).reshape(codes.shape)
+    ok = (values != 255).all(axis=1) & (values[:, 2:8] < 10).all(axis=1)  # charset; digits in 3-8
     # Pilot-era ^35\d{6}M000 (digits 3-8 already required above).
     pilot = (codes[:, 0] == ord("3")) & (codes[:, 1] == ord("5")) & (codes[:, 8] == ord("M")) & (codes[:, 9:12] == ord("0")).all(axis=1)
-    total = (values[:, :17].astype(np.int32) * weights).sum(axis=1)
+    # Weighted sum of positions 1-17 (at most 17 * 30 * 30: exact in float64, so BLAS can do it).
+    total = (values[:, :17].astype(np.float64) @ np.array(USCC_WEIGHTS, dtype=np.float64)).astype(np.int64)
     check = (31 - total % 31) % 31
     return ok & (pilot | (check == values[:, 17]))
 
 
-def uscc_valid_mask(series) -> "pd.Series":
+def uscc_valid_mask(series: pd.Series) -> pd.Series:
     """``series.map(is_valid_uscc)`` without the per-value Python call, for whole columns.
 
     Returns a boolean Series on the input's index; blanks and nulls are False.

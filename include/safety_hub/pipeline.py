@@ -117,6 +117,11 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     md = ensure_schema(engine)
     with engine.begin() as conn:
         vr = md.tables["validation_result"]
+        if feed.mode == "snapshot":  # every delivered key, valid or not: what today's snapshot contains
+            keys = check.typed[feed.key[0]].dropna().astype(str).unique()
+            sm = md.tables["snapshot_member"]
+            conn.execute(sm.delete().where(sm.c.feed_id == feed_id, sm.c.business_date == day))
+            bulk_insert(conn, sm, pd.DataFrame({"feed_id": feed_id, "business_date": day, "record_key": keys}))
         for table, frame in ((md.tables["quarantine"], quarantine), (md.tables["quality_flag"], flags)):
             conn.execute(table.delete().where(table.c.feed_id == feed_id, table.c.business_date == day))
             bulk_insert(conn, table, frame)
@@ -159,6 +164,10 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
         log.warning("feed %s %s: %s", feed_id, day, volume_note)
     with engine.begin() as conn:
         loaded, stale = merge_batch(conn, md, feed, rows, day)
+        if feed.mode == "snapshot":
+            from safety_hub.warehouse.transform import detect_snapshot_deletions
+
+            detect_snapshot_deletions(conn, feed)
         audit = md.tables["load_audit"]
         # One row per feed run: re-running the same run (same batch id) replaces it.
         conn.execute(audit.delete().where(audit.c.feed_id == feed_id, audit.c.batch_id == batch_id))

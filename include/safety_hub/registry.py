@@ -166,6 +166,8 @@ class Feed(_Strict):
         names = [c.name for c in self.columns] + [d.name for d in self.derived]
         if len(set(names)) != len(names):
             errors.append(("columns", "column names must be unique"))
+        if self.mode == "snapshot" and len(self.key) != 1:
+            errors.append(("key", "a snapshot feed needs a single-column key (deletions are tracked by key)"))
         missing = [k for k in self.key if k not in names]
         if missing:
             errors.append(("key", f"key columns {missing} are not among the columns"))

@@ -179,3 +179,19 @@ def test_rerunning_a_day_changes_no_count(run):
             same = ["rows_extracted", "rows_valid", "rows_quarantined", "rows_duplicate"]
             assert first[same].equals(rerun[same]), f"{feed_id}: the rerun must count exactly what the first run did"
             assert rerun["rows_loaded"] + rerun["rows_stale"] == first["rows_loaded"] + first["rows_stale"]
+
+
+def test_snapshot_feeds_detect_deletions(run):
+    for feed_id, feed in FEEDS.items():
+        if feed.mode != "snapshot":
+            continue
+        days = sorted(run.truth)
+        last = run.truth[days[-1]]["feeds"][feed_id]
+        delivered_last = set(last["valid_keys"]) | {d["key"] for d in last["defects"]}
+        expected = truth_union(run, feed_id, "valid_keys") - delivered_last
+        got = query(run, "SELECT record_key, missing_since FROM snapshot_deletion WHERE feed_id = :f", f=feed_id)
+        actual = set(got["record_key"]) if len(got) else set()
+        assert actual == expected, feed_id
+        if feed_id == "emb_ent_registry":
+            assert expected, "the simulator removes some key enterprises from the registry"
+        assert (len(got) == 0) or set(got["missing_since"]) == {days[-1]}

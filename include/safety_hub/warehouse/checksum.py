@@ -33,5 +33,5 @@ def warehouse_checksums(engine: sa.Engine) -> dict[str, tuple[int, str]]:
         return {
             name: table_checksum(conn, table)
             for name, table in sorted(md.tables.items())
-            if name.startswith(CONTENT_PREFIXES) or name == "quarantine"
+            if name.startswith(CONTENT_PREFIXES) or name in ("quarantine", "snapshot_deletion")
         }

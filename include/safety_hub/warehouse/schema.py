@@ -104,6 +104,21 @@ def _record_rule_table(md: sa.MetaData, name: str, comment: str) -> sa.Table:
 
 def _tail(md: sa.MetaData) -> sa.MetaData:
     sa.Table(
+        "snapshot_member", md,
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("business_date", sa.Date, nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False),
+        comment="快照类数据源每日交付的全部主键（含被隔离的记录），用于识别删除",
+    )
+    sa.Table(
+        "snapshot_deletion", md,
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False),
+        sa.Column("last_seen", sa.Date, comment="最后一次出现在快照中的日期"),
+        sa.Column("missing_since", sa.Date, nullable=False, comment="最新快照日期（该记录已不在其中）"),
+        comment="快照删除：已入库但不在最新快照中的记录（事实表保留其最后版本）",
+    )
+    sa.Table(
         "load_audit", md,
         sa.Column("feed_id", sa.Text, nullable=False),
         sa.Column("batch_id", sa.Text, nullable=False),

@@ -51,3 +51,10 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[d
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
             conn.execute(stmt, {"as_of": day})
     return as_of
+
+
+def detect_snapshot_deletions(conn: sa.Connection, feed) -> int:
+    """Recompute ``snapshot_deletion`` for a snapshot feed (inside the load's transaction)."""
+    conn.execute(sa.text("DELETE FROM snapshot_deletion WHERE feed_id = :feed_id"), {"feed_id": feed.feed_id})
+    sql = sql_file("snapshot_deletion.sql").format(fact=feed.target_table, key=feed.key[0])
+    return conn.execute(sa.text(sql), {"feed_id": feed.feed_id}).rowcount

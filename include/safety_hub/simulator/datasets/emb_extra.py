@@ -36,10 +36,18 @@ def key_enterprises(pool: list[Enterprise], n: int) -> list[Enterprise]:
     return [e for e in pool if e.sector in _SUPERVISION][:n]
 
 
+def _leaves_registry_on(ent: Enterprise) -> dt.date:
+    """About 5% of key enterprises leave the registry on a day in November 2026."""
+    r = random.Random(f"{ent.uscc}:emb-registry-exit")
+    return dt.date(2026, 11, 2) + dt.timedelta(days=r.randrange(1, 10)) if r.random() < 0.05 else dt.date.max
+
+
 def enterprise_registry(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     """The same enterprises with the same facts every day; only 报送批次/更新时间 change."""
     out = []
     for ent in key_enterprises(pool, n):
+        if day >= _leaves_registry_on(ent):
+            continue  # no longer a key enterprise: absent from today's snapshot (a deletion)
         er = random.Random(f"{ent.uscc}:emb-registry")  # stable per enterprise, not per day
         category = _SUPERVISION[ent.sector]
         chem = category == "危险化学品"
