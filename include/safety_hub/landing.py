@@ -232,6 +232,10 @@ def land_records(feed: Feed, day: dt.date) -> dict:
     drift = unmapped_columns(feed, frame)
     if drift:
         log.warning("feed %s %s: unmapped column(s) %s kept in raw (schema drift: map them or add aliases)", feed.feed_id, day, drift)
-    sidecar.update(rows=len(frame), columns=list(frame.columns), unmapped_columns=drift)
+    updated = next((c.source for c in feed.columns if c.name == "updated_at"), None)
+    watermark = frame[updated].dropna().max() if updated in frame.columns and len(frame) else None
+    # The newest update time this run saw: where the next incremental window starts.
+    sidecar.update(rows=len(frame), columns=list(frame.columns), unmapped_columns=drift,
+                   watermark=None if watermark is None or watermark is pd.NA else str(watermark))
     (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
     return sidecar

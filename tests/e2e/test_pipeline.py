@@ -106,6 +106,7 @@ def test_raw_landing_keeps_original_bytes_with_sidecar(run):
             sidecar = json.loads((part / "_sidecar.json").read_text(encoding="utf-8"))
             digest = hashlib.sha256(b"".join((part / f["name"]).read_bytes() for f in sidecar["files"])).hexdigest()
             assert sidecar["sha256"] == digest
+            assert sidecar["watermark"] and sidecar["watermark"].startswith(day.isoformat()), "the run's update-time watermark"
             assert sidecar["rows"] == len(pd.read_parquet(part / "records.parquet")) == run.truth[day]["feeds"][feed_id]["rows_delivered"]
 
 
