@@ -15,7 +15,7 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from safety_hub.domain import DISTRICTS, is_valid_uscc
+from safety_hub.domain import DISTRICTS
 from safety_hub.quality.normalise import UNPARSED
 from safety_hub.registry import Feed
 
