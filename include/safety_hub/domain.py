@@ -138,6 +138,7 @@ _DATE_PATTERNS = (
     re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
     re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
 )
+_EXCEL_SERIAL = re.compile(r"\d{5}(\.0)?")  # Excel serial day number, matched whole (fullmatch)
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _PLACEHOLDER_DATE = dt.date(1900, 1, 1)
 
@@ -158,7 +159,7 @@ def parse_date(value: object) -> dt.date | None:
     if not text:
         return None
     parsed: dt.date | None = None
-    if re.fullmatch(r"\d{5}(\.0)?", text):  # Excel serial day number
+    if _EXCEL_SERIAL.fullmatch(text):  # Excel serial day number
         parsed = _EXCEL_EPOCH + dt.timedelta(days=int(float(text)))
     else:
         for pattern in _DATE_PATTERNS:
@@ -309,3 +310,34 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
     codes = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(len(fixed), 18)
     out[ascii_idx[sel]] = _uscc_valid_fixed18(codes)
     return pd.Series(out, index=series.index, dtype=bool)
+
+
+# Code formats used as derived-column functions live in safety_hub.codes.
+from safety_hub.codes import normalise_doc_no, permit_date  # noqa: E402,F401
+
+
+# --- Industries (GB/T 4754-2017) and their work-safety sectors (DOMAIN.md §5) --------------
+# Longest prefix wins: C2672 (fireworks) inside C26 (chemicals), F5265 (fuel retail) inside F.
+_SECTOR_PREFIXES: dict[str, str] = {
+    **{p: "危化" for p in ("C25", "C26", "F5265", "F5266", "G5941", "G5942", "G5949")},
+    **{f"B{n:02d}": "非煤矿山" for n in range(7, 11)},
+    "C31": "金属冶炼", "C32": "金属冶炼",
+    "C2672": "烟花爆竹",
+    **{f"C{n}": "工贸" for n in (*range(13, 25), 30, *range(33, 41))}, "F": "工贸",
+    **{f"E{n}": "建筑" for n in range(47, 51)},
+    "G5435": "危货运输",
+    **{f"D{n}": "燃气" for n in (4511, 4512, 4513)},
+    "A0421": "渔业", "A0422": "渔业",
+    "G53": "铁路",
+}
+
+
+def industry_sector(code: object) -> str | None:
+    """The supervision sector of a GB/T 4754 code (``C2614`` -> 危化), or None."""
+    if code is None or (isinstance(code, float) and code != code):
+        return None
+    text = to_halfwidth(str(code)).strip().upper()
+    for n in range(len(text), 0, -1):
+        if text[:n] in _SECTOR_PREFIXES:
+            return _SECTOR_PREFIXES[text[:n]]
+    return None

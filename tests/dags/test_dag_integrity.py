@@ -66,13 +66,16 @@ def test_ingest_dags_use_pools_and_publish_assets(dagbag):
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_dag_file_parses_fast_without_heavy_imports(dag_file):
-    """Parse time after Airflow itself is imported, as the DAG processor sees it, and no
-    heavy library (GX, pandas, DuckDB, Plotly, requests) imported at parse time."""
+    """Parse cost after Airflow itself is imported, as the DAG processor sees it, and no
+    heavy library (GX, pandas, DuckDB, Plotly, requests) imported at parse time.
+
+    The cost is CPU time of the parsing process, not wall time, so a busy machine
+    (CI runs beside other work on 2 cores) does not make it fail."""
     code = (
         "import sys, time, runpy, airflow.sdk, airflow.timetables.interval\n"
-        "t = time.perf_counter()\n"
+        "t = time.process_time()\n"
         f"runpy.run_path({str(dag_file)!r})\n"
-        "print('PARSE_SECONDS', time.perf_counter() - t)\n"
+        "print('PARSE_SECONDS', time.process_time() - t)\n"
         "heavy = [m for m in ('great_expectations', 'pandas', 'duckdb', 'plotly', 'requests') if m in sys.modules]\n"
         "print('HEAVY', ','.join(heavy))\n"
     )
@@ -80,5 +83,5 @@ def test_dag_file_parses_fast_without_heavy_imports(dag_file):
     lines = out.stdout.splitlines()
     seconds = float(next(line for line in lines if line.startswith("PARSE_SECONDS")).split()[1])
     heavy = next(line for line in lines if line.startswith("HEAVY")).removeprefix("HEAVY").strip()
-    assert seconds < 1.0, f"{dag_file.name} took {seconds:.2f}s to parse"
+    assert seconds < 1.0, f"{dag_file.name} took {seconds:.2f} CPU seconds to parse"
     assert heavy == "", f"heavy imports at parse time: {heavy}"

@@ -2,8 +2,9 @@
 
 A clean record of the day is changed so that exactly one rule should break;
 validated alongside clean records, only the changed record is quarantined and
-only under that rule. Date-order rules the injector exercises (``date_order``)
-are covered by ``test_feeds_truth``; every other rule must appear here.
+only under that rule. Rules the injector exercises (``date_order`` and each
+dataset's ``rule_defects``) are covered by ``test_feeds_truth`` and
+``test_quality_precision_recall``; every other rule must appear here.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ CASES = [
      lambda r: {"fxrq": "2026-10-01", "sbrq": "2026-10-02", "zzqx": "2026-10-01", "zzrq": None, "zt": "待整治"}),
     ("tc_rail_hazard", "fixed_date.required_if_fixed", None, lambda r: {"zt": "已销号", "zzrq": None}),
     ("tc_rail_hazard", "mileage.format", None, lambda r: {"lc": "123+456"}),
-    ("agri_fishing_vessel", "survey_date<=survey_expiry", None, lambda r: {"检验日期": "2026-10-01", "检验有效期至": "2026-09-01"}),
+    ("agri_fishing_vessel", "survey_date<=survey_expiry", lambda r: r["营运状态"] != "营运",  # an operating vessel would also be flagged
+     lambda r: {"检验日期": "2026-10-01", "检验有效期至": "2026-09-01"}),
     ("agri_fishing_vessel", "death_limit_wan>=30", None,
      lambda r: {"保险起期": "2025-01-01", "保险止期": "2025-12-31", "每人死亡限额（万元）": "20"}),
     ("agri_fishing_vessel", "death_limit_wan>=40_since_2025", None,
@@ -140,4 +142,5 @@ def test_every_registry_rule_is_exercised(feed_id):
     covered = {rule for f, rule, _, _ in CASES if f == feed_id}
     if SPECS[feed_id].date_order:
         covered.add(SPECS[feed_id].date_order[2])
+    covered |= {d.rule for d in SPECS[feed_id].rule_defects}  # test_quality_precision_recall
     assert {r.id for r in load_registry()[feed_id].validation.rules} <= covered

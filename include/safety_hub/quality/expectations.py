@@ -12,8 +12,15 @@ import datetime as dt
 import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.execution_engine import PandasExecutionEngine
-from great_expectations.expectations.expectation import ColumnMapExpectation
-from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation, MulticolumnMapExpectation
+from great_expectations.expectations.metrics.map_metric_provider import (
+    ColumnMapMetricProvider,
+    ColumnPairMapMetricProvider,
+    MulticolumnMapMetricProvider,
+    column_condition_partial,
+    column_pair_condition_partial,
+    multicolumn_condition_partial,
+)
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.quality.normalise import UNPARSED
@@ -33,14 +40,110 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
 
 
 class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
-    """Values are Unified Social Credit Codes with a correct GB 32100 check character."""
+    """Values are Unified Social Credit Codes with a correct GB 32100 check character (or pilot-era codes)."""
 
     map_metric = "column_values.valid_uscc"
     success_keys = ("mostly",)
 
 
+def _code_expectation(check: str, doc: str) -> type[ColumnMapExpectation]:
+    """A column map expectation (and its metric) from a scalar check in ``safety_hub.codes``.
+
+    ``check`` names the function (``is_valid_plate``); the expectation is
+    ``expect_column_values_to_be_<check without is_>`` and runs the check once per
+    distinct value (:func:`safety_hub.codes.column_mask`).
+    """
+    suffix = check.removeprefix("is_")
+    metric = f"column_values.{suffix}"
+
+    def _pandas(cls, column, **kwargs):
+        from safety_hub import codes
+
+        return codes.column_mask(column, getattr(codes, check))
+
+    type(f"ColumnValues{_camel(suffix)}", (ColumnMapMetricProvider,), {
+        "condition_metric_name": metric,
+        "_pandas": column_condition_partial(engine=PandasExecutionEngine)(_pandas),
+    })
+    cls = type(f"ExpectColumnValuesToBe{_camel(suffix)}", (ColumnMapExpectation,), {
+        "__doc__": doc, "map_metric": metric, "success_keys": ("mostly",), "__module__": __name__,
+    })
+    globals()[cls.__name__] = cls
+    return cls
+
+
 def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
+
+
+ExpectColumnValuesToBeValidPlate = _code_expectation("is_valid_plate", "Tianjin motor vehicle plates (GA 36-2018), new-energy included.")
+ExpectColumnValuesToBeValidTrailerPlate = _code_expectation("is_valid_trailer_plate", "Tianjin trailer plates ending in 挂 (GA 36-2018).")
+ExpectColumnValuesToBeValidPermitNo = _code_expectation("is_valid_permit_no", "施工许可证号: 18 digits, Tianjin region, a real embedded issue date.")
+ExpectColumnValuesToBeValidUnNumber = _code_expectation("is_valid_un_number", "UN numbers: four digits in the assigned range.")
+ExpectColumnValuesToBeValidPenaltyDocNo = _code_expectation("is_valid_penalty_doc_no", "处罚决定书文号 such as (津保)应急罚〔2023〕k-39号, any bracket style.")
+
+
+class ColumnValuesKnownDistrict(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.known_district"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        return column.isin(list(DISTRICTS))
+
+
+class ExpectColumnValuesToBeKnownDistrict(ColumnMapExpectation):
+    """Values are one of Tianjin's 16 current GB/T 2260 district codes (legacy codes are mapped before)."""
+
+    map_metric = "column_values.known_district"
+    success_keys = ("mostly",)
+
+
+class ColumnPairUnNumberMatchesClass(ColumnPairMapMetricProvider):
+    condition_metric_name = "column_pair_values.un_number_matches_class"
+    condition_domain_keys = ("batch_id", "table", "column_A", "column_B", "row_condition", "condition_parser", "ignore_row_if")
+    condition_value_keys = ()
+
+    @column_pair_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_A, column_B, **kwargs):
+        from safety_hub import codes
+
+        return codes.pair_mask(column_A, column_B, codes.un_number_matches_class)
+
+
+class ExpectColumnPairUnNumberToMatchClass(ColumnPairMapExpectation):
+    """column_A holds UN numbers, column_B the declared 危险货物类别; a known number must carry its class."""
+
+    map_metric = "column_pair_values.un_number_matches_class"
+    success_keys = ("column_A", "column_B", "ignore_row_if", "mostly")
+    args_keys = ("column_A", "column_B")
+    ignore_row_if: str = "either_value_is_missing"
+
+
+class MulticolumnValuesConsistentPerKey(MulticolumnMapMetricProvider):
+    condition_metric_name = "multicolumn_values.consistent_per_key"
+    condition_domain_keys = ("batch_id", "table", "column_list", "row_condition", "condition_parser", "ignore_row_if")
+    condition_value_keys = ("key_columns",)
+
+    @multicolumn_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column_list, key_columns=1, **kwargs):
+        keys = list(column_list.columns[:key_columns])
+        values = column_list.drop(columns=keys).astype("string").fillna("\x00").agg("\x1f".join, axis=1)
+        distinct = values.groupby([column_list[k] for k in keys], dropna=True).transform("nunique")
+        return distinct.reindex(column_list.index).fillna(1).le(1)
+
+
+class ExpectMulticolumnValuesToBeConsistentPerKey(MulticolumnMapExpectation):
+    """The first ``key_columns`` columns identify a thing; every row for it carries the same other values.
+
+    Repeated identical reports pass; two different records under one key (two cases sharing a
+    document number, two chief pairs on one railway stretch) fail, all their rows.
+    """
+
+    map_metric = "multicolumn_values.consistent_per_key"
+    success_keys = ("key_columns", "mostly")
+    args_keys = ("column_list", "key_columns")
+    key_columns: int = 1
+    ignore_row_if: str = "never"
 
 
 def expectation_class(name: str):
@@ -89,12 +192,30 @@ def build_suite(feed: Feed, business_date: dt.date) -> gx.ExpectationSuite:
         if c.type == "uscc":
             add(f"{c.name}.valid_uscc", ExpectColumnValuesToBeValidUscc(column=c.name))
         if c.type == "district":
-            add(f"{c.name}.known_district", gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=sorted(DISTRICTS)))
+            add(f"{c.name}.known_district", ExpectColumnValuesToBeKnownDistrict(column=c.name))
         if c.type == "enum":
             add(f"{c.name}.in_set", gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=sorted(c.values)))
         if c.not_future:
             latest = dt.datetime.combine(business_date, dt.time.max)
             add(f"{c.name}.not_future", gxe.ExpectColumnValuesToBeBetween(column=c.name, max_value=latest))
     for r in feed.validation.rules:
-        add(r.id, expectation_class(r.expectation)(**r.kwargs))
+        add(r.id, expectation_class(r.expectation)(**_bind(r.kwargs, business_date)))
     return suite
+
+
+BUSINESS_DATE = "{business_date}"
+
+
+def _bind(kwargs, business_date: dt.date):
+    """Rule kwargs with ``{business_date}`` replaced by the run's business day (start of day).
+
+    Lets a registry rule compare with the day being validated, e.g. a survey that must
+    not have expired on the business date for a vessel still operating.
+    """
+    if isinstance(kwargs, dict):
+        return {k: _bind(v, business_date) for k, v in kwargs.items()}
+    if isinstance(kwargs, list):
+        return [_bind(v, business_date) for v in kwargs]
+    if kwargs == BUSINESS_DATE:
+        return dt.datetime.combine(business_date, dt.time.min)
+    return kwargs

@@ -28,6 +28,7 @@ DEFECT_RATES = {
     "unknown_district": 0.02,
     "legacy_district": 0.04,
     "date_order": 0.03,
+    "rule_violation": 0.04,  # one of the dataset's own RuleDefects (bad plate, supervised 一般 hazard, ...)
 }
 # Defects the pipeline repairs: the record stays valid.
 REPAIRABLE = {"fullwidth", "legacy_district"}
@@ -55,12 +56,12 @@ def _break_check_char(uscc: str, rng: random.Random) -> str:
     return uscc[:17] + rng.choice(wrong)
 
 
-def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict]) -> tuple[list[dict], dict]:
+def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.date) -> tuple[list[dict], dict]:
     """Inject at most one defect per record; return delivered rows and truth for the feed."""
     delivered: list[dict] = []
     defects: list[dict] = []
-    valid_keys: list[str] = []
-    valid_usccs: set[str] = set()
+    valid: list[tuple[str, str]] = []  # (key, uscc) of the rows expected to load, in delivery order
+    clean: list[tuple[str, str, int]] = []  # entries of ``valid`` with no defect at all (pair partners)
     kinds = list(DEFECT_RATES)
     for rec in records:
         roll, kind = rng.random(), None
@@ -71,7 +72,8 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict]) -> tuple
                 kind = k
                 break
         rec = dict(rec)
-        expected_rule = None
+        expected_rule = expected_flag = None
+        partner = None
         if kind == "invalid_uscc":
             rec[spec.uscc] = _break_check_char(rec[spec.uscc], rng)
             expected_rule = "uscc.valid_uscc"
@@ -100,23 +102,52 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict]) -> tuple
                 kind = None  # equal dates are in order
             else:
                 expected_rule = rule
+        elif kind == "rule_violation" and not spec.rule_defects:
+            kind = None
+        elif kind == "rule_violation":
+            defect = rng.choice(spec.rule_defects)
+            if defect.pair:
+                partner = clean.pop(rng.randrange(len(clean))) if clean else None
+                applied = partner is not None and defect.apply(rng, rec, day, delivered[partner[2]])
+            else:
+                applied = defect.apply(rng, rec, day, None)
+            if not applied:
+                kind, partner = None, None
+            else:
+                kind = defect.kind
+                if defect.severity == "warning":
+                    expected_flag = defect.rule
+                else:
+                    expected_rule = defect.rule
+                if partner is not None:  # the earlier clean record now breaks the rule too
+                    entry = {"key": partner[0], "kind": kind, "expected_rule": expected_rule}
+                    if expected_flag:
+                        entry["expected_flag"] = expected_flag
+                    defects.append(entry)
+                    if expected_rule:
+                        valid.remove(partner)
         key = _halfwidth(rec[spec.key]).strip()  # as delivered after the defect, normalised as the warehouse holds it
         if kind is not None and kind != "duplicate":
-            defects.append({"key": key, "kind": kind, "expected_rule": expected_rule})
+            entry = {"key": key, "kind": kind, "expected_rule": expected_rule}
+            if expected_flag:
+                entry["expected_flag"] = expected_flag
+            defects.append(entry)
         delivered.append(rec)
         if expected_rule is None:
-            valid_keys.append(key)
-            valid_usccs.add(_halfwidth(rec[spec.uscc]))
+            valid.append((key, _halfwidth(rec[spec.uscc]), len(delivered) - 1))
+            if kind is None:
+                clean.append(valid[-1])
         if kind == "duplicate":
             resubmitted = dict(rec)
             resubmitted[spec.batch] = rec[spec.batch] + "-R"
             delivered.append(resubmitted)
             defects.append({"key": key, "kind": "duplicate", "expected_rule": None})
+    valid_keys = sorted({k for k, _, _ in valid})
     truth = {
         "rows_delivered": len(delivered),
-        "distinct_valid": len(set(valid_keys)),
-        "valid_keys": sorted(set(valid_keys)),
-        "valid_usccs": sorted(valid_usccs),
+        "distinct_valid": len(valid_keys),
+        "valid_keys": valid_keys,
+        "valid_usccs": sorted({u for _, u, _ in valid}),
         "duplicates": sum(1 for d in defects if d["kind"] == "duplicate"),
         "defects": defects,
     }
@@ -154,7 +185,7 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> 
         rng = random.Random(f"{seed}:{day.isoformat()}:{feed_id}")
         clean = spec.build(rng, day, pool, max(1, int(spec.volume * scale)))
         clean += _late_updates(spec, day, seed, pool, scale)
-        delivered, truth = _inject(rng, spec, clean)
+        delivered, truth = _inject(rng, spec, clean, day)
         data.records[feed_id] = delivered
         feeds_truth[feed_id] = truth
     data.truth = {

@@ -48,6 +48,24 @@ class SqliteTable:
 
 
 Delivery = Union[Api, CsvDrop, XlsxDrop, SqliteTable]
+
+
+@dataclass(frozen=True)
+class RuleDefect:
+    """A defect only a dataset's own rule catches (a bad plate, a supervised 一般 hazard).
+
+    ``apply(rng, record, day, partner)`` edits ``record`` in place and returns False when
+    the record cannot carry this defect (it then stays clean). With ``pair=True`` the
+    defect is between two records (two cases sharing one document number): ``partner``
+    is an earlier clean record of the same day, and both break ``rule``. A ``warning``
+    rule flags the rows and loads them, so the truth lists them as flagged, not rejected.
+    """
+
+    kind: str
+    rule: str
+    apply: Callable[[random.Random, dict, dt.date, dict | None], bool]
+    severity: Literal["error", "warning"] = "error"
+    pair: bool = False
 Builder = Callable[[random.Random, dt.date, list[Enterprise], int], list[dict]]
 
 
@@ -75,6 +93,7 @@ class DatasetSpec:
     late_update: Callable[[random.Random, dict, dt.date], dict | None] | None = None
     late_update_share: float = 0.0
     late_update_days: int = 7
+    rule_defects: tuple[RuleDefect, ...] = ()
 
 
 SPECS: dict[str, DatasetSpec] = {}

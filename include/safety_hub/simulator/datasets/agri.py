@@ -12,7 +12,7 @@ import random
 
 from safety_hub.simulator.datasets._units import fishery_units
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import CsvDrop, DatasetSpec, cn_date, register, stamp
+from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
 
 # 船名 prefixes: 津 + home port (汉沽, 塘沽, 大港, 北塘) + 渔.
 _PORTS = [("汉", "汉沽"), ("塘", "塘沽"), ("大", "大港"), ("北", "北塘"), ("", "天津")]
@@ -49,7 +49,8 @@ def fishing_vessels(rng: random.Random, day: dt.date, pool: list[Enterprise], n:
             "总吨位": f"{loa * rng.uniform(1.2, 4):.0f}",
             "船体材质": rng.choice(["钢质", "钢质", "木质", "玻璃钢"]),
             "检验日期": cn_date(surveyed, rng),
-            "检验有效期至": cn_date(surveyed + dt.timedelta(days=rng.choice([365, 730, 1460])), rng),
+            # clean vessels hold a current certificate (an expired one is an injected defect)
+            "检验有效期至": cn_date(surveyed + dt.timedelta(days=max(rng.choice([365, 730, 1460]), 730 if (day - surveyed).days >= 365 else 0)), rng),
             # 渤海伏季休渔: 5月1日至9月1日
             "营运状态": rng.choice(["休渔", "休渔", "休渔", "停航"] if 5 <= day.month <= 8 else ["营运", "营运", "营运", "停航"]),
             "船东": rng.choice(_OWNERS) + rng.choice(["某", "**"]),
@@ -67,9 +68,17 @@ def fishing_vessels(rng: random.Random, day: dt.date, pool: list[Enterprise], n:
     return out
 
 
+def _survey_expired(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    """Still operating a month after its survey certificate ran out."""
+    expiry = day - dt.timedelta(days=rng.randrange(1, 90))
+    rec.update({"营运状态": "营运", "检验日期": (expiry - dt.timedelta(days=365)).isoformat(), "检验有效期至": expiry.isoformat()})
+    return True
+
+
 FISHING_VESSEL = register(DatasetSpec(
     feed_id="agri_fishing_vessel", build=fishing_vessels, volume=30, delivery=CsvDrop("agri", "渔船_{date:%Y%m%d}.csv", "gbk"),
     key="船名号", uscc="统一社会信用代码", name="所属单位", district="所在区", batch="报送批次", updated="更新时间",
     required=(("捕捞许可证编号", "fishing_license_no"), ("主机功率（千瓦）", "power_kw"), ("检验有效期至", "survey_expiry")),
     date_order=("保险起期", "保险止期", "insurance_start<insurance_end"),
+    rule_defects=(RuleDefect("survey_expired_operating", "survey_expiry.valid_while_operating", _survey_expired, severity="warning"),),
 ))

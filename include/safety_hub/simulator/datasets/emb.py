@@ -7,7 +7,7 @@ import random
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import Api, DatasetSpec, register, stamp
+from safety_hub.simulator.spec import Api, DatasetSpec, RuleDefect, register, stamp
 
 def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     categories = ["设备设施", "作业环境", "安全管理", "人员操作", "消防安全", "危化品储存"]
@@ -71,10 +71,46 @@ def hazard_progress(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
     return rec
 
 
+_CLOSED_SPELLINGS = ("验收销号", "已销号", "完成", "√")
+
+
+def _supervised_general(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    if rec["yhdj"] != "一般隐患":
+        return False
+    rec["gpdb"] = "是"  # 挂牌督办 is for 重大 hazards only
+    return True
+
+
+def _closed_without_date(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    if rec["zgzt"] not in _CLOSED_SPELLINGS:
+        return False
+    rec["xhrq"] = None
+    return True
+
+
+def _major_without_measures(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    rec.update(yhdj="重大隐患", zgcs=None)
+    return True
+
+
+def _fixed_after_accepted(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    if not rec["ysrq"]:
+        return False
+    accepted = dt.date.fromisoformat(rec["ysrq"])
+    rec["wcrq"] = (accepted + dt.timedelta(days=rng.randrange(1, 5))).isoformat()
+    return True
+
+
 HAZARD = register(DatasetSpec(
     feed_id="emb_hazard", build=hazards, volume=160, delivery=Api("hazards"),
     key="yhbh", uscc="tyshxydm", name="dwmc", district="ssq", batch="bsbc", updated="gxsj",
     required=(("yhms", "description"), ("yhdj", "grade"), ("fxrq", "found_date")),
     date_order=("fxrq", "zgqx", "found_date<=deadline"),
     late_update=hazard_progress, late_update_share=0.04,
+    rule_defects=(
+        RuleDefect("supervised_general_hazard", "listed_supervision=>major", _supervised_general),
+        RuleDefect("closed_without_date", "closed_date.required_if_closed", _closed_without_date),
+        RuleDefect("major_without_measures", "measures.required_if_major", _major_without_measures),
+        RuleDefect("fixed_after_accepted", "fixed_date<=accepted_date", _fixed_after_accepted),
+    ),
 ))

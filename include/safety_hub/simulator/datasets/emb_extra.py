@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import random
+import re
 
 from safety_hub.domain import DISTRICTS, accident_grade, make_uscc
 from safety_hub.simulator.datasets._units import fishery_units
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, XlsxDrop, cn_date, iso, register, stamp
+from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, register, stamp
 
 # --- 重点企业名录 (key-enterprise registry, a daily full snapshot) -------------------------
 
@@ -189,11 +190,30 @@ def enforcements(rng: random.Random, day: dt.date, pool: list[Enterprise], n: in
     return out
 
 
+_SWAP_BRACKETS = str.maketrans({"[": "〔", "]": "〕", "〔": "［", "〕": "］", "［": "[", "］": "]"})
+
+
+def _two_digit_year(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    doc = rec["CF_WSH"]
+    rec["CF_WSH"] = re.sub(r"([\[〔［])\d{2}(\d{2})", r"\1\2", doc, count=1)  # 〔2026〕 -> 〔26〕
+    return rec["CF_WSH"] != doc
+
+
+def _shared_doc_no(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    """Another case's document number, typed with other brackets: the same number twice."""
+    rec["CF_WSH"] = partner["CF_WSH"].translate(_SWAP_BRACKETS)
+    return True
+
+
 ENFORCEMENT = register(DatasetSpec(
     feed_id="emb_enforcement", build=enforcements, volume=40, delivery=Api("enforcements"),
     key="CF_JLBH", uscc="CF_XDR_SHXYM", name="CF_XDR_MC", district="XZQH", batch="BSPC", updated="GXSJ",
     required=(("CF_WSH", "doc_no"), ("CF_CFLB", "penalty_category"), ("JCRQ", "inspect_date")),
     date_order=("JCRQ", "GZRQ", "inspect_date<=notice_date"),
+    rule_defects=(
+        RuleDefect("doc_no_bad_year", "doc_no.format", _two_digit_year),
+        RuleDefect("doc_no_shared", "doc_no.unique", _shared_doc_no, pair=True),
+    ),
 ))
 
 # --- 生产安全事故 (accidents) -----------------------------------------------------------------

@@ -7,7 +7,7 @@ import random
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import CsvDrop, DatasetSpec, cn_date, register, stamp
+from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
 
 def projects(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     builders = [e for e in pool if e.sector == "建筑"] or pool
@@ -35,9 +35,19 @@ def projects(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
 
 
 
+def _bad_permit(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    permit = rec["施工许可证号"]
+    if rng.random() < 0.5:
+        rec["施工许可证号"] = "13" + permit[2:]  # a 河北 region prefix
+    else:
+        rec["施工许可证号"] = permit[:10] + "13" + permit[12:]  # month 13: no such issue date
+    return True
+
+
 PROJECT = register(DatasetSpec(
     feed_id="hcc_project", build=projects, volume=60, delivery=CsvDrop("hcc", "在建项目_{date:%Y%m%d}.csv", "gbk"),
     key="项目编号", uscc="施工单位统一社会信用代码", name="施工单位名称", district="所在区", batch="报送批次", updated="更新时间",
     required=(("项目名称", "project_name"), ("施工许可证号", "permit_no"), ("开工日期", "start_date")),
     date_order=("开工日期", "计划竣工日期", "start_date<=planned_end"),
+    rule_defects=(RuleDefect("permit_no_invalid", "permit_no.format", _bad_permit),),
 ))

@@ -7,7 +7,7 @@ import random
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import DatasetSpec, SqliteTable, register, stamp
+from safety_hub.simulator.spec import DatasetSpec, RuleDefect, SqliteTable, register, stamp
 
 _PLATE_LETTERS = "ABCDEFGHJKLMNPQR"
 
@@ -38,9 +38,16 @@ def vehicles(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
 
 
 
+def _bad_plate(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    plate = rec["CPHM"]
+    rec["CPHM"] = plate[0] + rng.choice("IOSTZ") + plate[2:]  # no such 津 issuing office
+    return True
+
+
 VEHICLE = register(DatasetSpec(
     feed_id="tc_dg_vehicle", build=vehicles, volume=80, delivery=SqliteTable("tc", "tc_agency.sqlite", "t_wxhy_cl"),
     key="CPHM", uscc="YHTYDM", name="YHMC", district="XZQH", batch="BSPC", updated="GXSJ",
     required=(("DLYSZH", "transport_cert_no"), ("HDZZL", "rated_load_kg"), ("YHMC", "org_name")),
     date_order=("FZRQ", "YXQZ", "cert_issue_date<=cert_expiry_date"),
+    rule_defects=(RuleDefect("plate_invalid", "plate.format", _bad_plate),),
 ))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.datasets._units import railway_units
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import CN_TZ, Api, DatasetSpec, SqliteTable, XlsxDrop, cn_date, register, stamp
+from safety_hub.simulator.spec import CN_TZ, Api, DatasetSpec, RuleDefect, SqliteTable, XlsxDrop, cn_date, register, stamp
 
 _PLATE_LETTERS = "ABCDEFGHJKLMNPQR"
 _PLATE_CHARS = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ".replace("I", "").replace("O", "")
@@ -86,11 +86,40 @@ def waybills(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
     return out
 
 
+def _bad_un(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    rec["UNH"] = rng.choice(["0000", rec["UNH"] + "0", rec["UNH"][:3], "9999"])
+    return True
+
+
+def _wrong_class(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    declared = next(cls for un, _, cls in _GOODS if un == rec["UNH"])
+    rec["WXLB"] = rng.choice(_CLASS_SPELLINGS[rng.choice([c for c in _CLASS_SPELLINGS if c != declared])])
+    return True
+
+
+def _overload(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    rec["ZZL"] = round(float(rec["HDZZL"]) * rng.uniform(1.05, 1.4), -1)
+    return True
+
+
+def _trailer_without_gua(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    if not rec["GCHM"]:
+        return False
+    rec["GCHM"] = rec["GCHM"].removesuffix("挂") + rng.choice(["", "G"])
+    return True
+
+
 WAYBILL = register(DatasetSpec(
     feed_id="tc_dg_waybill", build=waybills, volume=70, delivery=SqliteTable("tc", "tc_agency.sqlite", "t_wxhy_yd"),
     key="YDBH", uscc="YHTYDM", name="YHMC", district="XZQH", batch="BSPC", updated="GXSJ",
     required=(("CPHM", "plate"), ("UNH", "un_no"), ("ZZL", "load_kg")),
     date_order=("KDSJ", "CCSJ", "waybill_at<=depart_at"),
+    rule_defects=(
+        RuleDefect("un_no_invalid", "un_no.format", _bad_un),
+        RuleDefect("un_no_wrong_class", "un_no.matches_dg_class", _wrong_class),
+        RuleDefect("overload", "load_kg<=rated_load_kg", _overload),
+        RuleDefect("trailer_plate_invalid", "trailer_plate.format", _trailer_without_gua),
+    ),
 ))
 
 # --- 铁路沿线双段长 (railway-side segment chiefs, an Excel snapshot) -----------------------------
@@ -174,6 +203,14 @@ def segment_chiefs(rng: random.Random, day: dt.date, pool: list[Enterprise], n: 
     return out
 
 
+def _second_chief_pair(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    """This segment claims another segment's stretch of line: two chief pairs on it."""
+    if (rec["地方段长"], rec["铁路段长"]) == (partner["地方段长"], partner["铁路段长"]):
+        return False
+    rec.update({k: partner[k] for k in ("线路名称", "起点里程", "终点里程")})
+    return True
+
+
 SEGMENT_CHIEF = register(DatasetSpec(
     feed_id="tc_rail_segment_chief", build=segment_chiefs, volume=80,
     delivery=XlsxDrop("tc", "铁路双段长_{date:%Y%m%d}.xlsx", "天津市铁路沿线安全环境治理双段长名册"),
@@ -181,6 +218,7 @@ SEGMENT_CHIEF = register(DatasetSpec(
     required=(("线路名称", "line"), ("地方段长", "local_chief"), ("铁路段长", "rail_chief")),
     date_order=("任命日期", "最近巡查日期", "appointed_date<=last_patrol_date"),
     mode="snapshot",
+    rule_defects=(RuleDefect("stretch_two_chief_pairs", "stretch.one_chief_pair", _second_chief_pair, pair=True),),
 ))
 
 # --- 铁路沿线安全环境隐患 (hazards along the railway) -------------------------------------------
