@@ -256,6 +256,30 @@ def cmd_health(args) -> int:
     return 1 if stale and args.fail_on_stale else 0
 
 
+def cmd_warehouse(args) -> int:
+    """Warehouse administration: the analyst role and the generated data dictionary."""
+    if args.action == "docs":
+        from safety_hub.warehouse import docs
+
+        if args.check:
+            stale = docs.DOC_PATH.read_text(encoding="utf-8") != docs.render() if docs.DOC_PATH.exists() else True
+            print(f"{docs.DOC_PATH}: {'STALE, run: python -m safety_hub warehouse docs' if stale else 'up to date'}")
+            return 1 if stale else 0
+        print(f"wrote {docs.write()}")
+        return 0
+    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.warehouse.engine import get_engine
+
+    try:
+        summary = grant_analyst(get_engine(), args.role)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"role {args.role}: SELECT on {len(summary['full'])} tables, on {len(summary['without_personal'])} more without personal "
+          f"columns ({', '.join(summary['without_personal'])}); withheld: {', '.join(summary['withheld'])}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from safety_hub.demo import run_demo
 
@@ -328,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--end", type=_date, required=True)
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
     b.set_defaults(func=cmd_backfill)
+
+    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE (PostgreSQL), docs [--check]")
+    wsub = w.add_subparsers(dest="action", required=True)
+    g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")
+    g.add_argument("role")
+    wd = wsub.add_parser("docs", help="regenerate docs/warehouse.md from the model")
+    wd.add_argument("--check", action="store_true", help="exit 1 when docs/warehouse.md differs from the model")
+    w.set_defaults(func=cmd_warehouse)
 
     d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the last days, print a summary")
     d.add_argument("--days", type=int, default=3)

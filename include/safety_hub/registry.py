@@ -95,6 +95,8 @@ class Column(_Strict):
     # enum only: canonical value -> accepted spellings ("完成", "√", ...)
     values: dict[str, list[str]] | None = None
     not_future: bool = False
+    # Personal data (a named person, a certificate or phone number): hidden from the analyst role.
+    personal: bool = False
 
     @model_validator(mode="after")
     def _enum_has_values(self) -> "Column":

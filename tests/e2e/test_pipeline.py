@@ -198,3 +198,21 @@ def test_snapshot_feeds_detect_deletions(run):
         if feed_id == "emb_ent_registry":
             assert expected, "the simulator removes some key enterprises from the registry"
         assert (len(got) == 0) or set(got["missing_since"]) == {days[-1]}
+
+
+def test_dim_date_covers_every_business_date_with_iso_weeks(run):
+    dates = query(run, "SELECT d.date_key, d.week_label, d.weekday FROM dim_date d JOIN (SELECT DISTINCT business_date FROM load_audit) a "
+                       "ON a.business_date = d.date_key ORDER BY 1")
+    assert [pd.Timestamp(d).date() for d in dates["date_key"]] == sorted(run.truth)
+    assert list(dates["week_label"]) == ["2026-W45"] * len(run.truth)  # 2 to 4 November 2026
+    assert list(dates["weekday"]) == [1, 2, 3][: len(run.truth)]
+
+
+def test_dim_industry_maps_registered_codes_to_sectors(run):
+    from safety_hub.domain import industry_sector
+
+    dim = query(run, "SELECT industry_code, sector FROM dim_industry")
+    codes = set(query(run, "SELECT DISTINCT industry_code FROM fact_ent_registry")["industry_code"])
+    assert set(dim["industry_code"]) == codes and codes
+    assert all(industry_sector(c) == s or (s is None and industry_sector(c) is None) for c, s in zip(dim["industry_code"], dim["sector"]))
+    assert dim["sector"].notna().any()

@@ -298,3 +298,14 @@ def test_parse_date_rejects(value):
 def test_parse_date_passes_dates_through():
     assert parse_date(dt.date(2021, 3, 5)) == dt.date(2021, 3, 5)
     assert parse_date(dt.datetime(2021, 3, 5, 10, 30)) == dt.date(2021, 3, 5)
+
+
+@pytest.mark.parametrize("code, sector", [
+    ("C2614", "危化"), ("C2672", "烟花爆竹"), ("F5265", "危化"), ("F5211", "工贸"), ("B0810", "非煤矿山"),
+    ("C3120", "金属冶炼"), ("E4790", "建筑"), ("G5435", "危货运输"), ("G5430", None), ("D4511", "燃气"),
+    ("A0421", "渔业"), ("G5310", "铁路"), ("c2614", "危化"), ("Ｃ２６１４", "危化"), ("K7010", None), (None, None),
+])
+def test_industry_sector_longest_prefix(code, sector):
+    from safety_hub.domain import industry_sector
+
+    assert industry_sector(code) == sector
