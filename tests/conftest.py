@@ -90,6 +90,27 @@ class PipelineRun:
 _runs: dict[str, PipelineRun] = {}
 
 
+def detected(defect: dict, truth: dict) -> bool:
+    """Whether the warehouse can see ``defect`` given the days loaded (``truth`` by day).
+
+    A status regression is found by comparing with the closed version loaded on its
+    origin day; when that day is not loaded, the regressed version is simply the first.
+    """
+    return defect.get("stage") != "warehouse" or dt.date.fromisoformat(defect["origin_day"]) in truth
+
+
+def expected_valid_keys(truth: dict, feed_id: str) -> set:
+    """Keys the fact table must hold after loading ``truth``'s days."""
+    keys = {k for day in truth.values() for k in day["feeds"][feed_id]["valid_keys"]}
+    return keys | {d["key"] for day in truth.values() for d in day["feeds"][feed_id]["defects"]
+                   if d["expected_rule"] and not detected(d, truth)}
+
+
+def expected_quarantine(truth: dict, feed_id: str) -> list[dict]:
+    """Injected defects the quarantine must hold after loading ``truth``'s days."""
+    return [d for day in truth.values() for d in day["feeds"][feed_id]["defects"] if d["expected_rule"] and detected(d, truth)]
+
+
 def run_pipeline(backend: str, warehouse_url: str, truth: dict) -> PipelineRun:
     """Run every DAG for DAYS through Airflow into ``warehouse_url`` (once per backend per session)."""
     if backend not in _runs:

@@ -341,3 +341,33 @@ def industry_sector(code: object) -> str | None:
         if text[:n] in _SECTOR_PREFIXES:
             return _SECTOR_PREFIXES[text[:n]]
     return None
+
+
+# --- Enterprise names for comparison (DOMAIN.md C3) ----------------------------------------
+# The same rules run in SQL over the warehouse (transform.canonical_name_sql), so keep them as
+# plain replacements and prefixes: every engine can apply REPLACE and a prefix test.
+ORG_NAME_REPLACEMENTS: tuple[tuple[str, str], ...] = (
+    (" ", ""),  # after half-width conversion the ideographic space is a plain space
+    ("[", "("), ("]", ")"), ("〔", "("), ("〕", ")"), ("【", "("), ("】", ")"),
+    ("有限责任公司", "有限公司"),
+)
+ORG_NAME_PREFIXES: tuple[tuple[str, str], ...] = (("天津市", "天津"), ("(天津)", "天津"))
+
+
+def canonical_org_name(name: object) -> str | None:
+    """The name as compared across agencies and days, not as displayed.
+
+    Half-width, no spaces, round brackets, 有限责任公司 → 有限公司 and a leading
+    天津市 / （天津） → 天津: ``（天津）宏远化工有限责任公司`` and ``天津宏远化工有限公司``
+    are one name; a rename (another name) is not. None for blanks.
+    """
+    text = normalise_org_name(name)
+    if text is None:
+        return None
+    for old, new in ORG_NAME_REPLACEMENTS:
+        text = text.replace(old, new)
+    for prefix, new in ORG_NAME_PREFIXES:
+        if text.startswith(prefix):
+            text = new + text[len(prefix):]
+            break
+    return text or None

@@ -164,6 +164,10 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
         log.warning("feed %s %s: %s", feed_id, day, volume_note)
     with engine.begin() as conn:
         loaded, stale = merge_batch(conn, md, feed, rows, day)
+        if feed.lifecycle is not None:  # every version, stale ones included: the status history
+            from safety_hub.warehouse.lifecycle import record_versions
+
+            record_versions(conn, md, feed, rows, day)
         if feed.mode == "snapshot":
             from safety_hub.warehouse.transform import detect_snapshot_deletions
 

@@ -138,6 +138,28 @@ class Validation(_Strict):
         return next((r.severity for r in self.rules if r.id == rule_id), "error")
 
 
+# The conformed hazard columns (table ``hazard``); uscc, description, found_date and status are required.
+LIFECYCLE_COLUMNS = ("uscc", "org_name", "district_code", "description", "found_date", "grade", "deadline",
+                     "fixed_date", "accepted_date", "closed_date", "listed_supervision", "status")
+LIFECYCLE_REQUIRED = ("uscc", "description", "found_date", "status")
+
+
+class Lifecycle(_Strict):
+    """The feed reports hazards: every loaded version joins the conformed ``hazard`` table.
+
+    One hazard is identified across agencies and resubmissions by (uscc, normalised
+    description, found_date). Statuses move forward in ``statuses`` order; a later
+    version with an earlier status is a regression (quarantined as
+    ``status.no_regression``) unless the move is listed in ``reopen``.
+    """
+
+    columns: dict[str, str]  # conformed column -> this feed's column
+    statuses: list[str]  # first to last, e.g. 待整改, 整改中, 待验收, 验收销号
+    closed: str  # the status that closes a hazard (销号)
+    major: str  # the grade value of a major hazard (重大隐患)
+    reopen: list[tuple[str, str]] = Field(default_factory=list)  # allowed backward moves (from, to)
+
+
 class Feed(_Strict):
     feed_id: str
     agency: str
@@ -154,6 +176,7 @@ class Feed(_Strict):
     key: list[str]
     target_table: str = Field(pattern=r"^fact_[a-z0-9_]+$")
     validation: Validation = Validation()
+    lifecycle: Lifecycle | None = None
 
     @field_validator("feed_id")
     @classmethod
@@ -177,6 +200,19 @@ class Feed(_Strict):
             unknown = [a for a in d.args if a not in names]
             if unknown:
                 errors.append(("derived", f"{d.name}: arguments {unknown} are not among the columns"))
+        if self.lifecycle is not None:
+            lc = self.lifecycle
+            unknown = sorted(set(lc.columns) - set(LIFECYCLE_COLUMNS))
+            if unknown:
+                errors.append(("lifecycle.columns", f"unknown conformed columns {unknown}; known: {list(LIFECYCLE_COLUMNS)}"))
+            missing = [c for c in LIFECYCLE_REQUIRED if c not in lc.columns]
+            if missing:
+                errors.append(("lifecycle.columns", f"conformed columns {missing} must be mapped"))
+            absent = [v for v in lc.columns.values() if v not in names]
+            if absent:
+                errors.append(("lifecycle.columns", f"feed columns {absent} are not among the columns"))
+            if lc.closed not in lc.statuses or any(a not in lc.statuses or b not in lc.statuses for a, b in lc.reopen):
+                errors.append(("lifecycle", "'closed' and every 'reopen' status must be one of 'statuses'"))
         if not self.feed_id.startswith(self.agency + "_"):
             errors.append(("feed_id", f"must start with the agency code '{self.agency}_'"))
         return errors
@@ -261,3 +297,31 @@ def get_feed(feed_id: str, feeds_dir: Path | None = None) -> Feed:
     if feed_id not in feeds:
         raise RegistryError(f"unknown feed '{feed_id}'; registered: {', '.join(feeds)}")
     return feeds[feed_id]
+
+
+class Precedence(_Strict):
+    """``_precedence.yaml``: per conformed enterprise column, feed ids in order of authority."""
+
+    district_code: list[str] = Field(default_factory=list)
+    org_name: list[str] = Field(default_factory=list)
+
+
+def load_precedence(feeds_dir: Path | None = None) -> Precedence:
+    """Source precedence for dim_enterprise (no file: every feed ranks equal, the latest report wins)."""
+    feeds_dir = feeds_dir or settings.feeds_dir()
+    path = feeds_dir / "_precedence.yaml"
+    if not path.exists():
+        return Precedence()
+    try:
+        precedence = Precedence.model_validate(_read_yaml(path))
+    except ValidationError as exc:
+        raise RegistryError(_format_error(path, exc)) from None
+    known = load_registry(feeds_dir)
+    for column in Precedence.model_fields:
+        ids = getattr(precedence, column)
+        unknown = [f for f in ids if f not in known]
+        if unknown:
+            raise RegistryError(f"{path}: field '{column}': unknown feeds {unknown}")
+        if len(set(ids)) != len(ids):
+            raise RegistryError(f"{path}: field '{column}': a feed is listed twice")
+    return precedence

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.registry import load_registry
+from conftest import expected_quarantine, expected_valid_keys
 
 pytestmark = pytest.mark.e2e
 FEEDS = load_registry()
@@ -45,7 +46,7 @@ def test_fact_table_holds_exactly_the_distinct_valid_records(run, feed_id):
     feed = FEEDS[feed_id]
     key = feed.key[0]
     facts = query(run, f"SELECT {key} AS k FROM {feed.target_table}")
-    expected = truth_union(run, feed_id, "valid_keys")  # late updates and snapshots repeat keys across days
+    expected = expected_valid_keys(run.truth, feed_id)  # late updates and snapshots repeat keys across days
     assert facts["k"].is_unique, "one row per key: late updates replace, never duplicate"
     assert set(facts["k"]) == expected
 
@@ -54,7 +55,7 @@ def test_fact_table_holds_exactly_the_distinct_valid_records(run, feed_id):
 def test_quarantine_holds_every_injected_defect_and_nothing_else(run, feed_id):
     q = query(run, "SELECT record_key, rule_id, original_values FROM quarantine WHERE feed_id = :f", f=feed_id)
     caught = set(zip(q["record_key"], q["rule_id"]))
-    defects = [d for day in run.truth.values() for d in day["feeds"][feed_id]["defects"] if d["expected_rule"]]
+    defects = expected_quarantine(run.truth, feed_id)
     assert defects, "the simulator injected no quarantinable defect"
     missing = {(d["key"], d["expected_rule"]) for d in defects} - caught
     assert not missing, f"defects not quarantined under their rule: {sorted(missing)[:10]}"
@@ -74,7 +75,7 @@ def test_audit_counts_duplicates_and_reconciles(run, feed_id):
 
 
 def test_one_enterprise_per_uscc_across_agencies(run):
-    dim = query(run, "SELECT uscc, source_feeds, name_variants FROM dim_enterprise")
+    dim = query(run, "SELECT uscc, source_feeds, name_variants FROM dim_enterprise WHERE is_current")  # SCD2: one current row each
     expected = {u for day in run.truth.values() for u in day["valid_usccs"]}
     assert dim["uscc"].is_unique
     assert set(dim["uscc"]) == expected
@@ -89,10 +90,10 @@ def test_repairable_defects_are_repaired(run):
         assert not rows["org_name"].str.contains("（|\u3000").any()
 
 
-def test_mart_counts_every_loaded_hazard(run):
+def test_mart_counts_every_hazard_once(run):
     mart = query(run, "SELECT * FROM mart_district_hazard WHERE as_of_date = (SELECT MAX(as_of_date) FROM mart_district_hazard)")
-    facts = query(run, "SELECT COUNT(*) AS n FROM fact_hazard")
-    assert int(mart["hazards_found"].sum()) == int(facts["n"][0])
+    hazards = query(run, "SELECT COUNT(*) AS n FROM hazard")
+    assert int(mart["hazards_found"].sum()) == int(hazards["n"][0])
     assert ((mart["rectification_rate"] >= 0) & (mart["rectification_rate"] <= 1)).all()
     assert int(mart["hazards_overdue"].sum()) > 0
 

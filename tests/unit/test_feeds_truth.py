@@ -75,7 +75,8 @@ def delivered_frame(feed_id: str, day: dt.date, tmp_path) -> tuple[pd.DataFrame,
     return parse_files(feed, files), files
 
 
-@pytest.mark.parametrize("day", DAYS, ids=str)
+# One day through every delivery format: validation over a week is test_quality_precision_recall.
+@pytest.mark.parametrize("day", DAYS[:1], ids=str)
 @pytest.mark.parametrize("feed_id", FEEDS)
 def test_quarantine_matches_the_truth_through_the_delivery(feed_id, day, tmp_path):
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -92,7 +93,9 @@ def test_quarantine_matches_the_truth_through_the_delivery(feed_id, day, tmp_pat
     for idx, rules in check.failures.items():
         failures.setdefault(keys[idx], set()).update(rules)
 
-    expected = {d["key"]: d for d in truth["defects"] if d["expected_rule"]}
+    # a status regression is found by the warehouse (against the earlier version), not in one batch
+    expected = {d["key"]: d for d in truth["defects"] if d["expected_rule"] and d.get("stage") != "warehouse"}
+    later = {d["key"] for d in truth["defects"] if d.get("stage") == "warehouse"}
     assert set(failures) == set(expected), (
         f"not quarantined: {sorted(set(expected) - set(failures))}; clean but quarantined: "
         f"{ {k: failures[k] for k in set(failures) - set(expected)} }"
@@ -104,7 +107,7 @@ def test_quarantine_matches_the_truth_through_the_delivery(feed_id, day, tmp_pat
         assert defect["expected_rule"] in failures[k] and not extra, (k, defect, failures[k])
 
     valid = {k for i, k in keys.items() if i not in check.failures}
-    assert valid == set(truth["valid_keys"])
+    assert valid == set(truth["valid_keys"]) | later
 
 
 @pytest.mark.parametrize("feed_id", FEEDS)

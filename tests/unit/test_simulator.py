@@ -74,7 +74,8 @@ def test_truth_consistent_with_records(week):
             assert len(set(truth["valid_keys"])) == len(truth["valid_keys"]), (day, feed)
             for defect in truth["defects"]:
                 assert defect["key"] in keys, (day, feed, defect)
-                assert defect["kind"] in DEFECT_RATES or defect["kind"] in {d.kind for d in SPECS[feed].rule_defects}, (day, feed, defect)
+                assert (defect["kind"] in DEFECT_RATES or defect["kind"] == "status_regression"
+                        or defect["kind"] in {d.kind for d in SPECS[feed].rule_defects}), (day, feed, defect)
             # every delivered key is either valid or carries a defect with an expected rule
             invalid = {d["key"] for d in truth["defects"] if d["expected_rule"]}
             assert set(truth["valid_keys"]) | invalid == set(keys), (day, feed)
@@ -86,7 +87,7 @@ def test_truth_consistent_with_records(week):
             # repairable defects, duplicates and warnings never have an expected rule (the row stays valid);
             # a warning names the rule expected to flag it instead
             for d in truth["defects"]:
-                if d["kind"] in REPAIRABLE or d["kind"] == "duplicate":
+                if d["kind"] in REPAIRABLE or d["kind"] in ("duplicate", "resubmitted"):
                     assert d["expected_rule"] is None and not d.get("expected_flag"), d
                 else:
                     assert bool(d["expected_rule"]) != bool(d.get("expected_flag")), d

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET, make_uscc
 
@@ -26,22 +27,37 @@ _TRADES = [
 _DEPT_TYPES = ["91", "91", "91", "92", "12", "52"]
 
 
+# A few enterprises change their registered name inside the simulated window (2 to 4 November
+# 2026, the e2e days), like ``_leaves_registry_on`` in the EMB registry: the same ones per seed.
+RENAMES = 4
+_RENAME_DAYS = (dt.date(2026, 11, 3), dt.date(2026, 11, 4))
+
+
 @dataclass(frozen=True)
 class Enterprise:
     uscc: str
-    name: str  # canonical registered name
+    name: str  # registered name (the current one, after any rename)
     district_code: str
     industry_code: str
     sector: str
+    former_name: str | None = None  # 曾用名: the registered name before ``renamed_on``
+    renamed_on: dt.date | None = None
 
-    def name_variant(self, rng: random.Random) -> str:
-        """How an agency clerk might write the name (brackets, 有限责任公司)."""
+    def name_on(self, day: dt.date) -> str:
+        """The registered name on ``day`` (the former name before a rename)."""
+        if self.former_name and self.renamed_on and day < self.renamed_on:
+            return self.former_name
+        return self.name
+
+    def name_variant(self, rng: random.Random, day: dt.date) -> str:
+        """How an agency clerk might write the name on ``day`` (brackets, 有限责任公司)."""
+        name = self.name_on(day)
         roll = rng.random()
         if roll < 0.15:
-            return self.name.replace("有限公司", "有限责任公司")
-        if roll < 0.25 and self.name.startswith("天津"):
-            return self.name.replace("天津", "天津市", 1) if not self.name.startswith("天津市") else self.name.replace("天津市", "（天津）", 1)
-        return self.name
+            return name.replace("有限公司", "有限责任公司")
+        if roll < 0.25 and name.startswith("天津"):
+            return name.replace("天津", "天津市", 1) if not name.startswith("天津市") else name.replace("天津市", "（天津）", 1)
+        return name
 
 
 def enterprise_pool(seed: int, size: int = 240) -> list[Enterprise]:
@@ -61,4 +77,26 @@ def enterprise_pool(seed: int, size: int = 240) -> list[Enterprise]:
             continue
         seen.add(uscc)
         pool.append(Enterprise(uscc, name, district, industry, sector))
+    return _with_renames(seed, pool)
+
+
+def _with_renames(seed: int, pool: list[Enterprise]) -> list[Enterprise]:
+    """``RENAMES`` enterprises take a new registered name on a day of ``_RENAME_DAYS`` (own rng: the pool is unchanged)."""
+    rng = random.Random(f"{seed}:renames")
+    taken = {e.name for e in pool}
+    for idx in sorted(rng.sample(range(len(pool)), RENAMES)):
+        ent = pool[idx]
+        trade = next(t for t, industry, _ in _TRADES if industry == ent.industry_code and ent.name.endswith(f"{t}有限公司"))
+        while True:
+            new = f"天津{rng.choice(_PLACES)}{rng.choice(_CORES)}{trade}有限公司"
+            if new not in taken:
+                break
+        taken.add(new)
+        pool[idx] = replace(ent, name=new, former_name=ent.name, renamed_on=rng.choice(_RENAME_DAYS))
     return pool
+
+
+def renames(pool: list[Enterprise]) -> list[dict]:
+    """The truth about renames: who, from what to what, and from which day."""
+    return [{"uscc": e.uscc, "former_name": e.former_name, "name": e.name, "renamed_on": e.renamed_on.isoformat()}
+            for e in pool if e.former_name and e.renamed_on]

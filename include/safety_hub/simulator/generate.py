@@ -13,9 +13,9 @@ import datetime as dt
 import random
 from dataclasses import dataclass, field
 
-from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET
+from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET, uscc_check_char
 from safety_hub.simulator import datasets  # noqa: F401  (registers every dataset)
-from safety_hub.simulator.enterprises import enterprise_pool
+from safety_hub.simulator.enterprises import enterprise_pool, renames
 from safety_hub.simulator.spec import SPECS, DatasetSpec
 
 DEFAULT_SEED = 20261101
@@ -29,7 +29,11 @@ DEFECT_RATES = {
     "legacy_district": 0.04,
     "date_order": 0.03,
     "rule_violation": 0.04,  # one of the dataset's own RuleDefects (bad plate, supervised 一般 hazard, ...)
+    "resubmitted": 0.02,  # the same record again under a new number (datasets with ``resubmit_key``)
 }
+# Defects only the warehouse can see (it compares a record with its earlier versions);
+# validating one batch cannot catch them.
+WAREHOUSE_STAGE = "warehouse"
 # Defects the pipeline repairs: the record stays valid.
 REPAIRABLE = {"fullwidth", "legacy_district"}
 _LEGACY_BY_CURRENT: dict[str, list[str]] = {}
@@ -104,6 +108,8 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
                 expected_rule = rule
         elif kind == "rule_violation" and not spec.rule_defects:
             kind = None
+        elif kind == "resubmitted" and spec.resubmit_key is None:
+            kind = None
         elif kind == "rule_violation":
             defect = rng.choice(spec.rule_defects)
             if defect.pair:
@@ -142,6 +148,13 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
             resubmitted[spec.batch] = rec[spec.batch] + "-R"
             delivered.append(resubmitted)
             defects.append({"key": key, "kind": "duplicate", "expected_rule": None})
+        if kind == "resubmitted":  # a valid record of its own, one hazard with the first in the warehouse
+            again = dict(rec)
+            again[spec.key], again[spec.batch] = spec.resubmit_key(rec[spec.key]), rec[spec.batch] + "-R"
+            delivered.append(again)
+            new_key = _halfwidth(again[spec.key]).strip()
+            valid.append((new_key, _halfwidth(rec[spec.uscc]), len(delivered) - 1))
+            defects[-1] = {"key": new_key, "kind": "resubmitted", "expected_rule": None, "same_as": key}
     valid_keys = sorted({k for k, _, _ in valid})
     truth = {
         "rows_delivered": len(delivered),
@@ -176,16 +189,44 @@ def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float
     return updates
 
 
+def _feed_day(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict]:
+    """One feed's delivery for ``day`` with its truth, before warehouse-stage defects."""
+    rng = random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}")
+    clean = spec.build(rng, day, pool, max(1, int(spec.volume * scale)))
+    clean += _late_updates(spec, day, seed, pool, scale)
+    return _inject(rng, spec, clean, day)
+
+
+def _regressions(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[tuple[dict, dt.date]]:
+    """Records closed and loaded on one of the two previous days, re-delivered today with an earlier status."""
+    if spec.regress is None or spec.regress_share <= 0:
+        return []
+    rng = random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}:regress")
+    out = []
+    for back in (1, 2):
+        earlier = day - dt.timedelta(days=back)
+        original = spec.build(random.Random(f"{seed}:{earlier.isoformat()}:{spec.feed_id}"), earlier, pool, max(1, int(spec.volume * scale)))
+        loaded = set(_feed_day(spec, earlier, seed, pool, scale)[1]["valid_keys"])  # a defect there: nothing to regress from
+        for rec in original:
+            if rng.random() < spec.regress_share and _halfwidth(rec[spec.key]).strip() in loaded:
+                regressed = spec.regress(rng, dict(rec), day)
+                if regressed is not None:
+                    out.append((regressed, earlier))
+    return out
+
+
 def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> DayData:
     """Deterministic: the same (seed, day, scale) always gives the same bytes."""
     pool = enterprise_pool(seed)
     data = DayData(day=day, seed=seed)
     feeds_truth = {}
     for feed_id, spec in SPECS.items():
-        rng = random.Random(f"{seed}:{day.isoformat()}:{feed_id}")
-        clean = spec.build(rng, day, pool, max(1, int(spec.volume * scale)))
-        clean += _late_updates(spec, day, seed, pool, scale)
-        delivered, truth = _inject(rng, spec, clean, day)
+        delivered, truth = _feed_day(spec, day, seed, pool, scale)
+        for rec, origin in _regressions(spec, day, seed, pool, scale):
+            delivered.append(rec)
+            truth["defects"].append({"key": _halfwidth(rec[spec.key]).strip(), "kind": "status_regression",
+                                     "expected_rule": "status.no_regression", "stage": WAREHOUSE_STAGE, "origin_day": origin.isoformat()})
+        truth["rows_delivered"] = len(delivered)
         data.records[feed_id] = delivered
         feeds_truth[feed_id] = truth
     data.truth = {
@@ -193,5 +234,26 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> 
         "seed": seed,
         "feeds": feeds_truth,
         "valid_usccs": sorted({u for t in feeds_truth.values() for u in t["valid_usccs"]}),
+        # Enterprise resolution: who was renamed, and whose records a broken USCC hides.
+        "renames": renames(pool),
+        "uscc_defects": _uscc_defects(data.records, feeds_truth),
     }
     return data
+
+
+def _uscc_defects(records: dict[str, list[dict]], feeds_truth: dict) -> list[dict]:
+    """Records quarantined for a broken USCC check character, with the true USCC (the check character
+    corrected: ``_break_check_char`` changes nothing else) and the name and district they were delivered with."""
+    out = []
+    for feed_id, truth in feeds_truth.items():
+        spec = SPECS[feed_id]
+        broken = {d["key"] for d in truth["defects"] if d["kind"] == "invalid_uscc" and d["expected_rule"] == "uscc.valid_uscc"}
+        seen: set[str] = set()
+        for rec in records[feed_id]:
+            key = _halfwidth(str(rec[spec.key])).strip()
+            if key in broken and key not in seen:
+                seen.add(key)
+                code = _halfwidth(str(rec[spec.uscc])).strip().upper()
+                out.append({"feed_id": feed_id, "key": key, "delivered_uscc": code, "uscc": code[:17] + uscc_check_char(code[:17]),
+                            "org_name": rec[spec.name], "district": rec[spec.district]})
+    return out

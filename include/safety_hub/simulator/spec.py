@@ -94,6 +94,13 @@ class DatasetSpec:
     late_update_share: float = 0.0
     late_update_days: int = 7
     rule_defects: tuple[RuleDefect, ...] = ()
+    # Resubmission under a new number: the same record again with ``resubmit_key(key)``.
+    # It loads as its own fact row; the warehouse's de-duplication makes it one hazard.
+    resubmit_key: Callable[[str], str] | None = None
+    # Status regressions: a record closed on an earlier day (1-2 days back) re-delivered
+    # with an earlier status; ``regress`` returns it, or None when it cannot regress.
+    regress: Callable[[random.Random, dict, dt.date], dict | None] | None = None
+    regress_share: float = 0.0
 
 
 SPECS: dict[str, DatasetSpec] = {}

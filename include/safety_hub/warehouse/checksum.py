@@ -11,7 +11,6 @@ import hashlib
 import sqlalchemy as sa
 
 RUN_SPECIFIC = {"batch_id", "loaded_at", "raw_file", "quarantined_at", "validated_at"}
-CONTENT_PREFIXES = ("fact_", "dim_", "mart_")
 
 
 def table_checksum(conn: sa.Connection, table: sa.Table) -> tuple[int, str]:
@@ -25,13 +24,14 @@ def table_checksum(conn: sa.Connection, table: sa.Table) -> tuple[int, str]:
 
 
 def warehouse_checksums(engine: sa.Engine) -> dict[str, tuple[int, str]]:
-    """Checksums of every fact, dimension and mart table, plus the quarantine."""
+    """Checksums of every core and mart table (facts, dimensions, hazards), plus the quarantine."""
     from safety_hub.warehouse.engine import ensure_schema
+    from safety_hub.warehouse.schema import table_layer
 
     md = ensure_schema(engine)
     with engine.connect() as conn:
         return {
             name: table_checksum(conn, table)
             for name, table in sorted(md.tables.items())
-            if name.startswith(CONTENT_PREFIXES) or name in ("quarantine", "snapshot_deletion")
+            if table_layer(table) in ("core", "marts") or name in ("quarantine", "snapshot_deletion")
         }

@@ -21,9 +21,16 @@ DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "warehouse.md"
 ENGLISH = {
     "dim_district": "Tianjin's 16 current districts (GB/T 2260).",
     "dim_district_legacy": "Legacy district codes (塘沽, 汉沽, 大港, the former counties) mapped to the current ones.",
-    "dim_enterprise": "One row per enterprise across agencies, keyed by the normalised USCC; latest name and district.",
+    "dim_enterprise": "Enterprises across agencies, keyed by the normalised USCC, as a type-2 slowly changing dimension: "
+                      "one row per name version (a rename starts a new one; spelling variants do not), valid_from/valid_to, "
+                      "is_current; district and name by the source precedence in include/feeds/_precedence.yaml.",
+    "enterprise_match": "Records quarantined only for a missing or broken USCC, matched to an enterprise by canonical name "
+                        "and district when exactly one matches (name_district); the rest listed as unmatched or ambiguous.",
     "dim_date": "Calendar days around the loaded business dates, with ISO weeks (the weekly report's archive key).",
     "dim_industry": "GB/T 4754-2017 industry codes seen in the enterprise register, with their work-safety sector.",
+    "hazard_version": "Status history: every loaded version of every hazard record, whatever the load order; regressions marked.",
+    "hazard": "One row per real hazard (USCC | normalised description | found date) across agencies and resubmissions: "
+              "an accumulating snapshot with found, deadline, fixed, accepted and closed dates and its sources.",
     "mart_district_hazard": "Hazards per as-of date, district and grade: found, closed, 动态整改率, overdue, listed supervision.",
     "quarantine": "Rows that broke an error rule: one row per (record, rule), original values kept as JSON.",
     "quality_flag": "Rows loaded but flagged by a warning rule: one row per (record, rule).",

@@ -71,14 +71,37 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
     sa.Table(
         "dim_enterprise", md,
         sa.Column("uscc", sa.String(18), primary_key=True, comment="统一社会信用代码"),
-        sa.Column("org_name", sa.Text, nullable=False, comment="单位名称（最新）"),
-        sa.Column("district_code", sa.String(6), comment="所在区（最新）"),
-        sa.Column("name_variants", sa.Integer, nullable=False, comment="各部门报送的名称写法数"),
-        sa.Column("source_feeds", sa.Text, nullable=False, comment="出现于哪些数据源"),
-        sa.Column("first_seen", sa.Date, nullable=False),
-        sa.Column("last_seen", sa.Date, nullable=False),
-        comment="企业维度：跨部门按统一社会信用代码合并，每个代码一行",
+        sa.Column("version", sa.Integer, primary_key=True, comment="名称版本（1 起；更名后加 1）"),
+        sa.Column("org_name", sa.Text, nullable=False, comment="单位名称（本版本中最权威来源的最新写法）"),
+        sa.Column("canonical_name", sa.Text, nullable=False, comment="规范化名称（半角、括号统一、有限责任公司→有限公司、天津市/（天津）→天津），用于比较"),
+        sa.Column("district_code", sa.String(6), comment="所在区（按 include/feeds/_precedence.yaml 的来源优先级）"),
+        sa.Column("valid_from", sa.Date, nullable=False, comment="本名称版本生效日（首次出现的业务日期）"),
+        sa.Column("valid_to", sa.Date, comment="失效日（下一版本生效日，不含）；当前版本为空"),
+        sa.Column("is_current", sa.Boolean, nullable=False, comment="是否当前版本"),
+        sa.Column("name_variants", sa.Integer, nullable=False, comment="本版本中各部门报送的名称写法数"),
+        sa.Column("source_feeds", sa.Text, nullable=False, comment="本版本出现于哪些数据源"),
+        sa.Column("first_seen", sa.Date, nullable=False, comment="本版本名称最早出现的业务日期"),
+        sa.Column("last_seen", sa.Date, nullable=False, comment="本版本名称最近出现的业务日期（更名后仍可能有旧名报送）"),
+        comment="企业维度（缓慢变化维 SCD2）：跨部门按统一社会信用代码合并，每个代码每个名称版本一行，曾用名为历史版本",
         info={"layer": "core"},
+    )
+    sa.Table(
+        "enterprise_match", md,
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("batch_id", sa.Text, nullable=False),
+        sa.Column("business_date", sa.Date, nullable=False),
+        sa.Column("row_number", sa.Integer, nullable=False, comment="原始批次中的行号（从1开始）"),
+        sa.Column("record_key", sa.Text, comment="业务主键"),
+        sa.Column("rule_id", sa.Text, nullable=False, comment="隔离原因（uscc.valid_uscc / uscc.required）"),
+        sa.Column("raw_uscc", sa.Text, comment="报送的统一社会信用代码（原值）"),
+        sa.Column("raw_org_name", sa.Text, comment="报送的单位名称（原值）"),
+        sa.Column("canonical_name", sa.Text, comment="规范化名称"),
+        sa.Column("district_code", sa.String(6), comment="所在区（已映射为现行代码）"),
+        sa.Column("candidates", sa.Integer, nullable=False, comment="名称与所在区相同的企业数"),
+        sa.Column("matched_uscc", sa.String(18), comment="匹配到的统一社会信用代码；未匹配或有歧义时为空"),
+        sa.Column("match_method", sa.Text, nullable=False, comment="name_district | unmatched | ambiguous"),
+        comment="企业匹配：仅因统一社会信用代码缺失或错误被隔离的记录，按规范化名称+所在区匹配到企业（唯一时）",
+        info={"layer": "audit"},
     )
     sa.Table(
         "dim_date", md,
@@ -196,7 +219,57 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("rectification_rate", sa.Float, comment="动态整改率 = 销号/发现"),
         sa.Column("hazards_overdue", sa.BigInteger, nullable=False, comment="超期未整改数"),
         sa.Column("hazards_listed", sa.BigInteger, nullable=False, comment="挂牌督办数"),
-        comment="区县隐患汇总（按截止日、区、等级）",
+        sa.Column("hazards_due", sa.BigInteger, nullable=False, server_default="0", comment="整改期限已到的隐患数"),
+        sa.Column("hazards_closed_on_time", sa.BigInteger, nullable=False, server_default="0", comment="期限内销号数"),
+        sa.Column("on_time_rate", sa.Float, comment="按期整改率 = 期限内销号/期限已到"),
+        comment="区县隐患汇总（按截止日、区、等级），来自去重后的 hazard 表",
         info={"layer": "marts"},
     )
+    _hazard_tables(md)
     return md
+
+
+def _lifecycle_columns() -> list[sa.Column]:
+    return [
+        sa.Column("uscc", sa.String(18), comment="统一社会信用代码"),
+        sa.Column("org_name", sa.Text, comment="单位名称"),
+        sa.Column("district_code", sa.String(6), comment="所在区"),
+        sa.Column("description", sa.Text, comment="隐患描述"),
+        sa.Column("found_date", sa.Date, comment="发现日期"),
+        sa.Column("grade", sa.Text, comment="隐患等级"),
+        sa.Column("is_major", sa.Boolean, comment="是否重大隐患"),
+        sa.Column("deadline", sa.Date, comment="整改期限"),
+        sa.Column("fixed_date", sa.Date, comment="完成日期"),
+        sa.Column("accepted_date", sa.Date, comment="验收日期"),
+        sa.Column("closed_date", sa.Date, comment="销号日期"),
+        sa.Column("listed_supervision", sa.Boolean, comment="挂牌督办"),
+        sa.Column("status", sa.Text, comment="整改状态"),
+        sa.Column("status_rank", sa.Integer, comment="状态在生命周期中的序号（0 起）"),
+        sa.Column("is_closed", sa.Boolean, comment="是否已销号"),
+    ]
+
+
+def _hazard_tables(md: sa.MetaData) -> None:
+    sa.Table(
+        "hazard_version", md,
+        sa.Column("record_key", sa.Text, nullable=False, comment="来源记录主键"),
+        sa.Column("identity_key", sa.Text, nullable=False, comment="隐患身份：统一社会信用代码|规范化描述|发现日期"),
+        *_lifecycle_columns(),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, comment="报送更新时间"),
+        sa.Column("is_regression", sa.Boolean, comment="状态倒退（由 warehouse_build 判定并隔离）"),
+        *_lineage_columns(),
+        comment="隐患状态历史：每个来源记录的每个版本一行（含较新版本入库后才到达的旧版本）",
+        info={"layer": "core"},
+    )
+    sa.Table(
+        "hazard", md,
+        sa.Column("identity_key", sa.Text, primary_key=True, comment="隐患身份：统一社会信用代码|规范化描述|发现日期"),
+        *_lifecycle_columns(),
+        sa.Column("sources", sa.Text, nullable=False, comment="报送来源 feed:主键，逗号分隔"),
+        sa.Column("n_sources", sa.Integer, nullable=False, comment="来源记录数（跨部门、重复报送）"),
+        sa.Column("n_versions", sa.Integer, nullable=False, comment="状态版本数"),
+        sa.Column("first_reported_at", sa.DateTime(timezone=True), comment="首次报送"),
+        sa.Column("last_updated_at", sa.DateTime(timezone=True), comment="最近一次有效更新"),
+        comment="隐患（去重后）：跨部门、重复报送合并为一条，累积快照含发现、期限、完成、验收、销号日期",
+        info={"layer": "core"},
+    )

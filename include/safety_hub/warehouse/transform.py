@@ -7,13 +7,14 @@ by an analyst); each rebuild is one transaction and therefore idempotent.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from importlib import resources
 
 import pandas as pd
 import sqlalchemy as sa
 
-from safety_hub.domain import industry_sector
-from safety_hub.registry import load_registry
+from safety_hub.domain import ORG_NAME_PREFIXES, ORG_NAME_REPLACEMENTS, canonical_org_name, industry_sector, map_district
+from safety_hub.registry import load_precedence, load_registry
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.engine import ensure_schema
 
@@ -35,15 +36,106 @@ def _enterprise_sources() -> str:
     return "\n    UNION ALL\n    ".join(selects)
 
 
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def canonical_name_sql(column: str) -> str:
+    """``domain.canonical_org_name`` as portable SQL over an already normalised (half-width, trimmed) name column."""
+    expr = column
+    for old, new in ORG_NAME_REPLACEMENTS:
+        expr = f"REPLACE({expr}, {_sql_literal(old)}, {_sql_literal(new)})"
+    cases = " ".join(f"WHEN {expr} LIKE {_sql_literal(prefix + '%')} THEN {_sql_literal(new)} || SUBSTR({expr}, {len(prefix) + 1})"
+                     for prefix, new in ORG_NAME_PREFIXES)
+    return f"NULLIF(CASE {cases} ELSE {expr} END, '')"
+
+
+def _rank_sql(feed_ids: list[str]) -> str:
+    """A feed's rank in a precedence list as SQL (1 = most authoritative; unlisted feeds after all listed)."""
+    if not feed_ids:
+        return "1"
+    whens = " ".join(f"WHEN {_sql_literal(f)} THEN {i}" for i, f in enumerate(feed_ids, start=1))
+    return f"CASE feed_id {whens} ELSE {len(feed_ids) + 1} END"
+
+
+def dim_enterprise_sql() -> str:
+    precedence = load_precedence()
+    return sql_file("dim_enterprise.sql").format(
+        sources=_enterprise_sources(), canonical=canonical_name_sql("org_name"),
+        name_rank=_rank_sql(precedence.org_name), district_rank=_rank_sql(precedence.district_code))
+
+
 def build_dimensions(engine: sa.Engine) -> int:
-    """Rebuild dim_enterprise, dim_date and dim_industry (one transaction); return dim_enterprise's row count."""
+    """Rebuild dim_enterprise (SCD2), enterprise_match, dim_date and dim_industry (one transaction);
+    return dim_enterprise's row count (one row per enterprise name version)."""
     md = ensure_schema(engine)
     with engine.begin() as conn:
+        _migrate_dim_enterprise(conn, md.tables["dim_enterprise"])
         conn.execute(sa.text("DELETE FROM dim_enterprise"))
-        conn.execute(sa.text(sql_file("dim_enterprise.sql").format(sources=_enterprise_sources())))
+        conn.execute(sa.text(dim_enterprise_sql()))
+        _rebuild(conn, md.tables["enterprise_match"], _enterprise_matches(conn))
         _rebuild(conn, md.tables["dim_date"], _dates(conn))
         _rebuild(conn, md.tables["dim_industry"], _industries(conn))
         return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one()
+
+
+def _migrate_dim_enterprise(conn: sa.Connection, table: sa.Table) -> None:
+    """A warehouse created before dim_enterprise kept versions has the key (uscc) only, and additive
+    evolution gave it ``version`` as a nullable column: recreate the table (it is rebuilt from the
+    facts anyway), since a primary key cannot be changed additively."""
+    schema = "current_schema()" if conn.dialect.name == "postgresql" else "'main'"
+    nullable = conn.execute(sa.text(
+        f"SELECT is_nullable FROM information_schema.columns WHERE table_schema = {schema} "
+        "AND table_name = :t AND column_name = 'version'"), {"t": table.name}).scalar()
+    if nullable == "YES":
+        table.drop(conn)
+        table.create(conn)
+
+
+USCC_RULES = ("uscc.valid_uscc", "uscc.required")
+
+
+def _enterprise_matches(conn: sa.Connection) -> list[dict]:
+    """Quarantined records whose only problem is the USCC, matched by canonical name + district.
+
+    The candidates are every (USCC, canonical name, district) the facts report, old names
+    included; a record matches when exactly one enterprise has its name in its district.
+    """
+    feeds = load_registry()
+    rules = ", ".join(_sql_literal(r) for r in USCC_RULES)
+    same_record = "o.feed_id = q.feed_id AND o.batch_id = q.batch_id AND o.row_number = q.row_number"
+    quarantined = conn.execute(sa.text(
+        "SELECT q.feed_id, q.batch_id, q.business_date, q.row_number, q.record_key, q.rule_id, q.original_values FROM quarantine q "
+        f"WHERE q.rule_id IN ({rules}) AND NOT EXISTS (SELECT 1 FROM quarantine o WHERE {same_record} AND o.rule_id NOT IN ({rules})) "
+        "ORDER BY q.feed_id, q.business_date, q.batch_id, q.row_number, q.rule_id")).all()
+    if not quarantined:
+        return []
+    candidates: dict[tuple[str, str], set[str]] = {}
+    observed = f"SELECT DISTINCT uscc, org_name, district_code FROM ({_enterprise_sources()}) src WHERE district_code IS NOT NULL"
+    for uscc, org_name, district in conn.execute(sa.text(observed)):
+        name = canonical_org_name(org_name)
+        if name:
+            candidates.setdefault((name, district), set()).add(uscc)
+    records: dict[tuple, dict] = {}
+    for feed_id, batch_id, business_date, row_number, record_key, rule_id, original in quarantined:
+        rid = (feed_id, batch_id, row_number)
+        if rid in records:
+            records[rid]["rule_id"] += "," + rule_id
+            continue
+        values = json.loads(original)
+        feed = feeds.get(feed_id)
+        raw = {c.name: next((values[s] for s in (c.source, *c.aliases) if values.get(s) not in (None, "")), None)
+               for c in (feed.columns if feed else []) if c.name in CONFORMED_COLUMNS}
+        name, district = canonical_org_name(raw.get("org_name")), map_district(raw.get("district_code"))
+        found = sorted(candidates.get((name, district), ())) if name and district else []
+        records[rid] = {
+            "feed_id": feed_id, "batch_id": batch_id, "business_date": business_date, "row_number": row_number,
+            "record_key": record_key, "rule_id": rule_id, "raw_uscc": raw.get("uscc"), "raw_org_name": raw.get("org_name"),
+            "canonical_name": name, "district_code": district, "candidates": len(found),
+            "matched_uscc": found[0] if len(found) == 1 else None,
+            "match_method": {0: "unmatched", 1: "name_district"}.get(len(found), "ambiguous"),
+        }
+    return list(records.values())
 
 
 def _rebuild(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
@@ -79,11 +171,17 @@ def _industries(conn: sa.Connection) -> list[dict]:
 
 
 def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[dt.date]:
-    """Rebuild mart_district_hazard for ``as_of`` dates (default: every loaded business date)."""
+    """Refresh the hazard lifecycle (regressions, ``hazard``), then mart_district_hazard for
+    ``as_of`` dates (default: every loaded business date); one transaction."""
+    from safety_hub.warehouse.lifecycle import refresh
+
+    md = ensure_schema(engine)
     with engine.begin() as conn:
         if as_of is None:
             as_of = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit ORDER BY 1"))]
-        stmt = sa.text(sql_file("mart_district_hazard.sql"))
+        latest = conn.execute(sa.text("SELECT MAX(business_date) FROM hazard_version")).scalar()
+        refresh(conn, md, latest)
+        stmt = sa.text(sql_file("mart_district_hazard.sql").format(hazard_asof=sql_file("hazard_asof.sql")))
         for day in as_of:
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
             conn.execute(stmt, {"as_of": day})

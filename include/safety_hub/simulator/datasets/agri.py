@@ -54,7 +54,7 @@ def fishing_vessels(rng: random.Random, day: dt.date, pool: list[Enterprise], n:
             # 渤海伏季休渔: 5月1日至9月1日
             "营运状态": rng.choice(["休渔", "休渔", "休渔", "停航"] if 5 <= day.month <= 8 else ["营运", "营运", "营运", "停航"]),
             "船东": rng.choice(_OWNERS) + rng.choice(["某", "**"]),
-            "所属单位": unit.name_variant(rng),
+            "所属单位": unit.name_variant(rng, day),
             "统一社会信用代码": unit.uscc,
             "所在区": unit.district_code,
             "保单号": f"YH12{start:%Y%m%d}{rng.randrange(0, 10 ** 6):06d}",

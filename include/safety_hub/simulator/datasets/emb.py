@@ -29,7 +29,7 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
         out.append({
             "yhbh": f"YH{day:%Y%m%d}{seq:04d}",
             "tyshxydm": ent.uscc,
-            "dwmc": ent.name_variant(rng),
+            "dwmc": ent.name_variant(rng, day),
             "ssq": ent.district_code,
             "fxrq": found.isoformat(),
             "yhly": rng.choice(["企业自查", "执法检查", "专项督查", "群众举报"]),
@@ -74,6 +74,14 @@ def hazard_progress(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
 _CLOSED_SPELLINGS = ("验收销号", "已销号", "完成", "√")
 
 
+def hazard_regression(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
+    """A closed hazard reported again as 整改中 (销号 → 整改中): a status moving backwards."""
+    if rec["zgzt"] not in _CLOSED_SPELLINGS:
+        return None
+    rec.update(zgzt="整改中", wcrq=None, ysrq=None, xhrq=None, bsbc=f"EMB-{day:%Y%m%d}-03", gxsj=stamp(day, rng))
+    return rec
+
+
 def _supervised_general(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
     if rec["yhdj"] != "一般隐患":
         return False
@@ -107,6 +115,7 @@ HAZARD = register(DatasetSpec(
     required=(("yhms", "description"), ("yhdj", "grade"), ("fxrq", "found_date")),
     date_order=("fxrq", "zgqx", "found_date<=deadline"),
     late_update=hazard_progress, late_update_share=0.04,
+    resubmit_key=lambda key: key + "B", regress=hazard_regression, regress_share=0.03,
     rule_defects=(
         RuleDefect("supervised_general_hazard", "listed_supervision=>major", _supervised_general),
         RuleDefect("closed_without_date", "closed_date.required_if_closed", _closed_without_date),

@@ -63,7 +63,7 @@ def enterprise_registry(rng: random.Random, day: dt.date, pool: list[Enterprise]
             expiry = issued.replace(year=issued.year + 3) - dt.timedelta(days=1)
         out.append({
             "统一社会信用代码": ent.uscc,
-            "企业名称": ent.name,
+            "企业名称": ent.name_on(day),
             "所在区": er.choice([ent.district_code, ent.district_code, DISTRICTS[ent.district_code]]),
             "行业代码": ent.industry_code,
             "监管类别": er.choice(_SUPERVISION_SPELLINGS[category]),
@@ -160,7 +160,7 @@ def enforcements(rng: random.Random, day: dt.date, pool: list[Enterprise], n: in
         publicity_days = 3 * 365 if action in ("停产整顿", "吊销", "关闭取缔", "联合惩戒") or (fine and float(fine) >= 10) else 365
         out.append({
             "CF_JLBH": f"CF{day:%Y%m%d}{seq:04d}",
-            "CF_XDR_MC": ent.name_variant(rng),
+            "CF_XDR_MC": ent.name_variant(rng, day),
             "CF_XDR_LB": "法人及非法人组织",
             "CF_XDR_SHXYM": ent.uscc,
             "CF_FRDB": rng.choice(_PRINCIPALS),
@@ -253,7 +253,7 @@ def accidents(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) 
         style = rng.random()
         out.append({
             "事故编号": f"SG{day:%Y%m%d}{seq:03d}",
-            "事故单位": ent.name_variant(rng),
+            "事故单位": ent.name_variant(rng, day),
             "统一社会信用代码": ent.uscc,
             "所在区": rng.choice([ent.district_code, ent.district_code, DISTRICTS[ent.district_code]]),
             # One clerk, one date style per record: the injector's date_order swap compares the texts.
@@ -312,7 +312,7 @@ def policies(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
         limit = rng.choice([40, 50, 50, 60, 80, 100])  # 万元 per person, >= 40 since the 2025 revision
         out.append({
             "保单号": f"{code}12{day:%Y%m%d}{seq:06d}",
-            "投保单位名称": ent.name_variant(rng),
+            "投保单位名称": ent.name_variant(rng, day),
             "统一社会信用代码": ent.uscc,
             "所在区": ent.district_code,
             "投保行业": _INSURED_SECTORS[ent.sector],

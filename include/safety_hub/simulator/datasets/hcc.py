@@ -23,7 +23,7 @@ def projects(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
             "项目名称": f"{DISTRICTS[ent.district_code]}{rng.choice(['海河', '津塘', '新城', '中新', '金街'])}{rng.choice(kinds)}项目",
             "施工许可证号": f"{ent.district_code}{permit_day:%Y%m%d}{rng.randrange(1, 20):02d}{rng.randrange(1, 20):02d}",
             "施工单位统一社会信用代码": ent.uscc,
-            "施工单位名称": ent.name_variant(rng),
+            "施工单位名称": ent.name_variant(rng, day),
             "所在区": rng.choice([ent.district_code, DISTRICTS[ent.district_code]]),
             "开工日期": cn_date(start, rng),
             "计划竣工日期": cn_date(planned_end, rng),

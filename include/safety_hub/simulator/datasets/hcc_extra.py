@@ -78,7 +78,7 @@ def major_hazard_works(rng: random.Random, day: dt.date, pool: list[Enterprise],
             "项目编号": f"XM{project_day:%Y%m%d}{rng.randrange(1, 61):04d}",
             "项目名称": f"{DISTRICTS[ent.district_code]}{rng.choice(['海河', '津塘', '新城', '中新', '金街'])}{rng.choice(['住宅', '商业综合体', '学校', '医院', '地铁站'])}项目",
             "施工单位统一社会信用代码": ent.uscc,
-            "施工单位名称": ent.name_variant(rng),
+            "施工单位名称": ent.name_variant(rng, day),
             "所在区": rng.choice([ent.district_code, DISTRICTS[ent.district_code]]),
             "工程类别": rng.choice(_CATEGORY_SPELLINGS[category]),
             "工程部位及规模": scale,
@@ -129,7 +129,7 @@ def gas_inspections(rng: random.Random, day: dt.date, pool: list[Enterprise], n:
         out.append({
             "YHBH": f"{day:%Y%m%d}{seq:05d}",
             "RQQY_TYDM": ent.uscc,
-            "RQQY_MC": ent.name_variant(rng),
+            "RQQY_MC": ent.name_variant(rng, day),
             "XZQH": district,
             "YHLX": rng.choice(["居民", "居民用户"]) if resident else rng.choice(["非居民", "工商户", "餐饮"]),
             "YHXM": rng.choice(_SURNAMES) + "**",  # personal data masked at source

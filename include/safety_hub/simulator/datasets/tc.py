@@ -26,7 +26,7 @@ def vehicles(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
             "CLLX": rng.choice(["重型罐式货车", "重型厢式货车", "半挂牵引车", "中型罐式货车"]),
             "DLYSZH": f"津交运管字120{rng.randrange(100000000, 999999999)}",
             "YHTYDM": ent.uscc,
-            "YHMC": ent.name_variant(rng),
+            "YHMC": ent.name_variant(rng, day),
             "XZQH": ent.district_code,
             "HDZZL": str(rng.choice([8000, 15000, 20000, 25000, 31000])),
             "FZRQ": issue.isoformat(),

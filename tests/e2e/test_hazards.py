@@ -1,0 +1,140 @@
+"""One hazard per real hazard, its lifecycle, and the rectification rates, against the simulator.
+
+The expected figures are computed here in plain Python from the simulator's own
+records (what each agency delivered, which records were valid), independently of
+the warehouse SQL: distinct hazards after resubmissions under a new number, the
+status each hazard ends in (regressions ignored), and per district 动态整改率
+(closed / found) and 按期整改率 (closed by the deadline / deadline passed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from conftest import detected
+from safety_hub.domain import map_district, normalise_uscc
+from safety_hub.simulator.generate import generate_day
+
+pytestmark = pytest.mark.e2e
+FEED = "emb_hazard"
+RANK = {"待整改": 0, "未整改": 0, "整改中": 1, "待验收": 2, "已整改": 2, "验收销号": 3, "已销号": 3, "销号": 3, "完成": 3, "已完成": 3, "√": 3}
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def run(request):
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+def query(run, sql: str, **params) -> pd.DataFrame:
+    with run.engine().connect() as conn:
+        return pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
+
+
+def _date(text):
+    return dt.date.fromisoformat(text) if text else None
+
+
+@functools.lru_cache(maxsize=None)
+def expected_hazards(days: tuple[dt.date, ...]) -> dict[str, dict]:
+    """identity -> the hazard as the simulator knows it, from every valid version delivered on ``days``."""
+    truth = {d: generate_day(d).truth for d in days}
+    latest: dict[str, dict] = {}
+    for day in days:
+        data = generate_day(day)
+        t = data.truth["feeds"][FEED]
+        valid = set(t["valid_keys"]) | {d["key"] for d in t["defects"] if d["expected_rule"] and not detected(d, truth)}
+        for rec in data.records[FEED]:
+            key = rec["yhbh"].strip()
+            if key not in valid:
+                continue
+            version = {
+                "key": key, "updated": dt.datetime.fromisoformat(rec["gxsj"]), "uscc": normalise_uscc(rec["tyshxydm"]),
+                "district": map_district(rec["ssq"]), "description": rec["yhms"].replace(" ", ""), "found": _date(rec["fxrq"]),
+                "deadline": _date(rec["zgqx"]), "closed": _date(rec["xhrq"]), "rank": RANK[rec["zgzt"]],
+            }
+            if key not in latest or version["updated"] > latest[key]["updated"]:
+                latest[key] = version
+    hazards: dict[str, dict] = {}
+    for v in latest.values():
+        identity = f"{v['uscc']}|{v['description']}|{v['found'].isoformat()}"
+        best = hazards.get(identity)
+        if best is None or (v["rank"], v["updated"]) > (best["rank"], best["updated"]):
+            hazards[identity] = {**v, "sources": (best["sources"] if best else set()) | {v["key"]}}
+        else:
+            best["sources"].add(v["key"])
+    return hazards
+
+
+def test_one_row_per_real_hazard(run):
+    expected = expected_hazards(tuple(sorted(run.truth)))
+    got = query(run, "SELECT identity_key, sources, n_sources, status, district_code FROM hazard")
+    assert got["identity_key"].is_unique
+    assert set(got["identity_key"]) == set(expected)
+    resubmitted = [d for day in run.truth.values() for d in day["feeds"][FEED]["defects"] if d["kind"] == "resubmitted"]
+    assert resubmitted, "the simulator resubmitted no hazard under a new number"
+    by_source = {s: row for row in got.itertuples() for s in row.sources.split(",")}
+    for d in resubmitted:  # the resubmission and the original are one hazard with both sources
+        row = by_source[f"{FEED}:{d['key']}"]
+        assert f"{FEED}:{d['same_as']}" in row.sources.split(",") and row.n_sources >= 2
+    for row in got.itertuples():
+        e = expected[row.identity_key]
+        assert {s.split(":", 1)[1] for s in row.sources.split(",")} == e["sources"]
+        assert row.district_code == e["district"]
+
+
+def test_status_regressions_are_quarantined_and_ignored(run):
+    regressions = [d for day in run.truth.values() for d in day["feeds"][FEED]["defects"]
+                   if d["kind"] == "status_regression" and detected(d, run.truth)]
+    assert regressions, "no regression in the loaded days: the check would be vacuous"
+    q = query(run, "SELECT record_key, rule_description, original_values FROM quarantine WHERE rule_id = 'status.no_regression'")
+    assert set(q["record_key"]) == {d["key"] for d in regressions}
+    assert q["rule_description"].str.contains("→ 整改中").all()
+    assert all(json.loads(v)["status"] == "整改中" for v in q["original_values"])
+    # the hazard keeps its closed state; the history keeps both versions
+    closed = query(run, "SELECT h.status FROM hazard h JOIN hazard_version v ON v.identity_key = h.identity_key "
+                        "WHERE v.is_regression")
+    assert (closed["status"] == "验收销号").all() and len(closed) == len(regressions)
+    history = query(run, "SELECT record_key, COUNT(*) AS n FROM hazard_version WHERE feed_id = :f GROUP BY record_key", f=FEED)
+    assert history.set_index("record_key").loc[[d["key"] for d in regressions], "n"].ge(2).all()
+
+
+def test_statuses_never_move_backwards_in_the_hazard_table(run):
+    """The status a hazard holds is the furthest any non-regressed version reached."""
+    rows = query(run, """
+        SELECT h.identity_key, h.status_rank, MAX(v.status_rank) AS furthest
+        FROM hazard h JOIN hazard_version v ON v.identity_key = h.identity_key AND NOT v.is_regression
+        GROUP BY h.identity_key, h.status_rank""")
+    assert (rows["status_rank"] == rows["furthest"]).all()
+
+
+def test_rectification_rates_per_district_equal_the_truth(run):
+    days = tuple(sorted(run.truth))
+    as_of = days[-1]
+    per_district: dict[str, dict[str, int]] = {}
+    for h in expected_hazards(days).values():
+        c = per_district.setdefault(h["district"], {"found": 0, "closed": 0, "due": 0, "on_time": 0})
+        closed = h["rank"] == 3 and h["closed"] is not None and h["closed"] <= as_of
+        due = h["deadline"] is not None and h["deadline"] < as_of
+        c["found"] += 1
+        c["closed"] += closed
+        c["due"] += due
+        c["on_time"] += due and closed and h["closed"] <= h["deadline"]
+    mart = query(run, """
+        SELECT district_code, SUM(hazards_found) AS found, SUM(hazards_closed) AS closed,
+               SUM(hazards_due) AS due, SUM(hazards_closed_on_time) AS on_time
+        FROM mart_district_hazard WHERE as_of_date = :d GROUP BY district_code""", d=as_of)
+    got = {r.district_code: {"found": int(r.found), "closed": int(r.closed), "due": int(r.due), "on_time": int(r.on_time)}
+           for r in mart.itertuples()}
+    assert got == per_district
+    assert any(c["due"] for c in got.values()), "some deadline must have passed for 按期整改率 to mean anything"
+    rates = query(run, "SELECT district_code, rectification_rate, on_time_rate, hazards_found, hazards_closed, hazards_due, "
+                       "hazards_closed_on_time FROM mart_district_hazard WHERE as_of_date = :d", d=as_of)
+    assert (rates["rectification_rate"] - rates["hazards_closed"] / rates["hazards_found"]).abs().max() < 1e-6  # FLOAT is 32-bit on DuckDB
+    due = rates[rates["hazards_due"] > 0]
+    assert (due["on_time_rate"] - due["hazards_closed_on_time"] / due["hazards_due"]).abs().max() < 1e-6
