@@ -325,3 +325,42 @@ def load_precedence(feeds_dir: Path | None = None) -> Precedence:
         if len(set(ids)) != len(ids):
             raise RegistryError(f"{path}: field '{column}': a feed is listed twice")
     return precedence
+
+
+class CrossRule(_Strict):
+    """A rule over more than one feed or over history, checked by the warehouse build.
+
+    ``sql`` selects the offending rows of ``feed``'s fact table with at least
+    ``record_key``, ``batch_id``, ``business_date`` and ``raw_file``; other selected
+    columns are kept as the flag's values. Cross rules flag (warning): the rows were
+    valid in their own batch and are already loaded.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9_.<>=]+$")
+    feed: str
+    description: str
+    severity: Literal["warning"] = "warning"
+    sql: str
+
+
+class CrossRules(_Strict):
+    rules: list[CrossRule] = Field(default_factory=list)
+
+
+def load_cross_rules(feeds_dir: Path | None = None) -> list[CrossRule]:
+    """``_cross_rules.yaml`` (no file: none)."""
+    feeds_dir = feeds_dir or settings.feeds_dir()
+    path = feeds_dir / "_cross_rules.yaml"
+    if not path.exists():
+        return []
+    try:
+        rules = CrossRules.model_validate(_read_yaml(path)).rules
+    except ValidationError as exc:
+        raise RegistryError(_format_error(path, exc)) from None
+    known = load_registry(feeds_dir)
+    for r in rules:
+        if r.feed not in known:
+            raise RegistryError(f"{path}: rule '{r.id}': unknown feed '{r.feed}'")
+    if len({r.id for r in rules}) != len(rules):
+        raise RegistryError(f"{path}: rule ids must be unique")
+    return rules

@@ -217,3 +217,22 @@ def test_dim_industry_maps_registered_codes_to_sectors(run):
     assert set(dim["industry_code"]) == codes and codes
     assert all(industry_sector(c) == s or (s is None and industry_sector(c) is None) for c, s in zip(dim["industry_code"], dim["sector"]))
     assert dim["sector"].notna().any()
+
+
+@pytest.mark.parametrize("feed_id", sorted(FEEDS))
+def test_quality_flags_hold_every_warning_defect_and_nothing_else(run, feed_id):
+    """Warning rules (in a batch, or across feeds in the warehouse build) flag exactly the injected rows."""
+    flags = query(run, "SELECT record_key, rule_id, row_number FROM quality_flag WHERE feed_id = :f", f=feed_id)
+    got = set(zip(flags["record_key"], flags["rule_id"])) if len(flags) else set()
+    injected = [d for day in run.truth.values() for d in day["feeds"][feed_id]["defects"] if d.get("expected_flag")]
+    expected = {(d["key"], d["expected_flag"]) for d in injected}
+    cross = {d["key"] for d in injected if d.get("stage") == "warehouse"}
+    if cross:  # a cross-feed rule can only flag a policy whose enterprise the registry holds
+        registered = set(query(run, "SELECT uscc FROM fact_ent_registry")["uscc"])
+        policies = query(run, "SELECT policy_no, uscc FROM fact_liability_insurance")
+        unseen = {k for k, u in zip(policies["policy_no"], policies["uscc"]) if k in cross and u not in registered}
+        expected = {(k, r) for k, r in expected if k not in unseen}
+    assert got == expected
+    if len(flags):
+        cross_rows = flags[flags["record_key"].isin(cross)]
+        assert (cross_rows["row_number"] == 0).all(), "cross-feed flags are found in the warehouse, not in a raw row"

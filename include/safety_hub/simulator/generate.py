@@ -77,7 +77,7 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
                 break
         rec = dict(rec)
         expected_rule = expected_flag = None
-        partner = None
+        partner, stage = None, "validate"
         if kind == "invalid_uscc":
             rec[spec.uscc] = _break_check_char(rec[spec.uscc], rng)
             expected_rule = "uscc.valid_uscc"
@@ -125,6 +125,7 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
                     expected_flag = defect.rule
                 else:
                     expected_rule = defect.rule
+                stage = defect.stage
                 if partner is not None:  # the earlier clean record now breaks the rule too
                     entry = {"key": partner[0], "kind": kind, "expected_rule": expected_rule}
                     if expected_flag:
@@ -137,6 +138,8 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
             entry = {"key": key, "kind": kind, "expected_rule": expected_rule}
             if expected_flag:
                 entry["expected_flag"] = expected_flag
+            if stage != "validate":
+                entry["stage"] = stage
             defects.append(entry)
         delivered.append(rec)
         if expected_rule is None:

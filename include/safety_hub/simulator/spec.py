@@ -66,6 +66,8 @@ class RuleDefect:
     apply: Callable[[random.Random, dict, dt.date, dict | None], bool]
     severity: Literal["error", "warning"] = "error"
     pair: bool = False
+    # "warehouse": a cross-feed rule the warehouse build checks (not one batch's suite)
+    stage: Literal["validate", "warehouse"] = "validate"
 Builder = Callable[[random.Random, dt.date, list[Enterprise], int], list[dict]]
 
 

@@ -173,6 +173,7 @@ def _industries(conn: sa.Connection) -> list[dict]:
 def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[dt.date]:
     """Refresh the hazard lifecycle (regressions, ``hazard``), then mart_district_hazard for
     ``as_of`` dates (default: every loaded business date); one transaction."""
+    from safety_hub.warehouse.crosscheck import run_cross_rules
     from safety_hub.warehouse.lifecycle import refresh
 
     md = ensure_schema(engine)
@@ -181,6 +182,7 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[d
             as_of = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit ORDER BY 1"))]
         latest = conn.execute(sa.text("SELECT MAX(business_date) FROM hazard_version")).scalar()
         refresh(conn, md, latest)
+        run_cross_rules(conn, md)
         stmt = sa.text(sql_file("mart_district_hazard.sql").format(hazard_asof=sql_file("hazard_asof.sql")))
         for day in as_of:
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})

@@ -43,6 +43,12 @@ def _leaves_registry_on(ent: Enterprise) -> dt.date:
     return dt.date(2026, 11, 2) + dt.timedelta(days=r.randrange(1, 10)) if r.random() < 0.05 else dt.date.max
 
 
+def employees_of(ent: Enterprise) -> int:
+    """从业人员数 in the registry: stable per enterprise (insurance must cover all of them)."""
+    er = random.Random(f"{ent.uscc}:employees")
+    return er.choice([er.randrange(12, 100), er.randrange(100, 600), er.randrange(600, 3000)])
+
+
 def enterprise_registry(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     """The same enterprises with the same facts every day; only 报送批次/更新时间 change."""
     out = []
@@ -71,7 +77,7 @@ def enterprise_registry(rng: random.Random, day: dt.date, pool: list[Enterprise]
             "风险等级": er.choices(_RISK_SPELLINGS[risk], weights=[6, 2, 2])[0],
             "安全生产许可证号": license_no,
             "许可证有效期至": iso(expiry),
-            "从业人员数": str(er.choice([er.randrange(12, 100), er.randrange(100, 600), er.randrange(600, 3000)])),
+            "从业人员数": str(employees_of(ent)),
             "主要负责人": er.choice(_PRINCIPALS),
             "报送批次": f"EMB-QY-{day:%Y%m%d}",
             "更新时间": stamp(day, rng),
@@ -302,13 +308,14 @@ def _one_year_on(d: dt.date) -> dt.date:
 def policies(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     insured = [e for e in pool if e.sector in _INSURED_SECTORS]
     fishery = fishery_units(pool)
+    registered = {e.uscc: employees_of(e) for e in key_enterprises(pool, REGISTRY.volume)}
     out = []
     for seq in range(1, n + 1):
         ent = rng.choice(fishery) if rng.random() < 0.1 else rng.choice(insured)
         insurer, code = rng.choice(_INSURERS)
         start = day + dt.timedelta(days=rng.randrange(-30, 20))
         end = _one_year_on(start) - dt.timedelta(days=1)
-        headcount = rng.randrange(8, 600)
+        headcount = max(rng.randrange(8, 600), registered.get(ent.uscc, 0))  # covers all staff (DOMAIN.md §7)
         limit = rng.choice([40, 50, 50, 60, 80, 100])  # 万元 per person, >= 40 since the 2025 revision
         out.append({
             "保单号": f"{code}12{day:%Y%m%d}{seq:06d}",
@@ -328,9 +335,29 @@ def policies(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _registered_employees() -> dict[str, int]:
+    """USCC -> 从业人员数 of the registry's enterprises (default seed: the one tests and the demo use)."""
+    from safety_hub.simulator.enterprises import enterprise_pool
+    from safety_hub.simulator.generate import DEFAULT_SEED
+
+    return {e.uscc: employees_of(e) for e in key_enterprises(enterprise_pool(DEFAULT_SEED), REGISTRY.volume)}
+
+
+def _headcount_short(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    """A policy for a registered enterprise that leaves staff uninsured (seen only beside the registry)."""
+    employees = _registered_employees().get(rec["统一社会信用代码"])
+    if employees is None or employees < 20:
+        return False
+    rec["参保人数"] = str(employees - rng.randrange(1, employees // 2))
+    return True
+
+
 INSURANCE = register(DatasetSpec(
     feed_id="emb_insurance", build=policies, volume=40, delivery=CsvDrop("emb", "安责险保单_{date:%Y%m%d}.csv", "gb18030"),
     key="保单号", uscc="统一社会信用代码", name="投保单位名称", district="所在区", batch="报送批次", updated="更新时间",
     required=(("保险公司", "insurer"), ("起保日期", "start_date"), ("每人死亡伤残责任限额（万元）", "death_limit_wan")),
     date_order=("起保日期", "终保日期", "start_date<end_date"),
+    rule_defects=(RuleDefect("headcount_below_employees", "insured_headcount>=employees", _headcount_short,
+                             severity="warning", stage="warehouse"),),
 ))
