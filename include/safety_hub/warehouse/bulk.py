@@ -1,17 +1,26 @@
 """Bulk insert on each engine's fast path (never row by row, never pandas to_sql).
 
 DuckDB scans an Arrow table registered on the same connection; PostgreSQL
-receives ``COPY ... FROM STDIN``. Both run inside the caller's transaction.
+receives ``COPY ... FROM STDIN`` fed with CSV written by Arrow, one chunk of
+rows at a time (memory stays bounded by the chunk, not the frame). Both run
+inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-import io
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
+
+COPY_CHUNK_ROWS = 50_000  # rows converted to Arrow and written as CSV at a time for COPY
+_COPY_READ_SIZE = 1 << 20  # bytes psycopg2 asks the stream for per COPY message
+_CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
@@ -30,13 +39,98 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> in
         finally:
             raw.unregister(view)
     elif name == "postgresql":
-        buf = io.StringIO()
-        frame.to_csv(buf, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%dT%H:%M:%S.%f%z")
-        buf.seek(0)
+        # CSV as Arrow writes it: every string value quoted (so "" is an empty string and a
+        # quoted "\N" is text), NULL an unquoted empty field (COPY's CSV default), timestamps
+        # ISO with the offset ("Z" for UTC), booleans true/false. ENCODING: Arrow writes UTF-8,
+        # whatever the connection's client_encoding.
         col_list = ", ".join(f'"{c}"' for c in cols)
+        types = [table.columns[c].type for c in cols]
+        stream = _CopyStream(_prefetched(_csv_chunks(frame, types)))
         with conn.connection.driver_connection.cursor() as cur:
-            cur.copy_expert(f'COPY "{table.name}" ({col_list}) FROM STDIN WITH (FORMAT csv, NULL \'\\N\')', buf)
+            try:
+                cur.copy_expert(f'COPY "{table.name}" ({col_list}) FROM STDIN WITH (FORMAT csv, ENCODING \'UTF8\')', stream, size=_COPY_READ_SIZE)
+            except Exception as exc:
+                if stream.error is not None:  # psycopg2 reports it as "error in .read() call": raise the error itself
+                    raise stream.error from exc
+                raise
+            finally:
+                stream.close()  # a COPY that failed early leaves chunks unread: stop the worker
     else:  # other engines: executemany in one statement
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         conn.execute(table.insert(), records)
     return len(frame)
+
+
+def _csv_chunks(frame: pd.DataFrame, types: list[sa.types.TypeEngine], rows: int | None = None) -> Iterator[pa.Buffer]:
+    """The frame as headerless CSV, ``rows`` (default COPY_CHUNK_ROWS) rows per buffer, converted lazily."""
+    rows = rows or COPY_CHUNK_ROWS
+    names = [str(c) for c in frame.columns]
+    for start in range(0, len(frame), rows):
+        part = frame.iloc[start:start + rows]
+        arrays = [_arrow_column(part.iloc[:, i], types[i]) for i in range(len(names))]
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), sink, _CSV_OPTIONS)
+        yield sink.getvalue()
+
+
+def _arrow_column(values: pd.Series, target: sa.types.TypeEngine) -> pa.Array | pa.ChunkedArray:
+    """One column as an Arrow array whose CSV text PostgreSQL reads as ``target``."""
+    try:
+        arr = pa.array(values, from_pandas=True)  # NaN/None/NaT/pd.NA -> null
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        arr = None  # e.g. an object column mixing ints and strings
+    if arr is not None and pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if arr is None or pa.types.is_nested(arr.type) or pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        # What pandas to_csv wrote for these: str() of each value.
+        return pa.array(values.map(str, na_action="ignore").astype(object).where(values.notna(), None), type=pa.large_string())
+    if pa.types.is_timestamp(arr.type):
+        if isinstance(target, sa.Date):
+            return pc.cast(arr, pa.date32())  # the (local, for tz-aware) calendar date, as PostgreSQL read it before
+        if arr.type.unit == "ns":  # PostgreSQL keeps microseconds and would round; truncate (floor) like %f did
+            return pc.cast(pc.floor_temporal(arr, unit="microsecond"), pa.timestamp("us", arr.type.tz))
+    return arr
+
+
+def _prefetched(chunks: Iterator[pa.Buffer]) -> Iterator[pa.Buffer]:
+    """``chunks``, the next one made in a worker thread while COPY sends and parses this one.
+
+    At most two chunks exist at a time; an error making one is raised here, in ``read``,
+    which makes psycopg2 abort the COPY. Closing the generator waits for the pending chunk.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix="bulk-csv") as pool:
+        pending = pool.submit(next, chunks, None)
+        while (buf := pending.result()) is not None:
+            pending = pool.submit(next, chunks, None)
+            yield buf
+
+
+class _CopyStream:
+    """A read()-only file over CSV buffers produced on demand (what ``copy_expert`` reads)."""
+
+    def __init__(self, chunks: Iterator[pa.Buffer]):
+        self._chunks = chunks
+        self._view = memoryview(b"")
+        self._pos = 0
+        self.error: BaseException | None = None
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        self._view = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while self._pos >= len(self._view):
+            try:
+                buf = next(self._chunks, None)
+            except BaseException as exc:
+                self.error = exc
+                raise
+            if buf is None:
+                return b""
+            self._view, self._pos = memoryview(buf), 0
+        end = len(self._view) if size is None or size < 0 else self._pos + size
+        out = bytes(self._view[self._pos:end])
+        self._pos += len(out)
+        return out
