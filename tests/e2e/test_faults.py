@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from conftest import DAYS, fact_keys
+from conftest import DAYS, expected_valid_keys, fact_keys
 from safety_hub.errors import DuplicateDelivery, FeedError
 from safety_hub.pipeline import run_feed
 from safety_hub.simulator import generate_day
@@ -22,7 +22,8 @@ DAY = DAYS[0]
 
 
 def truth_keys(simulator, feed_id: str, day: dt.date = DAY) -> set:
-    return set(simulator[day]["feeds"][feed_id]["valid_keys"])
+    """Keys a warehouse holding only ``day`` must have (a status regression is a first version there)."""
+    return expected_valid_keys({day: simulator[day]}, feed_id)
 
 
 @pytest.fixture
