@@ -60,6 +60,16 @@ class Enterprise:
         return name
 
 
+# First USCC of each pool built -> its seed: a dataset that reports what another agency
+# reported that day rebuilds that agency's records from the same seed (``pool_seed``).
+_POOL_SEEDS: dict[str, int] = {}
+
+
+def pool_seed(pool: list[Enterprise]) -> int | None:
+    """The seed ``pool`` was built from by ``enterprise_pool``, or None for a hand-made pool."""
+    return _POOL_SEEDS.get(pool[0].uscc) if pool else None
+
+
 def enterprise_pool(seed: int, size: int = 240) -> list[Enterprise]:
     """The same pool for every date of one seed; regions can be legacy codes (DOMAIN §1)."""
     rng = random.Random(f"{seed}:enterprises")
@@ -77,7 +87,9 @@ def enterprise_pool(seed: int, size: int = 240) -> list[Enterprise]:
             continue
         seen.add(uscc)
         pool.append(Enterprise(uscc, name, district, industry, sector))
-    return _with_renames(seed, pool)
+    pool = _with_renames(seed, pool)
+    _POOL_SEEDS[pool[0].uscc] = seed
+    return pool
 
 
 def _with_renames(seed: int, pool: list[Enterprise]) -> list[Enterprise]:
