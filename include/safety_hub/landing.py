@@ -110,14 +110,87 @@ def decode_text(feed: Feed, f: RawFile) -> str:
     raise FeedError(feed.feed_id, f.name, f"not valid {wanted} text at byte {error.start} (wrong encoding?)")
 
 
+_CSV_OPTIONS = {"dtype": str, "keep_default_na": False, "na_values": [""]}
+
+
+class _Chain(io.RawIOBase):
+    """Bytes objects read one after the other, without copying them into one."""
+
+    def __init__(self, *parts: bytes):
+        self._parts = [memoryview(p) for p in parts]
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._parts:
+            part = self._parts[0]
+            if self._pos < len(part):
+                n = min(len(buffer), len(part) - self._pos)
+                buffer[:n] = part[self._pos : self._pos + n]
+                self._pos += n
+                return n
+            self._parts.pop(0)
+            self._pos = 0
+        return 0
+
+
+def _read_csv_arrow(data: bytes) -> pd.DataFrame | None:
+    """``pd.read_csv(dtype=str, keep_default_na=False, na_values=[""])`` of UTF-8 ``data``, read by pyarrow.
+
+    Every column text, blanks missing, the same frame as pandas gives (several times
+    faster, on all cores). None when pyarrow cannot read the file as pandas would:
+    invalid UTF-8, ragged rows, no data rows, blank or repeated column names (pandas
+    renames those), a single column; the caller then reads it with pandas.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    read = pcsv.ReadOptions(use_threads=True)
+    parse = pcsv.ParseOptions(newlines_in_values=True)
+    try:
+        names = pcsv.open_csv(pa.BufferReader(data), read_options=read, parse_options=parse).schema.names
+        # One column: a line of only spaces/tabs is a value to pyarrow, skipped by pandas
+        # (with more columns pyarrow refuses such a line as a short row).
+        if len(names) < 2 or len(set(names)) != len(names) or not all(names):
+            return None
+        convert = pcsv.ConvertOptions(column_types={n: pa.large_string() for n in names}, null_values=[""],
+                                      strings_can_be_null=True, quoted_strings_can_be_null=True)
+        # A last row of blanks: pandas refuses a file ending inside a quoted value, pyarrow
+        # reads to the end; such a file swallows this row into its last value.
+        end = b"" if data.endswith((b"\n", b"\r")) else b"\n"
+        sentinel = b",".join([b'""'] * len(names)) + b"\n"
+        table = pcsv.read_csv(io.BufferedReader(_Chain(data, end + sentinel), 1 << 20), read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowException, UnicodeDecodeError, ValueError):
+        return None
+    if table.num_rows < 2 or table.column_names != names or any(table.column(i)[-1].is_valid for i in range(table.num_columns)):
+        return None
+    table = table.slice(0, table.num_rows - 1)
+    text = pd.StringDtype("pyarrow", na_value=np.nan)  # what read_csv(dtype=str) gives
+    return table.to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string()) else None)
+
+
 def _parse_csv(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
     frames = []
+    encoding = getattr(feed.delivery, "encoding", "auto")
     for f in files:
-        text = decode_text(feed, f)
-        try:
-            frames.append(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""]))
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise FeedError(feed.feed_id, f.name, f"unreadable CSV: {exc}") from None
+        frame = None
+        if encoding in ("auto", "utf-8-sig") and b"\x00" not in f.content[:4096]:
+            # Valid UTF-8 (pyarrow checks every value and the header) is what decode_text
+            # returns for these encodings: read the bytes as they are.
+            frame = _read_csv_arrow(f.content)
+        if frame is None:
+            text = decode_text(feed, f)
+            if not text.startswith("\ufeff"):  # a BOM left in the text stays in pandas' first column name
+                frame = _read_csv_arrow(text.encode("utf-8"))
+            if frame is None:
+                try:
+                    frame = pd.read_csv(io.StringIO(text), **_CSV_OPTIONS)
+                except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+                    raise FeedError(feed.feed_id, f.name, f"unreadable CSV: {exc}") from None
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -1,0 +1,323 @@
+"""The vectorised validation path gives exactly the answers of the scalar one it replaced.
+
+* ``normalise``: domain functions run once per distinct value (not per row); the
+  typed columns and ``_unparsed_*`` columns must equal the per-row ``Series.map``
+  version (kept here as the reference), dtypes included.
+* ``check_batch``: GX validates each group of expectations on a frame of just the
+  columns they name (range-checked dates in ``datetime64[ns]``, not-null-only text
+  columns as ``""``/missing); every result must equal one ``batch.validate`` of the
+  whole frame, in the same order.
+* ``quarantine_frame``: whole columns at once, same frame as the row-by-row build.
+* ``landing._parse_csv``: pyarrow where it reads a file as pandas would, else pandas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+
+import pandas as pd
+import pytest
+
+from safety_hub.domain import map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
+from safety_hub.quality.normalise import UNPARSED, _typed, normalise
+from safety_hub.registry import Column, get_feed
+
+# --- the per-row reference (normalise before vectorising) ------------------------------------
+
+_TRUE = {"是", "Y", "YES", "TRUE", "1", "√", "T"}
+_FALSE = {"否", "N", "NO", "FALSE", "0", "×", "F"}
+
+
+def _ref_text(col: pd.Series) -> pd.Series:
+    out = col.astype("string").str.strip()
+    return out.mask(out == "")
+
+
+def _ref_typed(column: Column, raw: pd.Series):
+    text = _ref_text(raw)
+    kind = column.type
+    if kind == "str":
+        return text, None
+    if kind == "uscc":
+        return text.map(normalise_uscc, na_action="ignore").astype("string"), None
+    if kind == "org_name":
+        return text.map(normalise_org_name, na_action="ignore").astype("string"), None
+    if kind == "district":
+        return text.map(lambda v: map_district(v) or v, na_action="ignore").astype("string"), None
+    if kind == "enum":
+        lookup = {to_halfwidth(s).strip(): canon for canon, spellings in column.values.items() for s in [canon, *spellings]}
+        return text.map(lambda v: lookup.get(to_halfwidth(v).strip(), v), na_action="ignore").astype("string"), None
+    if kind == "date":
+        parsed = pd.to_datetime(text.map(parse_date, na_action="ignore"), errors="coerce")
+    elif kind == "datetime":
+        parsed = pd.to_datetime(text.map(to_halfwidth, na_action="ignore"), errors="coerce", utc=True, format="ISO8601")
+    elif kind in ("int", "decimal"):
+        parsed = pd.to_numeric(text.map(to_halfwidth, na_action="ignore").str.replace(",", ""), errors="coerce")
+        if kind == "int":
+            parsed = parsed.astype("Int64") if parsed.dropna().mod(1).eq(0).all() else parsed
+    elif kind == "bool":
+        upper = text.map(lambda v: to_halfwidth(v).strip().upper(), na_action="ignore")
+        parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
+        parsed[upper.isin(_TRUE)] = True
+        parsed[upper.isin(_FALSE)] = False
+    unparsed = text.where(text.notna() & parsed.isna())
+    return parsed, unparsed
+
+
+def _column(kind: str, **kw) -> Column:
+    return Column(source="src", name="col", type=kind, **kw)
+
+
+def assert_same_typing(column: Column, values: list, dtype="string") -> tuple[pd.Series, pd.Series | None]:
+    raw = pd.Series(values, dtype=dtype, name="src")
+    got, got_unparsed = _typed(column, raw)
+    want, want_unparsed = _ref_typed(column, raw)
+    pd.testing.assert_series_equal(got, want, check_names=False, check_exact=True)
+    assert got.dtype == want.dtype
+    if want_unparsed is None:
+        assert got_unparsed is None
+    else:
+        pd.testing.assert_series_equal(got_unparsed.astype("string"), want_unparsed.astype("string"), check_names=False)
+    return got, got_unparsed
+
+
+# --- dates ------------------------------------------------------------------------------------
+
+TRICKY_DATES = [
+    "2021-03-05", "2021.3.5", "2021年3月5日", "20210305", "2021/3/5", "2021/03/05 10:30", "2021-3-5T08:00:00",
+    "44256", "44256.0", "４４２５６", "２０２１－０３－０５", "２０２１年３月５日", " 2021-03-05 ", "\u30002021.3.5\u3000",
+    "1900-01-01", "1900/1/1", "", "   ", "\u3000", None, "garbage", "2021-02-30", "2021.13.1", "00000", "99999",
+    "12345.5", "٢٠٢١-٠٣-٠٥", "9999-12-31", "0001-01-01", "2021年3月5", "202103", "2021-03-05-extra",
+]
+
+
+def test_dates_match_scalar_parse_date():
+    values = TRICKY_DATES * 3  # repeated spellings, as in real batches
+    got, unparsed = assert_same_typing(_column("date"), values)
+    assert str(got.dtype) == "datetime64[s]"
+    expected = [parse_date(v) for v in values]
+    for v, g, e in zip(values, got.tolist(), expected):
+        assert (pd.isna(g) and e is None) or g.date() == e, (v, g, e)
+    # _unparsed_: the trimmed original text where a non-blank value could not be typed
+    by_value = dict(zip(values, unparsed.tolist()))
+    assert by_value["garbage"] == "garbage"
+    assert by_value["2021-02-30"] == "2021-02-30"
+    assert by_value["1900-01-01"] == "1900-01-01"  # the placeholder is no date
+    assert by_value["\u30002021.3.5\u3000"] is pd.NA  # parsed (after trimming)
+    for blank in ("", "   ", "\u3000", None):
+        assert by_value[blank] is pd.NA
+
+
+@pytest.mark.parametrize("spelling, day", [
+    ("2021.3.5", dt.date(2021, 3, 5)), ("2021年3月5日", dt.date(2021, 3, 5)), ("20210305", dt.date(2021, 3, 5)),
+    ("44256", dt.date(2021, 3, 1)), ("44256.0", dt.date(2021, 3, 1)), ("２０２１－０３－０５", dt.date(2021, 3, 5)),
+    ("1900-01-01", None), ("", None), ("garbage", None), ("2021-02-30", None),
+])
+def test_date_spellings(spelling, day):
+    got, _ = _typed(_column("date"), pd.Series([spelling, spelling], dtype="string"))
+    assert [None if pd.isna(v) else v.date() for v in got] == [day, day]
+
+
+@pytest.mark.parametrize("values", [[None, None], ["", " "], ["x", "y"], []])
+def test_dates_degenerate_columns(values):
+    assert_same_typing(_column("date"), values)
+
+
+# --- the other column types -------------------------------------------------------------------
+
+MIXED = ["91120116697415782C", "９１１２０１１６６９７４１５７８２Ｃ", " 91120116697415782c ", "天津（北辰）公司", "天津(北辰)公司",
+         "120101", "120107", "120101.0", "天津市和平区", "塘沽", "１２０１０１", "999999", "是", "否", "Y", "n", "yes", "TRUE",
+         "1", "0", "√", "×", "ｔ", "maybe", "一般", "重大隐患", "已销号", "完成", "2026-11-02T12:43:53+08:00",
+         "2026-11-02 12:43:53", "２０２６-11-02T12:43:53Z", "2026-11-02T12:43:53.123456789+08:00", "bad ts",
+         "1,000", "１２３", "12.5", "-3", "1e3", "abc", "", "  ", "\u3000", None]
+
+
+@pytest.mark.parametrize("column", [
+    _column("str"), _column("uscc"), _column("org_name"), _column("district"),
+    _column("enum", values={"一般隐患": ["一般", "一般隐患"], "重大隐患": ["重大", "重大隐患"], "验收销号": ["已销号", "完成", "√"]}),
+    _column("bool"), _column("datetime"), _column("decimal"),
+], ids=lambda c: c.type)
+@pytest.mark.parametrize("dtype", ["string", object])
+def test_types_match_per_row_mapping(column, dtype):
+    assert_same_typing(column, MIXED * 2, dtype=dtype)
+
+
+@pytest.mark.parametrize("values", [["1", "2", None, "3"], ["1", "2.5", "x"], ["１,２００", "7"]])
+def test_int_columns(values):
+    assert_same_typing(_column("int"), values)
+
+
+# --- normalise over simulated batches --------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def _day():
+    from safety_hub.simulator.generate import generate_day
+
+    return generate_day(dt.date(2026, 11, 3))
+
+
+def _records(feed_id: str) -> pd.DataFrame:
+    return pd.DataFrame.from_records(_day().records[feed_id]).astype("string").replace({"": pd.NA})
+
+
+@pytest.mark.parametrize("feed_id", ["emb_hazard", "emb_accident", "tc_dg_waybill", "emb_insurance"])
+def test_normalise_matches_reference(feed_id):
+    feed = get_feed(feed_id)
+    records = _records(feed_id)
+    got = normalise(feed, records)
+    for column in feed.columns:
+        typed, unparsed = _ref_typed(column, records[column.source] if column.source in records else pd.Series(pd.NA, index=records.index, dtype="string"))
+        pd.testing.assert_series_equal(got[column.name], typed, check_names=False, check_exact=True)
+        if unparsed is not None:
+            pd.testing.assert_series_equal(got[UNPARSED + column.name], unparsed.astype("string"), check_names=False)
+
+
+# --- check_batch against one GX run over the whole frame -------------------------------------
+
+def _whole_frame_validate(feed, records: pd.DataFrame, day: dt.date):
+    """What check_batch did before: one batch of the whole typed frame, one suite run."""
+    from safety_hub.quality.expectations import build_suite
+    from safety_hub.quality.validate import _context
+
+    typed = normalise(feed, records.reset_index(drop=True))
+    source = _context().data_sources.get(f"batch_{feed.feed_id}")
+    batch = source.get_asset("records").get_batch_definition("whole").get_batch(batch_parameters={"dataframe": typed})
+    return batch.validate(build_suite(feed, day), result_format={"result_format": "COMPLETE"})
+
+
+def _comparable(result) -> tuple:
+    from great_expectations.util import convert_to_json_serializable
+
+    body = convert_to_json_serializable(dict(result.result or {}))
+    body.pop("unexpected_index_query", None)  # not asked for any more (the index list again, as text)
+    return (json.dumps(convert_to_json_serializable(result.expectation_config.to_json_dict()), sort_keys=True, ensure_ascii=False),
+            bool(result.success), json.dumps(body, sort_keys=True, ensure_ascii=False, default=str))
+
+
+@pytest.mark.parametrize("feed_id, far_future", [("emb_hazard", False), ("emb_hazard", True), ("agri_fishing_vessel", False),
+                                                  ("tc_dg_waybill", False), ("emb_enforcement", False)])
+def test_check_batch_equals_one_whole_frame_run(feed_id, far_future):
+    from safety_hub.quality.validate import check_batch
+
+    feed, day = get_feed(feed_id), dt.date(2026, 11, 3)
+    records = _records(feed_id)
+    if far_future:  # a date out of the datetime64[ns] range keeps its column on GX's per-value path
+        records.loc[3, next(c.source for c in feed.columns if c.not_future)] = "9999-12-31"
+    check = check_batch(feed, records, day)
+    whole = _whole_frame_validate(feed, records, day)
+    assert [_comparable(r) for r in check.gx_result.results] == [_comparable(r) for r in whole.results]
+    assert check.gx_result.success == whole.success
+    assert check.gx_result.statistics == whole.statistics
+    assert check.gx_result.suite_name == whole.suite_name
+    # the decisions built from them
+    failures: dict[int, list[str]] = {}
+    for r in whole.results:
+        rule = r.expectation_config.meta["rule_id"]
+        if feed.validation.severity(rule) == "error":
+            for idx in r.result.get("unexpected_index_list") or []:
+                failures.setdefault(idx, []).append(rule)
+    assert check.failures == failures
+
+
+def test_expectation_groups_cover_every_expectation_once():
+    from safety_hub.quality.expectations import build_suite
+    from safety_hub.quality.validate import _context, _expectation_groups, _ns_dates
+
+    _context()
+    feed, day = get_feed("emb_hazard"), dt.date(2026, 11, 3)
+    typed = normalise(feed, _records("emb_hazard"))
+    suite = build_suite(feed, day)
+    groups = _expectation_groups(suite, list(typed.columns), _ns_dates(typed, suite), {c for c in typed.columns if c.startswith(UNPARSED)})
+    members = sorted(i for _, m in groups for i in m)
+    assert members == list(range(len(suite.expectations)))
+    assert all(cols is None or set(cols) <= set(typed.columns) for cols, _ in groups)
+
+
+# --- quarantine_frame ---------------------------------------------------------------------------
+
+def _ref_quarantine(check, records, *, batch_id, business_date, raw_file, key, descriptions, warnings=False):
+    records = records.reset_index(drop=True)
+    rows = []
+    for idx, rules in sorted((check.flags if warnings else check.failures).items()):
+        original = {k: (None if pd.isna(v) else str(v)) for k, v in records.iloc[idx].items()}
+        record_key = "|".join("" if pd.isna(check.typed.at[idx, k]) else str(check.typed.at[idx, k]) for k in key)
+        for rule in rules:
+            rows.append({"feed_id": check.feed_id, "batch_id": batch_id, "business_date": business_date, "raw_file": raw_file,
+                         "row_number": idx + 1, "record_key": record_key, "rule_id": rule,
+                         "rule_description": descriptions.get(rule, rule), "original_values": json.dumps(original, ensure_ascii=False)})
+    return pd.DataFrame(rows, columns=["feed_id", "batch_id", "business_date", "raw_file", "row_number", "record_key", "rule_id",
+                                       "rule_description", "original_values"])
+
+
+@pytest.mark.parametrize("warnings", [False, True])
+def test_quarantine_frame_matches_row_by_row(warnings):
+    from safety_hub.quality.validate import check_batch, quarantine_frame
+
+    feed, day = get_feed("agri_fishing_vessel"), dt.date(2026, 11, 3)
+    records = _records("agri_fishing_vessel")
+    check = check_batch(feed, records, day)
+    kw = dict(batch_id="b1", business_date=day, raw_file="raw/x", key=feed.key, descriptions={"x": "y"}, warnings=warnings)
+    got = quarantine_frame(check, records, **kw)
+    want = _ref_quarantine(check, records, **kw)
+    assert list(got.columns[:-1]) == list(want.columns) and got.columns[-1] == "quarantined_at"
+    pd.testing.assert_frame_equal(got.drop(columns="quarantined_at"), want, check_exact=True)
+
+
+# --- landing CSV ------------------------------------------------------------------------------
+
+def _csv_feed():
+    return get_feed("hcc_project")  # a CSV file drop, encoding auto
+
+
+def _pandas_parse(text: str) -> pd.DataFrame:
+    """What _parse_csv did before: pandas, then the files' frames concatenated."""
+    import io
+
+    return pd.concat([pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])], ignore_index=True)
+
+
+@pytest.mark.parametrize("text", [
+    'a,b,c\n1,"x, y",\n2,"multi\nline","say ""hi"""\n3,,""\n',
+    "a,b\r\n天津,有限公司\r\n  padded  ,\u3000\r\n",
+    'a,b\n1,2\n\n3,4',            # blank line, no final newline
+    'a,b\n1,"x\n   \ny"\n',        # a line of spaces inside a quoted value
+    'a,b\n1,ab"c\n2,"q"\n',       # a literal quote inside a field
+    "a\n1\n\n2\n",                # one column
+    "a,b\n0012,NA\nnull,nan\n",   # no NA spellings but the empty field
+])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_parse_matches_pandas(text, encoding):
+    from safety_hub.extract import RawFile
+    from safety_hub.landing import _parse_csv
+
+    got = _parse_csv(_csv_feed(), [RawFile("f.csv", text.encode(encoding))])
+    want = _pandas_parse(text)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got.dtypes) == list(want.dtypes)
+
+
+@pytest.mark.parametrize("text", [
+    'a,b\n1,"never closed\n2,3\n',   # pandas refuses; pyarrow would read to the end
+    'a,a\n1,2\n',                    # repeated header: pandas renames
+    ',b\n1,2\n',                     # blank header
+    'a,b\n1,2,3\n',                  # ragged row
+    'a,b\n',                         # no data rows
+    "a\n1\n   \n2\n",                 # one column: pandas skips the line of spaces
+    "  \t\na\n1\n",                    # ... also before the header
+])
+def test_csv_parse_falls_back_to_pandas(text):
+    from safety_hub.errors import FeedError
+    from safety_hub.extract import RawFile
+    from safety_hub.landing import _parse_csv, _read_csv_arrow
+
+    assert _read_csv_arrow(text.encode()) is None
+    try:
+        want = _pandas_parse(text)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        with pytest.raises(FeedError):
+            _parse_csv(_csv_feed(), [RawFile("f.csv", text.encode())])
+        return
+    got = _parse_csv(_csv_feed(), [RawFile("f.csv", text.encode())])
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
