@@ -90,6 +90,21 @@ class PipelineRun:
 _runs: dict[str, PipelineRun] = {}
 
 
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def run(request) -> PipelineRun:
+    """The session's pipeline run on each backend (PostgreSQL skips without its URL)."""
+    return request.getfixturevalue(f"{request.param}_run")
+
+
+def query(run: PipelineRun, sql: str, **params):
+    """Rows of ``sql`` on the run's warehouse as a DataFrame."""
+    import pandas as pd
+    import sqlalchemy as sa
+
+    with run.engine().connect() as conn:
+        return pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
+
+
 def detected(defect: dict, truth: dict) -> bool:
     """Whether the warehouse can see ``defect`` given the days loaded (``truth`` by day).
 

@@ -9,22 +9,11 @@ import datetime as dt
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
+from conftest import query
 from safety_hub.domain import canonical_org_name, map_district
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def run(request):
-    return request.getfixturevalue(f"{request.param}_run")
-
-
-def query(run, sql: str, **params) -> pd.DataFrame:
-    with run.engine().connect() as conn:
-        return pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
-
 
 def _date(v) -> dt.date | None:
     return None if v is None or pd.isna(v) else pd.Timestamp(v).date()

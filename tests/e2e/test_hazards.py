@@ -15,11 +15,9 @@ import functools
 import json
 import re
 
-import pandas as pd
 import pytest
-import sqlalchemy as sa
 
-from conftest import detected
+from conftest import detected, query
 from safety_hub.domain import map_district, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.registry import load_registry
 from safety_hub.simulator.generate import generate_day
@@ -40,16 +38,6 @@ LEDGERS = {
     },
 }
 BOTH = {"emb_hazard", "hcc_hazard"}
-
-
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def run(request):
-    return request.getfixturevalue(f"{request.param}_run")
-
-
-def query(run, sql: str, **params) -> pd.DataFrame:
-    with run.engine().connect() as conn:
-        return pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
 
 
 def _date(text):

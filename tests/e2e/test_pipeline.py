@@ -12,25 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.registry import load_registry
-from conftest import expected_quarantine, expected_valid_keys
+from conftest import expected_quarantine, expected_valid_keys, query
 
 pytestmark = pytest.mark.e2e
 FEEDS = load_registry()
 README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def run(request):
-    return request.getfixturevalue(f"{request.param}_run")
-
-
-def query(run, sql: str, **params) -> pd.DataFrame:
-    with run.engine().connect() as conn:
-        return pd.DataFrame(conn.execute(sa.text(sql), params).mappings().all())
 
 
 def truth_union(run, feed_id: str, field: str) -> set:

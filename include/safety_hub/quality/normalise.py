@@ -123,7 +123,12 @@ def normalise(feed: Feed, records: pd.DataFrame) -> pd.DataFrame:
         if unparsed is not None:
             out[UNPARSED + column.name] = unparsed.astype("string")
     for d in feed.derived:
-        out[d.name] = derive(d.function, [out[a] for a in d.args], out.index)
+        values = derive(d.function, [out[a] for a in d.args], out.index)
+        if d.type == "date":  # the same dtype as typed date columns, so rules can compare them
+            values = pd.to_datetime(values, errors="coerce")
+        elif d.type in ("int", "decimal"):
+            values = pd.to_numeric(values, errors="coerce")
+        out[d.name] = values
     return out
 
 

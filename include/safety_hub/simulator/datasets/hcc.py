@@ -35,6 +35,14 @@ def projects(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -
 
 
 
+def _started_before_permit(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    """Work started before the permit was issued (the date inside the permit number)."""
+    permit = rec["施工许可证号"]
+    issued = dt.date(int(permit[6:10]), int(permit[10:12]), int(permit[12:14]))
+    rec["开工日期"] = cn_date(issued - dt.timedelta(days=rng.randrange(1, 60)), rng)
+    return True
+
+
 def _bad_permit(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
     permit = rec["施工许可证号"]
     if rng.random() < 0.5:
@@ -49,5 +57,8 @@ PROJECT = register(DatasetSpec(
     key="项目编号", uscc="施工单位统一社会信用代码", name="施工单位名称", district="所在区", batch="报送批次", updated="更新时间",
     required=(("项目名称", "project_name"), ("施工许可证号", "permit_no"), ("开工日期", "start_date")),
     date_order=("开工日期", "计划竣工日期", "start_date<=planned_end"),
-    rule_defects=(RuleDefect("permit_no_invalid", "permit_no.format", _bad_permit),),
+    rule_defects=(
+        RuleDefect("permit_no_invalid", "permit_no.format", _bad_permit),
+        RuleDefect("started_before_permit", "permit_date<=start_date", _started_before_permit),
+    ),
 ))
