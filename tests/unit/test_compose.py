@@ -176,7 +176,7 @@ def test_init_migrates_db_and_creates_pools():
     script = _command("airflow-init")
     assert "airflow db migrate" in script
     pools = {name: int(slots) for name, slots in re.findall(r"airflow pools set (\S+) (\d+)", script)}
-    assert pools.get("warehouse_writer") == 1
+    assert pools.get("warehouse_writer", 0) > 1, "PostgreSQL loads may run in parallel (DuckDB's single writer is local only)"
     agencies = yaml.safe_load((ROOT / "include" / "feeds" / "_agencies.yaml").read_text(encoding="utf-8"))
     for code, agency in agencies.items():
         assert pools.get(f"pool_{code}") == agency["pool_slots"], f"pool_{code}"
