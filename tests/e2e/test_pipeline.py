@@ -216,12 +216,28 @@ def test_quality_flags_hold_every_warning_defect_and_nothing_else(run, feed_id):
     injected = [d for day in run.truth.values() for d in day["feeds"][feed_id]["defects"] if d.get("expected_flag")]
     expected = {(d["key"], d["expected_flag"]) for d in injected}
     cross = {d["key"] for d in injected if d.get("stage") == "warehouse"}
-    if cross:  # a cross-feed rule can only flag a policy whose enterprise the registry holds
+    if cross and feed_id == "emb_insurance":  # only a policy whose enterprise the registry holds can be checked
         registered = set(query(run, "SELECT uscc FROM fact_ent_registry")["uscc"])
         policies = query(run, "SELECT policy_no, uscc FROM fact_liability_insurance")
         unseen = {k for k, u in zip(policies["policy_no"], policies["uscc"]) if k in cross and u not in registered}
         expected = {(k, r) for k, r in expected if k not in unseen}
+    if feed_id == "tc_rail_hazard":  # a hazard on a segment the roster never delivered valid is off the roster too
+        expected |= {(k, "rail_hazard.within_roster") for k in _hazards_on_unloaded_segments(run)}
     assert got == expected
     if len(flags):
         cross_rows = flags[flags["record_key"].isin(cross)]
         assert (cross_rows["row_number"] == 0).all(), "cross-feed flags are found in the warehouse, not in a raw row"
+
+
+def _hazards_on_unloaded_segments(run) -> set[str]:
+    """Valid rail hazards whose rostered segment never loaded on the run's days (from the simulator's truth)."""
+    from safety_hub.simulator.generate import generate_day
+
+    segments = {k for day in run.truth.values() for k in day["feeds"]["tc_rail_segment_chief"]["valid_keys"]}
+    out = set()
+    for day in run.truth:
+        data = generate_day(day)
+        valid = set(data.truth["feeds"]["tc_rail_hazard"]["valid_keys"])
+        off = {d["key"] for d in data.truth["feeds"]["tc_rail_hazard"]["defects"] if d["kind"] == "hazard_off_roster"}
+        out |= {r["yhbh"] for r in data.records["tc_rail_hazard"] if r["yhbh"] in valid - off and r["xlmc"] and r["dbh"] not in segments}
+    return out

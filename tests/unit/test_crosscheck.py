@@ -43,9 +43,30 @@ def test_headcount_below_employees_is_flagged_once_and_rebuilt(tmp_path):
             {"policy_no": "P2", "uscc": "U2", "insured_headcount": 50, **lineage},    # covers all
             {"policy_no": "P3", "uscc": "U9", "insured_headcount": 5, **lineage},     # not in the registry: cannot tell
         ]))
-        assert run_cross_rules(conn, md) == {"insured_headcount>=employees": 1}
-        assert run_cross_rules(conn, md) == {"insured_headcount>=employees": 1}  # replaces, never duplicates
+        assert run_cross_rules(conn, md)["insured_headcount>=employees"] == 1
+        assert run_cross_rules(conn, md)["insured_headcount>=employees"] == 1  # replaces, never duplicates
         flags = pd.DataFrame(conn.execute(sa.text("SELECT feed_id, record_key, rule_id, original_values FROM quality_flag")).mappings().all())
     assert flags[["feed_id", "record_key", "rule_id"]].values.tolist() == [["emb_insurance", "P1", "insured_headcount>=employees"]]
     assert '"employees": "300"' in flags["original_values"][0]
+    engine.dispose()
+
+
+def test_rail_hazard_off_every_rostered_segment_is_flagged(tmp_path):
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    md = ensure_schema(engine)
+    lineage = {"feed_id": "x", "batch_id": "run-1", "business_date": dt.date(2026, 11, 2), "raw_file": "raw",
+               "loaded_at": dt.datetime.now(dt.timezone.utc)}
+    with engine.begin() as conn:
+        bulk_insert(conn, md.tables["fact_rail_segment_chief"], pd.DataFrame([
+            {"segment_id": "TJ-JH-001", "line": "京沪线", "km_from": 100.0, "km_to": 110.0, **lineage},
+        ]))
+        bulk_insert(conn, md.tables["fact_rail_hazard"], pd.DataFrame([
+            {"hazard_id": "H1", "line": "京沪线", "mileage": "K105+000", "km": 105.0, **lineage},   # inside
+            {"hazard_id": "H2", "line": "京沪线", "mileage": "K110+000", "km": 110.0, **lineage},   # on the end: inside
+            {"hazard_id": "H3", "line": "京沪线", "mileage": "K111+000", "km": 111.0, **lineage},   # off the roster
+            {"hazard_id": "H4", "line": "津山线", "mileage": "K105+000", "km": 105.0, **lineage},   # another line
+        ]))
+        assert run_cross_rules(conn, md)["rail_hazard.within_roster"] == 2
+        keys = [r[0] for r in conn.execute(sa.text("SELECT record_key FROM quality_flag WHERE rule_id = 'rail_hazard.within_roster' ORDER BY 1"))]
+    assert keys == ["H3", "H4"]
     engine.dispose()

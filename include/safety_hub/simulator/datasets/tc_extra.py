@@ -278,9 +278,16 @@ def rail_hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: in
     return out
 
 
+def _off_roster(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
+    """A hazard at a mileage no rostered segment of its line covers (seen only beside the roster)."""
+    rec["lc"] = mileage(rng.randrange(9_000_000, 9_999_000))
+    return True
+
+
 RAIL_HAZARD = register(DatasetSpec(
     feed_id="tc_rail_hazard", build=rail_hazards, volume=40, delivery=Api("rail-hazards"),
     key="yhbh", uscc="tyshxydm", name="zrdw", district="ssq", batch="bsbc", updated="gxsj",
     required=(("yhlx", "hazard_type"), ("lc", "mileage"), ("fxrq", "found_date")),
     date_order=("fxrq", "sbrq", "found_date<=reported_date"),
+    rule_defects=(RuleDefect("hazard_off_roster", "rail_hazard.within_roster", _off_roster, severity="warning", stage="warehouse"),),
 ))
