@@ -9,6 +9,18 @@ from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.enterprises import Enterprise
 from safety_hub.simulator.spec import Api, DatasetSpec, RuleDefect, register, stamp
 
+def hazard_lifecycle(rng: random.Random, day: dt.date, found: dt.date, major: bool) -> tuple:
+    """(deadline, status, fixed, accepted, closed) of a hazard found on ``found``, as known on ``day``."""
+    deadline = found + dt.timedelta(days=rng.randrange(3, 31) if not major else rng.randrange(30, 91))
+    status = rng.choices(["待整改", "整改中", "待验收", "验收销号"], weights=[2, 3, 1, 4])[0]
+    fixed = accepted = closed = None
+    if status in ("待验收", "验收销号"):
+        fixed = min(day, found + dt.timedelta(days=rng.randrange(0, 25)))
+    if status == "验收销号":
+        accepted = closed = min(day, fixed + dt.timedelta(days=rng.randrange(0, 3)))
+    return deadline, status, fixed, accepted, closed
+
+
 def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     categories = ["设备设施", "作业环境", "安全管理", "人员操作", "消防安全", "危化品储存"]
     problems = ["安全阀未定期校验", "消防通道堵塞", "配电箱未接地", "有限空间无警示标识", "气体报警器失效", "特种作业人员无证上岗",
@@ -18,13 +30,7 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
         ent = rng.choice(pool)
         found = day - dt.timedelta(days=rng.randrange(0, 21))
         major = rng.random() < 0.03
-        deadline = found + dt.timedelta(days=rng.randrange(3, 31) if not major else rng.randrange(30, 91))
-        status = rng.choices(["待整改", "整改中", "待验收", "验收销号"], weights=[2, 3, 1, 4])[0]
-        fixed = accepted = closed = None
-        if status in ("待验收", "验收销号"):
-            fixed = min(day, found + dt.timedelta(days=rng.randrange(0, 25)))
-        if status == "验收销号":
-            accepted = closed = min(day, fixed + dt.timedelta(days=rng.randrange(0, 3)))
+        deadline, status, fixed, accepted, closed = hazard_lifecycle(rng, day, found, major)
         status_spelling = status if status != "验收销号" else rng.choice(["验收销号", "验收销号", "已销号", "完成", "√"])
         out.append({
             "yhbh": f"YH{day:%Y%m%d}{seq:04d}",

@@ -67,13 +67,7 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
             found = day - dt.timedelta(days=rng.randrange(0, 21))
             description = rng.choice(_PROBLEMS)
             major = rng.random() < 0.05
-            deadline = found + dt.timedelta(days=rng.randrange(3, 31) if not major else rng.randrange(30, 91))
-            status = rng.choices(["待整改", "整改中", "待验收", "验收销号"], weights=[2, 3, 1, 4])[0]
-            fixed = accepted = closed = None
-            if status in ("待验收", "验收销号"):
-                fixed = min(day, found + dt.timedelta(days=rng.randrange(0, 25)))
-            if status == "验收销号":
-                accepted = closed = min(day, fixed + dt.timedelta(days=rng.randrange(0, 3)))
+            deadline, status, fixed, accepted, closed = emb.hazard_lifecycle(rng, day, found, major)
             listed = major and rng.random() < 0.5
             category = rng.choice(_CATEGORIES)
         out.append({
