@@ -80,7 +80,8 @@ class SqlExtractDelivery(_Strict):
 
 Delivery = Annotated[Union[RestApiDelivery, FileDropDelivery, SqlExtractDelivery], Field(discriminator="kind")]
 
-ColumnType = Literal["str", "uscc", "district", "org_name", "date", "datetime", "int", "decimal", "bool", "enum"]
+# code: an identifier typed by clerks (plate, permit, UN number): stored half-width, upper case, trimmed.
+ColumnType = Literal["str", "code", "uscc", "district", "org_name", "date", "datetime", "int", "decimal", "bool", "enum"]
 
 
 class Column(_Strict):

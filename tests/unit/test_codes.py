@@ -194,3 +194,15 @@ def test_consistent_per_key_fails_every_row_of_a_conflicting_key_but_not_resubmi
         "km_to": ["K5+000", "K5+000", "K9+000", "K5+000"], "chief": ["张", "李", "王", "赵"],
     })
     assert validate(stretch, ExpectMulticolumnValuesToBeConsistentPerKey(column_list=["line", "km_from", "km_to", "chief"], key_columns=3)) == [0, 1]
+
+
+def test_code_columns_are_stored_in_one_spelling():
+    """A ``code`` column (plates, permits, UN numbers) is half-width, upper case and trimmed in the warehouse."""
+    from safety_hub.quality.normalise import normalise
+    from safety_hub.registry import get_feed
+
+    typed = normalise(get_feed("tc_dg_waybill"), pd.DataFrame({"CPHM": ["津Ａ12345 ", "津b23456", None], "UNH": ["１２０３", "1203", ""],
+                                                               "GCHM": ["津ａ1234挂", None, "津A1234挂"]}))
+    assert typed["plate"].tolist()[:2] == ["津A12345", "津B23456"] and pd.isna(typed["plate"][2])
+    assert typed["un_no"].tolist()[:2] == ["1203", "1203"] and pd.isna(typed["un_no"][2])
+    assert typed["trailer_plate"].tolist()[0] == "津A1234挂"

@@ -40,6 +40,8 @@ def _ref_typed(column: Column, raw: pd.Series):
     kind = column.type
     if kind == "str":
         return text, None
+    if kind == "code":
+        return text.map(lambda v: to_halfwidth(v).strip().upper(), na_action="ignore").astype("string"), None
     if kind == "uscc":
         return text.map(normalise_uscc, na_action="ignore").astype("string"), None
     if kind == "org_name":

@@ -76,6 +76,8 @@ def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]
     if kind == "str":
         return _text(raw), None
     d = _Distinct(raw)
+    if kind == "code":  # 津Ａ12345 -> 津A12345: one spelling per identifier
+        return d.mapped(lambda v: to_halfwidth(v).strip().upper()), None
     if kind == "uscc":
         return d.mapped(normalise_uscc), None
     if kind == "org_name":

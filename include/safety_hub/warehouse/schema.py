@@ -18,6 +18,7 @@ from safety_hub.registry import Feed, load_registry
 
 _TYPES = {
     "str": sa.Text,
+    "code": sa.Text,
     "uscc": lambda: sa.String(18),
     "org_name": sa.Text,
     "district": lambda: sa.String(6),
