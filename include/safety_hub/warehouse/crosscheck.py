@@ -22,7 +22,6 @@ _LINEAGE = ("record_key", "batch_id", "business_date", "raw_file")
 def run_cross_rules(conn: sa.Connection, md: sa.MetaData) -> dict[str, int]:
     """Rule id -> rows flagged."""
     flags = md.tables["quality_flag"]
-    now = dt.datetime.now(dt.timezone.utc)
     counts = {}
     for rule in load_cross_rules():
         conn.execute(flags.delete().where(flags.c.rule_id == rule.id))
@@ -30,12 +29,22 @@ def run_cross_rules(conn: sa.Connection, md: sa.MetaData) -> dict[str, int]:
         missing = [c for c in _LINEAGE if rows and c not in rows[0]]
         if missing:
             raise ValueError(f"cross rule {rule.id}: its SELECT must return {list(_LINEAGE)}; missing {missing}")
-        frame = pd.DataFrame([{
-            "feed_id": rule.feed, "batch_id": r["batch_id"], "business_date": r["business_date"], "raw_file": r["raw_file"],
-            "row_number": 0,  # found across feeds in the warehouse, not in one raw row
-            "record_key": str(r["record_key"]), "rule_id": rule.id, "rule_description": rule.description,
-            "original_values": json.dumps({k: (None if v is None else str(v)) for k, v in r.items() if k not in _LINEAGE}, ensure_ascii=False),
-            "quarantined_at": now,
-        } for r in rows])
+        frame = found_in_warehouse(rows, rule_id=rule.id, feed_id=lambda r, feed=rule.feed: feed,
+                                   describe=lambda r, text=rule.description: text, hidden=_LINEAGE)
         counts[rule.id] = bulk_insert(conn, flags, frame) if len(frame) else 0
     return counts
+
+
+def found_in_warehouse(rows, *, rule_id: str, feed_id, describe, hidden=()) -> pd.DataFrame:
+    """``quarantine``/``quality_flag`` rows for records a rule found in the warehouse (not in one raw row).
+
+    ``rows`` are mappings with ``record_key``, ``batch_id``, ``business_date`` and ``raw_file``;
+    its values less ``hidden`` are kept as the record's values. ``row_number`` is 0.
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    return pd.DataFrame([{
+        "feed_id": feed_id(r), "batch_id": r["batch_id"], "business_date": r["business_date"], "raw_file": r["raw_file"],
+        "row_number": 0, "record_key": str(r["record_key"]), "rule_id": rule_id, "rule_description": describe(r),
+        "original_values": json.dumps({k: (None if v is None else str(v)) for k, v in r.items() if k not in hidden}, ensure_ascii=False),
+        "quarantined_at": now,
+    } for r in rows])

@@ -19,7 +19,6 @@ history too). The warehouse build then:
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 
 import pandas as pd
@@ -86,21 +85,14 @@ def refresh(conn: sa.Connection, md: sa.MetaData, as_of: dt.date | None) -> dict
     from safety_hub.warehouse.transform import sql_file
 
     feeds = [f for f in load_registry().values() if f.lifecycle is not None]
+    versions = _versions_with_prev_max(feeds)
     conn.execute(sa.text(f"""
         UPDATE hazard_version SET is_regression = r.flag
-        FROM (
-            SELECT feed_id, record_key, updated_at, business_date, {_regression_case(feeds)} AS flag
-            FROM (
-                SELECT feed_id, record_key, updated_at, business_date, status_rank,
-                       MAX(status_rank) OVER (PARTITION BY feed_id, record_key ORDER BY updated_at, business_date
-                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_max
-                FROM hazard_version
-            ) w
-        ) r
+        FROM ({versions}) r
         WHERE hazard_version.feed_id = r.feed_id AND hazard_version.record_key = r.record_key
           AND hazard_version.updated_at = r.updated_at AND hazard_version.business_date = r.business_date
     """))
-    quarantined = _quarantine_regressions(conn, md, feeds)
+    quarantined = _quarantine_regressions(conn, md, feeds, versions)
     hazard = md.tables["hazard"]
     conn.execute(hazard.delete())
     if as_of is not None:
@@ -109,28 +101,33 @@ def refresh(conn: sa.Connection, md: sa.MetaData, as_of: dt.date | None) -> dict
     return {"regressions": quarantined, "hazards": hazards}
 
 
-def _quarantine_regressions(conn: sa.Connection, md: sa.MetaData, feeds: list[Feed]) -> int:
+def _versions_with_prev_max(feeds: list[Feed]) -> str:
+    """SQL: each version's key, the furthest earlier status (``prev_max``) and its regression ``flag``."""
+    return f"""
+        SELECT feed_id, record_key, updated_at, business_date, prev_max, {_regression_case(feeds)} AS flag
+        FROM (
+            SELECT feed_id, record_key, updated_at, business_date, status_rank,
+                   MAX(status_rank) OVER (PARTITION BY feed_id, record_key ORDER BY updated_at, business_date
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_max
+            FROM hazard_version
+        ) w"""
+
+
+def _quarantine_regressions(conn: sa.Connection, md: sa.MetaData, feeds: list[Feed], versions: str) -> int:
     """Rewrite the ``status.no_regression`` rows of ``quarantine`` from the marked versions."""
+    from safety_hub.warehouse.crosscheck import found_in_warehouse
+
     quarantine = md.tables["quarantine"]
     conn.execute(quarantine.delete().where(quarantine.c.rule_id == REGRESSION_RULE))
-    rows = conn.execute(sa.text("""
-        SELECT v.*, (SELECT MAX(p.status_rank) FROM hazard_version p
-                     WHERE p.feed_id = v.feed_id AND p.record_key = v.record_key AND p.updated_at < v.updated_at) AS prev_max
-        FROM hazard_version v WHERE v.is_regression
+    rows = conn.execute(sa.text(f"""
+        SELECT v.*, r.prev_max FROM hazard_version v
+        JOIN ({versions}) r ON r.feed_id = v.feed_id AND r.record_key = v.record_key
+                           AND r.updated_at = v.updated_at AND r.business_date = v.business_date
+        WHERE v.is_regression
     """)).mappings().all()
-    if not rows:
-        return 0
     statuses = {f.feed_id: f.lifecycle.statuses for f in feeds}
-    now = dt.datetime.now(dt.timezone.utc)
-    out = []
-    for r in rows:
-        before, after = statuses[r["feed_id"]][r["prev_max"]], r["status"]
-        values = {k: (None if v is None else str(v)) for k, v in r.items() if k not in ("prev_max", "is_regression", "loaded_at", "batch_id", "raw_file")}
-        out.append({
-            "feed_id": r["feed_id"], "batch_id": r["batch_id"], "business_date": r["business_date"], "raw_file": r["raw_file"],
-            "row_number": 0,  # found by comparing versions in the warehouse, not in one raw row
-            "record_key": r["record_key"], "rule_id": REGRESSION_RULE,
-            "rule_description": f"整改状态不得倒退：{before} → {after}",
-            "original_values": json.dumps(values, ensure_ascii=False), "quarantined_at": now,
-        })
-    return bulk_insert(conn, quarantine, pd.DataFrame(out))
+    frame = found_in_warehouse(
+        rows, rule_id=REGRESSION_RULE, feed_id=lambda r: r["feed_id"],
+        describe=lambda r: f"整改状态不得倒退：{statuses[r['feed_id']][r['prev_max']]} → {r['status']}",
+        hidden=("prev_max", "is_regression", "loaded_at", "batch_id", "raw_file"))
+    return bulk_insert(conn, quarantine, frame) if len(frame) else 0
