@@ -88,6 +88,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     from safety_hub.quality.validate import check_batch, quarantine_frame
     from safety_hub.warehouse.bulk import bulk_insert
     from safety_hub.warehouse.engine import ensure_schema, get_engine
+    from safety_hub.warehouse.load import STAGE_BATCH_ROWS
 
     feed = get_feed(feed_id)
     part = partition_dir(feed_id, day)
@@ -103,7 +104,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
 
     stage = staging_partition(feed_id, day)
     stage.mkdir(parents=True, exist_ok=True)
-    check.valid_rows().to_parquet(stage / "valid.parquet", index=False)
+    check.valid_rows().to_parquet(stage / "valid.parquet", index=False, row_group_size=STAGE_BATCH_ROWS)
     summary = {
         "feed_id": feed_id, "business_date": day.isoformat(), "batch_id": batch_id,
         "rows": check.rows, "valid": check.valid, "quarantined": check.quarantined,
@@ -145,17 +146,14 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
 def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     """Dedupe the staged valid rows, merge them into the fact table, write the audit row."""
     from safety_hub.warehouse.engine import ensure_schema, get_engine
-    from safety_hub.warehouse.load import dedupe, merge_batch
+    from safety_hub.warehouse.load import load_parquet
 
     feed = get_feed(feed_id)
     stage = staging_partition(feed_id, day)
     summary = json.loads((stage / "validation.json").read_text(encoding="utf-8"))
-    valid = pd.read_parquet(stage / "valid.parquet")
-    rows, duplicates = dedupe(feed, valid)
     part = partition_dir(feed_id, day)
     sidecar = read_sidecar(part)
     now = dt.datetime.now(dt.timezone.utc)
-    rows = rows.assign(feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=str(part), loaded_at=now)
 
     engine = get_engine()
     md = ensure_schema(engine)
@@ -163,11 +161,11 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     if volume_note:
         log.warning("feed %s %s: %s", feed_id, day, volume_note)
     with engine.begin() as conn:
-        loaded, stale = merge_batch(conn, md, feed, rows, day)
-        if feed.lifecycle is not None:  # every version, stale ones included: the status history
-            from safety_hub.warehouse.lifecycle import record_versions
-
-            record_versions(conn, md, feed, rows, day)
+        # Streamed from valid.parquet: staged, de-duplicated and merged in SQL (hazard ledgers: versions too).
+        result = load_parquet(conn, md, feed, stage / "valid.parquet", day, batch_id=batch_id, raw_file=str(part), loaded_at=now)
+        loaded, stale, duplicates = result.loaded, result.stale, result.duplicates
+        if result.staged != summary["valid"]:
+            raise RuntimeError(f"feed {feed_id} {day}: valid.parquet holds {result.staged} rows, validation passed {summary['valid']}")
         if feed.mode == "snapshot":
             from safety_hub.warehouse.transform import detect_snapshot_deletions
 

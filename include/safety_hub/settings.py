@@ -42,3 +42,13 @@ def warehouse_url() -> str:
     if url:
         return url
     return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
+
+
+def duckdb_memory_limit() -> str:
+    """Memory a DuckDB warehouse connection may use before spilling to disk (``SAFETY_HUB_DUCKDB_MEMORY_LIMIT``).
+
+    DuckDB's own default is 80% of the machine's RAM, per process: too much for an Airflow
+    worker running several tasks. Loads stream their batch and spill, so a modest limit
+    bounds a task's memory whatever the batch size (bench/README.md, bench-load at 10M rows).
+    """
+    return os.environ.get("SAFETY_HUB_DUCKDB_MEMORY_LIMIT", "512MB")

@@ -1,4 +1,4 @@
-"""bulk_insert's PostgreSQL COPY path round-trips awkward values; the fast dedupe equals the plain one.
+"""bulk_insert's PostgreSQL COPY path round-trips awkward values; the load's SQL dedupe equals the plain pandas one.
 
 The PostgreSQL tests need a server at 127.0.0.1:5432 (user postgres, trust auth; override with
 SAFETY_HUB_TEST_PG_ADMIN_URL). They create a scratch database ``test_bulk_<pid>``, drop it at the
@@ -20,7 +20,6 @@ import sqlalchemy as sa
 
 from safety_hub.warehouse import bulk
 from safety_hub.warehouse.bulk import bulk_insert
-from safety_hub.warehouse.load import dedupe
 
 ADMIN_URL = os.environ.get("SAFETY_HUB_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 UTC = dt.timezone.utc
@@ -240,22 +239,69 @@ def test_single_column_and_mixed_object_columns(pg_engine):
     ]
 
 
-# --- dedupe ----------------------------------------------------------------------------------
+# --- dedupe (in SQL, at load) ----------------------------------------------------------------
 
-def _reference_dedupe(feed, valid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The straightforward version: stable sort, keep the last row per key, index order."""
+def _reference_dedupe(feed, valid: pd.DataFrame) -> tuple[list[int], int]:
+    """The straightforward version: stable sort, keep the last row per key; the kept ``row`` values."""
     order = [c for c in ("updated_at", "report_batch") if c in valid.columns]
     ranked = valid.sort_values(order, kind="stable", na_position="first") if order else valid
-    kept = ranked.drop_duplicates(subset=feed.key, keep="last").sort_index()
-    return kept, len(valid) - len(kept)
+    kept = ranked.drop_duplicates(subset=feed.key, keep="last")
+    return sorted(kept["row"].tolist()), len(valid) - len(kept)
 
 
-def _assert_same_dedupe(feed, frame: pd.DataFrame) -> int:
-    got, removed = dedupe(feed, frame)
-    want, want_removed = _reference_dedupe(feed, frame)
-    pd.testing.assert_frame_equal(got, want)
-    assert removed == want_removed
-    return removed
+LOADED_AT = dt.datetime(2026, 11, 5, 2, 0, tzinfo=UTC)
+
+
+def _fact(md: sa.MetaData, columns: list[str]) -> sa.Table:
+    types = {"updated_at": sa.DateTime(timezone=True), "row": sa.BigInteger}
+    return sa.Table(
+        "fact_dd", md, *[sa.Column(c, types.get(c, sa.Text)) for c in columns],
+        sa.Column("feed_id", sa.Text), sa.Column("batch_id", sa.Text), sa.Column("business_date", sa.Date),
+        sa.Column("raw_file", sa.Text), sa.Column("loaded_at", sa.DateTime(timezone=True)))
+
+
+def _sql_dedupe(target, feed, frame: pd.DataFrame) -> tuple[list[int], int]:
+    """Load ``frame`` into an empty fact table through the load path; the kept ``row`` values and duplicates."""
+    from safety_hub.warehouse.load import load_frame, load_parquet
+
+    engine, via, tmp = target
+    md = sa.MetaData()
+    fact = _fact(md, list(frame.columns))
+    lineage = {"batch_id": "b", "raw_file": "raw", "loaded_at": LOADED_AT}
+    with engine.begin() as conn:
+        fact.drop(conn, checkfirst=True)
+        fact.create(conn)
+        if via == "parquet":  # what run_load reads: valid.parquet, in several row groups
+            path = tmp / "valid.parquet"
+            frame.to_parquet(path, index=False, row_group_size=max(len(frame) // 3, 1))
+            result = load_parquet(conn, md, feed, path, dt.date(2026, 11, 5), **lineage)
+        else:
+            result = load_frame(conn, md, feed, frame, dt.date(2026, 11, 5), **lineage)
+        kept = sorted(r[0] for r in conn.execute(sa.text("SELECT row FROM fact_dd")))
+    assert result.staged == len(frame) and result.loaded == len(kept) and result.stale == 0
+    return kept, result.duplicates
+
+
+@pytest.fixture(params=["duckdb-frame", "duckdb-parquet", "postgresql-frame", "postgresql-parquet"])
+def engine(request, tmp_path):
+    """(engine, how the rows arrive, a temp dir): DuckDB stages Parquet in SQL, frames and PostgreSQL through Arrow batches."""
+    backend, via = request.param.split("-")
+    if backend == "postgresql":
+        yield request.getfixturevalue("pg_engine"), via, tmp_path
+        return
+    eng = sa.create_engine(f"duckdb:///{tmp_path / 'dd.duckdb'}")
+    yield eng, via, tmp_path
+    eng.dispose()
+
+
+def _assert_same_dedupe(engine, feed, frame: pd.DataFrame) -> int:
+    got = _sql_dedupe(engine, feed, frame)
+    assert got == _reference_dedupe(feed, frame)
+    return got[1]
+
+
+def _feed(key=("hazard_id",)):
+    return SimpleNamespace(feed_id="t_dd", target_table="fact_dd", key=list(key), lifecycle=None)
 
 
 def _hazards(n: int, seed: int, keys: int) -> pd.DataFrame:
@@ -272,8 +318,7 @@ def _hazards(n: int, seed: int, keys: int) -> pd.DataFrame:
     })
 
 
-def test_dedupe_ties_nats_and_duplicates():
-    feed = SimpleNamespace(key=["hazard_id"])
+def test_dedupe_ties_nats_and_duplicates(engine):
     t = pd.Timestamp("2026-11-05 08:00", tz="UTC")
     frame = pd.DataFrame({
         "hazard_id": pd.Series(["A", "A", "A", "B", "B", "C", "D", "D", "D", "E", "E"], dtype="str"),
@@ -281,46 +326,53 @@ def test_dedupe_ties_nats_and_duplicates():
         "report_batch": pd.Series(["b1", "b9", "b1", None, "b1", "b1", None, "b9", "b9"] + ["b2", None], dtype="str"),
         "row": range(11),
     })
-    got, removed = dedupe(feed, frame)
-    assert removed == 6
     # A: a tie on (t, b1) keeps the later row; B: NaT ties, None first; D: the latest time beats a
     # later batch; E: a batch beats a missing one.
-    assert got["row"].tolist() == [2, 4, 5, 6, 9]
-    _assert_same_dedupe(feed, frame)
+    assert _sql_dedupe(engine, _feed(), frame) == ([2, 4, 5, 6, 9], 6)
+    _assert_same_dedupe(engine, _feed(), frame)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_dedupe_equals_reference_on_random_batches(seed):
-    feed = SimpleNamespace(key=["hazard_id"])
-    frame = _hazards(5_000, seed, keys=1_500)
-    assert _assert_same_dedupe(feed, frame) > 0
-    assert _assert_same_dedupe(feed, frame.sample(frac=1, random_state=seed)) > 0  # index not in order
-    assert _assert_same_dedupe(feed, frame.set_index(frame.index * 3 + 10)) > 0
-    assert _assert_same_dedupe(feed, frame.drop(columns=["report_batch"])) > 0
-    assert _assert_same_dedupe(feed, frame.drop(columns=["updated_at", "report_batch"])) > 0
+def test_dedupe_compares_batches_by_code_point(engine):
+    """report_batch ties are broken in code-point order on both engines (not PostgreSQL's locale collation)."""
+    t = pd.Timestamp("2026-11-05 08:00", tz="UTC")
+    frame = pd.DataFrame({"hazard_id": ["A", "A", "B", "B"], "updated_at": [t] * 4, "report_batch": ["b", "B", "a-2", "a_1"], "row": range(4)})
+    assert _assert_same_dedupe(engine, _feed(), frame) == 2
+    assert _sql_dedupe(engine, _feed(), frame)[0] == [0, 3]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_dedupe_equals_reference_on_random_batches(engine, seed):
+    feed = _feed()
+    frame = _hazards(3_000, seed, keys=900)
+    assert _assert_same_dedupe(engine, feed, frame) > 0
+    assert _assert_same_dedupe(engine, feed, frame.sample(frac=1, random_state=seed)) > 0  # positions shuffled
+    assert _assert_same_dedupe(engine, feed, frame.drop(columns=["report_batch"])) > 0
+    assert _assert_same_dedupe(engine, feed, frame.drop(columns=["updated_at", "report_batch"]).assign(updated_at=pd.NaT)) > 0
     # a two-column key, and a batch with no repeated key at all
-    assert _assert_same_dedupe(SimpleNamespace(key=["hazard_id", "status"]), frame) > 0
-    assert _assert_same_dedupe(feed, frame.drop_duplicates("hazard_id")) == 0
+    assert _assert_same_dedupe(engine, _feed(("hazard_id", "status")), frame) > 0
+    assert _assert_same_dedupe(engine, feed, frame.drop_duplicates("hazard_id")) == 0
 
 
-def test_dedupe_empty_and_naive_times():
-    feed = SimpleNamespace(key=["hazard_id"])
+def test_dedupe_empty_and_naive_times(engine):
+    feed = _feed()
     frame = _hazards(300, 7, keys=50)
-    _assert_same_dedupe(feed, frame.iloc[:0])
-    _assert_same_dedupe(feed, frame.assign(updated_at=frame["updated_at"].dt.tz_localize(None)))
-    _assert_same_dedupe(feed, frame.assign(updated_at=frame["updated_at"].astype(object), report_batch=frame["report_batch"].astype(object)))
+    _assert_same_dedupe(engine, feed, frame.iloc[:0])
+    _assert_same_dedupe(engine, feed, frame.assign(updated_at=frame["updated_at"].dt.tz_localize(None)))
+    _assert_same_dedupe(engine, feed, frame.assign(updated_at=frame["updated_at"].astype(object), report_batch=frame["report_batch"].astype(object)))
 
 
-def test_merge_batch_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
-    """merge_batch's SET LOCAL work_mem is put back before it returns, inside the caller's transaction."""
+def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
+    """The load's SET LOCAL work_mem is put back before it returns, inside the caller's transaction."""
     from safety_hub.warehouse import load
 
     md = sa.MetaData()
     sa.Table("fact_wm", md, sa.Column("k", sa.Text), sa.Column("v", sa.Text), sa.Column("updated_at", sa.DateTime(timezone=True)),
-             sa.Column("feed_id", sa.Text), sa.Column("business_date", sa.Date))
-    feed = SimpleNamespace(feed_id="t_wm", target_table="fact_wm", key=["k"])
+             sa.Column("feed_id", sa.Text), sa.Column("batch_id", sa.Text), sa.Column("business_date", sa.Date),
+             sa.Column("raw_file", sa.Text), sa.Column("loaded_at", sa.DateTime(timezone=True)))
+    feed = SimpleNamespace(feed_id="t_wm", target_table="fact_wm", key=["k"], lifecycle=None)
     t = pd.Timestamp("2026-11-05 08:00", tz="UTC")
-    rows = pd.DataFrame({"k": ["a", "b"], "v": ["1", "2"], "updated_at": [t, t], "feed_id": "t_wm", "business_date": dt.date(2026, 11, 5)})
+    rows = pd.DataFrame({"k": ["a", "b"], "v": ["1", "2"], "updated_at": [t, t]})
+    lineage = {"batch_id": "b", "raw_file": "raw", "loaded_at": LOADED_AT}
     monkeypatch.setattr(load, "MERGE_WORK_MEM_PER_ROW", 32 * 1024 * 1024)  # 2 rows -> 64 MB
     seen = []
     real = load._raise_work_mem
@@ -331,13 +383,14 @@ def test_merge_batch_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
         return restore
 
     monkeypatch.setattr(load, "_raise_work_mem", spy)
+    day = dt.date(2026, 11, 5)
     with pg_engine.begin() as conn:
         md.create_all(conn)
         conn.execute(sa.text("SET LOCAL work_mem = '4MB'"))
-        assert load.merge_batch(conn, md, feed, rows, dt.date(2026, 11, 5)) == (2, 0)
+        assert load.load_frame(conn, md, feed, rows, day, **lineage) == load.LoadResult(staged=2, duplicates=0, loaded=2, stale=0)
         assert conn.execute(sa.text("SHOW work_mem")).scalar_one() == "4MB"
         conn.execute(sa.text("SET LOCAL work_mem = '1GB'"))  # never lowered
-        assert load.merge_batch(conn, md, feed, rows.assign(v=["3", "4"]), dt.date(2026, 11, 5)) == (2, 0)
+        assert load.load_frame(conn, md, feed, rows.assign(v=["3", "4"]), day, **lineage).loaded == 2
         assert conn.execute(sa.text("SHOW work_mem")).scalar_one() == "1GB"
         assert sorted(r[1] for r in conn.execute(sa.text("SELECT k, v FROM fact_wm"))) == ["3", "4"]
     assert seen == [("4MB", "64MB"), (None, "1GB")]

@@ -23,16 +23,18 @@ _COPY_READ_SIZE = 1 << 20  # bytes psycopg2 asks the stream for per COPY message
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
-    if frame.empty:
+def bulk_insert(conn: sa.Connection, table: sa.Table, data: pd.DataFrame | pa.Table) -> int:
+    """Insert ``data``'s columns that ``table`` has (a pandas frame or an Arrow table); return the row count."""
+    if len(data) == 0:
         return 0
-    cols = [c.name for c in table.columns if c.name in frame.columns]
-    frame = frame[cols]
+    names = set(data.column_names if isinstance(data, pa.Table) else data.columns)
+    cols = [c.name for c in table.columns if c.name in names]
+    data = data.select(cols) if isinstance(data, pa.Table) else data[cols]
     name = conn.dialect.name
     if name == "duckdb":
         raw = conn.connection.driver_connection
         view = f"_bulk_{uuid.uuid4().hex[:8]}"
-        raw.register(view, pa.Table.from_pandas(frame, preserve_index=False))
+        raw.register(view, data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False))
         try:
             col_list = ", ".join(f'"{c}"' for c in cols)
             raw.execute(f'INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM {view}')
@@ -45,7 +47,7 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> in
         # whatever the connection's client_encoding.
         col_list = ", ".join(f'"{c}"' for c in cols)
         types = [table.columns[c].type for c in cols]
-        stream = _CopyStream(_prefetched(_csv_chunks(frame, types)))
+        stream = _CopyStream(_prefetched(_csv_chunks(data, types)))
         with conn.connection.driver_connection.cursor() as cur:
             try:
                 cur.copy_expert(f'COPY "{table.name}" ({col_list}) FROM STDIN WITH (FORMAT csv, ENCODING \'UTF8\')', stream, size=_COPY_READ_SIZE)
@@ -56,34 +58,51 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> in
             finally:
                 stream.close()  # a COPY that failed early leaves chunks unread: stop the worker
     else:  # other engines: executemany in one statement
+        frame = data.to_pandas() if isinstance(data, pa.Table) else data
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         conn.execute(table.insert(), records)
-    return len(frame)
+    return len(data)
 
 
-def _csv_chunks(frame: pd.DataFrame, types: list[sa.types.TypeEngine], rows: int | None = None) -> Iterator[pa.Buffer]:
-    """The frame as headerless CSV, ``rows`` (default COPY_CHUNK_ROWS) rows per buffer, converted lazily."""
+def _csv_chunks(data: pd.DataFrame | pa.Table, types: list[sa.types.TypeEngine], rows: int | None = None) -> Iterator[pa.Buffer]:
+    """The rows as headerless CSV, ``rows`` (default COPY_CHUNK_ROWS) rows per buffer, converted lazily."""
     rows = rows or COPY_CHUNK_ROWS
-    names = [str(c) for c in frame.columns]
-    for start in range(0, len(frame), rows):
-        part = frame.iloc[start:start + rows]
-        arrays = [_arrow_column(part.iloc[:, i], types[i]) for i in range(len(names))]
+    arrow = isinstance(data, pa.Table)
+    names = [str(c) for c in (data.column_names if arrow else data.columns)]
+    for start in range(0, len(data), rows):
+        if arrow:
+            part = data.slice(start, rows)
+            arrays = [_copy_ready(part.column(i), types[i]) for i in range(len(names))]
+        else:
+            part = data.iloc[start:start + rows]
+            arrays = [_arrow_column(part.iloc[:, i], types[i]) for i in range(len(names))]
         sink = pa.BufferOutputStream()
         pacsv.write_csv(pa.Table.from_arrays(arrays, names=names), sink, _CSV_OPTIONS)
         yield sink.getvalue()
 
 
 def _arrow_column(values: pd.Series, target: sa.types.TypeEngine) -> pa.Array | pa.ChunkedArray:
-    """One column as an Arrow array whose CSV text PostgreSQL reads as ``target``."""
+    """One pandas column as an Arrow array whose CSV text PostgreSQL reads as ``target``."""
     try:
         arr = pa.array(values, from_pandas=True)  # NaN/None/NaT/pd.NA -> null
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         arr = None  # e.g. an object column mixing ints and strings
-    if arr is not None and pa.types.is_dictionary(arr.type):
+    if arr is None:
+        return _as_text(values)
+    return _copy_ready(arr, target, values)
+
+
+def _as_text(values: pd.Series) -> pa.Array:
+    """What pandas to_csv wrote for values Arrow cannot write: str() of each value."""
+    return pa.array(values.map(str, na_action="ignore").astype(object).where(values.notna(), None), type=pa.large_string())
+
+
+def _copy_ready(arr: pa.Array | pa.ChunkedArray, target: sa.types.TypeEngine, values: pd.Series | None = None) -> pa.Array | pa.ChunkedArray:
+    """An Arrow column whose CSV text PostgreSQL reads as ``target``."""
+    if pa.types.is_dictionary(arr.type):
         arr = arr.cast(arr.type.value_type)
-    if arr is None or pa.types.is_nested(arr.type) or pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
-        # What pandas to_csv wrote for these: str() of each value.
-        return pa.array(values.map(str, na_action="ignore").astype(object).where(values.notna(), None), type=pa.large_string())
+    if pa.types.is_nested(arr.type) or pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type):
+        return _as_text(values if values is not None else arr.to_pandas())
     if pa.types.is_timestamp(arr.type):
         if isinstance(target, sa.Date):
             return pc.cast(arr, pa.date32())  # the (local, for tz-aware) calendar date, as PostgreSQL read it before

@@ -18,11 +18,13 @@ def get_engine(url: str | None = None) -> sa.Engine:
 
 @functools.lru_cache(maxsize=8)
 def _engine(url: str) -> sa.Engine:
-    if url.startswith("duckdb:///"):
-        from pathlib import Path
+    if url.startswith("duckdb"):
+        if url.startswith("duckdb:///"):
+            from pathlib import Path
 
-        Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url, pool_pre_ping=not url.startswith("duckdb"))
+            Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
+        return sa.create_engine(url, connect_args={"config": {"memory_limit": settings.duckdb_memory_limit()}})
+    return sa.create_engine(url, pool_pre_ping=True)
 
 
 def dialect(conn: sa.Connection | sa.Engine) -> str:

@@ -18,56 +18,59 @@ history too). The warehouse build then:
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from safety_hub.domain import to_halfwidth
 from safety_hub.registry import Feed, load_registry
 from safety_hub.warehouse.bulk import bulk_insert
 
 REGRESSION_RULE = "status.no_regression"
-_SPACE = re.compile(r"[\s\u3000]+")
-_VERSION_COLUMNS = ("feed_id", "record_key", "updated_at", "business_date", "batch_id", "raw_file")
+# What Python's ``\s`` matches in a str (``str.isspace``), as an RE2 class for Arrow's regex kernels.
+WHITESPACE_RE2 = r"[\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
 
 
-def normalise_description(text: object) -> str:
-    """Half-width, no whitespace: how two clerks' spellings of one description compare."""
-    if text is None or (isinstance(text, float) and text != text):
-        return ""
-    return _SPACE.sub("", to_halfwidth(str(text)))
+def normalise_descriptions(description: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Half-width (NFKC), no whitespace, "" for missing: how two clerks' spellings of one description compare."""
+    text = pc.fill_null(description.cast(pa.string()), "")
+    return pc.replace_substring_regex(pc.utf8_normalize(text, form="NFKC"), pattern=WHITESPACE_RE2, replacement="")
 
 
-def identity_key(uscc: object, description: object, found_date: object) -> str:
-    found = pd.Timestamp(found_date).date().isoformat() if found_date is not None and not pd.isna(found_date) else ""
-    return f"{uscc or ''}|{normalise_description(description)}|{found}"
+def identity_keys(uscc: pa.Array | pa.ChunkedArray, description: pa.Array | pa.ChunkedArray,
+                  found_date: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A hazard's identity per row: ``uscc|normalised description|found date (ISO)``, "" for missing parts."""
+    if pa.types.is_timestamp(found_date.type):
+        if found_date.type.tz is not None:
+            found_date = pc.local_timestamp(found_date)  # the calendar date where it was recorded
+        found_date = pc.cast(found_date, pa.date32())
+    found = pc.fill_null(pc.cast(found_date, pa.string()), "")
+    return pc.binary_join_element_wise(pc.fill_null(uscc.cast(pa.string()), ""), normalise_descriptions(description), found, "|")
 
 
-def version_frame(feed: Feed, rows: pd.DataFrame) -> pd.DataFrame:
-    """Loaded rows (typed feed columns + lineage) as ``hazard_version`` rows."""
-    lc = feed.lifecycle
-    out = pd.DataFrame(index=rows.index)
-    for conformed, column in lc.columns.items():
-        out[conformed] = rows[column]
-    rank = {s: i for i, s in enumerate(lc.statuses)}
-    out["status_rank"] = out["status"].map(rank).astype("Int64")
-    out["is_closed"] = out["status"].eq(lc.closed).astype("boolean")
-    out["is_major"] = out["grade"].eq(lc.major).astype("boolean") if "grade" in out else pd.NA
-    out["record_key"] = rows[feed.key].astype("string").agg("|".join, axis=1) if len(feed.key) > 1 else rows[feed.key[0]].astype("string")
-    out["identity_key"] = [identity_key(u, d, f) for u, d, f in zip(out["uscc"], out["description"], out["found_date"])]
-    for c in ("feed_id", "updated_at", "business_date", "batch_id", "raw_file", "loaded_at"):
-        out[c] = rows[c]
-    out["is_regression"] = False
-    return out
+def record_versions(conn: sa.Connection, md: sa.MetaData, feed: Feed, staging: sa.Table, lineage: dict) -> int:
+    """Replace the feed's versions for the batch's business date with the staged rows (inside the load's transaction).
 
+    ``staging`` is the load's staging table (typed feed columns plus the hazard identity,
+    after dedupe, before stale rows are skipped).
+    """
+    from safety_hub.warehouse.load import IDENTITY, insert_select
+    from safety_hub.warehouse.transform import sql_literal
 
-def record_versions(conn: sa.Connection, md: sa.MetaData, feed: Feed, rows: pd.DataFrame, day: dt.date) -> int:
-    """Replace the feed's versions for ``day`` with ``rows`` (inside the load's transaction)."""
     table = md.tables["hazard_version"]
-    conn.execute(table.delete().where(table.c.feed_id == feed.feed_id, table.c.business_date == day))
-    return bulk_insert(conn, table, version_frame(feed, rows)) if len(rows) else 0
+    conn.execute(table.delete().where(table.c.feed_id == feed.feed_id, table.c.business_date == lineage["business_date"]))
+    lc = feed.lifecycle
+    source = {conformed: f's."{column}"' for conformed, column in lc.columns.items()}
+    status = source["status"]
+    ranks = " ".join(f"WHEN {sql_literal(st)} THEN {i}" for i, st in enumerate(lc.statuses))
+    key = " || '|' || ".join(f'CAST(s."{k}" AS {sa.Text().compile(dialect=conn.dialect)})' for k in feed.key)
+    derived = {
+        "record_key": key, "identity_key": f's."{IDENTITY}"', "updated_at": 's."updated_at"', "is_regression": "FALSE",
+        "status_rank": f"CASE {status} {ranks} END", "is_closed": f"({status} = {sql_literal(lc.closed)})",
+        "is_major": f'({source["grade"]} = {sql_literal(lc.major)})' if "grade" in source else "CAST(NULL AS BOOLEAN)",
+    }
+    null = {c.name: f"CAST(NULL AS {c.type.compile(dialect=conn.dialect)})" for c in table.columns}
+    cols, exprs, params = insert_select(conn, table, lineage, {**null, **source, **derived})
+    return conn.execute(sa.text(f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM "{staging.name}" s'), params).rowcount
 
 
 def _regression_case(feeds: list[Feed]) -> str:

@@ -1,104 +1,201 @@
-"""Load a validated batch into its fact table: staging, then merge by key.
+"""Load a validated batch into its fact table: stage, dedupe and merge in SQL.
 
-One transaction per batch: replace the batch's business-date partition, drop
-incoming rows older than what is stored, delete superseded versions, insert.
-A failure leaves the previous state; re-running a day changes nothing.
+``valid.parquet`` is read in record batches, so memory is bounded by
+``STAGE_BATCH_ROWS``, not by the size of the batch. Everything after staging is
+set-based SQL on either engine, inside the caller's transaction (a failure leaves
+the previous state; re-running a day changes nothing):
+
+1. **stage**: each record batch gets its position (``_row``) and, for hazard
+   ledgers, its hazard identity (Arrow kernels), and goes into a temporary
+   staging table through ``bulk_insert`` (DuckDB Arrow scan, PostgreSQL COPY);
+2. **dedupe**: repeated reports of one key collapse to the latest
+   ``(updated_at, report_batch)``, missing values lowest, the later row winning a tie;
+3. **versions**: for hazard ledgers, the batch's versions replace its
+   business-date partition of ``hazard_version`` (stale ones included: the history);
+4. **merge**: replace the batch's business-date partition, skip rows older than
+   what is stored, delete superseded versions, insert with the batch's lineage.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from safety_hub.registry import Feed
 from safety_hub.warehouse.bulk import bulk_insert
 
+STAGE_BATCH_ROWS = 100_000  # rows read from valid.parquet and staged at a time (also its row-group size)
+ROW = "_row"  # staging: the row's position in the batch (ties in dedupe go to the later row)
+IDENTITY = "_identity_key"  # staging: the hazard identity, for feeds with a lifecycle
+DEDUPE_ORDER = ("updated_at", "report_batch")  # the latest report of a key wins, in this order
 
-def dedupe(feed: Feed, valid: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Repeated reports of one key collapse to the latest (updated_at, report_batch).
 
-    Per key the row kept is the last one of a stable sort on (updated_at, report_batch)
-    with missing values first, i.e. the largest (updated_at, report_batch, position);
-    kept rows stay in index order. Done on integer codes (one ``np.lexsort`` over the
-    rows of repeated keys only), not by sorting and de-duplicating the whole frame.
+@dataclass(frozen=True)
+class LoadResult:
+    staged: int  # rows read from the batch
+    duplicates: int  # repeated reports of a key in the batch, collapsed
+    loaded: int  # rows inserted into the fact table
+    stale: int  # rows skipped because a newer version is stored
+
+
+def load_parquet(conn: sa.Connection, md: sa.MetaData, feed: Feed, path: Path, day: dt.date, *,
+                 batch_id: str, raw_file: str, loaded_at: dt.datetime) -> LoadResult:
+    """Load a staged ``valid.parquet`` (typed feed columns) without holding it in memory.
+
+    DuckDB stages it with ``read_parquet`` in SQL (Arrow data registered from Python stays
+    allocated until the transaction commits, so streaming batches through Python would not
+    bound memory there); PostgreSQL receives it in record batches through COPY.
     """
-    n = len(valid)
-    order = [c for c in ("updated_at", "report_batch") if c in valid.columns]
-    group = _key_codes(valid, list(feed.key)) if n else None
-    if group is None:  # empty, or a key factorize cannot take: the plain way
-        ranked = valid.sort_values(order, kind="stable", na_position="first") if order else valid
-        kept = ranked.drop_duplicates(subset=feed.key, keep="last").sort_index()
-        return kept, n - len(kept)
-    counts = np.bincount(group)
-    repeated = np.flatnonzero(counts[group] > 1)
-    if len(repeated) == 0:
-        kept = valid.copy(deep=False) if valid.index.is_monotonic_increasing else valid.sort_index()
-        return kept, 0
-    g = group[repeated]
-    # np.lexsort: last key is the primary one; stable, so equal (updated_at, report_batch) keep position order.
-    idx = np.lexsort([*(_rank_codes(valid[c])[repeated] for c in reversed(order)), g])
-    g_sorted = g[idx]
-    last = np.empty(len(idx), dtype=bool)
-    last[:-1] = g_sorted[1:] != g_sorted[:-1]
-    last[-1] = True
-    keep = np.ones(n, dtype=bool)  # rows of keys seen once, plus the last row of each repeated key
-    keep[repeated] = False
-    keep[repeated[idx[last]]] = True
-    kept = valid.iloc[np.flatnonzero(keep)]
-    if not valid.index.is_monotonic_increasing:
-        kept = kept.sort_index()
-    return kept, n - len(kept)
+    lineage = _lineage(feed, day, batch_id, raw_file, loaded_at)
+    if conn.dialect.name == "duckdb":
+        return _load(conn, md, feed, lineage, lambda stg: _stage_parquet_duckdb(conn, stg, feed, path))
+    batches = pq.ParquetFile(path).iter_batches(batch_size=STAGE_BATCH_ROWS)
+    return _load(conn, md, feed, lineage, lambda stg: _stage(conn, stg, feed, batches))
 
 
-def _key_codes(frame: pd.DataFrame, key: list[str]) -> np.ndarray | None:
-    """One dense int64 code per distinct key (missing values equal to each other), or None."""
-    if not key or any(k not in frame.columns for k in key):
-        return None  # drop_duplicates raises or decides, as before
-    codes = None
-    for k in key:
-        try:
-            c, uniques = pd.factorize(frame[k], use_na_sentinel=False)
-        except TypeError:  # unhashable values: leave it to drop_duplicates
-            return None
-        c = c.astype(np.int64, copy=False)
-        codes = c if codes is None else pd.factorize(codes * max(len(uniques), 1) + c)[0].astype(np.int64, copy=False)
-    return codes
+def load_frame(conn: sa.Connection, md: sa.MetaData, feed: Feed, rows: pd.DataFrame, day: dt.date, *,
+               batch_id: str, raw_file: str, loaded_at: dt.datetime) -> LoadResult:
+    """Load typed rows held in memory (tests, small batches): the same SQL as ``load_parquet``."""
+    table = pa.Table.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+    lineage = _lineage(feed, day, batch_id, raw_file, loaded_at)
+    return _load(conn, md, feed, lineage, lambda stg: _stage(conn, stg, feed, table.to_batches(STAGE_BATCH_ROWS)))
 
 
-def _rank_codes(col: pd.Series) -> np.ndarray:
-    """Integers ordered as ``sort_values(na_position="first")`` orders ``col``."""
-    if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
-        return np.asarray(col.array.asi8)  # NaT is the smallest int64: first
-    codes, _ = pd.factorize(col, sort=True)  # missing -> -1: first
-    return codes
+def _lineage(feed: Feed, day: dt.date, batch_id: str, raw_file: str, loaded_at: dt.datetime) -> dict:
+    return {"feed_id": feed.feed_id, "batch_id": batch_id, "business_date": day, "raw_file": raw_file, "loaded_at": loaded_at}
 
 
-def merge_batch(conn: sa.Connection, md: sa.MetaData, feed: Feed, rows: pd.DataFrame, business_date: dt.date) -> tuple[int, int]:
-    """Merge ``rows`` (typed columns + lineage) into the feed's fact table.
-
-    Returns (rows loaded, stale rows skipped because a newer version is stored).
-    """
+def _load(conn: sa.Connection, md: sa.MetaData, feed: Feed, lineage: dict, stage: Callable[[sa.Table], int]) -> LoadResult:
     fact = md.tables[feed.target_table]
-    stg_name = f"stg_{feed.feed_id}"
-    conn.execute(sa.text(f'DROP TABLE IF EXISTS "{stg_name}"'))
-    conn.execute(sa.text(f'CREATE TEMPORARY TABLE "{stg_name}" AS SELECT * FROM "{fact.name}" WHERE 1 = 0'))
-    stg = sa.Table(stg_name, sa.MetaData(), *[sa.Column(c.name, c.type) for c in fact.columns])
-    bulk_insert(conn, stg, rows)
-    restore = _raise_work_mem(conn, len(rows)) if conn.dialect.name == "postgresql" else None
-    match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
-    conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == business_date))
-    stale = conn.execute(sa.text(f'DELETE FROM "{stg_name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
-    conn.execute(sa.text(f'DELETE FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg_name}" s WHERE {match})'))
-    cols = ", ".join(f'"{c.name}"' for c in fact.columns)
-    loaded = conn.execute(sa.text(f'INSERT INTO "{fact.name}" ({cols}) SELECT {cols} FROM "{stg_name}"')).rowcount
-    conn.execute(sa.text(f'DROP TABLE "{stg_name}"'))
+    stg = _create_staging(conn, fact, feed)
+    staged = stage(stg)
+    restore = _raise_work_mem(conn, staged) if conn.dialect.name == "postgresql" else None
+    duplicates = _dedupe(conn, stg, feed)
+    if feed.lifecycle is not None:
+        from safety_hub.warehouse.lifecycle import record_versions
+
+        record_versions(conn, md, feed, stg, lineage)
+    loaded, stale = _merge(conn, fact, stg, feed, lineage)
+    conn.execute(sa.text(f'DROP TABLE "{stg.name}"'))
     if restore is not None:
         conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": restore})
+    return LoadResult(staged=staged, duplicates=duplicates, loaded=loaded, stale=stale)
+
+
+def insert_select(conn: sa.Connection, table: sa.Table, lineage: dict, exprs: dict[str, str]) -> tuple[str, str, dict]:
+    """(column list, SELECT list, params) for an ``INSERT INTO table``: lineage columns bound as
+    parameters, every other column from its expression in ``exprs``."""
+    names, select, params = [], [], {}
+    for c in table.columns:
+        names.append(f'"{c.name}"')
+        if c.name in lineage:
+            params[f"lin_{c.name}"] = lineage[c.name]
+            select.append(f"CAST(:lin_{c.name} AS {c.type.compile(dialect=conn.dialect)})")
+        else:
+            select.append(exprs[c.name])
+    return ", ".join(names), ", ".join(select), params
+
+
+def _create_staging(conn: sa.Connection, fact: sa.Table, feed: Feed) -> sa.Table:
+    name = f"stg_{feed.feed_id}_{uuid.uuid4().hex[:8]}"
+    conn.execute(sa.text(f'CREATE TEMPORARY TABLE "{name}" AS SELECT * FROM "{fact.name}" WHERE 1 = 0'))
+    extra = [sa.Column(ROW, sa.BigInteger)] + ([sa.Column(IDENTITY, sa.Text)] if feed.lifecycle is not None else [])
+    for column in extra:
+        conn.execute(sa.text(f'ALTER TABLE "{name}" ADD COLUMN "{column.name}" {column.type.compile(dialect=conn.dialect)}'))
+    return sa.Table(name, sa.MetaData(), *[sa.Column(c.name, c.type) for c in fact.columns], *extra)
+
+
+def _stage(conn: sa.Connection, stg: sa.Table, feed: Feed, batches: Iterable[pa.RecordBatch]) -> int:
+    """Insert Arrow record batches into the staging table with their positions; return the row count."""
+    from safety_hub.warehouse.lifecycle import identity_keys
+
+    lc = feed.lifecycle
+    offset = 0
+    for batch in batches:
+        n = batch.num_rows
+        if n == 0:
+            continue
+        table = pa.Table.from_batches([batch]).append_column(ROW, pa.array(np.arange(offset, offset + n), pa.int64()))
+        if lc is not None:
+            col = lc.columns
+            table = table.append_column(IDENTITY, identity_keys(table[col["uscc"]], table[col["description"]], table[col["found_date"]]))
+        bulk_insert(conn, stg, table)
+        offset += n
+    return offset
+
+
+def _stage_parquet_duckdb(conn: sa.Connection, stg: sa.Table, feed: Feed, path: Path) -> int:
+    """``INSERT … SELECT FROM read_parquet``: positions from ``file_row_number``, the hazard identity
+    from ``lifecycle.identity_keys`` run by DuckDB as a vectorised (Arrow) function."""
+    present = set(pq.read_schema(path).names)
+    cols = [c.name for c in stg.columns if c.name in present]
+    names = [f'"{c}"' for c in cols] + [f'"{ROW}"']
+    exprs = [f'"{c}"' for c in cols] + ["file_row_number"]
+    source = str(path).replace("'", "''")
+    with _identity_function(conn.connection.driver_connection) if feed.lifecycle is not None else nullcontext() as udf:
+        if udf is not None:
+            col = feed.lifecycle.columns
+            names.append(f'"{IDENTITY}"')
+            exprs.append(f'{udf}(CAST("{col["uscc"]}" AS VARCHAR), CAST("{col["description"]}" AS VARCHAR), CAST("{col["found_date"]}" AS DATE))')
+        return conn.execute(sa.text(
+            f'INSERT INTO "{stg.name}" ({", ".join(names)}) SELECT {", ".join(exprs)} '
+            f"FROM read_parquet('{source}', file_row_number = true)")).rowcount
+
+
+@contextmanager
+def _identity_function(raw) -> Iterator[str]:
+    """``identity_keys`` callable from SQL on this DuckDB connection, for the duration of one statement.
+
+    A Python function lives in the catalog of the database instance, which every connection
+    to the same file in this process shares: a fixed name registered by one pooled
+    connection would clash with the next. So each load registers its own name and removes it.
+    """
+    from safety_hub.warehouse.lifecycle import identity_keys
+
+    name = f"_safety_hub_identity_{uuid.uuid4().hex[:12]}"
+    raw.create_function(name, identity_keys, ["VARCHAR", "VARCHAR", "DATE"], "VARCHAR", type="arrow", null_handling="special")
+    try:
+        yield name
+    finally:
+        raw.remove_function(name)
+
+
+def _dedupe(conn: sa.Connection, stg: sa.Table, feed: Feed) -> int:
+    """Keep one row per key: the largest (updated_at, report_batch, position), missing values lowest."""
+    text_order = ' COLLATE "C"' if conn.dialect.name == "postgresql" else ""  # code-point order on both engines
+    order = [f'"{c}"{text_order if isinstance(stg.c[c].type, sa.String) else ""} DESC NULLS LAST' for c in DEDUPE_ORDER if c in stg.c]
+    order.append(f'"{ROW}" DESC')
+    partition = ", ".join(f'"{k}"' for k in feed.key)
+    removed = conn.execute(sa.text(
+        f'DELETE FROM "{stg.name}" WHERE "{ROW}" IN (SELECT "{ROW}" FROM ('
+        f'SELECT "{ROW}", ROW_NUMBER() OVER (PARTITION BY {partition} ORDER BY {", ".join(order)}) AS rn '
+        f'FROM "{stg.name}") ranked WHERE rn > 1)')).rowcount
+    return max(removed or 0, 0)
+
+
+def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, lineage: dict) -> tuple[int, int]:
+    """Merge the staged rows into the fact table; return (rows loaded, stale rows skipped)."""
+    match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
+    conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
+    stale = conn.execute(sa.text(
+        f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
+    conn.execute(sa.text(f'DELETE FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))
+    cols, exprs, params = insert_select(conn, fact, lineage, {c.name: f's."{c.name}"' for c in fact.columns})
+    loaded = conn.execute(sa.text(f'INSERT INTO "{fact.name}" ({cols}) SELECT {exprs} FROM "{stg.name}" s'), params).rowcount
     stale = stale if stale is not None and stale >= 0 else 0
-    return (loaded if loaded is not None and loaded >= 0 else len(rows) - stale), stale
+    if loaded is None or loaded < 0:
+        loaded = conn.execute(sa.text(f'SELECT COUNT(*) FROM "{stg.name}"')).scalar_one()
+    return loaded, stale
 
 
 MERGE_WORK_MEM_PER_ROW = 128  # bytes of work_mem per staged row: the key hash of the merge in one batch
@@ -112,7 +209,7 @@ def _raise_work_mem(conn: sa.Connection, rows: int) -> str | None:
     ``DELETE ... WHERE EXISTS`` then visits the fact table's pages in scrambled order,
     dirtying each several times (the upsert's SQL took about twice as long; see
     bench/README.md). Never lowers a larger setting; scoped to this transaction and
-    put back before merge_batch returns.
+    put back before the load returns.
     """
     want_kb = min(MERGE_WORK_MEM_MAX, rows * MERGE_WORK_MEM_PER_ROW) // 1024
     current = conn.execute(sa.text("SELECT current_setting('work_mem'), pg_size_bytes(current_setting('work_mem'))")).one()

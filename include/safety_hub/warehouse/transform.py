@@ -36,7 +36,7 @@ def _enterprise_sources() -> str:
     return "\n    UNION ALL\n    ".join(selects)
 
 
-def _sql_literal(text: str) -> str:
+def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -44,8 +44,8 @@ def canonical_name_sql(column: str) -> str:
     """``domain.canonical_org_name`` as portable SQL over an already normalised (half-width, trimmed) name column."""
     expr = column
     for old, new in ORG_NAME_REPLACEMENTS:
-        expr = f"REPLACE({expr}, {_sql_literal(old)}, {_sql_literal(new)})"
-    cases = " ".join(f"WHEN {expr} LIKE {_sql_literal(prefix + '%')} THEN {_sql_literal(new)} || SUBSTR({expr}, {len(prefix) + 1})"
+        expr = f"REPLACE({expr}, {sql_literal(old)}, {sql_literal(new)})"
+    cases = " ".join(f"WHEN {expr} LIKE {sql_literal(prefix + '%')} THEN {sql_literal(new)} || SUBSTR({expr}, {len(prefix) + 1})"
                      for prefix, new in ORG_NAME_PREFIXES)
     return f"NULLIF(CASE {cases} ELSE {expr} END, '')"
 
@@ -54,7 +54,7 @@ def _rank_sql(feed_ids: list[str]) -> str:
     """A feed's rank in a precedence list as SQL (1 = most authoritative; unlisted feeds after all listed)."""
     if not feed_ids:
         return "1"
-    whens = " ".join(f"WHEN {_sql_literal(f)} THEN {i}" for i, f in enumerate(feed_ids, start=1))
+    whens = " ".join(f"WHEN {sql_literal(f)} THEN {i}" for i, f in enumerate(feed_ids, start=1))
     return f"CASE feed_id {whens} ELSE {len(feed_ids) + 1} END"
 
 
@@ -102,7 +102,7 @@ def _enterprise_matches(conn: sa.Connection) -> list[dict]:
     included; a record matches when exactly one enterprise has its name in its district.
     """
     feeds = load_registry()
-    rules = ", ".join(_sql_literal(r) for r in USCC_RULES)
+    rules = ", ".join(sql_literal(r) for r in USCC_RULES)
     same_record = "o.feed_id = q.feed_id AND o.batch_id = q.batch_id AND o.row_number = q.row_number"
     quarantined = conn.execute(sa.text(
         "SELECT q.feed_id, q.batch_id, q.business_date, q.row_number, q.record_key, q.rule_id, q.original_values FROM quarantine q "
