@@ -6,15 +6,24 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test test-fast airflow airflow-cli lock clean
+.PHONY: install browser demo test test-fast airflow airflow-cli lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(UV) pip install --python $(PY) --quiet -r requirements.txt
 	$(UV) pip install --python $(PY) --quiet --no-deps -e .
+	@$(MAKE) --no-print-directory browser
 	@touch $(STAMP)
+
+browser:  ## Debian's chromium for the weekly report's browser test (apt-get, only when missing; needs root)
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium (headless browser for tests/e2e/test_reports.py)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
+	else echo "$(CHROMIUM) is missing and cannot be installed here (not root or no apt-get): the browser test will skip"; fi
 
 install: $(STAMP)  ## create .venv and install the pinned dependencies
 

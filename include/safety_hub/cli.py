@@ -257,7 +257,9 @@ def cmd_health(args) -> int:
 
 
 def cmd_warehouse(args) -> int:
-    """Warehouse administration: the analyst role and the generated data dictionary."""
+    """Warehouse administration: the analyst role, the generated data dictionary, the risk marts."""
+    if args.action == "risk":
+        return _warehouse_risk(args)
     if args.action == "docs":
         from safety_hub.warehouse import docs
 
@@ -277,6 +279,42 @@ def cmd_warehouse(args) -> int:
         return 2
     print(f"role {args.role}: SELECT on {len(summary['full'])} tables, on {len(summary['without_personal'])} more without personal "
           f"columns ({', '.join(summary['without_personal'])}); withheld: {', '.join(summary['withheld'])}")
+    return 0
+
+
+def _warehouse_risk(args) -> int:
+    """Validate include/risk.yaml, then (unless --check) rebuild the risk marts with it: a change of weights is an edit plus this."""
+    from safety_hub.risk import RiskConfigError, build_risk_marts, load_risk_config
+
+    try:
+        config = load_risk_config()
+    except RiskConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{settings.risk_config_path()}: valid (weights {config.sha})")
+    if args.check:
+        return 0
+    from safety_hub.warehouse.engine import get_engine
+
+    weeks = build_risk_marts(get_engine(), args.as_of, config)
+    print(f"risk marts rebuilt for {len(weeks)} week(s)" + (f": {', '.join(d.isoformat() for d in weeks)}" if weeks else ""))
+    return 0
+
+
+def cmd_report(args) -> int:
+    """Write one week's 一情况两清单 workbook and HTML report into reports/<yyyy-Www>/."""
+    from safety_hub.reporting.archive import ReportWeek
+    from safety_hub.reporting.produce import produce_week
+
+    try:
+        week = ReportWeek.parse(args.week) if args.week else ReportWeek.previous()
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    report = produce_week(week)
+    print(f"week {week.label} ({week.start} .. {week.end})")
+    print(f"workbook: {report.workbook}")
+    print(f"html report: {report.html}")
     return 0
 
 
@@ -353,13 +391,21 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
     b.set_defaults(func=cmd_backfill)
 
-    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE (PostgreSQL), docs [--check]")
+    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")
     g.add_argument("role")
     wd = wsub.add_parser("docs", help="regenerate docs/warehouse.md from the model")
     wd.add_argument("--check", action="store_true", help="exit 1 when docs/warehouse.md differs from the model")
+    wr = wsub.add_parser("risk", help="validate include/risk.yaml and rebuild the risk marts with it (after a change of weights)")
+    wr.add_argument("--as-of", type=_date, action="append", default=None,
+                    help="a day of a week to rebuild, repeatable (default: every week with a loaded business date)")
+    wr.add_argument("--check", action="store_true", help="only validate the configuration (exit 2 when invalid)")
     w.set_defaults(func=cmd_warehouse)
+
+    rp = sub.add_parser("report", help="write a week's 一情况两清单 workbook and HTML report into reports/<yyyy-Www>/")
+    rp.add_argument("--week", default=None, help="ISO week, e.g. 2026-W45 (default: the previous week, Beijing)")
+    rp.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the last days, print a summary")
     d.add_argument("--days", type=int, default=3)

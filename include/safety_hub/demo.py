@@ -2,7 +2,8 @@
 
 Simulates the last N business days, runs every DAG for them through Airflow
 (SQLite metadata in ``.airflow/``, DuckDB warehouse in ``data/``), then prints
-the warehouse path, row counts, quarantined rows per feed and the report path.
+the warehouse path, row counts, quarantined rows per feed and the report paths,
+ending with the week's 一情况两清单 workbook and HTML report.
 """
 
 from __future__ import annotations
@@ -71,8 +72,8 @@ def run_demo(days: int = 3, end: dt.date | None = None) -> int:
     print(f"\ndone in {time.monotonic() - started:.0f}s; inspect the runs with `make airflow` (UI on http://localhost:8080)")
     if failed:
         print(f"FAILED runs: {failed}")
-        return 1
-    return 0
+    print_weekly_reports(business_days[-1])
+    return 1 if failed else 0
 
 
 def print_summary() -> None:
@@ -100,3 +101,13 @@ def print_summary() -> None:
     print(f"report: {report if report.exists() else 'not written'}")
     docs = settings.reports_dir() / "data_docs" / "index.html"
     print(f"data docs: {docs if docs.exists() else 'not built'}")
+
+
+def print_weekly_reports(day: dt.date) -> None:
+    """The weekly report files of ``day``'s week (what the report_weekly DAG wrote): the demo's last lines."""
+    from safety_hub.reporting.archive import ReportWeek, html_path, workbook_path
+
+    week = ReportWeek.containing(day)
+    print(f"\nweekly reports for {week.label} ({week.start} .. {week.end}), in {html_path(week).parent}:")
+    for label, path in (("workbook (一情况两清单)", workbook_path(week)), ("HTML report (安全生产周报)", html_path(week))):
+        print(f"  {label}: {path if path.exists() else 'not written'}")

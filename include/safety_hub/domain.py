@@ -330,6 +330,8 @@ _SECTOR_PREFIXES: dict[str, str] = {
     "A0421": "渔业", "A0422": "渔业",
     "G53": "铁路",
 }
+# Every sector ``industry_sector`` can return, in first-listed order.
+INDUSTRY_SECTORS: tuple[str, ...] = tuple(dict.fromkeys(_SECTOR_PREFIXES.values()))
 
 
 def industry_sector(code: object) -> str | None:

@@ -4,7 +4,7 @@
 imported; ``prepare`` migrates the metadata DB and creates the pools;
 ``run_days`` runs the real DAGs with ``dag.test()`` (real DAG runs recorded in
 Airflow's database), one ingest run per feed per day, then the warehouse and
-report DAGs.
+report DAGs (the weekly report for the week of the last day).
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def run_dag(dag, logical_date: dt.datetime | None, conf: dict | None = None) -> 
 
 
 def run_days(days: list[dt.date], progress=print) -> dict[str, str]:
-    """Run every ingest DAG for each day, then warehouse_build and the report. Returns run states."""
+    """Run every ingest DAG for each day, then warehouse_build and the reports. Returns run states."""
     from safety_hub.dagkit import logical_date_for
+    from safety_hub.reporting.archive import ReportWeek
 
     dags = load_dags()
     states: dict[str, str] = {}
@@ -96,4 +97,7 @@ def run_days(days: list[dt.date], progress=print) -> dict[str, str]:
     for dag_id in ("warehouse_build", "report_district_hazard"):
         states[dag_id] = state = run_dag(dags[dag_id], None)
         progress(f"  {dag_id:<28} {'':10}  {state}")
+    week = ReportWeek.containing(days[-1]).label  # the week of the last day (it may not have ended)
+    states["report_weekly"] = state = run_dag(dags["report_weekly"], None, {"week": week})
+    progress(f"  {'report_weekly':<28} {week:10}  {state}")
     return states

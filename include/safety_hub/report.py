@@ -14,36 +14,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from safety_hub import settings
+from safety_hub.reporting.html import beijing_now, chart, kpi_cards, page
 from safety_hub.warehouse.engine import get_engine
 
-_PAGE = """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
- body {{ font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 2rem; color: #222; }}
- h1 {{ font-size: 1.6rem; }}
- .kpis {{ display: flex; gap: 1rem; flex-wrap: wrap; }}
- .kpi {{ border: 1px solid #ddd; border-radius: 6px; padding: .8rem 1.2rem; min-width: 9rem; }}
- .kpi b {{ display: block; font-size: 1.5rem; }}
- table {{ border-collapse: collapse; margin-top: 1rem; }}
- th, td {{ border: 1px solid #ccc; padding: .3rem .6rem; text-align: right; }}
- th:first-child, td:first-child {{ text-align: left; }}
- .note {{ color: #666; font-size: .85rem; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
+_BODY = """<h1>{title}</h1>
 <p class="note">统计截止日：{as_of}；数据来源：{sources}；生成时间：{generated}</p>
-<div class="kpis">{kpis}</div>
+{kpis}
 <h2>各区隐患排查整改情况</h2>
 <div id="chart">{chart}</div>
 <h2>分区明细</h2>
 {table}
 <p class="note">动态整改率 = 截至统计日已验收销号隐患数 ÷ 截至统计日排查发现隐患数；超期 = 未销号且已过整改期限。</p>
-</body>
-</html>
 """
 
 
@@ -82,30 +63,27 @@ def _chart(frame: pd.DataFrame) -> str:
     fig.update_layout(barmode="group", height=460, margin=dict(t=30, l=40, r=40, b=80), legend=dict(orientation="h"))
     fig.update_yaxes(title_text="隐患数（条）", secondary_y=False)
     fig.update_yaxes(title_text="整改率（%）", range=[0, 100], secondary_y=True)
-    return fig.to_html(full_html=False, include_plotlyjs=True, div_id="district-chart")
+    return chart(fig, "district-chart", include_js=True)
 
 
 def render_district_report(frame: pd.DataFrame, as_of: dt.date, sources: str) -> str:
     total_found, total_closed = int(frame["found"].sum()), int(frame["closed"].sum())
     rate = total_closed / total_found if total_found else 0.0
-    kpis = "".join(
-        f'<div class="kpi">{label}<b>{value}</b></div>'
-        for label, value in [
-            ("排查隐患", total_found), ("已销号", total_closed), ("动态整改率", f"{rate:.1%}"),
-            ("超期未改", int(frame["overdue"].sum())), ("重大隐患", int(frame["major"].sum())), ("挂牌督办", int(frame["listed"].sum())),
-        ]
-    )
+    kpis = kpi_cards([
+        ("排查隐患", total_found), ("已销号", total_closed), ("动态整改率", f"{rate:.1%}"),
+        ("超期未改", int(frame["overdue"].sum())), ("重大隐患", int(frame["major"].sum())), ("挂牌督办", int(frame["listed"].sum())),
+    ])
     table = frame.rename(columns={
         "district_name": "区", "found": "排查隐患", "closed": "已销号", "rate": "动态整改率",
         "overdue": "超期未改", "major": "重大隐患", "listed": "挂牌督办",
     })[["区", "排查隐患", "已销号", "动态整改率", "超期未改", "重大隐患", "挂牌督办"]]
     table_html = table.to_html(index=False, escape=True, formatters={"动态整改率": "{:.1%}".format}, border=0)
-    return _PAGE.format(
-        title=f"天津市安全生产隐患排查整改情况（截至{as_of:%Y年%m月%d日}）",
-        as_of=as_of.isoformat(), sources=html.escape(sources),
-        generated=dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M"),
+    title = f"天津市安全生产隐患排查整改情况（截至{as_of:%Y年%m月%d日}）"
+    return page(title, _BODY.format(
+        title=html.escape(title), as_of=as_of.isoformat(), sources=html.escape(sources),
+        generated=beijing_now().strftime("%Y-%m-%d %H:%M"),
         kpis=kpis, chart=_chart(frame) if not frame.empty else "<p>暂无数据</p>", table=table_html,
-    )
+    ))
 
 
 def write_district_report(as_of: dt.date | None = None, engine: sa.Engine | None = None) -> Path:

@@ -36,6 +36,11 @@ def feeds_dir() -> Path:
     return Path(os.environ.get("SAFETY_HUB_FEEDS_DIR", PROJECT_DIR / "include" / "feeds")).resolve()
 
 
+def risk_config_path() -> Path:
+    """The risk weights and grade bands (``SAFETY_HUB_RISK_CONFIG``, default: include/risk.yaml)."""
+    return Path(os.environ.get("SAFETY_HUB_RISK_CONFIG", PROJECT_DIR / "include" / "risk.yaml")).resolve()
+
+
 def warehouse_url() -> str:
     """SQLAlchemy URL of the warehouse (``SAFETY_HUB_WAREHOUSE_URL``)."""
     url = os.environ.get("SAFETY_HUB_WAREHOUSE_URL")

@@ -28,10 +28,10 @@ def test_one_ingest_dag_per_registered_feed(dagbag):
     from safety_hub.registry import load_registry
 
     assert {f"ingest_{f}" for f in load_registry()} <= set(dagbag.dags)
-    assert {"warehouse_build", "report_district_hazard"} <= set(dagbag.dags)
+    assert {"warehouse_build", "report_district_hazard", "report_weekly"} <= set(dagbag.dags)
 
 
-@pytest.mark.parametrize("dag_id", ["ingest_emb_hazard", "warehouse_build", "report_district_hazard"])
+@pytest.mark.parametrize("dag_id", ["ingest_emb_hazard", "warehouse_build", "report_district_hazard", "report_weekly"])
 def test_dag_is_operable(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.tags, "tags"
@@ -85,3 +85,23 @@ def test_dag_file_parses_fast_without_heavy_imports(dag_file):
     heavy = next(line for line in lines if line.startswith("HEAVY")).removeprefix("HEAVY").strip()
     assert seconds < 1.0, f"{dag_file.name} took {seconds:.2f} CPU seconds to parse"
     assert heavy == "", f"heavy imports at parse time: {heavy}"
+
+
+def test_weekly_report_runs_monday_morning_beijing_for_the_previous_week(dagbag):
+    import datetime as dt
+
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    dag = dagbag.dags["report_weekly"]
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    assert dag.timetable.summary == "0 6 * * 1" and str(dag.timetable._timezone.name) == "Asia/Shanghai"
+    assert dag.params["week"] is None, "the default is the week before the run"
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert set(tasks) == {"report_week", "ensure_week_marts", "write_reports"}
+    assert tasks["ensure_week_marts"].pool == "warehouse_writer", "building a missing week's marts writes the warehouse"
+    assert tasks["write_reports"].pool == "warehouse_writer", "reading the DuckDB file takes its lock"
+    assert tasks["write_reports"].upstream_task_ids == {"report_week", "ensure_week_marts"}
+    # the interval of the Monday 2026-11-09 06:00 run starts on the Monday before: ISO week 2026-W45
+    cn = dt.timezone(dt.timedelta(hours=8))
+    interval = dag.timetable.infer_manual_data_interval(run_after=dt.datetime(2026, 11, 9, 7, tzinfo=cn).astimezone(dt.timezone.utc))
+    assert interval.start.in_timezone("Asia/Shanghai").isocalendar()[:2] == (2026, 45)

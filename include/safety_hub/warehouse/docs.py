@@ -32,6 +32,11 @@ ENGLISH = {
     "hazard": "One row per real hazard (USCC | normalised description | found date) across agencies and resubmissions: "
               "an accumulating snapshot with found, deadline, fixed, accepted and closed dates and its sources.",
     "mart_district_hazard": "Hazards per as-of date, district and grade: found, closed, 动态整改率, overdue, listed supervision.",
+    "mart_enterprise_risk": "Each key enterprise's risk score and grade (红/橙/黄/蓝) as of a week's end: one column per component "
+                            "in points (inherent, hazards, accidents, enforcement, lapsed 安责险); weights in include/risk.yaml.",
+    "mart_district_week": "Per district and ISO week: hazards found and closed in the week; open, overdue, 重大 and 挂牌督办 "
+                          "at its end; 动态整改率 and 按期整改率; enforcement actions and fines.",
+    "mart_supervised_hazard": "Listed (挂牌督办) hazards as of a week's end with days left and a 红/黄/绿 progress flag.",
     "quarantine": "Rows that broke an error rule: one row per (record, rule), original values kept as JSON.",
     "quality_flag": "Rows loaded but flagged by a warning rule: one row per (record, rule).",
     "validation_result": "Quality history: one row per run, feed and expectation (observed counts and percentages).",

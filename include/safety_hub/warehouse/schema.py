@@ -227,6 +227,7 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         info={"layer": "marts"},
     )
     _hazard_tables(md)
+    _risk_tables(md)
     return md
 
 
@@ -273,4 +274,105 @@ def _hazard_tables(md: sa.MetaData) -> None:
         sa.Column("last_updated_at", sa.DateTime(timezone=True), comment="最近一次有效更新"),
         comment="隐患（去重后）：跨部门、重复报送合并为一条，累积快照含发现、期限、完成、验收、销号日期",
         info={"layer": "core"},
+    )
+
+
+def _points(name: str, comment: str) -> sa.Column:
+    return sa.Column(name, sa.Numeric(10, 2), nullable=False, comment=f"{comment}（分）")
+
+
+def _risk_tables(md: sa.MetaData) -> None:
+    """The risk marts (safety_hub.risk; weights in include/risk.yaml), each as of a week's end (Sunday)."""
+    sa.Table(
+        "mart_enterprise_risk", md,
+        sa.Column("as_of_date", sa.Date, primary_key=True, comment="评估截止日（周日）"),
+        sa.Column("uscc", sa.String(18), primary_key=True, comment="统一社会信用代码"),
+        sa.Column("org_name", sa.Text, comment="单位名称（截止日有效的名称版本）"),
+        sa.Column("district_code", sa.String(6), comment="所在区"),
+        sa.Column("district_name", sa.Text, comment="区名称"),
+        sa.Column("industry_code", sa.Text, comment="行业代码"),
+        sa.Column("sector", sa.Text, comment="监管行业领域（dim_industry）"),
+        sa.Column("major_hazard_level", sa.Text, comment="重大危险源等级"),
+        sa.Column("employees", sa.BigInteger, comment="从业人员数"),
+        sa.Column("reported_risk_level", sa.Text, comment="名录报送的风险等级（对照用，不参与计分）"),
+        sa.Column("n_open_hazards", sa.BigInteger, nullable=False, comment="未销号一般隐患数"),
+        sa.Column("n_overdue_hazards", sa.BigInteger, nullable=False, comment="超期一般隐患数"),
+        sa.Column("n_open_major", sa.BigInteger, nullable=False, comment="未销号重大隐患数"),
+        sa.Column("n_overdue_major", sa.BigInteger, nullable=False, comment="超期重大隐患数"),
+        sa.Column("n_accidents", sa.BigInteger, nullable=False, comment="回溯期内事故起数"),
+        sa.Column("n_enforcement", sa.BigInteger, nullable=False, comment="回溯期内执法处罚（措施）数"),
+        sa.Column("insurance_mandatory", sa.Boolean, nullable=False, comment="所属领域是否强制投保安责险"),
+        sa.Column("insurance_status", sa.Text, nullable=False, comment="安责险状态：在保 / 脱保 / 未投保"),
+        _points("inherent_industry", "固有风险：行业领域"),
+        _points("inherent_major_source", "固有风险：重大危险源"),
+        _points("inherent_headcount", "固有风险：人员规模"),
+        _points("open_hazards", "未销号一般隐患"),
+        _points("overdue_hazards", "超期一般隐患"),
+        _points("open_major", "未销号重大隐患（加权）"),
+        _points("overdue_major", "超期重大隐患（加权）"),
+        _points("accidents", "事故（按等级）"),
+        _points("enforcement", "执法处罚（按措施类型）"),
+        _points("insurance_lapsed", "安责险脱保"),
+        sa.Column("score", sa.Numeric(12, 2), nullable=False, comment="风险分 = 各分项之和"),
+        sa.Column("grade", sa.Text, nullable=False, comment="风险等级 红/橙/黄/蓝（分数线含本数）"),
+        sa.Column("grade_rank", sa.Integer, nullable=False, comment="等级序号 1=红 2=橙 3=黄 4=蓝"),
+        sa.Column("risk_rank", sa.Integer, nullable=False, comment="风险分名次（1=最高，同分同名次）"),
+        sa.Column("data_through", sa.Date, comment="截止日前已加载的最新业务日期"),
+        sa.Column("config_sha", sa.Text, nullable=False, comment="计分参数（include/risk.yaml）的指纹"),
+        comment="企业风险分级（按截止日、企业）：固有风险经隐患、事故、执法、安责险调整，每个分项一列",
+        info={"layer": "marts"},
+    )
+    sa.Table(
+        "mart_district_week", md,
+        sa.Column("week_label", sa.Text, nullable=False, comment="ISO 周 yyyy-Www"),
+        sa.Column("week_start", sa.Date, nullable=False, comment="周一"),
+        sa.Column("week_end", sa.Date, primary_key=True, comment="周日（统计截止日）"),
+        sa.Column("district_code", sa.String(6), primary_key=True, comment="行政区划代码"),
+        sa.Column("district_name", sa.Text, nullable=False, comment="区名称"),
+        sa.Column("hazards_found", sa.BigInteger, nullable=False, comment="本周发现隐患数"),
+        sa.Column("hazards_closed", sa.BigInteger, nullable=False, comment="本周销号隐患数"),
+        sa.Column("hazards_open", sa.BigInteger, nullable=False, comment="周末未销号隐患数"),
+        sa.Column("overdue", sa.BigInteger, nullable=False, comment="周末超期未整改数"),
+        sa.Column("major_hazards", sa.BigInteger, nullable=False, comment="周末未销号重大隐患数"),
+        sa.Column("supervised", sa.BigInteger, nullable=False, comment="周末未销号挂牌督办数"),
+        sa.Column("found_total", sa.BigInteger, nullable=False, comment="截至周末累计发现数"),
+        sa.Column("closed_total", sa.BigInteger, nullable=False, comment="截至周末累计销号数"),
+        sa.Column("due_total", sa.BigInteger, nullable=False, comment="截至周末整改期限已到的隐患数"),
+        sa.Column("closed_on_time_total", sa.BigInteger, nullable=False, comment="其中期限内销号数"),
+        sa.Column("dynamic_rate", sa.Numeric(9, 6), comment="动态整改率 = 累计销号/累计发现（周末）"),
+        sa.Column("on_time_rate", sa.Numeric(9, 6), comment="按期整改率 = 期限内销号/期限已到（周末）"),
+        sa.Column("enforcement_actions", sa.BigInteger, nullable=False, comment="本周执法处罚（措施）数"),
+        sa.Column("penalty_amount_wan", sa.Numeric(18, 3), nullable=False, comment="本周罚款金额（万元）"),
+        sa.Column("fines", sa.BigInteger, nullable=False, comment="其中罚款"),
+        sa.Column("warnings", sa.BigInteger, nullable=False, comment="其中警告"),
+        sa.Column("suspensions", sa.BigInteger, nullable=False, comment="其中停产整顿"),
+        sa.Column("revocations", sa.BigInteger, nullable=False, comment="其中吊销"),
+        sa.Column("closures", sa.BigInteger, nullable=False, comment="其中关闭取缔"),
+        sa.Column("joint_punishments", sa.BigInteger, nullable=False, comment="其中联合惩戒"),
+        sa.Column("interviews", sa.BigInteger, nullable=False, comment="其中约谈"),
+        sa.Column("data_through", sa.Date, comment="周末前已加载的最新业务日期"),
+        comment="区县周趋势（按周、区）：隐患发现与销号、动态/按期整改率、超期、重大与挂牌督办、执法处罚",
+        info={"layer": "marts"},
+    )
+    sa.Table(
+        "mart_supervised_hazard", md,
+        sa.Column("as_of_date", sa.Date, primary_key=True, comment="截止日（周日）"),
+        sa.Column("identity_key", sa.Text, primary_key=True, comment="隐患身份（同 hazard 表）"),
+        sa.Column("uscc", sa.String(18), comment="统一社会信用代码"),
+        sa.Column("org_name", sa.Text, comment="单位名称"),
+        sa.Column("district_code", sa.String(6), comment="所在区"),
+        sa.Column("district_name", sa.Text, comment="区名称"),
+        sa.Column("description", sa.Text, comment="隐患描述"),
+        sa.Column("grade", sa.Text, comment="隐患等级"),
+        sa.Column("found_date", sa.Date, comment="发现日期"),
+        sa.Column("deadline", sa.Date, comment="整改（督办）期限"),
+        sa.Column("days_left", sa.Integer, comment="剩余天数 = 期限 - 截止日（负数为超期天数）"),
+        sa.Column("status", sa.Text, comment="整改状态"),
+        sa.Column("is_closed", sa.Boolean, nullable=False, comment="截止日前是否已销号"),
+        sa.Column("closed_date", sa.Date, comment="销号日期"),
+        sa.Column("progress", sa.Text, nullable=False, comment="进展：红=超期，黄=剩余不足N天（include/risk.yaml），绿=已销号或正常"),
+        sa.Column("sources", sa.Text, comment="报送来源 feed:主键"),
+        sa.Column("data_through", sa.Date, comment="截止日前已加载的最新业务日期"),
+        comment="挂牌督办重大隐患清单（按截止日）：期限、剩余天数与红黄绿进展",
+        info={"layer": "marts"},
     )

@@ -172,10 +172,13 @@ def _industries(conn: sa.Connection) -> list[dict]:
 
 def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[dt.date]:
     """Refresh the hazard lifecycle (regressions, ``hazard``), then mart_district_hazard for
-    ``as_of`` dates (default: every loaded business date); one transaction."""
+    ``as_of`` dates (default: every loaded business date) and the risk marts for their weeks
+    (``safety_hub.risk``); one transaction."""
+    from safety_hub.risk import load_risk_config, refresh_risk_marts
     from safety_hub.warehouse.crosscheck import run_cross_rules
     from safety_hub.warehouse.lifecycle import refresh
 
+    risk_config = load_risk_config()  # a bad risk.yaml fails before the transaction opens
     md = ensure_schema(engine)
     with engine.begin() as conn:
         if as_of is None:
@@ -187,6 +190,7 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[d
         for day in as_of:
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
             conn.execute(stmt, {"as_of": day})
+        refresh_risk_marts(conn, as_of, risk_config)
     return as_of
 
 

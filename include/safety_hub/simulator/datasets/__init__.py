@@ -6,3 +6,4 @@ from safety_hub.simulator.datasets import hcc_extra  # noqa: F401
 from safety_hub.simulator.datasets import hcc_hazard  # noqa: F401
 from safety_hub.simulator.datasets import tc_extra  # noqa: F401
 from safety_hub.simulator.datasets import agri  # noqa: F401
+from safety_hub.simulator.datasets import emb_measure  # noqa: F401

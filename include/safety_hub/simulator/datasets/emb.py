@@ -53,8 +53,18 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
             "bsbc": f"EMB-{day:%Y%m%d}-01",
             "gxsj": stamp(day, rng),
         })
+        if major:
+            _major_deadline(out[-1])
     return out
 
+
+def _major_deadline(rec: dict) -> None:
+    """A 重大 hazard's deadline is the one its 治理方案 or the supervising authority (挂牌督办) sets,
+    often tighter than the default, so some fall due within days or are already past (overdue
+    重大 hazards, the 红/黄 progress flags). Its own rng per record: the rest of the day is unchanged."""
+    r = random.Random(f"{rec['yhbh']}:supervision")
+    if r.random() < 0.6:
+        rec["zgqx"] = (dt.date.fromisoformat(rec["fxrq"]) + dt.timedelta(days=r.randrange(3, 15))).isoformat()
 
 
 _OPEN = ("待整改", "整改中", "待验收")

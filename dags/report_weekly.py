@@ -1,0 +1,68 @@
+"""Write the weekly reports (一情况两清单 workbook, HTML 周报) for the previous ISO week, or any past week."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from safety_hub.dagkit import WAREHOUSE_POOL, business_date, on_failure
+from safety_hub.settings import BUSINESS_TZ
+
+WEEKLY = "0 6 * * 1"  # Monday 06:00 Beijing, after the last ingest of Sunday's business day (04:00)
+
+
+@dag(
+    dag_id="report_weekly",
+    schedule=CronDataIntervalTimetable(WEEKLY, timezone=BUSINESS_TZ),
+    start_date=dt.datetime(2026, 1, 5, tzinfo=dt.timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    tags=["report", "weekly"],
+    params={"week": Param(None, type=["null", "string"], pattern=r"^\d{4}-W\d{2}$",
+                          description="ISO week to report, e.g. 2026-W45 (default: the week before the run)")},
+    doc_md="""
+### Weekly reports (一情况两清单 + 安全生产周报)
+Runs every Monday at 06:00 Beijing time for the previous ISO week (Monday to Sunday); trigger it
+with the param `week` (`2026-W45`) to produce any past week. Writes into `reports/<yyyy-Www>/`:
+`一情况两清单_<week>.xlsx` (situation, problem-and-hazard list, rules-and-measures list),
+`安全生产周报_<week>.html` (self-contained, charts inlined) and `figures.json`.
+Figures are computed as of the week's Sunday from what the warehouse had loaded for business
+dates up to that Sunday, so producing a past week again gives the same figures. When the risk
+marts lack the week (`mart_district_week` etc.), they are built for it first (warehouse writer pool).
+""",
+    default_args={"owner": "data-engineering", "retries": 1, "retry_delay": dt.timedelta(minutes=5), "on_failure_callback": on_failure},
+)
+def report_weekly():
+    @task
+    def report_week(**context) -> str:
+        from safety_hub.reporting.archive import ReportWeek
+
+        requested = (context.get("params") or {}).get("week")
+        week = ReportWeek.parse(requested) if requested else ReportWeek.containing(business_date(context))
+        if week.end >= dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() and not requested:
+            raise ValueError(f"week {week.label} has not ended yet")
+        return week.label
+
+    @task(pool=WAREHOUSE_POOL)
+    def ensure_week_marts(week: str) -> bool:
+        from safety_hub.reporting.archive import ReportWeek
+        from safety_hub.reporting.marts import ensure_week_marts as ensure
+        from safety_hub.warehouse.engine import get_engine
+
+        return ensure(get_engine(), ReportWeek.parse(week).end)
+
+    # In the writer pool too: on the embedded DuckDB warehouse a reader in another process needs the file's lock.
+    @task(pool=WAREHOUSE_POOL)
+    def write_reports(week: str, built: bool) -> dict[str, str]:
+        from safety_hub.reporting.produce import produce_week
+
+        report = produce_week(week, ensure_marts=False)
+        return {"week": week, "workbook": str(report.workbook), "html": str(report.html), "figures": str(report.figures)}
+
+    label = report_week()
+    write_reports(label, ensure_week_marts(label))
+
+
+report_weekly()

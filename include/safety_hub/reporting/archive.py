@@ -1,0 +1,101 @@
+"""ISO weeks and the report archive: ``reports/<yyyy-Www>/``.
+
+A weekly report covers one ISO week (Monday to Sunday) and is computed as of
+that week's Sunday, from what the warehouse had loaded for business dates up to
+that Sunday. Its files live in the week's folder, so producing a past week
+again replaces that week's files and nothing else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from safety_hub import settings
+
+WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
+WORKBOOK_NAME = "一情况两清单_{label}.xlsx"
+HTML_NAME = "安全生产周报_{label}.html"
+FIGURES_NAME = "figures.json"
+CN_TZ = dt.timezone(dt.timedelta(hours=8))
+
+
+@dataclass(frozen=True, order=True)
+class ReportWeek:
+    """One ISO week, e.g. ``ReportWeek.parse("2026-W45")`` (2 to 8 November 2026)."""
+
+    iso_year: int
+    week: int
+
+    def __post_init__(self) -> None:
+        try:
+            dt.date.fromisocalendar(self.iso_year, self.week, 1)
+        except ValueError as exc:
+            raise ValueError(f"{self.iso_year}-W{self.week:02d} is not an ISO week: {exc}") from None
+
+    @classmethod
+    def parse(cls, label: str) -> "ReportWeek":
+        m = WEEK_LABEL.match(str(label).strip())
+        if not m:
+            raise ValueError(f"week {label!r}: expected yyyy-Www, e.g. 2026-W45")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    @classmethod
+    def containing(cls, day: dt.date) -> "ReportWeek":
+        iso = day.isocalendar()
+        return cls(iso.year, iso.week)
+
+    @classmethod
+    def previous(cls, today: dt.date | None = None) -> "ReportWeek":
+        """The last complete week before ``today`` (Beijing): what Monday's scheduled run reports."""
+        today = today or dt.datetime.now(CN_TZ).date()
+        return cls.containing(today - dt.timedelta(days=today.isoweekday()))
+
+    @property
+    def label(self) -> str:
+        return f"{self.iso_year}-W{self.week:02d}"
+
+    @property
+    def start(self) -> dt.date:
+        """Monday."""
+        return dt.date.fromisocalendar(self.iso_year, self.week, 1)
+
+    @property
+    def end(self) -> dt.date:
+        """Sunday: the report's 统计截止日."""
+        return dt.date.fromisocalendar(self.iso_year, self.week, 7)
+
+    def shift(self, weeks: int) -> "ReportWeek":
+        return ReportWeek.containing(self.start + dt.timedelta(weeks=weeks))
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def week_dir(week: ReportWeek) -> Path:
+    """``reports/<yyyy-Www>/`` under the hub's home."""
+    return settings.reports_dir() / week.label
+
+
+def workbook_path(week: ReportWeek) -> Path:
+    return week_dir(week) / WORKBOOK_NAME.format(label=week.label)
+
+
+def html_path(week: ReportWeek) -> Path:
+    return week_dir(week) / HTML_NAME.format(label=week.label)
+
+
+def figures_path(week: ReportWeek) -> Path:
+    return week_dir(week) / FIGURES_NAME
+
+
+def write_atomic(path: Path, content: bytes) -> Path:
+    """Write ``content`` so the file appears complete or not at all (a reader never sees half a report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp.write_bytes(content)
+    tmp.replace(path)
+    return path

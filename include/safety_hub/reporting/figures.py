@@ -1,0 +1,187 @@
+"""The figures of one weekly report, read from the warehouse as of the week's Sunday.
+
+Every query takes the week's Monday (``week_start``) and Sunday (``as_of``) and
+sees only what was loaded for business dates up to that Sunday: the hazards
+through ``hazard_version`` (hazard_asof.sql), enforcement through the facts'
+business date, the measures list through its daily snapshot membership, the
+marts through their ``as_of_date``/week. So the report of a past week gives
+the same figures whenever it is produced. The SQL is in ``safety_hub/sql/report_*.sql``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from importlib import resources
+
+import pandas as pd
+import sqlalchemy as sa
+
+from safety_hub.registry import load_registry
+from safety_hub.reporting.archive import ReportWeek
+from safety_hub.reporting.progress import hazard_progress, measure_progress
+
+TREND_WEEKS = 8
+
+
+def sql_file(name: str) -> str:
+    return resources.files("safety_hub").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def _hazard_sql(name: str, **parts: str) -> str:
+    return sql_file(name).format(hazard_asof=sql_file("hazard_asof.sql"), **parts)
+
+
+def _ledgers_sql() -> str:
+    """One SELECT per hazard ledger: its record key with the ledger's measures and owner (NULL where it has none)."""
+    selects = []
+    for feed in load_registry().values():
+        if feed.lifecycle is None:
+            continue
+        names = {c.name for c in feed.columns}
+        key = " || '|' || ".join(f"CAST({k} AS VARCHAR)" for k in feed.key)
+        measures = "measures" if "measures" in names else "CAST(NULL AS VARCHAR)"
+        owner = "owner" if "owner" in names else "CAST(NULL AS VARCHAR)"
+        selects.append(f"SELECT '{feed.feed_id}' AS feed_id, {key} AS record_key, {measures} AS measures, {owner} AS owner "
+                       f"FROM {feed.target_table}")
+    return "\n    UNION ALL\n    ".join(selects)
+
+
+def _frame(conn: sa.Connection, sql: str, **params) -> pd.DataFrame:
+    result = conn.execute(sa.text(sql), params)
+    return pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
+
+
+def _numbers(row: dict) -> dict:
+    """Driver numbers (Decimal, numpy) as int where whole, else float."""
+    out = {}
+    for k, v in row.items():
+        v = 0 if v is None else v
+        f = float(v)
+        out[k] = int(f) if f.is_integer() and "wan" not in k else round(f, 4)
+    return out
+
+
+@dataclass
+class WeeklyFigures:
+    """Everything the workbook and the HTML report show for one week."""
+
+    week: ReportWeek
+    data_date: dt.date | None  # latest business date loaded up to the Sunday (数据截至)
+    sources: list[str]  # feeds whose data the report uses (数据来源)
+    hazards: dict  # report_situation_hazards.sql
+    enforcement: dict  # report_situation_enforcement.sql
+    hazard_list: pd.DataFrame
+    measure_list: pd.DataFrame
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per week (mart_district_week)
+    districts: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per district (mart_district_week)
+    risk: pd.DataFrame = field(default_factory=pd.DataFrame)  # enterprises per grade (mart_enterprise_risk)
+    risk_by_district: pd.DataFrame = field(default_factory=pd.DataFrame)
+    risk_as_of: dt.date | None = None
+    supervised: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_supervised_hazard
+    warn_days: int = 7  # progress flags: 黄 with fewer days left (include/risk.yaml supervised.yellow_days_left)
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.week.end
+
+    @property
+    def complete(self) -> bool:
+        """Whether every business day of the week was loaded (else the figures are as of ``data_date``'s data)."""
+        return self.data_date is not None and self.data_date >= self.week.end
+
+    @property
+    def rectification_rate(self) -> float | None:
+        """动态整改率 as of the Sunday: closed / found."""
+        found = self.hazards["found_total"]
+        return self.hazards["closed_total"] / found if found else None
+
+    @property
+    def on_time_rate(self) -> float | None:
+        """按期整改率 as of the Sunday: closed by the deadline / deadline passed."""
+        due = self.hazards["due"]
+        return self.hazards["closed_on_time"] / due if due else None
+
+    def headline(self) -> dict:
+        """The headline figures (JSON-safe): what figures.json archives and the tests compare."""
+        rate, on_time = self.rectification_rate, self.on_time_rate
+        return {
+            "week": self.week.label, "as_of": self.as_of.isoformat(),
+            "data_date": self.data_date.isoformat() if self.data_date else None,
+            "hazards": self.hazards, "enforcement": self.enforcement,
+            "rectification_rate": None if rate is None else round(rate, 6),
+            "on_time_rate": None if on_time is None else round(on_time, 6),
+            "hazard_list_rows": len(self.hazard_list), "measure_list_rows": len(self.measure_list),
+            "measures_completed": int(self.measure_list["completed_by_asof"].sum()) if len(self.measure_list) else 0,
+            "risk": {str(r.grade): int(r.enterprises) for r in self.risk.itertuples()} if len(self.risk) else {},
+            "supervised_rows": len(self.supervised),
+        }
+
+
+def _table_exists(conn: sa.Connection, name: str) -> bool:
+    return sa.inspect(conn).has_table(name)
+
+
+def data_date(conn: sa.Connection, as_of: dt.date) -> dt.date | None:
+    """The latest business date loaded on or before ``as_of``."""
+    value = conn.execute(sa.text("SELECT MAX(business_date) FROM load_audit WHERE business_date <= :d"), {"d": as_of}).scalar()
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def sources(conn: sa.Connection, as_of: dt.date) -> list[str]:
+    """The feeds (Chinese titles with ids) whose loads up to ``as_of`` the report draws on."""
+    used = {"emb_enforcement", "emb_policy_measure"} | {f.feed_id for f in load_registry().values() if f.lifecycle is not None}
+    loaded = {r[0] for r in conn.execute(sa.text("SELECT DISTINCT feed_id FROM load_audit WHERE business_date <= :d"), {"d": as_of})}
+    feeds = load_registry()
+    return [f"{feeds[f].title}（{f}）" for f in sorted(used & loaded)]
+
+
+def hazard_list(conn: sa.Connection, week: ReportWeek, warn_days: int) -> pd.DataFrame:
+    frame = _frame(conn, _hazard_sql("report_hazard_list.sql", ledgers=_ledgers_sql()), as_of=week.end, week_start=week.start)
+    if frame.empty:
+        return frame.assign(progress=pd.Series(dtype="string"), days_left=pd.Series(dtype="Int64"))
+    for col in ("found_date", "deadline", "closed_date"):
+        frame[col] = pd.to_datetime(frame[col]).dt.date
+    frame["closed_by_asof"] = frame["closed_by_asof"].fillna(False).astype(bool)
+    frame["days_left"] = [None if pd.isna(d) or d is None else (d - week.end).days for d in frame["deadline"]]
+    frame["progress"] = [hazard_progress(c, d, week.end, warn_days) for c, d in zip(frame["closed_by_asof"], frame["deadline"])]
+    order = {"红": 0, "黄": 1, "绿": 2}
+    frame = frame.assign(_p=frame["progress"].map(order), _m=~frame["is_major"].fillna(False).astype(bool))
+    frame = frame.sort_values(["_p", "_m", "deadline", "district_code", "org_name", "identity_key"], na_position="last")
+    return frame.drop(columns=["_p", "_m"]).reset_index(drop=True)
+
+
+def measure_list(conn: sa.Connection, week: ReportWeek, warn_days: int) -> pd.DataFrame:
+    frame = _frame(conn, sql_file("report_measure_list.sql"), as_of=week.end)
+    if frame.empty:
+        return frame.assign(progress=pd.Series(dtype="string"), status=pd.Series(dtype="string"))
+    for col in ("registered_date", "planned_date", "completed_date"):
+        frame[col] = pd.to_datetime(frame[col]).dt.date
+    frame["completed_by_asof"] = frame["completed_by_asof"].fillna(False).astype(bool)
+    frame["status"] = frame["completed_by_asof"].map({True: "已完成", False: "推进中"})
+    frame["progress"] = [measure_progress(c, p, week.end, warn_days) for c, p in zip(frame["completed_by_asof"], frame["planned_date"])]
+    return frame.sort_values(["district_code", "measure_id"], na_position="first").reset_index(drop=True)
+
+
+def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = None) -> WeeklyFigures:
+    """Read every figure of ``week``'s report as of its Sunday."""
+    from safety_hub.reporting import marts
+    from safety_hub.reporting.progress import warn_days as default_warn_days
+    from safety_hub.warehouse.engine import ensure_schema
+
+    warn = default_warn_days() if warn_days is None else warn_days
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        params = {"as_of": week.end, "week_start": week.start}
+        figures = WeeklyFigures(
+            week=week,
+            data_date=data_date(conn, week.end),
+            sources=sources(conn, week.end),
+            hazards=_numbers(conn.execute(sa.text(_hazard_sql("report_situation_hazards.sql")), params).mappings().one()),
+            enforcement=_numbers(conn.execute(sa.text(sql_file("report_situation_enforcement.sql")), params).mappings().one()),
+            hazard_list=hazard_list(conn, week, warn),
+            measure_list=measure_list(conn, week, warn),
+            warn_days=warn,
+        )
+        marts.attach(conn, figures, TREND_WEEKS)
+    return figures

@@ -1,0 +1,189 @@
+"""The 一情况两清单 workbook of one week (Excel, openpyxl).
+
+Three sheets, each a title row, a note row (统计截止日, 数据截至, 数据来源) and a
+table with Chinese headers, a frozen header row, an autofilter and column widths
+fitted to the content (CJK characters count double):
+
+- 一情况: the situation figures, this week and cumulative as of the Sunday;
+- 问题隐患清单: every hazard open at some point of the week, with 进展 红/黄/绿;
+- 制度措施清单: the rules and measures list with its status and 进展 on the Sunday.
+
+Every cell is written through ``cells.neutralise`` (no formula injection);
+numbers and dates stay typed, with number formats.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import unicodedata
+from dataclasses import dataclass
+from typing import Literal
+
+from safety_hub.reporting.cells import neutralise
+from safety_hub.reporting.figures import WeeklyFigures
+
+SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES = "一情况", "问题隐患清单", "制度措施清单"
+TITLE = "天津市安全生产一情况两清单"
+HEADER_ROW = 3  # row 1: title, row 2: note, row 3: headers, data from row 4
+FORMATS = {"int": "#,##0", "pct": "0.0%", "wan": "#,##0.00", "date": "yyyy-mm-dd", "number": "0.00"}
+FLAG_FILLS = {"红": ("FFC0392B", "FFFFFFFF"), "黄": ("FFF1C40F", "FF222222"), "绿": ("FF27AE60", "FFFFFFFF")}
+MIN_WIDTH, MAX_WIDTH, WRAP_WIDTH = 6, 60, 40
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    key: str
+    kind: Literal["text", "int", "pct", "wan", "date", "number", "flag"] = "text"
+    wrap: bool = False  # long free text: wrapped at WRAP_WIDTH
+
+
+SITUATION_COLUMNS = [
+    Column("序号", "seq", "int"), Column("类别", "category"), Column("指标", "indicator"), Column("单位", "unit"),
+    Column("本周", "week", "number"), Column("累计", "total", "number"), Column("说明", "note", wrap=True),
+]
+HAZARD_COLUMNS = [
+    Column("序号", "seq", "int"), Column("所在区", "district_name"), Column("单位名称", "org_name"),
+    Column("统一社会信用代码", "uscc"), Column("问题（隐患描述）", "description", wrap=True), Column("隐患等级", "grade"),
+    Column("挂牌督办", "listed"), Column("整改措施", "measures", wrap=True), Column("责任人", "owner"),
+    Column("发现日期", "found_date", "date"), Column("整改时限", "deadline", "date"), Column("剩余天数", "days_left", "int"),
+    Column("整改状态", "status"), Column("进展", "progress", "flag"), Column("销号日期", "closed_date", "date"),
+    Column("数据来源", "sources", wrap=True),
+]
+MEASURE_COLUMNS = [
+    Column("序号", "seq", "int"), Column("措施编号", "measure_id"), Column("名称", "title", wrap=True),
+    Column("类型", "measure_type"), Column("牵头单位", "org_name"), Column("所在区", "district_name"), Column("文号", "doc_no"),
+    Column("立项日期", "registered_date", "date"), Column("计划完成日期", "planned_date", "date"),
+    Column("实际完成日期", "completed_date", "date"), Column("状态", "status"), Column("进展", "progress", "flag"),
+]
+
+
+def display_width(value: object) -> int:
+    """Characters as a spreadsheet shows them: East Asian wide and full-width characters count 2."""
+    if value is None:
+        return 0
+    if isinstance(value, (dt.date, dt.datetime)):
+        return 10
+    if isinstance(value, float):
+        return len(f"{value:,.2f}")
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in str(value))
+
+
+def _situation_rows(fig: WeeklyFigures) -> list[dict]:
+    h, e = fig.hazards, fig.enforcement
+    m = fig.measure_list
+    completed = int(m["completed_by_asof"].sum()) if len(m) else 0
+    overdue_measures = int((m["progress"] == "红").sum()) if len(m) else 0
+    rows = [
+        ("隐患排查治理", "排查隐患", "条", h["found_week"], h["found_total"], "本周：发现日期在本周；累计：截至统计截止日（跨部门、重复报送已去重）"),
+        ("隐患排查治理", "整改销号", "条", h["closed_week"], h["closed_total"], "验收销号；本周：销号日期在本周"),
+        ("隐患排查治理", "动态整改率", "%", None, fig.rectification_rate, "截至统计截止日已销号 ÷ 排查隐患"),
+        ("隐患排查治理", "按期整改率", "%", None, fig.on_time_rate, "期限内销号 ÷ 整改期限已到的隐患"),
+        ("隐患排查治理", "超期未整改", "条", None, h["overdue"], "未销号且已过整改期限"),
+        ("隐患排查治理", "重大隐患", "条", h["major_week"], h["major_total"], ""),
+        ("隐患排查治理", "其中：已销号重大隐患", "条", None, h["major_closed_total"], ""),
+        ("隐患排查治理", "挂牌督办隐患", "条", h["listed_week"], h["listed_total"], ""),
+        ("隐患排查治理", "其中：未销号挂牌督办隐患", "条", None, h["listed_open"], ""),
+        ("执法检查", "执法检查企业", "家", e["inspected_week"], e["inspected_total"], "执法处罚记录中的被检查企业（按检查日期，统一社会信用代码去重）"),
+        ("执法检查", "行政处罚", "起", e["penalties_week"], e["penalties_total"], "罚款、警告、停产整顿、吊销、关闭取缔；按决定日期"),
+        ("执法检查", "罚款金额", "万元", e["fine_wan_week"], e["fine_wan_total"], "含停产整顿并处罚款"),
+        ("执法检查", "责令停产整顿", "家次", e["suspensions_week"], e["suspensions_total"], ""),
+        ("执法检查", "吊销证照", "家次", e["revocations_week"], e["revocations_total"], ""),
+        ("执法检查", "关闭取缔", "家次", e["closures_week"], e["closures_total"], ""),
+        ("执法检查", "联合惩戒", "家次", e["joint_punishments_week"], e["joint_punishments_total"], ""),
+        ("执法检查", "约谈", "次", e["warning_talks_week"], e["warning_talks_total"], "警示约谈，非行政处罚"),
+        ("制度措施", "制度措施", "项", None, len(m), "截至统计截止日已立项的清单措施"),
+        ("制度措施", "其中：已完成", "项", None, completed, "实际完成日期不晚于统计截止日"),
+        ("制度措施", "其中：逾期未完成", "项", None, overdue_measures, "已过计划完成日期仍未完成（进展为红）"),
+    ]
+    kinds = {"%": "pct", "万元": "wan"}
+    return [{"seq": i, "category": c, "indicator": ind, "unit": u, "week": w, "total": t, "note": note,
+             "_kind": kinds.get(u, "int")} for i, (c, ind, u, w, t, note) in enumerate(rows, start=1)]
+
+
+def _hazard_rows(fig: WeeklyFigures) -> list[dict]:
+    rows = []
+    for i, r in enumerate(fig.hazard_list.to_dict("records"), start=1):
+        rows.append({**r, "seq": i, "listed": "是" if r.get("listed_supervision") else "否",
+                     "sources": (r.get("sources") or "").replace(",", "、")})
+    return rows
+
+
+def _measure_rows(fig: WeeklyFigures) -> list[dict]:
+    return [{**r, "seq": i} for i, r in enumerate(fig.measure_list.to_dict("records"), start=1)]
+
+
+def _note(fig: WeeklyFigures) -> str:
+    data = fig.data_date.isoformat() if fig.data_date else "无"
+    incomplete = "" if fig.complete else "（本周数据尚不完整）"
+    return (f"统计周：{fig.week.label}（{fig.week.start:%Y-%m-%d} 至 {fig.week.end:%Y-%m-%d}）；统计截止日：{fig.as_of:%Y-%m-%d}；"
+            f"数据截至：{data}{incomplete}；数据来源：{'、'.join(fig.sources) or '无'}")
+
+
+def write_sheet(ws, title: str, note: str, columns: list[Column], rows: list[dict]) -> None:
+    """Title, note, a styled header row (frozen, filtered) and the rows, every value neutralised."""
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
+    last_col = get_column_letter(len(columns))
+    thin = Side(style="thin", color="FFBBBBBB")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    ws.cell(row=1, column=1, value=neutralise(title)).font = Font(bold=True, size=14)
+    ws.merge_cells(f"A1:{last_col}1")
+    ws.cell(row=2, column=1, value=neutralise(note)).font = Font(size=9, color="FF666666")
+    ws.merge_cells(f"A2:{last_col}2")
+    widths = [display_width(c.header) for c in columns]
+    for j, col in enumerate(columns, start=1):
+        cell = ws.cell(row=HEADER_ROW, column=j, value=col.header)
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="FFDDE4EE")
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.border = border
+    for i, row in enumerate(rows, start=HEADER_ROW + 1):
+        for j, col in enumerate(columns, start=1):
+            value = neutralise(row.get(col.key))
+            cell = ws.cell(row=i, column=j, value=value)
+            cell.border = border
+            kind = row.get("_kind", col.kind) if col.kind == "number" else col.kind
+            if kind in FORMATS and isinstance(value, (int, float, dt.date)):
+                cell.number_format = FORMATS[kind]
+            if col.kind == "flag" and value in FLAG_FILLS:
+                fill, font = FLAG_FILLS[value]
+                cell.fill = PatternFill("solid", fgColor=fill)
+                cell.font = Font(bold=True, color=font)
+                cell.alignment = Alignment(horizontal="center")
+            elif col.wrap:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+            shown = f"{value:.1%}" if kind == "pct" and isinstance(value, float) else value
+            widths[j - 1] = max(widths[j - 1], display_width(shown))
+    for j, col in enumerate(columns, start=1):
+        cap = WRAP_WIDTH if col.wrap else MAX_WIDTH
+        ws.column_dimensions[get_column_letter(j)].width = min(cap, max(MIN_WIDTH, widths[j - 1] + 2))
+    ws.freeze_panes = f"A{HEADER_ROW + 1}"
+    ws.auto_filter.ref = f"A{HEADER_ROW}:{last_col}{HEADER_ROW + max(len(rows), 1)}"
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+
+
+def build_workbook(fig: WeeklyFigures):
+    """The three sheets for ``fig``'s week as an openpyxl Workbook."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    note = _note(fig)
+    period = f"（{fig.week.label}，截至{fig.as_of:%Y年%m月%d日}）"
+    situation = wb.active
+    situation.title = SHEET_SITUATION
+    columns = [c if c.key != "total" else Column(f"累计（截至{fig.as_of:%m月%d日}）", "total", "number") for c in SITUATION_COLUMNS]
+    write_sheet(situation, f"{TITLE}：一情况{period}", note, columns, _situation_rows(fig))
+    write_sheet(wb.create_sheet(SHEET_HAZARDS), f"{TITLE}：问题隐患清单{period}", note, HAZARD_COLUMNS, _hazard_rows(fig))
+    write_sheet(wb.create_sheet(SHEET_MEASURES), f"{TITLE}：制度措施清单{period}", note, MEASURE_COLUMNS, _measure_rows(fig))
+    wb.properties.title = f"{TITLE} {fig.week.label}"
+    wb.properties.creator = "safety-hub"
+    return wb
+
+
+def workbook_bytes(fig: WeeklyFigures) -> bytes:
+    out = io.BytesIO()
+    build_workbook(fig).save(out)
+    return out.getvalue()

@@ -1,0 +1,35 @@
+-- mart_supervised_hazard: the listed (挂牌督办) hazards known on :as_of (a week's end;
+-- hazard_asof.sql) and found by then, closed ones included, with the progress flag of the
+-- 问题隐患清单 (DOMAIN.md §8):
+--   绿  closed (销号) by :as_of;
+--   红  open and the deadline before :as_of (days_left < 0: 超期, as in mart_district_hazard);
+--   黄  open with fewer than {yellow_days_left} days left (0 <= days_left < {yellow_days_left},
+--       include/risk.yaml supervised.yellow_days_left), or no deadline at all;
+--   绿  otherwise (on track).
+-- days_left = deadline - :as_of in days.
+INSERT INTO mart_supervised_hazard
+    (as_of_date, identity_key, uscc, org_name, district_code, district_name, description, grade, found_date, deadline,
+     days_left, status, is_closed, closed_date, progress, sources, data_through)
+WITH h AS (
+{hazard_asof}
+),
+s AS (
+    SELECT h.*,
+           CASE WHEN h.is_closed AND h.closed_date <= :as_of THEN TRUE ELSE FALSE END AS closed_by_asof,
+           h.deadline - CAST(:as_of AS DATE) AS days_left
+    FROM h
+    WHERE COALESCE(h.listed_supervision, FALSE) AND h.found_date <= :as_of
+)
+SELECT
+    CAST(:as_of AS DATE),
+    s.identity_key, s.uscc, s.org_name, s.district_code, d.district_name, s.description, s.grade, s.found_date, s.deadline,
+    s.days_left, s.status, s.closed_by_asof, CASE WHEN s.closed_by_asof THEN s.closed_date END,
+    CASE WHEN s.closed_by_asof THEN '绿'
+         WHEN s.deadline IS NULL THEN '黄'
+         WHEN s.days_left < 0 THEN '红'
+         WHEN s.days_left < {yellow_days_left} THEN '黄'
+         ELSE '绿' END,
+    s.sources,
+    (SELECT MAX(business_date) FROM load_audit WHERE business_date <= :as_of)
+FROM s
+LEFT JOIN dim_district d ON d.district_code = s.district_code

@@ -1,0 +1,265 @@
+"""The risk marts the warehouse_build DAG filled in the session's run (week 2026-W45, whose
+Monday to Wednesday are the simulated days), held against the simulator's own records and
+against plain computations over the core tables, independently of the marts' SQL:
+
+- mart_district_week: hazards from the simulator's ledgers (as test_hazards reads them),
+  enforcement from fact_enforcement and from the simulator;
+- mart_enterprise_risk: the population from the registry the simulator delivered, every
+  component recomputed in Python from the core tables and include/risk.yaml, every score
+  the sum of its components and every grade the band its score falls in;
+- mart_supervised_hazard: the listed hazards and their 红/黄/绿 flags from their deadlines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from conftest import DAYS, detected, query
+from safety_hub.domain import industry_sector, map_district, normalise_uscc, parse_date, to_halfwidth
+from safety_hub.risk import GRADES, load_risk_config, week_end, week_label
+from safety_hub.simulator.datasets.emb_extra import REGISTRY, employees_of, key_enterprises
+from safety_hub.simulator.enterprises import enterprise_pool
+from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
+from safety_hub.simulator.spec import SPECS
+from test_hazards import LEDGERS, _date, _description
+
+pytestmark = pytest.mark.e2e
+END = week_end(DAYS[-1])  # 2026-11-08
+START = END - dt.timedelta(days=6)
+COMPONENTS = ["inherent_industry", "inherent_major_source", "inherent_headcount", "open_hazards", "overdue_hazards",
+              "open_major", "overdue_major", "accidents", "enforcement", "insurance_lapsed"]
+# How each ledger writes a hazard's grade and 挂牌督办 (the agency's own fields and spellings).
+GRADE_FIELDS = {"emb_hazard": ("yhdj", "gpdb"), "hcc_hazard": ("隐患级别", "是否挂牌督办")}
+MAJOR = {"重大隐患", "重大", "重大事故隐患"}
+
+
+def _dec(value) -> Decimal:
+    return Decimal(str(value)) if value is not None else Decimal(0)
+
+
+@functools.lru_cache(maxsize=None)
+def truth_hazards(days: tuple[dt.date, ...]) -> dict[str, dict]:
+    """identity -> the hazard as the simulator knows it after ``days``: per source record its latest
+    valid version; per identity the most advanced status, then the latest update, then the first
+    source (as test_hazards.expected_hazards), with its grade and 挂牌督办 flag."""
+    truth = {d: generate_day(d).truth for d in days}
+    latest: dict[tuple[str, str], dict] = {}
+    for day in days:
+        data = generate_day(day)
+        for feed_id, ledger in LEDGERS.items():
+            spec, f, rank = SPECS[feed_id], ledger["fields"], ledger["rank"]
+            grade_field, listed_field = GRADE_FIELDS[feed_id]
+            t = data.truth["feeds"][feed_id]
+            valid = set(t["valid_keys"]) | {d["key"] for d in t["defects"] if d["expected_rule"] and not detected(d, truth)}
+            for rec in data.records[feed_id]:
+                key = to_halfwidth(str(rec[spec.key])).strip()
+                if key not in valid:
+                    continue
+                found = _date(rec[f["found"]])
+                v = {"source": f"{feed_id}:{key}", "updated": dt.datetime.fromisoformat(rec[spec.updated]),
+                     "uscc": normalise_uscc(rec[spec.uscc]), "district": map_district(rec[spec.district]), "found": found,
+                     "deadline": _date(rec[f["deadline"]]), "closed": _date(rec[f["closed"]]), "rank": rank[rec[f["status"]].strip()],
+                     "major": str(rec[grade_field]).strip() in MAJOR, "listed": str(rec[listed_field]).strip() == "是",
+                     "identity": f"{normalise_uscc(rec[spec.uscc])}|{_description(rec[f['description']])}|{found.isoformat()}"}
+                if (feed_id, key) not in latest or v["updated"] >= latest[feed_id, key]["updated"]:
+                    latest[feed_id, key] = v
+    hazards: dict[str, dict] = {}
+    for v in latest.values():
+        best = hazards.get(v["identity"])
+        if best is None or (-v["rank"], -v["updated"].timestamp(), v["source"]) < (-best["rank"], -best["updated"].timestamp(), best["source"]):
+            hazards[v["identity"]] = v
+    return hazards
+
+
+def closed_by(h: dict, day: dt.date) -> bool:
+    return h["rank"] == 3 and h["closed"] is not None and h["closed"] <= day
+
+
+def test_the_marts_hold_the_loaded_week(run):
+    """warehouse_build computed the week of the loaded days; every partition is a week's end (Sunday).
+    (Other weeks may be present: a report can build a past week's partitions.)"""
+    week = query(run, "SELECT DISTINCT week_label, week_start, week_end, data_through FROM mart_district_week WHERE week_end = :e", e=END)
+    assert week.to_dict("records") == [{"week_label": "2026-W45", "week_start": START, "week_end": END, "data_through": DAYS[-1]}]
+    assert len(query(run, "SELECT * FROM mart_district_week WHERE week_end = :e", e=END)) == 16  # every district, zeros included
+    for table in ("mart_enterprise_risk", "mart_supervised_hazard"):
+        dates = query(run, f"SELECT DISTINCT data_through FROM {table} WHERE as_of_date = :e", e=END)
+        assert dates["data_through"].tolist() == [DAYS[-1]], table
+    weeks = query(run, "SELECT DISTINCT week_label, week_start, week_end FROM mart_district_week")
+    for w in weeks.itertuples():
+        assert w.week_end.weekday() == 6 and w.week_start == w.week_end - dt.timedelta(days=6) and w.week_label == week_label(w.week_end)
+    for table in ("mart_enterprise_risk", "mart_supervised_hazard"):
+        assert all(d.weekday() == 6 for d in query(run, f"SELECT DISTINCT as_of_date FROM {table}")["as_of_date"]), table
+
+
+# --- mart_district_week ---------------------------------------------------------------------
+
+def test_district_week_hazards_equal_the_simulator_truth(run):
+    expected: dict[str, dict[str, int]] = {}
+    for h in truth_hazards(tuple(sorted(run.truth))).values():
+        if h["found"] > END:
+            continue
+        c = expected.setdefault(h["district"], dict.fromkeys(
+            ("hazards_found", "hazards_closed", "hazards_open", "overdue", "major_hazards", "supervised",
+             "found_total", "closed_total", "due_total", "closed_on_time_total"), 0))
+        closed, due = closed_by(h, END), h["deadline"] is not None and h["deadline"] < END
+        c["hazards_found"] += START <= h["found"] <= END
+        c["hazards_closed"] += closed and h["closed"] >= START
+        c["hazards_open"] += not closed
+        c["overdue"] += not closed and due
+        c["major_hazards"] += not closed and h["major"]
+        c["supervised"] += not closed and h["listed"]
+        c["found_total"] += 1
+        c["closed_total"] += closed
+        c["due_total"] += due
+        c["closed_on_time_total"] += due and closed and h["closed"] <= h["deadline"]
+    mart = query(run, "SELECT * FROM mart_district_week WHERE week_end = :e", e=END).set_index("district_code")
+    got = {d: {k: int(mart.loc[d, k]) for k in expected[next(iter(expected))]} for d in mart.index if mart.loc[d, "found_total"] > 0}
+    assert got == expected
+    totals = {k: sum(c[k] for c in expected.values()) for k in ("hazards_found", "hazards_closed", "overdue", "major_hazards", "supervised")}
+    assert all(totals.values()), f"every figure must be non-zero somewhere for the check to mean anything: {totals}"
+    for d, row in mart.iterrows():
+        rate = None if row.found_total == 0 else round(Decimal(int(row.closed_total)) / int(row.found_total), 6)
+        on_time = None if row.due_total == 0 else round(Decimal(int(row.closed_on_time_total)) / int(row.due_total), 6)
+        assert (row.dynamic_rate, row.on_time_rate) == (rate, on_time), d
+
+
+def test_district_week_enforcement_equals_sql_over_the_facts_and_the_simulator(run):
+    facts = query(run, "SELECT district_code, action_type, fine_wan FROM fact_enforcement "
+                       "WHERE decision_date BETWEEN :s AND :e AND business_date <= :e", s=START, e=END)
+    assert len(facts) > 0
+    mart = query(run, "SELECT * FROM mart_district_week WHERE week_end = :e", e=END).set_index("district_code")
+    columns = {"罚款": "fines", "警告": "warnings", "停产整顿": "suspensions", "吊销": "revocations", "关闭取缔": "closures",
+               "联合惩戒": "joint_punishments", "约谈": "interviews"}
+    for district, row in mart.iterrows():
+        mine = facts[facts["district_code"] == district]
+        assert row.enforcement_actions == len(mine), district
+        assert row.penalty_amount_wan == sum((_dec(v) for v in mine["fine_wan"] if v is not None and not pd.isna(v)), Decimal(0)), district
+        for action, column in columns.items():
+            assert row[column] == int((mine["action_type"] == action).sum()), (district, column)
+    # the simulator: every valid enforcement record decided in the week, by the district it was delivered with
+    spec, decided = SPECS["emb_enforcement"], {}
+    for day in sorted(run.truth):
+        data = generate_day(day)
+        t = data.truth["feeds"]["emb_enforcement"]
+        valid = set(t["valid_keys"]) | {d["key"] for d in t["defects"] if d["expected_rule"] and not detected(d, run.truth)}
+        for rec in data.records["emb_enforcement"]:
+            key = to_halfwidth(str(rec[spec.key])).strip()
+            if key in valid and START <= parse_date(rec["CF_JDRQ"]) <= END:
+                decided[key] = map_district(rec[spec.district])
+    per_district = pd.Series(list(decided.values())).value_counts().to_dict()
+    assert {d: int(n) for d, n in mart["enforcement_actions"].items() if n} == per_district
+
+
+# --- mart_enterprise_risk -------------------------------------------------------------------
+
+def test_every_score_is_the_sum_of_its_components_and_its_grade_the_band(run):
+    config = load_risk_config()
+    rows = query(run, "SELECT * FROM mart_enterprise_risk WHERE as_of_date = :e", e=END)
+    assert len(rows) > 50 and rows["uscc"].is_unique
+    bands = config.bands
+    for r in rows.to_dict("records"):
+        assert r["score"] == sum(r[c] for c in COMPONENTS), r["uscc"]
+        rank = 1 if r["score"] >= bands.red_min else 2 if r["score"] >= bands.orange_min else 3 if r["score"] >= bands.yellow_min else 4
+        assert (r["grade_rank"], r["grade"]) == (rank, GRADES[rank - 1]), r
+        assert r["config_sha"] == config.sha
+    assert rows["grade"].nunique() >= 3, f"the simulated week should spread over the grades: {rows['grade'].value_counts().to_dict()}"
+    expected_rank = rows["score"].astype(float).rank(method="min", ascending=False).astype(int)
+    assert (rows["risk_rank"] == expected_rank).all()
+
+
+def test_the_scored_enterprises_are_the_registry_the_simulator_delivered(run):
+    """The members of the last snapshot delivered by the week's end that loaded at some point;
+    their headcount and sector as the simulator made them."""
+    last = max(d for d in run.truth if d <= END)
+    delivered = {normalise_uscc(r["统一社会信用代码"]) for r in generate_day(last).records["emb_ent_registry"]}
+    loaded = {k for t in run.truth.values() for k in t["feeds"]["emb_ent_registry"]["valid_keys"]}
+    rows = query(run, "SELECT uscc, employees, sector, industry_code FROM mart_enterprise_risk WHERE as_of_date = :e", e=END)
+    assert set(rows["uscc"]) == delivered & loaded
+    pool = {e.uscc: e for e in key_enterprises(enterprise_pool(DEFAULT_SEED), REGISTRY.volume)}
+    for r in rows.itertuples():
+        assert r.employees == employees_of(pool[r.uscc]) and r.sector == pool[r.uscc].sector, r.uscc
+
+
+def test_enterprise_components_equal_an_independent_computation(run):
+    """Each component recomputed in Python from the core tables (plain SELECTs) and include/risk.yaml."""
+    c = load_risk_config()
+    registry = query(run, """
+        SELECT r.uscc, r.industry_code, r.major_hazard_level, r.employees FROM fact_ent_registry r
+        WHERE r.uscc IN (SELECT record_key FROM snapshot_member WHERE feed_id = 'emb_ent_registry' AND business_date =
+                         (SELECT MAX(business_date) FROM snapshot_member WHERE feed_id = 'emb_ent_registry' AND business_date <= :e))""", e=END)
+    hazards = query(run, "SELECT uscc, is_major, is_closed, closed_date, deadline, found_date FROM hazard")
+    accidents = query(run, "SELECT uscc, grade, occurred_date, business_date FROM fact_accident")
+    actions = query(run, "SELECT uscc, action_type, decision_date, business_date FROM fact_enforcement")
+    policies = query(run, "SELECT uscc, start_date, end_date, business_date FROM fact_liability_insurance")
+    got = query(run, "SELECT * FROM mart_enterprise_risk WHERE as_of_date = :e", e=END).set_index("uscc")
+
+    def capped(points: Decimal, cap) -> Decimal:
+        return points if cap is None else min(points, cap)
+
+    def band_points(employees: int) -> Decimal:
+        return max((b.points for b in c.inherent.headcount if employees >= b.min_employees), default=Decimal(0))
+
+    acc_from = END - dt.timedelta(days=c.accidents.lookback_days - 1)
+    enf_from = END - dt.timedelta(days=c.enforcement.lookback_days - 1)
+    seen = {name: 0 for name in COMPONENTS}
+    for e in registry.itertuples():
+        sector = industry_sector(e.industry_code)
+        h = hazards[(hazards["uscc"] == e.uscc) & (hazards["found_date"] <= END)]
+        is_open = ~(h["is_closed"].astype(bool) & h["closed_date"].map(lambda d: d is not None and not pd.isna(d) and d <= END))
+        overdue = is_open & h["deadline"].map(lambda d: d is not None and not pd.isna(d) and d < END)
+        major = h["is_major"].astype(bool)
+        a = accidents[(accidents["uscc"] == e.uscc) & (accidents["business_date"] <= END)
+                      & accidents["occurred_date"].between(acc_from, END)]
+        x = actions[(actions["uscc"] == e.uscc) & (actions["business_date"] <= END) & actions["decision_date"].between(enf_from, END)]
+        p = policies[(policies["uscc"] == e.uscc) & (policies["business_date"] <= END)]
+        started = p[p["start_date"] <= END]
+        covered = started[started["end_date"] >= END - dt.timedelta(days=c.insurance.grace_days)]
+        status = "在保" if len(covered) else "脱保" if len(started) else "未投保"
+        mandatory = sector in c.insurance.mandatory_sectors
+        lapsed = mandatory and (status == "脱保" or (status == "未投保" and c.insurance.uninsured_is_lapsed))
+        hz = c.hazards
+        expected = {
+            "inherent_industry": c.inherent.industry.points.get(sector, c.inherent.industry.default),
+            "inherent_major_source": c.inherent.major_source.points.get(e.major_hazard_level, c.inherent.major_source.default),
+            "inherent_headcount": band_points(int(e.employees)),
+            "open_hazards": capped(int((is_open & ~major).sum()) * hz.open_points, hz.max_points),
+            "overdue_hazards": capped(int((overdue & ~major).sum()) * hz.overdue_points, hz.max_points),
+            "open_major": capped(int((is_open & major).sum()) * hz.open_points * hz.major_weight, hz.max_points),
+            "overdue_major": capped(int((overdue & major).sum()) * hz.overdue_points * hz.major_weight, hz.max_points),
+            "accidents": capped(sum((c.accidents.points.get(g, Decimal(0)) for g in a["grade"]), Decimal(0)), c.accidents.max_points),
+            "enforcement": capped(sum((c.enforcement.points.get(t, Decimal(0)) for t in x["action_type"]), Decimal(0)), c.enforcement.max_points),
+            "insurance_lapsed": c.insurance.points if lapsed else Decimal(0),
+        }
+        row = got.loc[e.uscc]
+        assert {k: row[k] for k in COMPONENTS} == {k: round(v, 2) for k, v in expected.items()}, e.uscc
+        assert (row.n_open_hazards + row.n_open_major, row.n_accidents, row.n_enforcement) == (int(is_open.sum()), len(a), len(x)), e.uscc
+        assert (row.insurance_status, row.insurance_mandatory, row.sector) == (status, mandatory, sector), e.uscc
+        for k, v in expected.items():
+            seen[k] += v > 0
+    assert len(registry) == len(got)
+    assert all(seen.values()), f"every component must score for some enterprise in the simulated week: {seen}"
+
+
+# --- mart_supervised_hazard -----------------------------------------------------------------
+
+def test_supervised_hazards_and_their_flags_follow_the_deadlines(run):
+    n = load_risk_config().supervised.yellow_days_left
+    listed = {k: h for k, h in truth_hazards(tuple(sorted(run.truth))).items() if h["listed"] and h["found"] <= END}
+    rows = query(run, "SELECT * FROM mart_supervised_hazard WHERE as_of_date = :e", e=END)
+    assert set(rows["identity_key"]) == set(listed)
+    for r in rows.itertuples():
+        h = listed[r.identity_key]
+        closed = closed_by(h, END)
+        days_left = None if h["deadline"] is None else (h["deadline"] - END).days
+        flag = "绿" if closed else "黄" if days_left is None else "红" if days_left < 0 else "黄" if days_left < n else "绿"
+        assert (r.deadline, None if pd.isna(r.days_left) else r.days_left, bool(r.is_closed), r.progress) == (
+            h["deadline"], days_left, closed, flag), r.identity_key
+        assert r.grade == "重大隐患" and r.district_code == h["district"]
+    assert set(rows["progress"]) == {"红", "黄", "绿"}, "the simulated week should show every flag"
+    open_listed = query(run, "SELECT SUM(supervised) AS n FROM mart_district_week WHERE week_end = :e", e=END).n[0]
+    assert open_listed == int((~rows["is_closed"].astype(bool)).sum())
