@@ -8,7 +8,6 @@ end, and are skipped, with the reason, when the server is unreachable.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from decimal import Decimal
 from types import SimpleNamespace
@@ -17,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from pg_scratch import scratch_database
 
 from safety_hub.warehouse import bulk
 from safety_hub.warehouse.bulk import bulk_insert
 
-ADMIN_URL = os.environ.get("SAFETY_HUB_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 UTC = dt.timezone.utc
 CST = dt.timezone(dt.timedelta(hours=8))
 
@@ -34,24 +33,8 @@ AWKWARD_TEXT = [
 
 @pytest.fixture(scope="module")
 def pg_engine():
-    pytest.importorskip("psycopg2", reason="bulk_insert's COPY path needs psycopg2")
-    name = f"test_bulk_{os.getpid()}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
-    except Exception as exc:  # unreachable server, no rights
-        admin.dispose()
-        pytest.skip(f"PostgreSQL unreachable at {ADMIN_URL}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-    engine = sa.create_engine(sa.make_url(ADMIN_URL).set(database=name))
-    try:
+    with scratch_database("test_bulk") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _table(md: sa.MetaData, name: str) -> sa.Table:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 import yaml
+from pg_scratch import scratch_database
 
 from safety_hub import settings
 from safety_hub.domain import make_uscc
@@ -48,7 +48,6 @@ CONFIG = {
     "insurance": {"points": 10, "mandatory_sectors": ["危化"], "grace_days": 3, "uninsured_is_lapsed": True},
     "supervised": {"yellow_days_left": 7},
 }
-ADMIN_URL = os.environ.get("SAFETY_HUB_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 TRADE, CHEM, MINE = "C3411", "C2614", "B0911"  # 工贸 (5 points), 危化 (20, insurance mandatory), 非煤矿山 (default 1)
 _bodies = (f"{i:08d}" for i in itertools.count(10000001))
 
@@ -173,24 +172,8 @@ class Warehouse:
 
 @pytest.fixture(scope="module")
 def pg_engine():
-    pytest.importorskip("psycopg2")
-    name = f"test_risk_{os.getpid()}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
-    except Exception as exc:  # unreachable server, no rights
-        admin.dispose()
-        pytest.skip(f"PostgreSQL unreachable at {ADMIN_URL}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-    engine = sa.create_engine(sa.make_url(ADMIN_URL).set(database=name))
-    try:
+    with scratch_database("test_risk") as engine:
         yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
