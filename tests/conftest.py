@@ -110,6 +110,7 @@ def detected(defect: dict, truth: dict) -> bool:
 
     A status regression is found by comparing with the closed version loaded on its
     origin day; when that day is not loaded, the regressed version is simply the first.
+    Likewise a reused document number needs the case of its origin day beside it.
     Other defects (cross-feed ones included) are seen whenever their day is loaded.
     """
     return "origin_day" not in defect or dt.date.fromisoformat(defect["origin_day"]) in truth

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import pandas as pd
@@ -17,7 +18,8 @@ from safety_hub.warehouse.engine import ensure_schema
 
 
 def test_the_shipped_rules_load():
-    assert "insured_headcount>=employees" in {r.id for r in load_cross_rules()}
+    assert {"insured_headcount>=employees", "rail_hazard.within_roster", "insurance_cover.no_overlap", "insurance_cover.no_gap",
+            "doc_no.unique_across_batches"} <= {r.id for r in load_cross_rules()}
 
 
 def test_a_rule_on_an_unknown_feed_is_rejected(tmp_path):
@@ -69,4 +71,114 @@ def test_rail_hazard_off_every_rostered_segment_is_flagged(tmp_path):
         assert run_cross_rules(conn, md)["rail_hazard.within_roster"] == 2
         keys = [r[0] for r in conn.execute(sa.text("SELECT record_key FROM quality_flag WHERE rule_id = 'rail_hazard.within_roster' ORDER BY 1"))]
     assert keys == ["H3", "H4"]
+    engine.dispose()
+
+
+# --- over history: 安责险 cover per enterprise, penalty document numbers across batches -------------
+
+def _warehouse(tmp_path):
+    engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    return engine, ensure_schema(engine)
+
+
+def _lineage(day: dt.date, batch: str) -> dict:
+    return {"feed_id": "x", "batch_id": batch, "business_date": day, "raw_file": f"raw/{batch}", "loaded_at": dt.datetime.now(dt.timezone.utc)}
+
+
+def _flags(conn, rule_id: str) -> dict[str, dict]:
+    rows = conn.execute(sa.text("SELECT record_key, feed_id, row_number, original_values FROM quality_flag WHERE rule_id = :r"), {"r": rule_id})
+    return {r.record_key: {"feed_id": r.feed_id, "row_number": r.row_number, **json.loads(r.original_values)} for r in rows}
+
+
+D = dt.date.fromisoformat
+DAY1, DAY2 = dt.date(2026, 11, 2), dt.date(2026, 11, 3)
+# (uscc, policy_no, start, end, business date): each enterprise one case
+POLICIES = [
+    ("U1", "P1a", "2025-01-01", "2025-12-31", DAY1), ("U1", "P1b", "2026-01-01", "2026-12-31", DAY1),  # renewed the day after: clean
+    ("U2", "P2a", "2025-01-01", "2025-12-31", DAY1), ("U2", "P2b", "2025-12-31", "2026-12-30", DAY1),  # starts on the last day: overlap
+    ("U3", "P3a", "2026-01-01", "2026-12-31", DAY2), ("U3", "P3b", "2026-01-01", "2026-12-31", DAY1),  # same start: the later batch
+    ("U4", "P4a", "2026-01-01", "2026-12-31", DAY1), ("U4", "P4b", "2026-01-01", "2026-06-30", DAY1),  # same start, same batch: greater number
+    ("U5", "P5a", "2025-01-01", "2025-12-31", DAY1), ("U5", "P5b", "2026-01-05", "2027-01-04", DAY2),  # 4 days uninsured: a gap
+    ("U6", "P6a", "2025-01-01", "2026-12-31", DAY1), ("U6", "P6b", "2025-06-01", "2025-12-31", DAY1),  # inside a longer one: overlap,
+    ("U6", "P6c", "2027-01-01", "2027-12-31", DAY2),                                                   # and the next follows the longer
+    ("U7", "P7a", "2025-01-01", None, DAY1), ("U7", "P7b", "2025-06-01", "2026-05-31", DAY1),          # no end date: cover unknown,
+    ("U7", "P7c", "2026-08-01", "2027-07-31", DAY2),                                                   # neither overlap nor gap after it
+    ("U8", "P8a", "2025-01-01", "2025-12-31", DAY1), ("U8", "P8b", "2026-02-01", None, DAY2),          # no end date, after a gap: flagged
+    ("U9", "P9a", "2026-03-01", "2027-02-28", DAY2),                                                   # an enterprise's first policy
+]
+
+
+def _load_policies(conn, md, rows=POLICIES):
+    bulk_insert(conn, md.tables["fact_liability_insurance"], pd.DataFrame([
+        {"policy_no": no, "uscc": uscc, "org_name": "甲", "district_code": "120116", "insurer": "测试保险",
+         "start_date": D(start), "end_date": D(end) if end else None, "death_limit_wan": 50, "insured_headcount": 10,
+         **_lineage(day, f"run-{day}")} for uscc, no, start, end, day in rows]))
+
+
+def test_overlapping_policies_flag_the_later_one(tmp_path):
+    engine, md = _warehouse(tmp_path)
+    with engine.begin() as conn:
+        _load_policies(conn, md)
+        counts = run_cross_rules(conn, md)
+        flags = _flags(conn, "insurance_cover.no_overlap")
+    assert set(flags) == {"P2b", "P3a", "P4b", "P6b"}, flags
+    assert counts["insurance_cover.no_overlap"] == 4
+    assert flags["P2b"]["overlapped_policy_no"] == "P2a" and flags["P2b"]["overlapped_until"] == "2025-12-31"
+    assert flags["P3a"]["overlapped_policy_no"] == "P3b"  # same start: the one of the later business date
+    assert flags["P4b"]["overlapped_policy_no"] == "P4a"  # same start and batch: the greater policy number
+    assert {f["feed_id"] for f in flags.values()} == {"emb_insurance"} and {f["row_number"] for f in flags.values()} == {0}
+    engine.dispose()
+
+
+def test_a_renewal_after_a_gap_is_flagged(tmp_path):
+    engine, md = _warehouse(tmp_path)
+    with engine.begin() as conn:
+        _load_policies(conn, md)
+        run_cross_rules(conn, md)
+        flags = _flags(conn, "insurance_cover.no_gap")
+    assert set(flags) == {"P5b", "P8b"}, flags
+    assert flags["P5b"]["previous_cover_end"] == "2025-12-31" and flags["P5b"]["start_date"] == "2026-01-05"
+    assert flags["P8b"]["end_date"] is None  # its own end does not matter: its start follows a known end
+    engine.dispose()
+
+
+def test_a_policy_in_two_batches_overlaps_nothing(tmp_path):
+    """The same policy re-delivered (its newest version is the one the warehouse keeps) is one policy."""
+    engine, md = _warehouse(tmp_path)
+    with engine.begin() as conn:
+        _load_policies(conn, md, [("U1", "P1", "2026-01-01", "2026-12-31", DAY1), ("U1", "P1", "2026-01-01", "2026-12-31", DAY2)])
+        counts = run_cross_rules(conn, md)
+    assert counts["insurance_cover.no_overlap"] == counts["insurance_cover.no_gap"] == 0
+    engine.dispose()
+
+
+# (record_id, doc_no as typed, uscc, decision date, batch day)
+CASES = [
+    ("CF1", "(津和)应急罚[2026]1号", "U1", "2026-10-20", DAY1), ("CF2", "（津和）应急罚〔2026〕1号", "U2", "2026-10-25", DAY2),  # reused
+    ("CF3", "津应急罚［2026］2号", "U3", "2026-10-20", DAY1), ("CF3", "津应急罚[2026]2号", "U3", "2026-10-20", DAY2),  # resubmitted
+    ("CF5", "津应急罚[2026]3号", "U5", "2026-10-21", DAY1), ("CF6", "津应急罚〔2026〕3号", "U5", "2026-10-21", DAY2),  # same case,
+    # a new record number: the same party and decision date
+    ("CF7", "津应急罚[2026]4号", "U7", "2026-10-21", DAY1), ("CF8", "津应急罚[2026]4号", "U7", "2026-10-28", DAY2),  # same party,
+    # another decision: reused
+    ("CF9", None, "U9", "2026-10-21", DAY1), ("CF10", None, "U9", "2026-10-22", DAY2),                        # no number: no reuse
+    ("CF11", "津应急罚[2026]5号", "U1", "2026-10-21", DAY1),                                                    # used once
+]
+
+
+def test_a_document_number_used_by_another_case_in_another_batch_flags_both(tmp_path):
+    from safety_hub.codes import normalise_doc_no
+
+    engine, md = _warehouse(tmp_path)
+    with engine.begin() as conn:
+        bulk_insert(conn, md.tables["fact_enforcement"], pd.DataFrame([
+            {"record_id": rid, "doc_no": doc, "doc_no_norm": normalise_doc_no(doc), "uscc": uscc, "org_name": "甲", "district_code": "120101",
+             "penalty_category": "罚款", "action_type": "罚款", "decision_date": D(decided), "inspect_date": D(decided) - dt.timedelta(days=20),
+             **_lineage(day, f"run-{day}")} for rid, doc, uscc, decided, day in CASES]))
+        counts = run_cross_rules(conn, md)
+        flags = _flags(conn, "doc_no.unique_across_batches")
+    assert set(flags) == {"CF1", "CF2", "CF7", "CF8"}, flags
+    assert counts["doc_no.unique_across_batches"] == 4
+    assert (flags["CF1"]["also_used_by"], flags["CF2"]["also_used_by"]) == ("CF2", "CF1")
+    assert flags["CF2"]["doc_no"] == "（津和）应急罚〔2026〕1号"  # as delivered
+    assert {f["feed_id"] for f in flags.values()} == {"emb_enforcement"}
     engine.dispose()

@@ -67,6 +67,7 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
     valid: list[tuple[str, str]] = []  # (key, uscc) of the rows expected to load, in delivery order
     clean: list[tuple[str, str, int]] = []  # entries of ``valid`` with no defect at all (pair partners)
     kinds = list(DEFECT_RATES)
+    per_record = [d for d in spec.rule_defects if not d.history]  # history defects come from ``spec.history``
     for rec in records:
         roll, kind = rng.random(), None
         acc = 0.0
@@ -106,12 +107,12 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
                 kind = None  # equal dates are in order
             else:
                 expected_rule = rule
-        elif kind == "rule_violation" and not spec.rule_defects:
+        elif kind == "rule_violation" and not per_record:
             kind = None
         elif kind == "resubmitted" and spec.resubmit_key is None:
             kind = None
         elif kind == "rule_violation":
-            defect = rng.choice(spec.rule_defects)
+            defect = rng.choice(per_record)
             if defect.pair:
                 partner = clean.pop(rng.randrange(len(clean))) if clean else None
                 applied = partner is not None and defect.apply(rng, rec, day, delivered[partner[2]])
@@ -218,6 +219,13 @@ def _regressions(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float)
     return out
 
 
+def _history(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[tuple[dict, dict | None]]:
+    """Records with defects only the warehouse's history shows (and their clean partners), delivered today."""
+    if spec.history is None:
+        return []
+    return spec.history(day, seed, pool, max(1, int(spec.volume * scale)), lambda d: _feed_day(spec, d, seed, pool, scale))
+
+
 def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> DayData:
     """Deterministic: the same (seed, day, scale) always gives the same bytes."""
     pool = enterprise_pool(seed)
@@ -229,6 +237,16 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> 
             delivered.append(rec)
             truth["defects"].append({"key": _halfwidth(rec[spec.key]).strip(), "kind": "status_regression",
                                      "expected_rule": "status.no_regression", "stage": WAREHOUSE_STAGE, "origin_day": origin.isoformat()})
+        valid, usccs = set(truth["valid_keys"]), set(truth["valid_usccs"])
+        for rec, defect in _history(spec, day, seed, pool, scale):
+            delivered.append(rec)
+            key = _halfwidth(rec[spec.key]).strip()
+            if defect is not None:
+                truth["defects"].append({"key": key, **defect})
+            if defect is None or not defect.get("expected_rule"):  # a clean partner or a warning: it loads
+                valid.add(key)
+                usccs.add(_halfwidth(rec[spec.uscc]))
+        truth.update(valid_keys=sorted(valid), distinct_valid=len(valid), valid_usccs=sorted(usccs))
         truth["rows_delivered"] = len(delivered)
         data.records[feed_id] = delivered
         feeds_truth[feed_id] = truth

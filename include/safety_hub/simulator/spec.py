@@ -63,11 +63,30 @@ class RuleDefect:
 
     kind: str
     rule: str
-    apply: Callable[[random.Random, dict, dt.date, dict | None], bool]
+    apply: Callable[[random.Random, dict, dt.date, dict | None], bool] | None
     severity: Literal["error", "warning"] = "error"
     pair: bool = False
     # "warehouse": a cross-feed rule the warehouse build checks (not one batch's suite)
     stage: Literal["validate", "warehouse"] = "validate"
+    # Injected by the dataset's ``history`` (a policy renewed after a gap, a document number a case
+    # of an earlier day carries), not drawn per record by the injector; ``apply`` may then be None.
+    history: bool = False
+
+    def entry(self, **extra) -> dict:
+        """The truth entry of a record carrying this defect, less its key (``extra``: more about it)."""
+        out = {"kind": self.kind, "expected_rule": self.rule if self.severity == "error" else None}
+        if self.severity == "warning":
+            out["expected_flag"] = self.rule
+        if self.stage != "validate":
+            out["stage"] = self.stage
+        return {**out, **extra}
+
+
+# A dataset's history defects for one day: ``history(day, seed, pool, n, earlier)`` returns the
+# records delivered today besides the built ones, each with its truth entry (``kind``,
+# ``expected_rule``/``expected_flag``, ``stage``, ...) or None for a clean record a defect needs
+# beside it. ``earlier(d)`` is day ``d``'s delivery and truth before its own history records.
+History = Callable[[dt.date, int, list[Enterprise], int, Callable[[dt.date], tuple[list[dict], dict]]], list[tuple[dict, dict | None]]]
 Builder = Callable[[random.Random, dt.date, list[Enterprise], int], list[dict]]
 
 
@@ -103,6 +122,9 @@ class DatasetSpec:
     # with an earlier status; ``regress`` returns it, or None when it cannot regress.
     regress: Callable[[random.Random, dict, dt.date], dict | None] | None = None
     regress_share: float = 0.0
+    # Defects seen only over the records' history in the warehouse, with their clean partners
+    # (see ``History``); the dataset's ``RuleDefect``s with ``history=True`` name their kinds.
+    history: History | None = None
 
 
 SPECS: dict[str, DatasetSpec] = {}

@@ -1,8 +1,9 @@
 """Cross-feed rules (``include/feeds/_cross_rules.yaml``), checked by the warehouse build.
 
 Each rule's SELECT finds offending rows across feeds (insured headcount below the
-registry's employees, ...); they are written to ``quality_flag`` under the rule id,
-replacing the rule's previous flags, inside the build's transaction.
+registry's employees, ...) or across a feed's batches (安责险 cover gaps and overlaps,
+a document number used by two cases); they are written to ``quality_flag`` under the
+rule id, replacing the rule's previous flags, inside the build's transaction.
 """
 
 from __future__ import annotations

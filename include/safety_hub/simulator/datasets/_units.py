@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import random
 
-from safety_hub.domain import make_uscc
+from safety_hub.domain import DISTRICTS, make_uscc
 from safety_hub.simulator.enterprises import Enterprise
 
 _BODY_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -60,3 +60,35 @@ def _railway_units(seed_key: str) -> tuple[Enterprise, ...]:
 def railway_units(pool: list[Enterprise]) -> list[Enterprise]:
     """Railway maintenance units (铁路站段) that name the railway-side segment chief."""
     return list(_railway_units(pool[0].uscc))
+
+
+# Trades of the insurer's other policyholders: sectors where 安责险 is mandatory (DOMAIN.md §7).
+_INSURED_TRADES = [("化工", "C2614", "危化"), ("石油化工", "C2511", "危化"), ("仓储", "G5942", "危化"), ("建筑工程", "E4710", "建筑"),
+                   ("建设工程", "E4811", "建筑"), ("物流", "G5435", "危货运输"), ("危险品运输", "G5435", "危货运输"), ("钢铁", "C3120", "金属冶炼")]
+_INSURED_PLACES = ["津港", "海河", "滨城", "渤海", "津南", "东丽", "北辰", "宝坻", "武清", "蓟州", "静海", "临港", "泰达", "津东", "华北", "北方",
+                   "西青", "宁河", "汉沽", "大港"]
+_NAME_CHARS = "宏鑫恒永瑞盛华中金润安广天汇正聚远通达泰丰源利兴隆昌荣德信诚和顺祥凯嘉佳"
+
+
+@functools.lru_cache(maxsize=8)
+def _insured_units(seed_key: str, count: int, taken: frozenset[str]) -> tuple[Enterprise, ...]:
+    rng = random.Random(f"{seed_key}:insured-units:{count}")
+    districts = sorted(DISTRICTS)
+    units: list[Enterprise] = []
+    names, usccs = set(taken), set(taken)  # the pool's names and codes are taken
+    while len(units) < count:
+        trade, industry, sector = rng.choice(_INSURED_TRADES)
+        name = f"天津{rng.choice(_INSURED_PLACES)}{rng.choice(_NAME_CHARS)}{rng.choice(_NAME_CHARS)}{trade}有限公司"
+        district = rng.choice(districts)
+        uscc = make_uscc("91", district, _body(rng))
+        if name in names or uscc in usccs:
+            continue
+        names.add(name)
+        usccs.add(uscc)
+        units.append(Enterprise(uscc, name, district, industry, sector))
+    return tuple(units)
+
+
+def insured_units(pool: list[Enterprise], count: int) -> list[Enterprise]:
+    """The insurer's policyholders the shared pool does not model (most of a city's 安责险 book), stable for one pool."""
+    return list(_insured_units(pool[0].uscc, count, frozenset(t for e in pool for t in (e.uscc, e.name, e.former_name) if t)))

@@ -11,9 +11,10 @@ import datetime as dt
 import functools
 import random
 import re
+from dataclasses import dataclass, replace
 
-from safety_hub.domain import DISTRICTS, accident_grade, make_uscc
-from safety_hub.simulator.datasets._units import fishery_units
+from safety_hub.domain import DISTRICTS, accident_grade, make_uscc, normalise_uscc
+from safety_hub.simulator.datasets._units import fishery_units, insured_units
 from safety_hub.simulator.enterprises import Enterprise
 from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, register, stamp
 
@@ -159,7 +160,10 @@ def enforcements(rng: random.Random, day: dt.date, pool: list[Enterprise], n: in
         left, right = rng.choice(_BRACKETS)
         paren = rng.choice([("(", ")"), ("（", "）")]) if prefix != "津" else ("", "")
         kind = "约" if action == "约谈" else "罚"
-        serial = f"{rng.choice('abcdefghjk')}-{rng.randrange(1, 200)}" if rng.random() < 0.4 else str(rng.randrange(1, 800))
+        # A running number of the day's record: two cases share a number only where a defect says so
+        # (doc_no_shared, doc_no_reused), never by chance.
+        running = f"{day:%j}{seq:03d}"
+        serial = f"{rng.choice('abcdefghjk')}-{running}" if rng.random() < 0.4 else running
         content = {"罚款": f"罚款人民币{fine}万元", "警告": "警告", "停产整顿": "责令停产停业整顿" + (f"，并处罚款人民币{fine}万元" if fine else ""),
                    "吊销": "吊销安全生产许可证", "关闭取缔": "提请县级以上人民政府予以关闭", "联合惩戒": "纳入安全生产失信惩戒名单",
                    "约谈": "约谈企业主要负责人"}[action]
@@ -211,6 +215,33 @@ def _shared_doc_no(rng: random.Random, rec: dict, day: dt.date, partner: dict | 
     return True
 
 
+_REUSE_SHARE = 0.04  # of a day's clean cases: its number is used again by a new case a day or two later
+
+
+def reused_doc_nos(day: dt.date, seed: int, pool: list[Enterprise], n: int, earlier) -> list[tuple[dict, dict | None]]:
+    """New cases decided under the number of a loaded case delivered one or two days before, typed
+    with other brackets: a number used twice, seen only beside the earlier day's batch."""
+    defect = next(d for d in ENFORCEMENT.rule_defects if d.kind == "doc_no_reused")
+    out: list[tuple[dict, dict | None]] = []
+    for back in (1, 2):
+        origin = day - dt.timedelta(days=back)
+        delivered, truth = earlier(origin)
+        clean = set(truth["valid_keys"]) - {d["key"] for d in truth["defects"]}
+        # Which of the origin day's cases are reused, and when: the same draws whichever later day asks.
+        pick = random.Random(f"{seed}:{origin.isoformat()}:emb_enforcement:reuse")
+        for original in sorted({r["CF_JLBH"]: r for r in delivered if r["CF_JLBH"] in clean}.values(), key=lambda r: r["CF_JLBH"]):
+            if pick.random() >= _REUSE_SHARE or pick.choice((1, 2)) != back:
+                continue
+            rng = random.Random(f"{seed}:{day.isoformat()}:emb_enforcement:reuse:{original['CF_JLBH']}")
+            case = enforcements(rng, day, pool, 1)[0]
+            if (normalise_uscc(case["CF_XDR_SHXYM"]), case["CF_JDRQ"]) == (normalise_uscc(original["CF_XDR_SHXYM"]), original["CF_JDRQ"]):
+                continue  # the same party and decision day would be the same case resubmitted, not a reuse
+            case["CF_JLBH"] = f"CF{day:%Y%m%d}{n + len(out) + 1:04d}"  # after the day's own records
+            defect.apply(rng, case, day, original)
+            out.append((case, defect.entry(origin_day=origin.isoformat(), partner=original["CF_JLBH"])))
+    return out
+
+
 ENFORCEMENT = register(DatasetSpec(
     feed_id="emb_enforcement", build=enforcements, volume=40, delivery=Api("enforcements"),
     key="CF_JLBH", uscc="CF_XDR_SHXYM", name="CF_XDR_MC", district="XZQH", batch="BSPC", updated="GXSJ",
@@ -219,7 +250,11 @@ ENFORCEMENT = register(DatasetSpec(
     rule_defects=(
         RuleDefect("doc_no_bad_year", "doc_no.format", _two_digit_year),
         RuleDefect("doc_no_shared", "doc_no.unique", _shared_doc_no, pair=True),
+        # a case of an earlier day (``partner``, delivered on ``origin_day``) is flagged with it
+        RuleDefect("doc_no_reused", "doc_no.unique_across_batches", _shared_doc_no, severity="warning", stage="warehouse",
+                   history=True),
     ),
+    history=reused_doc_nos,
 ))
 
 # --- 生产安全事故 (accidents) -----------------------------------------------------------------
@@ -288,6 +323,23 @@ ACCIDENT = register(DatasetSpec(
 ))
 
 # --- 安全生产责任保险 (安责险 policies) ----------------------------------------------------------
+#
+# A renewal model: every policyholder has a chain of consecutive policies, one per policy year
+# (from its anniversary to the day before the next), each starting the day after the previous
+# one ends. A policy is delivered when it is issued (a renewal 1-30 days before it starts),
+# together with the policy it renews (the insurer's record of that one changes: it is renewed),
+# so the warehouse sees each pair. The book is the pool's insured enterprises and fishery units, which
+# renew in November (the simulated window, like the renames: their renewals, and the registry's
+# headcounts, are in the data the tests load), plus the insurer's other policyholders renewing
+# all year round, enough of them for about ``volume`` rows a day.
+#
+# Defects of a policy year (at most one; ``policy_history`` delivers them with their partner):
+# - cover_gap: renewed after the previous policy ended, starting 1-45 days after it (脱保);
+# - policy_overlap: renewed early, starting 1-60 days before the previous policy ends, or a second
+#   policy for the same cover issued beside the renewal under the next number (double reporting);
+# - headcount_below_employees (registered enterprises only): fewer insured than the registry's
+#   从业人员数, on every delivery of that policy.
+# A defective policy still runs to the usual anniversary, so the next year's renewal is clean.
 
 # Sectors where 安责险 is mandatory (DOMAIN.md §7) among the pool's sectors.
 _INSURED_SECTORS = {"危化": "危险化学品", "金属冶炼": "金属冶炼", "建筑": "建筑施工", "危货运输": "交通运输", "渔业": "渔业"}
@@ -299,58 +351,166 @@ _INSURERS = [
     ("中华联合财产保险股份有限公司天津分公司", "ZHLH"),
     ("中国人寿财产保险股份有限公司天津市分公司", "8061"),
 ]
+_GAP_RATE, _EARLY_RATE, _DOUBLE_RATE = 0.04, 0.03, 0.02  # per policy year (a renewal delivers two rows)
+_SHORT_RATE = 0.2  # per policy year of a registered enterprise: headcount below its 从业人员数
+_POOL_ANNIVERSARIES = (dt.date(2001, 11, 5), 21)  # first day and number of days (the pool renews in November)
 
 
-def _one_year_on(d: dt.date) -> dt.date:
-    return d.replace(year=d.year + 1) if (d.month, d.day) != (2, 29) else dt.date(d.year + 1, 3, 1)
+@dataclass(frozen=True)
+class _Holder:
+    index: int  # in the book: the policy number's serial
+    ent: Enterprise
+    anniversary: tuple[int, int]  # (month, day) the policy year starts; never 29 February
+    employees: int | None  # 从业人员数 in the EMB registry, None when not registered
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """One policy year of a holder (``copy`` 2: the double-reported second policy for it)."""
+
+    holder: _Holder
+    year: int
+    start: dt.date
+    end: dt.date
+    issued: dt.date
+    kind: str | None  # None, cover_gap, policy_overlap (early), double or headcount_below_employees
+    insurer: tuple[str, str]
+    limit_wan: int
+    headcount: int
+    premium_rate: int
+    copy: int = 1
+
+    @property
+    def policy_no(self) -> str:
+        return f"{self.insurer[1]}12{self.issued:%Y%m%d}{self.holder.index:06d}{self.copy:02d}"
+
+
+_BOOKS: dict[tuple[str, int], tuple[_Holder, ...]] = {}
+
+
+def _book(pool: list[Enterprise], n: int) -> tuple[_Holder, ...]:
+    """The policyholders for ``n`` rows a day: the pool's first, then the insurer's other ones."""
+    key = (pool[0].uscc, n)
+    if key not in _BOOKS:
+        registered = {e.uscc: employees_of(e) for e in key_enterprises(pool, REGISTRY.volume)}
+        own = [e for e in pool if e.sector in _INSURED_SECTORS] + fishery_units(pool)
+        others = insured_units(pool, max(1, n * 365 // 2 - len(own)))  # a renewal delivers two rows
+        first, days = _POOL_ANNIVERSARIES
+        holders = []
+        for i, ent in enumerate(own + others):
+            r = random.Random(f"{ent.uscc}:insurance-anniversary")
+            day = first + dt.timedelta(days=r.randrange(days)) if i < len(own) else dt.date(2001, 1, 1) + dt.timedelta(days=r.randrange(365))
+            holders.append(_Holder(i, ent, (day.month, day.day), registered.get(ent.uscc)))
+        _BOOKS[key] = tuple(holders)
+    return _BOOKS[key]
+
+
+def _policy_year(h: _Holder, year: int) -> _Policy:
+    """The holder's policy for the policy year starting on its anniversary in ``year``."""
+    r = random.Random(f"{h.ent.uscc}:insurance:{year}")
+    anniversary, next_one = dt.date(year, *h.anniversary), dt.date(year + 1, *h.anniversary)
+    roll, kind = r.random(), None
+    if roll < _GAP_RATE:
+        kind, start = "cover_gap", anniversary + dt.timedelta(days=r.randrange(1, 46))
+        issued = anniversary + dt.timedelta(days=r.randrange(0, (start - anniversary).days + 1))  # after the lapse
+    elif roll < _GAP_RATE + _EARLY_RATE:
+        kind, start = "policy_overlap", anniversary - dt.timedelta(days=r.randrange(1, 61))
+        issued = start - dt.timedelta(days=r.randrange(0, 15))
+    else:
+        start = anniversary
+        issued = start - dt.timedelta(days=r.randrange(1, 31))
+        if roll < _GAP_RATE + _EARLY_RATE + _DOUBLE_RATE:
+            kind = "double"
+    short = h.employees is not None and h.employees >= 20 and kind is None and r.random() < _SHORT_RATE
+    if short:
+        kind, headcount = "headcount_below_employees", h.employees - r.randrange(1, h.employees // 2)
+    else:
+        headcount = r.randrange(8, 600) if h.employees is None else h.employees + r.randrange(0, 30)  # covers all staff
+    return _Policy(h, year, start, next_one - dt.timedelta(days=1), issued, kind, r.choice(_INSURERS),
+                   r.choice([40, 50, 50, 60, 80, 100]),  # 万元 per person, >= 40 since the 2025 revision
+                   headcount, r.choice([120, 150, 180, 240, 300]))
+
+
+@functools.lru_cache(maxsize=16)
+def _issued_in(pool_key: str, n: int, year: int) -> dict[dt.date, tuple[_Policy, ...]]:
+    """Issue day -> the policies of the policy years starting on an anniversary in ``year``."""
+    out: dict[dt.date, list[_Policy]] = {}
+    for h in _BOOKS[(pool_key, n)]:
+        p = _policy_year(h, year)
+        out.setdefault(p.issued, []).append(p)
+    return {d: tuple(ps) for d, ps in out.items()}
+
+
+def _issued_on(pool: list[Enterprise], n: int, day: dt.date) -> list[_Policy]:
+    """Policies issued on ``day`` (an anniversary lies at most 74 days after or 45 days before its issue)."""
+    _book(pool, n)
+    found = [p for year in (day.year - 1, day.year, day.year + 1) for p in _issued_in(pool[0].uscc, n, year).get(day, ())]
+    return sorted(found, key=lambda p: p.holder.index)
+
+
+def _policy_row(p: _Policy, rng: random.Random, day: dt.date) -> dict:
+    """The policy as the insurer's CSV has it on ``day``."""
+    ent, limit = p.holder.ent, p.limit_wan
+    return {
+        "保单号": p.policy_no,
+        "投保单位名称": ent.name_variant(rng, day),
+        "统一社会信用代码": ent.uscc,
+        "所在区": ent.district_code,
+        "投保行业": _INSURED_SECTORS[ent.sector],
+        "保险公司": p.insurer[0],
+        "起保日期": cn_date(p.start, rng),
+        "终保日期": cn_date(p.end, rng),
+        "每人死亡伤残责任限额（万元）": str(limit),
+        "参保人数": str(p.headcount),
+        "保费（元）": f"{p.headcount * p.premium_rate * limit / 50:.2f}",
+        "报送批次": f"EMB-AZX-{day:%Y%m%d}",
+        "更新时间": stamp(day, rng),
+    }
+
+
+def _renewal(p: _Policy) -> tuple[_Policy, _Policy]:
+    """(the policy renewed by ``p``, ``p``)."""
+    return _policy_year(p.holder, p.year - 1), p
+
+
+def _in_history(p: _Policy) -> bool:
+    """Whether the renewal ``p`` or the policy it renews carries a defect (``policy_history`` delivers them)."""
+    previous, _ = _renewal(p)
+    return p.kind is not None or previous.kind == "headcount_below_employees"
 
 
 def policies(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
-    insured = [e for e in pool if e.sector in _INSURED_SECTORS]
-    fishery = fishery_units(pool)
-    registered = {e.uscc: employees_of(e) for e in key_enterprises(pool, REGISTRY.volume)}
+    """Clean renewals issued on ``day``, each with the policy it renews."""
     out = []
-    for seq in range(1, n + 1):
-        ent = rng.choice(fishery) if rng.random() < 0.1 else rng.choice(insured)
-        insurer, code = rng.choice(_INSURERS)
-        start = day + dt.timedelta(days=rng.randrange(-30, 20))
-        end = _one_year_on(start) - dt.timedelta(days=1)
-        headcount = max(rng.randrange(8, 600), registered.get(ent.uscc, 0))  # covers all staff (DOMAIN.md §7)
-        limit = rng.choice([40, 50, 50, 60, 80, 100])  # 万元 per person, >= 40 since the 2025 revision
-        out.append({
-            "保单号": f"{code}12{day:%Y%m%d}{seq:06d}",
-            "投保单位名称": ent.name_variant(rng, day),
-            "统一社会信用代码": ent.uscc,
-            "所在区": ent.district_code,
-            "投保行业": _INSURED_SECTORS[ent.sector],
-            "保险公司": insurer,
-            "起保日期": cn_date(start, rng),
-            "终保日期": cn_date(end, rng),
-            "每人死亡伤残责任限额（万元）": str(limit),
-            "参保人数": str(headcount),
-            "保费（元）": f"{headcount * rng.choice([120, 150, 180, 240, 300]) * limit / 50:.2f}",
-            "报送批次": f"EMB-AZX-{day:%Y%m%d}",
-            "更新时间": stamp(day, rng),
-        })
+    for p in _issued_on(pool, n, day):
+        if not _in_history(p):
+            previous, _ = _renewal(p)
+            out += [_policy_row(p, rng, day), _policy_row(previous, rng, day)]
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _registered_employees() -> dict[str, int]:
-    """USCC -> 从业人员数 of the registry's enterprises (default seed: the one tests and the demo use)."""
-    from safety_hub.simulator.enterprises import enterprise_pool
-    from safety_hub.simulator.generate import DEFAULT_SEED
-
-    return {e.uscc: employees_of(e) for e in key_enterprises(enterprise_pool(DEFAULT_SEED), REGISTRY.volume)}
-
-
-def _headcount_short(rng: random.Random, rec: dict, day: dt.date, partner: dict | None) -> bool:
-    """A policy for a registered enterprise that leaves staff uninsured (seen only beside the registry)."""
-    employees = _registered_employees().get(rec["统一社会信用代码"])
-    if employees is None or employees < 20:
-        return False
-    rec["参保人数"] = str(employees - rng.randrange(1, employees // 2))
-    return True
+def policy_history(day: dt.date, seed: int, pool: list[Enterprise], n: int, earlier) -> list[tuple[dict, dict | None]]:
+    """Renewals issued on ``day`` with a defect in the renewal or the policy it renews, each with that policy."""
+    rng = random.Random(f"{seed}:{day.isoformat()}:emb_insurance:history")
+    defects = {d.kind: d for d in INSURANCE.rule_defects}
+    out: list[tuple[dict, dict | None]] = []
+    for p in _issued_on(pool, n, day):
+        if not _in_history(p):
+            continue
+        previous, _ = _renewal(p)
+        row = _policy_row(p, rng, day)
+        if p.kind in ("cover_gap", "policy_overlap"):
+            out.append((row, defects[p.kind].entry(after=previous.policy_no)))
+        elif p.kind == "headcount_below_employees":
+            out.append((row, defects[p.kind].entry()))
+        else:
+            out.append((row, None))
+        if p.kind == "double":  # the same cover issued again under the next number: the later of the two overlaps
+            second = replace(p, copy=2)
+            out.append((_policy_row(second, rng, day), defects["policy_overlap"].entry(after=p.policy_no)))
+        short = previous.kind == "headcount_below_employees"
+        out.append((_policy_row(previous, rng, day), defects[previous.kind].entry() if short else None))
+    return out
 
 
 INSURANCE = register(DatasetSpec(
@@ -358,6 +518,10 @@ INSURANCE = register(DatasetSpec(
     key="保单号", uscc="统一社会信用代码", name="投保单位名称", district="所在区", batch="报送批次", updated="更新时间",
     required=(("保险公司", "insurer"), ("起保日期", "start_date"), ("每人死亡伤残责任限额（万元）", "death_limit_wan")),
     date_order=("起保日期", "终保日期", "start_date<end_date"),
-    rule_defects=(RuleDefect("headcount_below_employees", "insured_headcount>=employees", _headcount_short,
-                             severity="warning", stage="warehouse"),),
+    rule_defects=(
+        RuleDefect("headcount_below_employees", "insured_headcount>=employees", None, severity="warning", stage="warehouse", history=True),
+        RuleDefect("cover_gap", "insurance_cover.no_gap", None, severity="warning", stage="warehouse", history=True),
+        RuleDefect("policy_overlap", "insurance_cover.no_overlap", None, severity="warning", stage="warehouse", history=True),
+    ),
+    history=policy_history,
 ))
