@@ -28,16 +28,19 @@ FEED = "emb_hazard"
 # Every hazard ledger, in the agency's own field names and status spellings (rank 0 待整改 .. 3 验收销号).
 LEDGERS = {
     "emb_hazard": {
-        "fields": {"description": "yhms", "found": "fxrq", "deadline": "zgqx", "closed": "xhrq", "status": "zgzt"},
+        "fields": {"description": "yhms", "found": "fxrq", "deadline": "zgqx", "closed": "xhrq", "status": "zgzt",
+                   "grade": "yhdj", "listed": "gpdb"},
         "rank": {"待整改": 0, "未整改": 0, "整改中": 1, "待验收": 2, "已整改": 2,
                  "验收销号": 3, "已销号": 3, "销号": 3, "完成": 3, "已完成": 3, "√": 3},
     },
     "hcc_hazard": {
-        "fields": {"description": "隐患描述", "found": "检查日期", "deadline": "整改期限", "closed": "销号日期", "status": "整改状态"},
+        "fields": {"description": "隐患描述", "found": "检查日期", "deadline": "整改期限", "closed": "销号日期", "status": "整改状态",
+                   "grade": "隐患级别", "listed": "是否挂牌督办"},
         "rank": {"未整改": 0, "待整改": 0, "整改中": 1, "已整改": 2, "待复查": 2, "已销号": 3, "验收销号": 3, "复查销号": 3},
     },
 }
 BOTH = {"emb_hazard", "hcc_hazard"}
+MAJOR = {"重大隐患", "重大", "重大事故隐患"}  # the ledgers' spellings of a 重大 grade
 
 
 def _date(text):
@@ -74,6 +77,7 @@ def latest_versions(days: tuple[dt.date, ...]) -> dict[tuple[str, str], dict]:
                     "uscc": normalise_uscc(rec[spec.uscc]), "district": map_district(rec[spec.district]),
                     "description": _description(rec[f["description"]]), "as_delivered": rec[f["description"]], "found": found,
                     "deadline": _date(rec[f["deadline"]]), "closed": _date(rec[f["closed"]]), "rank": rank[rec[f["status"]].strip()],
+                    "major": str(rec[f["grade"]]).strip() in MAJOR, "listed": str(rec[f["listed"]]).strip() == "是",
                 }
                 version["identity"] = f"{version['uscc']}|{version['description']}|{found.isoformat()}"
                 # the latest update wins; on a tie, the later business day (as the warehouse orders them)

@@ -2,7 +2,7 @@
 Monday to Wednesday are the simulated days), held against the simulator's own records and
 against plain computations over the core tables, independently of the marts' SQL:
 
-- mart_district_week: hazards from the simulator's ledgers (as test_hazards reads them),
+- mart_district_week: hazards from the simulator's ledgers (test_hazards.expected_hazards),
   enforcement from fact_enforcement and from the simulator;
 - mart_enterprise_risk: the population from the registry the simulator delivered, every
   component recomputed in Python from the core tables and include/risk.yaml, every score
@@ -13,7 +13,6 @@ against plain computations over the core tables, independently of the marts' SQL
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from decimal import Decimal
 
 import pandas as pd
@@ -26,54 +25,17 @@ from safety_hub.simulator.datasets.emb_extra import REGISTRY, employees_of, key_
 from safety_hub.simulator.enterprises import enterprise_pool
 from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
 from safety_hub.simulator.spec import SPECS
-from test_hazards import LEDGERS, _date, _description
+from test_hazards import expected_hazards
 
 pytestmark = pytest.mark.e2e
 END = week_end(DAYS[-1])  # 2026-11-08
 START = END - dt.timedelta(days=6)
 COMPONENTS = ["inherent_industry", "inherent_major_source", "inherent_headcount", "open_hazards", "overdue_hazards",
               "open_major", "overdue_major", "accidents", "enforcement", "insurance_lapsed"]
-# How each ledger writes a hazard's grade and 挂牌督办 (the agency's own fields and spellings).
-GRADE_FIELDS = {"emb_hazard": ("yhdj", "gpdb"), "hcc_hazard": ("隐患级别", "是否挂牌督办")}
-MAJOR = {"重大隐患", "重大", "重大事故隐患"}
 
 
 def _dec(value) -> Decimal:
     return Decimal(str(value)) if value is not None else Decimal(0)
-
-
-@functools.lru_cache(maxsize=None)
-def truth_hazards(days: tuple[dt.date, ...]) -> dict[str, dict]:
-    """identity -> the hazard as the simulator knows it after ``days``: per source record its latest
-    valid version; per identity the most advanced status, then the latest update, then the first
-    source (as test_hazards.expected_hazards), with its grade and 挂牌督办 flag."""
-    truth = {d: generate_day(d).truth for d in days}
-    latest: dict[tuple[str, str], dict] = {}
-    for day in days:
-        data = generate_day(day)
-        for feed_id, ledger in LEDGERS.items():
-            spec, f, rank = SPECS[feed_id], ledger["fields"], ledger["rank"]
-            grade_field, listed_field = GRADE_FIELDS[feed_id]
-            t = data.truth["feeds"][feed_id]
-            valid = set(t["valid_keys"]) | {d["key"] for d in t["defects"] if d["expected_rule"] and not detected(d, truth)}
-            for rec in data.records[feed_id]:
-                key = to_halfwidth(str(rec[spec.key])).strip()
-                if key not in valid:
-                    continue
-                found = _date(rec[f["found"]])
-                v = {"source": f"{feed_id}:{key}", "updated": dt.datetime.fromisoformat(rec[spec.updated]),
-                     "uscc": normalise_uscc(rec[spec.uscc]), "district": map_district(rec[spec.district]), "found": found,
-                     "deadline": _date(rec[f["deadline"]]), "closed": _date(rec[f["closed"]]), "rank": rank[rec[f["status"]].strip()],
-                     "major": str(rec[grade_field]).strip() in MAJOR, "listed": str(rec[listed_field]).strip() == "是",
-                     "identity": f"{normalise_uscc(rec[spec.uscc])}|{_description(rec[f['description']])}|{found.isoformat()}"}
-                if (feed_id, key) not in latest or v["updated"] >= latest[feed_id, key]["updated"]:
-                    latest[feed_id, key] = v
-    hazards: dict[str, dict] = {}
-    for v in latest.values():
-        best = hazards.get(v["identity"])
-        if best is None or (-v["rank"], -v["updated"].timestamp(), v["source"]) < (-best["rank"], -best["updated"].timestamp(), best["source"]):
-            hazards[v["identity"]] = v
-    return hazards
 
 
 def closed_by(h: dict, day: dt.date) -> bool:
@@ -100,7 +62,7 @@ def test_the_marts_hold_the_loaded_week(run):
 
 def test_district_week_hazards_equal_the_simulator_truth(run):
     expected: dict[str, dict[str, int]] = {}
-    for h in truth_hazards(tuple(sorted(run.truth))).values():
+    for h in expected_hazards(tuple(sorted(run.truth))).values():
         if h["found"] > END:
             continue
         c = expected.setdefault(h["district"], dict.fromkeys(
@@ -249,7 +211,7 @@ def test_enterprise_components_equal_an_independent_computation(run):
 
 def test_supervised_hazards_and_their_flags_follow_the_deadlines(run):
     n = load_risk_config().supervised.yellow_days_left
-    listed = {k: h for k, h in truth_hazards(tuple(sorted(run.truth))).items() if h["listed"] and h["found"] <= END}
+    listed = {k: h for k, h in expected_hazards(tuple(sorted(run.truth))).items() if h["listed"] and h["found"] <= END}
     rows = query(run, "SELECT * FROM mart_supervised_hazard WHERE as_of_date = :e", e=END)
     assert set(rows["identity_key"]) == set(listed)
     for r in rows.itertuples():
