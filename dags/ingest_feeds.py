@@ -11,7 +11,7 @@ import datetime as dt
 from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure
+from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure, on_run_failure
 from safety_hub.registry import agencies, load_registry
 from safety_hub.settings import BUSINESS_TZ
 
@@ -51,6 +51,7 @@ def build_ingest_dag(feed, agency_name: str):
             "business_date": Param(None, type=["null", "string"], format="date", description="YYYY-MM-DD to (re)ingest"),
             "force": Param(False, type="boolean", description="process a dropped file even if its sha256 was already loaded"),
         },
+        on_failure_callback=on_run_failure,  # one rolled-up alert per failed run
         default_args={
             "owner": feed.owner,
             "retries": RETRIES[kind],

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, Param, dag, task
 
-from safety_hub.dagkit import asset_uri, on_failure
+from safety_hub.dagkit import asset_uri, on_failure, on_run_failure
 
 
 @dag(
@@ -22,6 +22,7 @@ from safety_hub.dagkit import asset_uri, on_failure
 Runs when `mart_district_hazard` changes. Writes `reports/district_hazard_<as_of>.html`
 (Chinese, with charts) for the latest business date, or for the `as_of` param.
 """,
+    on_failure_callback=on_run_failure,  # one rolled-up alert per failed run
     default_args={"owner": "data-engineering", "retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_callback": on_failure},
 )
 def report_district_hazard():

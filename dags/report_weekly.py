@@ -7,7 +7,7 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from safety_hub.dagkit import WAREHOUSE_POOL, business_date, on_failure
+from safety_hub.dagkit import WAREHOUSE_POOL, business_date, on_failure, on_run_failure
 from safety_hub.settings import BUSINESS_TZ
 
 WEEKLY = "0 6 * * 1"  # Monday 06:00 Beijing, after the last ingest of Sunday's business day (04:00)
@@ -32,6 +32,7 @@ Figures are computed as of the week's Sunday from what the warehouse had loaded 
 dates up to that Sunday, so producing a past week again gives the same figures. When the risk
 marts lack the week (`mart_district_week` etc.), they are built for it first (warehouse writer pool).
 """,
+    on_failure_callback=on_run_failure,  # one rolled-up alert per failed run
     default_args={"owner": "data-engineering", "retries": 1, "retry_delay": dt.timedelta(minutes=5), "on_failure_callback": on_failure},
 )
 def report_weekly():

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetAny, dag, task
 
-from safety_hub.dagkit import WAREHOUSE_POOL, asset_uri, on_failure
+from safety_hub.dagkit import WAREHOUSE_POOL, asset_uri, on_failure, on_run_failure
 from safety_hub.registry import load_registry
 
 FACT_ASSETS = [Asset(asset_uri(f.target_table)) for f in load_registry().values()]
@@ -28,6 +28,7 @@ business date, each in one transaction (idempotent). SQL: `include/safety_hub/sq
 Then rebuilds the Great Expectations Data Docs site (`reports/data_docs/index.html`)
 from every stored validation result, so quality history stays browsable.
 """,
+    on_failure_callback=on_run_failure,  # one rolled-up alert per failed run
     default_args={"owner": "data-engineering", "retries": 1, "retry_delay": dt.timedelta(minutes=1), "on_failure_callback": on_failure},
 )
 def warehouse_build():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
+from airflow.sdk import BaseNotifier
+
 from safety_hub.settings import BUSINESS_TZ
 
 log = logging.getLogger("safety_hub.alerts")
@@ -37,10 +39,35 @@ def logical_date_for(day: dt.date, cron_hour: int = 1) -> dt.datetime:
 
 
 def on_failure(context: dict) -> None:
-    """One clear log line per failed task: DAG, task, business date and the error."""
+    """Every task's failure callback: one clear log line (DAG, task, run, error), and the error
+    kept with the task instance for the run's one rolled-up alert (``RunFailureNotifier``)."""
+    from safety_hub.alerts import record_task_failure
+
     ti = context.get("task_instance")
     log.error(
         "FAILED dag=%s task=%s map_index=%s run=%s error=%s",
         getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), getattr(ti, "map_index", -1),
         context.get("run_id"), context.get("exception"),
     )
+    record_task_failure(context)
+
+
+class RunFailureNotifier(BaseNotifier):
+    """The DAG-level ``on_failure_callback``: one alert per failed DAG run, listing every failed
+    task (mapped instances counted, not one alert each) with its error, sent through the
+    ``safety_hub_alerts`` connection (``alerts.py``). Airflow calls it once, when the run fails
+    (in the DAG processor under the scheduler; in-process under ``dag.test()``)."""
+
+    def render_template_fields(self, context, jinja_env=None) -> None:
+        # Nothing to template; and under dag.test() (Airflow 3.3.2) a DAG callback's context holds a
+        # SerializedDAG, on which BaseNotifier's rendering fails (no get_template_env).
+        if self.template_fields:
+            super().render_template_fields(context, jinja_env)
+
+    def notify(self, context) -> None:
+        from safety_hub.alerts import notify_run_failure
+
+        notify_run_failure(context)
+
+
+on_run_failure = RunFailureNotifier()  # the DAG-level on_failure_callback of every DAG

@@ -1,0 +1,235 @@
+"""The Feed health page of the Airflow UI (数据源健康): a FastAPI app the API server mounts.
+
+Mounted at ``/feed-health`` by the plugin ``plugins/feed_health.py`` (which also adds the
+page to the UI's Browse menu). Every figure comes from ``health.feed_health``; this module
+only serves and renders it:
+
+* ``GET /feed-health/``          the page (server-rendered HTML, no script): per feed the last
+  successful load, freshness against its expected interval (stale rows in red), rows loaded
+  and quarantined in the last runs, the validation pass rate, links to the DAG and its Data Docs;
+* ``GET /feed-health/api/feeds`` the same as JSON;
+* ``GET /feed-health/data-docs/…`` the Great Expectations Data Docs site (``reports/data_docs``).
+
+Airflow mounts plugin apps without authentication, so every route requires an Airflow user,
+checked by the API server's own dependency (``core_api.security.get_user``: the JWT bearer
+token, or the UI's session cookie, through the configured auth manager): the JSON and the
+Data Docs answer 401/403 without one, the page redirects to the auth manager's login.
+
+FastAPI and the API server's security module are imported when the first request arrives
+(``app`` is a lazy ASGI app), because every Airflow process that loads plugins (scheduler,
+DAG processor) imports the plugin module.
+"""
+
+# No ``from __future__ import annotations``: FastAPI reads the route signatures, whose types are
+# imported inside ``create_app``, at definition time.
+import datetime as dt
+import html
+import logging
+from dataclasses import asdict
+
+log = logging.getLogger(__name__)
+
+URL_PREFIX = "/feed-health"
+CN = dt.timezone(dt.timedelta(hours=8))
+
+
+# --- the figures -----------------------------------------------------------------------------
+
+def _data_docs_path(feed_id: str) -> str | None:
+    """The feed's page in the Data Docs site, relative to the site (its suite, else the index)."""
+    from safety_hub.quality.docs import docs_dir
+
+    site = docs_dir()
+    if (site / "expectations" / f"{feed_id}_suite.html").exists():
+        return f"expectations/{feed_id}_suite.html"
+    return "index.html" if (site / "index.html").exists() else None
+
+
+def health_payload(engine=None, now: dt.datetime | None = None) -> dict:
+    """Feed health as JSON-ready data: ``feed_health`` per feed plus its title, agency and links."""
+    from safety_hub.health import feed_health, read_engine
+    from safety_hub.registry import agencies, load_registry
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    engine = engine or read_engine()
+    registry, agency_names = load_registry(), {code: a.name for code, a in agencies().items()}
+    feeds = []
+    for h in feed_health(engine, now=now):
+        feed = registry[h.feed_id]
+        row = asdict(h)
+        row.update(title=feed.title, agency=agency_names.get(feed.agency, feed.agency), dag_id=f"ingest_{h.feed_id}",
+                   hours_since_load=round((now - h.last_loaded_at).total_seconds() / 3600, 2) if h.last_loaded_at else None,
+                   data_docs=_data_docs_path(h.feed_id))
+        feeds.append(row)
+    return {"generated_at": now, "stale": [f["feed_id"] for f in feeds if f["stale"]], "feeds": feeds}
+
+
+def _json_ready(value):
+    """Dates and times as ISO 8601 strings."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+# --- the page --------------------------------------------------------------------------------
+
+STYLE = """
+body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.2rem; color: #1f2933; }
+h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
+p.meta { color: #52606d; margin: 0 0 1rem; font-size: .9rem; }
+table { border-collapse: collapse; width: 100%; font-size: .88rem; }
+th, td { border-bottom: 1px solid #d9e2ec; padding: .4rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f0f4f8; font-weight: 600; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.stale td { background: #fde8e8; color: #b91c1c; }
+tr.stale td.status { font-weight: 700; }
+td.status.ok { color: #047857; }
+small { color: #7b8794; }
+tr.stale small { color: #b91c1c; }
+span.run { display: inline-block; min-width: 2.6rem; text-align: right; }
+a { color: #1d4ed8; }
+"""
+
+
+def _cn_time(value: dt.datetime | None) -> str:
+    return value.astimezone(CN).strftime("%Y-%m-%d %H:%M") if value else "从未加载 never"
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _row(f: dict, airflow_base: str) -> str:
+    e = html.escape
+    stale = f["stale"]
+    runs = f["recent_runs"]
+    loaded = " ".join(f'<span class="run" title="{e(str(r["business_date"]))}">{_num(r["rows_loaded"])}</span>' for r in runs) or "-"
+    quarantined = " ".join(f'<span class="run" title="{e(str(r["business_date"]))}">{_num(r["rows_quarantined"])}</span>' for r in runs) or "-"
+    rate = "-" if f["pass_rate_last"] is None else f"{f['pass_rate_last']:.1%}"
+    hours = f["hours_since_load"]
+    since = "-" if hours is None else f"{round(hours * 60)} 分钟前" if hours < 1 else f"{hours:g} 小时前"
+    docs = (f'<a href="{URL_PREFIX}/data-docs/{e(f["data_docs"])}" target="_blank">数据文档 Data Docs</a>'
+            if f["data_docs"] else "<small>无 none</small>")
+    note = f'<br><small>{e(f["volume_note"])}</small>' if f["volume_note"] else ""
+    return (
+        f'<tr class="{"stale" if stale else "fresh"}" data-feed="{e(f["feed_id"])}" data-stale="{str(stale).lower()}">'
+        f'<td><b>{e(f["title"])}</b><br><code>{e(f["feed_id"])}</code><br><small>{e(f["agency"])}</small></td>'
+        f'<td data-field="last_loaded_at">{_cn_time(f["last_loaded_at"])}<br><small>业务日期 {e(str(f["last_business_date"] or "-"))}</small></td>'
+        f'<td data-field="freshness">{since}<br><small>应 ≤ {f["fresh_within_hours"]:g} 小时 expected</small></td>'
+        f'<td class="status {"stale" if stale else "ok"}" data-field="status">{"超时 STALE" if stale else "正常 ok"}</td>'
+        f'<td class="num" data-field="rows_loaded">{loaded}{note}</td>'
+        f'<td class="num" data-field="rows_quarantined">{quarantined}</td>'
+        f'<td class="num" data-field="pass_rate">{rate}</td>'
+        f'<td><a href="{e(airflow_base)}/dags/{e(f["dag_id"])}" target="_top">DAG {e(f["dag_id"])}</a><br>{docs}</td>'  # _top: out of the UI's frame
+        "</tr>"
+    )
+
+
+def render_page(payload: dict, airflow_base: str = "") -> str:
+    """The page for ``health_payload(...)``; ``airflow_base``: the Airflow UI's root path."""
+    now = payload["generated_at"]
+    stale = payload["stale"]
+    rows = "\n".join(_row(f, airflow_base.rstrip("/")) for f in payload["feeds"])
+    summary = (f'<b style="color:#b91c1c">{len(stale)} 个数据源超时 stale: {html.escape(", ".join(stale))}</b>'
+               if stale else '<b style="color:#047857">全部数据源按时更新 all feeds fresh</b>')
+    return f"""<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>数据源健康 Feed health</title>
+<style>{STYLE}</style></head>
+<body>
+<h1>数据源健康 Feed health</h1>
+<p class="meta">生成时间 {_cn_time(now)}（北京时间） · {summary} ·
+最近加载/隔离为最近 {max((len(f["recent_runs"]) for f in payload["feeds"]), default=0)} 次成功加载（新→旧，悬停看业务日期）；通过率为最近一次校验的规则通过比例 ·
+<a href="{URL_PREFIX}/api/feeds">JSON</a></p>
+<table id="feed-health">
+<thead><tr><th>数据源 feed</th><th>最后成功加载 last load</th><th>时效 freshness</th><th>状态 status</th>
+<th>入库行数 rows loaded</th><th>隔离行数 quarantined</th><th>校验通过率 pass rate</th><th>链接 links</th></tr></thead>
+<tbody>
+{rows}
+</tbody></table>
+</body></html>
+"""
+
+
+UNAVAILABLE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>数据源健康 Feed health</title></head>
+<body><h1>数据源健康 Feed health</h1><p>数据仓库暂时无法读取（可能正有任务在写入 DuckDB 文件），请稍后刷新。
+The warehouse cannot be read right now (a task may be writing the DuckDB file); reload in a moment.</p>
+<p><small>{error}</small></p></body></html>"""
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+def create_app():
+    """The FastAPI app of the page; every route requires an authenticated Airflow user."""
+    from fastapi import Depends, FastAPI, HTTPException, Request
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
+    from fastapi.security import HTTPAuthorizationCredentials
+
+    from airflow.api_fastapi.app import API_ROOT_PATH, get_auth_manager
+    from airflow.api_fastapi.core_api.security import bearer_scheme, get_user, requires_authenticated
+
+    app = FastAPI(title="safety-hub feed health", docs_url=None, redoc_url=None, openapi_url=None)
+    authenticated = [Depends(requires_authenticated())]
+
+    async def user_or_none(request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)):
+        """The user as the API server resolves it (bearer token, else session cookie), or None."""
+        try:
+            return await get_user(request, None, bearer)
+        except HTTPException:
+            return None
+
+    def payload_or_error():
+        try:
+            return health_payload(), None
+        except Exception as exc:  # a DuckDB file locked by a writing task, a database down
+            log.warning("feed health unavailable: %s", exc)
+            return None, str(exc).splitlines()[0][:300]
+
+    @app.get("/api/feeds", dependencies=authenticated)
+    def feeds_json():
+        payload, error = payload_or_error()
+        if payload is None:
+            return JSONResponse({"detail": f"warehouse unavailable: {error}"}, status_code=503)
+        return _json_ready(payload)
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(request: Request, user=Depends(user_or_none)):
+        if user is None:
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+        payload, error = payload_or_error()
+        if payload is None:
+            return HTMLResponse(UNAVAILABLE.format(error=html.escape(error)), status_code=503)
+        return HTMLResponse(render_page(payload, airflow_base=API_ROOT_PATH))
+
+    @app.get("/data-docs/{path:path}", dependencies=authenticated)
+    def data_docs(path: str):
+        from safety_hub.quality.docs import docs_dir
+
+        site = docs_dir().resolve()
+        target = (site / (path or "index.html")).resolve()
+        if not target.is_relative_to(site) or not target.is_file():
+            raise HTTPException(status_code=404, detail="not in the Data Docs site")
+        return FileResponse(target)
+
+    return app
+
+
+class LazyASGIApp:
+    """An ASGI app that builds the real one at its first request."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._app = None
+
+    async def __call__(self, scope, receive, send):
+        if self._app is None:
+            self._app = self._factory()
+        await self._app(scope, receive, send)
+
+
+app = LazyASGIApp(create_app)

@@ -1,0 +1,185 @@
+"""Alerts from real DAG runs to a local webhook receiver (the ``safety_hub_alerts`` connection):
+an ingest run that breaches its quality threshold sends exactly one rolled-up message naming the
+DAG, the run, the failed and skipped tasks and the error; the hourly ``feed_health_check`` alerts
+when feeds go stale in its hour and stays quiet in the next."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from urllib.parse import quote
+
+import pytest
+
+from safety_hub.alerts import ALERT_CONN_ID
+from webhook_receiver import Receiver
+
+pytestmark = pytest.mark.e2e
+CONN_ENV = f"AIRFLOW_CONN_{ALERT_CONN_ID.upper()}"
+CN = dt.timezone(dt.timedelta(hours=8))
+FEED = "hcc_project"
+BAD_DAY = dt.date(2026, 11, 20)  # a day of its own: test_bad_input uses 11-10..11-13
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    r = Receiver()
+    monkeypatch.setenv(CONN_ENV, json.dumps({"conn_type": "http", "host": r.url}))
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def isolated_hub(simulator, airflow_db, tmp_path, monkeypatch):
+    """A data dir and warehouse of this test's own (the session's runs are untouched)."""
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    return tmp_path
+
+
+def deliver_half_invalid(day: dt.date) -> int:
+    """The day's 在建项目 file with half its rows in an unknown district; returns the row count."""
+    from airflow.sdk import Connection
+
+    from safety_hub.simulator import generate_day
+    from test_bad_input import _csv_bytes, _deliver
+
+    rows = generate_day(day).records[FEED]
+    for row in rows[: len(rows) // 2]:
+        row["所在区"] = "999999"
+    _deliver(Connection.get("hcc_drop").extra_dejson["path"], day, _csv_bytes(rows))
+    return len(rows)
+
+
+def test_a_run_breaching_the_quality_threshold_sends_one_rolled_up_alert(isolated_hub, receiver, monkeypatch):
+    from safety_hub.dagkit import logical_date_for
+    from safety_hub.localairflow import load_dags
+
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")  # links in the message
+    rows = deliver_half_invalid(BAD_DAY)
+    dag = load_dags()[f"ingest_{FEED}"]
+    dag_run = dag.test(logical_date=logical_date_for(BAD_DAY), run_conf={"business_date": BAD_DAY.isoformat()})
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+
+    messages = receiver.wait_for(1, timeout=10)
+    assert len(messages) == 1, messages
+    body = messages[0]["body"]
+    assert messages[0]["path"] == "/hook" and messages[0]["content_type"].startswith("application/json")
+    assert (body["source"], body["kind"], body["dag_id"], body["run_id"]) == ("safety-hub", "quality_breach", f"ingest_{FEED}", dag_run.run_id)
+    assert body["title"] == f"【safety-hub】数据质量超阈值 quality threshold breach：ingest_{FEED}"
+    assert body["failed_count"] == 1 and body["upstream_failed"] == ["load"]
+    [failed] = body["failed_tasks"]
+    assert (failed["task_id"], failed["map_index"], failed["state"], failed["error_type"]) == ("validate", -1, "failed", "FeedQualityError")
+    assert failed["error"].startswith(f"feed {FEED} {BAD_DAY}: ") and f"/{rows} rows invalid" in failed["error"]
+    assert "nothing loaded" in failed["error"]
+    assert body["url"] == f"http://airflow.example:8080/dags/ingest_{FEED}/runs/{quote(dag_run.run_id, safe='')}"
+    text = body["text"]
+    for line in (f"DAG: ingest_{FEED}", f"运行 run: {dag_run.run_id}", "失败任务 failed tasks (1): validate",
+                 "未运行 upstream_failed (1): load", f"错误 error validate: FeedQualityError: feed {FEED} {BAD_DAY}: ",
+                 f"链接 link: {body['url']}"):
+        assert line in text, line
+
+
+def test_a_failed_run_without_the_connection_only_logs(isolated_hub, monkeypatch, caplog):
+    from safety_hub.dagkit import logical_date_for
+    from safety_hub.localairflow import load_dags
+
+    monkeypatch.delenv(CONN_ENV, raising=False)
+    day = BAD_DAY + dt.timedelta(days=1)
+    deliver_half_invalid(day)
+    with caplog.at_level("WARNING", logger="safety_hub.alerts"):
+        dag_run = load_dags()[f"ingest_{FEED}"].test(logical_date=logical_date_for(day), run_conf={"business_date": day.isoformat()})
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+    alerts_logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT ")]
+    assert len(alerts_logged) == 1 and f"运行 run: {dag_run.run_id}" in alerts_logged[0]
+
+
+# --- stale feeds ---------------------------------------------------------------------------------
+
+def contains_eight_oclock(start: dt.datetime, end: dt.datetime) -> bool:
+    days = {start.astimezone(CN).date(), end.astimezone(CN).date()}
+    return any(start < dt.datetime.combine(d, dt.time(8), tzinfo=CN) <= end for d in days)
+
+
+def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver):
+    """As of the hour after the last-loaded feed's freshness limit runs out (the session loaded
+    every feed minutes ago, so their limits run out about 36 hours from now)."""
+    from airflow.sdk import timezone
+
+    from safety_hub.health import feed_health
+    from safety_hub.localairflow import load_dags
+
+    dag = load_dags()["feed_health_check"]
+    latest_deadline = max(h.stale_since for h in feed_health(run.engine()))
+    messages_before = 0
+    for hours_after in (1, 2):
+        logical_date = timezone.coerce_datetime(latest_deadline + dt.timedelta(hours=hours_after))
+        interval = dag.timetable.infer_manual_data_interval(run_after=logical_date)
+        start, end = interval.start, interval.end
+        health = feed_health(run.engine(), now=end)
+        newly = sorted(h.feed_id for h in health if h.stale_since is not None and start <= h.stale_since < end)
+        stale = sorted(h.feed_id for h in health if h.stale)
+        expect_message = bool(newly) or (contains_eight_oclock(start, end) and bool(stale))
+
+        dag_run = dag.test(logical_date=logical_date)
+        assert str(getattr(dag_run.state, "value", dag_run.state)) == "success"
+        messages = receiver.wait_for(messages_before + expect_message, timeout=10)
+        assert len(messages) == messages_before + expect_message, (hours_after, newly, messages)
+        if hours_after == 1:
+            assert newly and max(h.stale_since for h in health) >= start, "the feed loaded last goes stale in this hour"
+            assert expect_message
+        if expect_message:
+            body = messages[-1]["body"]
+            assert body["kind"] == "stale_feeds" and body["newly_stale"] == newly and sorted(body["stale"]) == stale
+            assert body["as_of"] == end.isoformat() and body["title"] == f"【safety-hub】数据源超时未更新 stale feeds：{len(stale)} 个"
+            for feed_id in newly:
+                assert f"  {feed_id}: 最后成功加载 last load " in body["text"]
+        messages_before = len(messages)
+
+
+# --- as production runs it: scheduler, DAG processor, LocalExecutor -------------------------------
+
+def test_under_the_scheduler_a_failed_run_alerts_once_from_the_dag_processor(simulator, tmp_path, receiver):
+    """``dag.test()`` runs DAG callbacks in-process; under the scheduler the DAG processor runs them,
+    reading task states and errors through the Task Execution API. A warehouse that cannot be
+    reached fails ``warehouse_build`` (after its retry): one message, sent from there."""
+    import subprocess
+    import sys
+    import time
+
+    from airflow_api import airflow_services, api
+    from conftest import SIM_TOKEN
+    from safety_hub.localairflow import airflow_env
+
+    env = airflow_env(airflow_home=tmp_path / "airflow", hub_home=tmp_path / "hub", sim_url="http://127.0.0.1:9", token=SIM_TOKEN,
+                      dropzone=tmp_path / "dropzone", warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/unreachable")
+    env[CONN_ENV] = os.environ[CONN_ENV]
+    subprocess.run([sys.executable, "-c", "from safety_hub.localairflow import prepare; prepare()"],  # its own metadata DB
+                   env={**os.environ, **env}, check=True, timeout=300)
+    with airflow_services(tmp_path / "services", env) as server:
+        token = server.token()
+        deadline = time.monotonic() + 180
+        while True:  # the DAG processor's first parse
+            try:
+                api(server, token, "GET", "/dags/warehouse_build")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "services" / "dag-processor.log").read_text()[-3000:]
+                time.sleep(2)
+        api(server, token, "PATCH", "/dags/warehouse_build", {"is_paused": False})
+        run_id = api(server, token, "POST", "/dags/warehouse_build/dagRuns", {"logical_date": None})["dag_run_id"]
+        messages = receiver.wait_for(1, timeout=420)
+        state = api(server, token, "GET", f"/dags/warehouse_build/dagRuns/{run_id}")["state"]
+        time.sleep(10)  # nothing more may come
+        tries = {t["task_id"]: t["try_number"] for t in api(server, token, "GET", f"/dags/warehouse_build/dagRuns/{run_id}/taskInstances")["task_instances"]}
+    logs = tmp_path / "services"
+    assert len(receiver.received) == 1, (receiver.received, (logs / "dag-processor.log").read_text()[-4000:], (logs / "scheduler.log").read_text()[-2000:])
+    body = messages[0]["body"]
+    assert state == "failed" and tries["build_dimensions"] == 2, "the alert comes after the retry, once the run failed"
+    assert (body["kind"], body["dag_id"], body["run_id"]) == ("run_failed", "warehouse_build", run_id)
+    assert body["failed_count"] == 1 and sorted(body["upstream_failed"]) == ["build_data_docs", "build_marts"]
+    [failed] = body["failed_tasks"]
+    assert failed["task_id"] == "build_dimensions" and failed["error_type"] and "127.0.0.1" in failed["error"]
+    assert body["url"] == f"{server.url}/dags/warehouse_build/runs/{quote(run_id, safe='')}"
+    assert "失败任务 failed tasks (1): build_dimensions" in body["text"]

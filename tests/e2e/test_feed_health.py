@@ -1,0 +1,210 @@
+"""The Feed health page served by the real Airflow API server (plugin ``plugins/feed_health.py``)
+over the session's warehouse: refused without a user, its figures equal ``feed_health()`` with
+one, and in headless Chromium (also inside the Airflow UI) a stale feed's row is red."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from airflow_api import ApiServer, api_server
+from safety_hub import settings
+from safety_hub.health import feed_health, read_engine
+from safety_hub.health_page import URL_PREFIX, _json_ready
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = Path("/usr/bin/chromium")
+STALE_FEED = "emb_enforcement"  # its freshness limit is cut below the age of its last load
+
+
+@dataclass
+class Served:
+    server: ApiServer
+    warehouse_url: str
+    backend: str
+    hub_home: Path
+
+    @property
+    def page(self) -> str:
+        return f"{self.server.url}{URL_PREFIX}/"
+
+    @property
+    def api(self) -> str:
+        return f"{self.server.url}{URL_PREFIX}/api/feeds"
+
+
+def feeds_with_a_stale_feed(target: Path) -> Path:
+    """A copy of the registry where STALE_FEED expects a load every 0.36 s: stale whatever its last load."""
+    shutil.copytree(settings.feeds_dir(), target)
+    path = target / f"{STALE_FEED}.yaml"
+    feed = yaml.safe_load(path.read_text(encoding="utf-8"))
+    feed.setdefault("validation", {})["fresh_within_hours"] = 0.0001
+    path.write_text(yaml.safe_dump(feed, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def warehouse_for_the_server(run, work: Path) -> str:
+    """DuckDB admits one process per file when one of them writes: the server reads a copy."""
+    if run.backend != "duckdb":
+        return run.warehouse_url
+    engine = run.engine()
+    with engine.begin() as conn:
+        conn.execute(sa.text("CHECKPOINT"))
+    engine.dispose()
+    copy = work / "warehouse.duckdb"
+    shutil.copy(run.warehouse_url.removeprefix("duckdb:///"), copy)
+    return f"duckdb:///{copy}"
+
+
+@pytest.fixture(scope="module")
+def served(run, tmp_path_factory):
+    work = tmp_path_factory.mktemp(f"feed-health-{run.backend}")
+    env = {"SAFETY_HUB_FEEDS_DIR": str(feeds_with_a_stale_feed(work / "feeds")),
+           "SAFETY_HUB_WAREHOUSE_URL": warehouse_for_the_server(run, work),
+           "SAFETY_HUB_HOME": str(run.hub_home)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # this process computes the expected figures from the same registry and warehouse
+    try:
+        with api_server(work / "airflow", env) as server:
+            yield Served(server, env["SAFETY_HUB_WAREHOUSE_URL"], run.backend, run.hub_home)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# --- over HTTP ---------------------------------------------------------------------------------
+
+def test_without_a_user_the_api_refuses_and_the_page_sends_to_login(served):
+    assert httpx.get(served.api).status_code == 401
+    assert httpx.get(served.api, headers={"Authorization": "Bearer not-a-token"}).status_code == 403
+    assert httpx.get(served.api, cookies={"_token": "not-a-token"}).status_code == 403
+    assert httpx.get(f"{served.server.url}{URL_PREFIX}/data-docs/index.html").status_code == 401
+    page = httpx.get(served.page, follow_redirects=False)
+    assert page.status_code == 303
+    location = urlsplit(page.headers["location"])
+    assert location.path == "/auth/login" and parse_qs(location.query)["next"] == [served.page]
+    assert "feed" not in page.text
+
+
+def test_with_a_user_the_figures_are_feed_health(served):
+    token = served.server.token()
+    response = httpx.get(served.api, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    payload = response.json()
+    now = dt.datetime.fromisoformat(payload["generated_at"])
+    expected = {h.feed_id: _json_ready(asdict(h)) for h in feed_health(read_engine(served.warehouse_url), now=now)}
+    got = {f["feed_id"]: f for f in payload["feeds"]}
+    assert set(got) == set(expected) and len(got) >= 15
+    for feed_id, figures in expected.items():
+        assert {k: got[feed_id][k] for k in figures} == figures, feed_id
+        assert got[feed_id]["dag_id"] == f"ingest_{feed_id}"
+    assert payload["stale"] == [STALE_FEED], "every other feed loaded in this session, within its interval"
+    for f in got.values():  # figures that can be wrong: every feed loaded rows, validated, with history
+        assert f["rows_loaded_last"] > 0 and 0 < f["pass_rate_last"] <= 1 and len(f["recent_runs"]) >= 2, f["feed_id"]
+    assert any(f["rows_quarantined_last"] > 0 for f in got.values())
+    assert got["emb_hazard"]["data_docs"] == "expectations/emb_hazard_suite.html"
+
+
+def test_the_session_cookie_of_the_ui_is_accepted(served):
+    token = served.server.token()
+    page = httpx.get(served.page, cookies={"_token": token}, follow_redirects=False)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f'data-feed="{STALE_FEED}" data-stale="true"' in page.text
+    docs = httpx.get(f"{served.server.url}{URL_PREFIX}/data-docs/index.html", cookies={"_token": token})
+    assert docs.status_code == 200 and "<html" in docs.text.lower()
+    outside = next(p for p in (served.hub_home / "reports").iterdir() if p.is_file())  # e.g. a district report
+    escape = httpx.get(f"{served.server.url}{URL_PREFIX}/data-docs/..%2F{outside.name}", cookies={"_token": token})
+    assert escape.status_code == 404, "only files of the Data Docs site are served"
+
+
+# --- in the browser ----------------------------------------------------------------------------
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get("SAFETY_HUB_TEST_ARTIFACTS", settings.PROJECT_DIR / "reports" / "_artifacts"))
+
+
+ROWS_JS = """() => Array.from(document.querySelectorAll('#feed-health tbody tr')).map(tr => {
+  const cell = f => tr.querySelector(`[data-field="${f}"]`);
+  const style = getComputedStyle(tr.querySelector('td'));
+  return {feed: tr.dataset.feed, stale: tr.dataset.stale, cls: tr.className, color: style.color, background: style.backgroundColor,
+          status: cell('status').innerText.trim(), loaded: Array.from(cell('rows_loaded').querySelectorAll('span.run')).map(s => s.innerText),
+          quarantined: Array.from(cell('rows_quarantined').querySelectorAll('span.run')).map(s => s.innerText),
+          pass_rate: cell('pass_rate').innerText.trim(),
+          links: Array.from(tr.querySelectorAll('a')).map(a => a.getAttribute('href'))};
+})"""
+
+
+def test_the_page_renders_in_chromium_with_the_stale_feed_in_red(served, record_property):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (apt-get, as root)")
+    from playwright.sync_api import sync_playwright
+
+    token = served.server.token()
+    payload = httpx.get(served.api, headers={"Authorization": f"Bearer {token}"}).json()
+    console, page_errors = [], []
+    shot = artifacts_dir() / f"feed_health_{served.backend}.png"
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            anonymous = browser.new_page()
+            anonymous.goto(served.page, wait_until="load")
+            login_url = anonymous.url  # the auth manager's login form, with the page to come back to
+            anonymous.close()
+
+            context = browser.new_context(viewport={"width": 1400, "height": 1100})
+            context.add_cookies([{"name": "_token", "value": token, "url": served.server.url}])
+            page = context.new_page()
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: page_errors.append(str(e)))
+            response = page.goto(served.page, wait_until="load")
+            rows = page.evaluate(ROWS_JS)
+            title = page.title()
+            page.screenshot(path=str(shot), full_page=True)
+            followed = {href: page.request.get(served.server.url + href).status for href in rows[0]["links"]}
+            docs_text = page.request.get(served.server.url + next(h for h in rows[0]["links"] if "data-docs" in h)).text()
+
+            ui = context.new_page()  # the same page inside the Airflow UI (Browse menu -> frame)
+            ui.goto(f"{served.server.url}/plugin/feed-health", wait_until="load")
+            ui.wait_for_selector("iframe", timeout=60_000)
+            framed = ui.frame_locator("iframe").locator(f'#feed-health tr[data-feed="{STALE_FEED}"]')
+            framed.wait_for(timeout=60_000)
+            framed_class = framed.get_attribute("class")
+        finally:
+            browser.close()
+    record_property("screenshot", str(shot))
+    print(f"screenshot: {shot}")
+
+    assert urlsplit(login_url).path.startswith("/auth/login"), login_url
+    assert response.status == 200 and title == "数据源健康 Feed health"
+    assert not page_errors and not console, (page_errors, console)
+    by_feed = {r["feed"]: r for r in rows}
+    expected = {f["feed_id"]: f for f in payload["feeds"]}
+    assert list(by_feed) == list(expected)
+    red, pink = "rgb(185, 28, 28)", "rgb(253, 232, 232)"
+    for feed_id, r in by_feed.items():
+        f = expected[feed_id]
+        stale = feed_id == STALE_FEED
+        assert (r["stale"], r["cls"]) == (("true", "stale") if stale else ("false", "fresh")), feed_id
+        assert (r["color"] == red and r["background"] == pink) is stale, (feed_id, r["color"], r["background"])
+        assert r["status"] == ("超时 STALE" if stale else "正常 ok")
+        assert r["loaded"] == [f"{run['rows_loaded']:,}" for run in f["recent_runs"]], feed_id
+        assert r["quarantined"] == [f"{run['rows_quarantined']:,}" for run in f["recent_runs"]], feed_id
+        assert r["pass_rate"] == f"{f['pass_rate_last']:.1%}"
+        assert r["links"][0] == f"/dags/ingest_{feed_id}" and r["links"][1] == f"{URL_PREFIX}/data-docs/{f['data_docs']}"
+    assert all(status == 200 for status in followed.values()), followed
+    assert "<html" in docs_text.lower()
+    assert framed_class == "stale"
+    assert shot.exists() and shot.stat().st_size > 10_000
