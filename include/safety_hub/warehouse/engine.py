@@ -23,7 +23,10 @@ def _engine(url: str) -> sa.Engine:
             from pathlib import Path
 
             Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
-        return sa.create_engine(url, connect_args={"config": {"memory_limit": settings.duckdb_memory_limit()}})
+        # Bounded memory, and no insertion order to keep: loads order rows by their own position
+        # column where it matters (dedupe), so DuckDB may insert in parallel and spill less.
+        config = {"memory_limit": settings.duckdb_memory_limit(), "preserve_insertion_order": False}
+        return sa.create_engine(url, connect_args={"config": config})
     return sa.create_engine(url, pool_pre_ping=True)
 
 
