@@ -16,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
+from browser import chromium, record_console, screenshot_path
 from airflow_api import ApiServer, api_server
 from safety_hub import settings
 from safety_hub.health import feed_health, read_engine
 from safety_hub.health_page import URL_PREFIX, _json_ready
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = Path("/usr/bin/chromium")
 STALE_FEED = "emb_enforcement"  # its freshness limit is cut below the age of its last load
 
 
@@ -131,10 +131,6 @@ def test_the_session_cookie_of_the_ui_is_accepted(served):
 
 # --- in the browser ----------------------------------------------------------------------------
 
-def artifacts_dir() -> Path:
-    return Path(os.environ.get("SAFETY_HUB_TEST_ARTIFACTS", settings.PROJECT_DIR / "reports" / "_artifacts"))
-
-
 ROWS_JS = """() => Array.from(document.querySelectorAll('#feed-health tbody tr')).map(tr => {
   const cell = f => tr.querySelector(`[data-field="${f}"]`);
   const style = getComputedStyle(tr.querySelector('td'));
@@ -147,43 +143,33 @@ ROWS_JS = """() => Array.from(document.querySelectorAll('#feed-health tbody tr')
 
 
 def test_the_page_renders_in_chromium_with_the_stale_feed_in_red(served, record_property):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (apt-get, as root)")
-    from playwright.sync_api import sync_playwright
-
     token = served.server.token()
     payload = httpx.get(served.api, headers={"Authorization": f"Bearer {token}"}).json()
     console, page_errors = [], []
-    shot = artifacts_dir() / f"feed_health_{served.backend}.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            anonymous = browser.new_page()
-            anonymous.goto(served.page, wait_until="load")
-            login_url = anonymous.url  # the auth manager's login form, with the page to come back to
-            anonymous.close()
+    shot = screenshot_path(f"feed_health_{served.backend}.png")
+    with chromium() as browser:
+        anonymous = browser.new_page()
+        anonymous.goto(served.page, wait_until="load")
+        login_url = anonymous.url  # the auth manager's login form, with the page to come back to
+        anonymous.close()
 
-            context = browser.new_context(viewport={"width": 1400, "height": 1100})
-            context.add_cookies([{"name": "_token", "value": token, "url": served.server.url}])
-            page = context.new_page()
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: page_errors.append(str(e)))
-            response = page.goto(served.page, wait_until="load")
-            rows = page.evaluate(ROWS_JS)
-            title = page.title()
-            page.screenshot(path=str(shot), full_page=True)
-            followed = {href: page.request.get(served.server.url + href).status for href in rows[0]["links"]}
-            docs_text = page.request.get(served.server.url + next(h for h in rows[0]["links"] if "data-docs" in h)).text()
+        context = browser.new_context(viewport={"width": 1400, "height": 1100})
+        context.add_cookies([{"name": "_token", "value": token, "url": served.server.url}])
+        page = context.new_page()
+        record_console(page, console, page_errors)
+        response = page.goto(served.page, wait_until="load")
+        rows = page.evaluate(ROWS_JS)
+        title = page.title()
+        page.screenshot(path=str(shot), full_page=True)
+        followed = {href: page.request.get(served.server.url + href).status for href in rows[0]["links"]}
+        docs_text = page.request.get(served.server.url + next(h for h in rows[0]["links"] if "data-docs" in h)).text()
 
-            ui = context.new_page()  # the same page inside the Airflow UI (Browse menu -> frame)
-            ui.goto(f"{served.server.url}/plugin/feed-health", wait_until="load")
-            ui.wait_for_selector("iframe", timeout=60_000)
-            framed = ui.frame_locator("iframe").locator(f'#feed-health tr[data-feed="{STALE_FEED}"]')
-            framed.wait_for(timeout=60_000)
-            framed_class = framed.get_attribute("class")
-        finally:
-            browser.close()
+        ui = context.new_page()  # the same page inside the Airflow UI (Browse menu -> frame)
+        ui.goto(f"{served.server.url}/plugin/feed-health", wait_until="load")
+        ui.wait_for_selector("iframe", timeout=60_000)
+        framed = ui.frame_locator("iframe").locator(f'#feed-health tr[data-feed="{STALE_FEED}"]')
+        framed.wait_for(timeout=60_000)
+        framed_class = framed.get_attribute("class")
     record_property("screenshot", str(shot))
     print(f"screenshot: {shot}")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -16,8 +15,8 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from browser import chromium, record_console, screenshot_path
 from conftest import DAYS, SIM_TOKEN, query
-from safety_hub import settings
 from safety_hub.domain import normalise_uscc, parse_date, to_halfwidth
 from safety_hub.registry import get_feed
 from safety_hub.reporting import archive
@@ -31,7 +30,6 @@ from test_hazards import expected_hazards
 pytestmark = pytest.mark.e2e
 WEEK = ReportWeek.containing(DAYS[-1])
 START, END = WEEK.start, WEEK.end
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 # --- what the DAG wrote ----------------------------------------------------------------------
@@ -314,34 +312,20 @@ def test_a_past_week_produced_again_later_gives_the_same_figures(duckdb_run, sim
 
 # --- headless Chromium -------------------------------------------------------------------------
 
-def artifacts_dir() -> Path:
-    return Path(os.environ.get("SAFETY_HUB_TEST_ARTIFACTS", settings.PROJECT_DIR / "reports" / "_artifacts"))
-
-
 def test_the_html_renders_its_charts_in_chromium_without_errors(run, record_property):
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (apt-get, as root)")
-    from playwright.sync_api import sync_playwright
-
     html_file = week_files(run)["html"]
     console, page_errors = [], []
-    shot = artifacts_dir() / f"weekly_{WEEK.label}_{run.backend}.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
-            page.on("pageerror", lambda e: page_errors.append(str(e)))
-            page.goto(html_file.as_uri(), wait_until="load")
-            page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", timeout=30_000)
-            charts = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => [d.id, {
-                traces: d.querySelectorAll('g.trace').length, svgs: d.querySelectorAll('svg.main-svg').length,
-                data: d.data.map(t => ({type: t.type, name: t.name || null, x: Array.from(t.x || t.labels || []), y: Array.from(t.y || t.values || [])}))}]))""")
-            title = page.title()
-            page.screenshot(path=str(shot), full_page=True)
-        finally:
-            browser.close()
+    shot = screenshot_path(f"weekly_{WEEK.label}_{run.backend}.png")
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1300, "height": 1000})
+        record_console(page, console, page_errors)
+        page.goto(html_file.as_uri(), wait_until="load")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 3", timeout=30_000)
+        charts = page.evaluate("""() => Object.fromEntries(Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => [d.id, {
+            traces: d.querySelectorAll('g.trace').length, svgs: d.querySelectorAll('svg.main-svg').length,
+            data: d.data.map(t => ({type: t.type, name: t.name || null, x: Array.from(t.x || t.labels || []), y: Array.from(t.y || t.values || [])}))}]))""")
+        title = page.title()
+        page.screenshot(path=str(shot), full_page=True)
     record_property("screenshot", str(shot))
     print(f"screenshot: {shot}")
     assert not page_errors and not console, (page_errors, console)

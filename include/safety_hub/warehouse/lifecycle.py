@@ -18,6 +18,8 @@ history too). The warehouse build then:
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
