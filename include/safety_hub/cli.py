@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import logging
 import os
 import sys
@@ -198,7 +197,7 @@ def cmd_backfill(args) -> int:
 
 def cmd_quarantine(args) -> int:
     """What was rejected and why, grouped by rule, with a few example rows per rule."""
-    import json as _json
+    import json
 
     import sqlalchemy as sa
 
@@ -230,7 +229,7 @@ def cmd_quarantine(args) -> int:
                 .where(*where, q.c.rule_id == rule_id).order_by(q.c.business_date, q.c.row_number).limit(args.examples)
             ).all()
             for day, row, key, raw_file, original in examples:
-                values = _json.loads(original)
+                values = json.loads(original)
                 shown = ", ".join(f"{k}={v}" for k, v in list(values.items())[:6])
                 print(f"  {day} row {row} key {key}: {shown}")
                 print(f"    raw: {raw_file}")

@@ -65,7 +65,7 @@ def test_many_errors_are_capped_but_counted():
     failures = [TaskFailure("load", i, "failed", f"f{i}", "ValueError", "x") for i in range(alerts.MAX_ERRORS + 5)]
     alert = run_failure_alert("d", "r", failures)
     assert alert.text().count("错误 error load[") == alerts.MAX_ERRORS
-    assert f"… 5 more failed task(s)" in alert.text() and alert.facts["failed_count"] == alerts.MAX_ERRORS + 5
+    assert "… 5 more failed task(s)" in alert.text() and alert.facts["failed_count"] == alerts.MAX_ERRORS + 5
 
 
 def test_a_quality_breach_is_named_as_such():
