@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install browser demo test test-fast airflow airflow-cli lock clean
+.PHONY: install browser demo test test-fast stack-test airflow airflow-cli lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ test: $(STAMP)  ## the whole test suite (PostgreSQL parts run when SAFETY_HUB_TE
 
 test-fast: $(STAMP)  ## unit and DAG tests only
 	$(PY) -m pytest tests/unit tests/dags
+
+stack-test: $(STAMP)  ## the production topology natively: Airflow on PostgreSQL, Celery + Redis, 2 workers; 3 days through the scheduler
+	$(PY) -m pytest tests/stack -p no:cacheprovider -s
 
 airflow: $(STAMP)  ## the Airflow UI on the project's AIRFLOW_HOME (http://localhost:8080)
 	$(PY) -m safety_hub airflow standalone

@@ -55,12 +55,19 @@ def configure(**kwargs) -> dict[str, str]:
 def prepare() -> None:
     """Migrate the metadata DB (a subprocess, as Airflow's CLI does it) and create the pools."""
     subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], check=True, stdout=subprocess.DEVNULL)
+    create_pools()
+
+
+def create_pools(warehouse_slots: int = 1) -> None:
+    """The warehouse writer pool (1 slot for the embedded DuckDB file, more on PostgreSQL) and
+    one extract pool per agency (``include/feeds/_agencies.yaml``)."""
     from airflow.models.pool import Pool
 
     from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool
     from safety_hub.registry import agencies
 
-    Pool.create_or_update_pool(WAREHOUSE_POOL, 1, "One writer at a time on the warehouse (DuckDB file)", include_deferred=False)
+    what = "One writer at a time on the warehouse (DuckDB file)" if warehouse_slots == 1 else "Concurrent warehouse loads on PostgreSQL"
+    Pool.create_or_update_pool(WAREHOUSE_POOL, warehouse_slots, what, include_deferred=False)
     for code, agency in agencies().items():
         Pool.create_or_update_pool(agency_pool(code), agency.pool_slots, f"Extract slots for {agency.name}", include_deferred=False)
 

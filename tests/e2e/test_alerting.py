@@ -1,18 +1,19 @@
 """Alerts from real DAG runs to a local webhook receiver (the ``safety_hub_alerts`` connection):
 an ingest run that breaches its quality threshold sends exactly one rolled-up message naming the
 DAG, the run, the failed and skipped tasks and the error; the hourly ``feed_health_check`` alerts
-when feeds go stale in its hour and stays quiet in the next."""
+when feeds go stale in its hour and stays quiet in the next. Under the real scheduler, DAG processor
+and Celery workers the same alert is checked by `make stack-test` (tests/stack)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from urllib.parse import quote
 
 import pytest
 
 from safety_hub.alerts import ALERT_CONN_ID
+import deliveries
 from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -39,17 +40,9 @@ def isolated_hub(simulator, airflow_db, tmp_path, monkeypatch):
 
 
 def deliver_half_invalid(day: dt.date) -> int:
-    """The day's 在建项目 file with half its rows in an unknown district; returns the row count."""
     from airflow.sdk import Connection
 
-    from safety_hub.simulator import generate_day
-    from test_bad_input import _csv_bytes, _deliver
-
-    rows = generate_day(day).records[FEED]
-    for row in rows[: len(rows) // 2]:
-        row["所在区"] = "999999"
-    _deliver(Connection.get("hcc_drop").extra_dejson["path"], day, _csv_bytes(rows))
-    return len(rows)
+    return deliveries.deliver_half_invalid(Connection.get("hcc_drop").extra_dejson["path"], day)
 
 
 def test_a_run_breaching_the_quality_threshold_sends_one_rolled_up_alert(isolated_hub, receiver, monkeypatch):
@@ -136,50 +129,3 @@ def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver
             for feed_id in newly:
                 assert f"  {feed_id}: 最后成功加载 last load " in body["text"]
         messages_before = len(messages)
-
-
-# --- as production runs it: scheduler, DAG processor, LocalExecutor -------------------------------
-
-def test_under_the_scheduler_a_failed_run_alerts_once_from_the_dag_processor(simulator, tmp_path, receiver):
-    """``dag.test()`` runs DAG callbacks in-process; under the scheduler the DAG processor runs them,
-    reading task states and errors through the Task Execution API. A warehouse that cannot be
-    reached fails ``warehouse_build`` (after its retry): one message, sent from there."""
-    import subprocess
-    import sys
-    import time
-
-    from airflow_api import airflow_services, api
-    from conftest import SIM_TOKEN
-    from safety_hub.localairflow import airflow_env
-
-    env = airflow_env(airflow_home=tmp_path / "airflow", hub_home=tmp_path / "hub", sim_url="http://127.0.0.1:9", token=SIM_TOKEN,
-                      dropzone=tmp_path / "dropzone", warehouse_url="postgresql+psycopg2://nobody@127.0.0.1:1/unreachable")
-    env[CONN_ENV] = os.environ[CONN_ENV]
-    subprocess.run([sys.executable, "-c", "from safety_hub.localairflow import prepare; prepare()"],  # its own metadata DB
-                   env={**os.environ, **env}, check=True, timeout=300)
-    with airflow_services(tmp_path / "services", env) as server:
-        token = server.token()
-        deadline = time.monotonic() + 180
-        while True:  # the DAG processor's first parse
-            try:
-                api(server, token, "GET", "/dags/warehouse_build")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "services" / "dag-processor.log").read_text()[-3000:]
-                time.sleep(2)
-        api(server, token, "PATCH", "/dags/warehouse_build", {"is_paused": False})
-        run_id = api(server, token, "POST", "/dags/warehouse_build/dagRuns", {"logical_date": None})["dag_run_id"]
-        messages = receiver.wait_for(1, timeout=420)
-        state = api(server, token, "GET", f"/dags/warehouse_build/dagRuns/{run_id}")["state"]
-        time.sleep(10)  # nothing more may come
-        tries = {t["task_id"]: t["try_number"] for t in api(server, token, "GET", f"/dags/warehouse_build/dagRuns/{run_id}/taskInstances")["task_instances"]}
-    logs = tmp_path / "services"
-    assert len(receiver.received) == 1, (receiver.received, (logs / "dag-processor.log").read_text()[-4000:], (logs / "scheduler.log").read_text()[-2000:])
-    body = messages[0]["body"]
-    assert state == "failed" and tries["build_dimensions"] == 2, "the alert comes after the retry, once the run failed"
-    assert (body["kind"], body["dag_id"], body["run_id"]) == ("run_failed", "warehouse_build", run_id)
-    assert body["failed_count"] == 1 and sorted(body["upstream_failed"]) == ["build_data_docs", "build_marts"]
-    [failed] = body["failed_tasks"]
-    assert failed["task_id"] == "build_dimensions" and failed["error_type"] and "127.0.0.1" in failed["error"]
-    assert body["url"] == f"{server.url}/dags/warehouse_build/runs/{quote(run_id, safe='')}"
-    assert "失败任务 failed tasks (1): build_dimensions" in body["text"]

@@ -4,9 +4,7 @@ the warehouse. Runs the real ingest DAG in its own warehouse."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import os
 
 import pytest
@@ -14,7 +12,7 @@ import sqlalchemy as sa
 
 from safety_hub.errors import FeedError, FeedQualityError
 from safety_hub.simulator import generate_day
-from safety_hub.simulator.deliver import HCC_FILE
+from deliveries import csv_bytes, deliver
 
 pytestmark = pytest.mark.e2e
 FEED = "hcc_project"
@@ -38,22 +36,6 @@ def bad_env(simulator, airflow_db, tmp_path_factory):
             os.environ[k] = v
 
 
-def _csv_bytes(rows: list[dict], encoding: str = "gbk", drop_column: str | None = None) -> bytes:
-    buf = io.StringIO()
-    fields = [f for f in rows[0] if f != drop_column]
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue().encode(encoding)
-
-
-def _deliver(drop: str, day: dt.date, content: bytes) -> str:
-    path = os.path.join(drop, HCC_FILE.format(date=day))
-    with open(path, "wb") as fh:
-        fh.write(content)
-    return path
-
-
 def _run_ingest(day: dt.date) -> str:
     from safety_hub.dagkit import logical_date_for
     from safety_hub.localairflow import load_dags, run_dag
@@ -71,8 +53,8 @@ def _facts_for(day: dt.date) -> int:
 
 
 CASES = {
-    "wrong_encoding": (dt.date(2026, 11, 10), lambda rows: _csv_bytes(rows, encoding="utf-16"), "binary or UTF-16 content"),
-    "missing_column": (dt.date(2026, 11, 11), lambda rows: _csv_bytes(rows, drop_column="施工许可证号"), "missing required column(s) ['施工许可证号']"),
+    "wrong_encoding": (dt.date(2026, 11, 10), lambda rows: csv_bytes(rows, encoding="utf-16"), "binary or UTF-16 content"),
+    "missing_column": (dt.date(2026, 11, 11), lambda rows: csv_bytes(rows, drop_column="施工许可证号"), "missing required column(s) ['施工许可证号']"),
     "unreadable": (dt.date(2026, 11, 12), lambda rows: bytes(range(128, 256)) * 8, "not valid UTF-8 or GB18030/GBK text"),
 }
 
@@ -85,7 +67,7 @@ def test_bad_delivery_fails_cleanly_and_keeps_the_raw_file(bad_env, case):
     home, drop = bad_env
     day, make, problem = CASES[case]
     content = make(generate_day(day).records[FEED])
-    path = _deliver(drop, day, content)
+    path = deliver(drop, day, content)
 
     assert _run_ingest(day) == "failed"
     part = partition_dir(FEED, day)
@@ -109,7 +91,7 @@ def test_batch_over_the_threshold_stops_before_the_warehouse(bad_env):
     rows = generate_day(day).records[FEED]
     for row in rows[: len(rows) // 2]:
         row["所在区"] = "999999"  # half the batch has an unknown district
-    _deliver(bad_env[1], day, _csv_bytes(rows))
+    deliver(bad_env[1], day, csv_bytes(rows))
 
     assert _run_ingest(day) == "failed"
     assert _facts_for(day) == 0

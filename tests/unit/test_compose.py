@@ -243,3 +243,45 @@ def test_image_matches_pinned_airflow():
     pinned = re.search(r"^apache-airflow==(\S+)", (ROOT / "requirements.txt").read_text(encoding="utf-8"), re.MULTILINE)
     assert pinned and base.group(1) == pinned.group(1)
     assert "requirements.txt" in dockerfile and "/opt/airflow/include" in dockerfile
+
+
+# --- docker-compose.yml and the native stack of `make stack-test` describe one topology ---
+
+# Settings only the native stack sets: where things are on one machine (compose has them from
+# the image's defaults or its own container per worker) and its size.
+NATIVE_ONLY = {
+    "AIRFLOW_HOME",  # the image's /opt/airflow
+    "AIRFLOW__CORE__PLUGINS_FOLDER",  # $AIRFLOW_HOME/plugins in the image
+    "AIRFLOW__API__BASE_URL",  # the published port; compose serves the UI on :8080
+    "AIRFLOW__CORE__HOSTNAME_CALLABLE",  # two workers on one host need two names; containers have their own
+    "AIRFLOW__CELERY__WORKER_CONCURRENCY",  # 2 on the 2-core test machine; compose keeps Airflow's default
+}
+
+
+def _native_env(tmp_path) -> dict[str, str]:
+    from safety_hub.stack import StackConfig, stack_env
+
+    return stack_env(StackConfig(tmp_path))
+
+
+def test_native_stack_sets_the_same_settings_as_compose(tmp_path):
+    native = set(_native_env(tmp_path))
+    compose = set(_env("airflow-scheduler"))
+    assert native - NATIVE_ONLY == compose, {"only native": sorted(native - NATIVE_ONLY - compose), "only compose": sorted(compose - native)}
+
+
+def test_native_stack_and_compose_agree_on_every_fixed_value(tmp_path):
+    native, compose = _native_env(tmp_path), _env("airflow-scheduler")
+    fixed = {k: v for k, v in compose.items() if "${" not in v and "/opt/airflow" not in v and "://" not in v}
+    assert fixed, "compose sets fixed values (executor, examples, health check)"
+    assert {k: native[k] for k in fixed} == fixed
+    assert native["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert native["AIRFLOW__CELERY__RESULT_BACKEND"] == "db+" + native["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    assert native["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert native["SAFETY_HUB_WAREHOUSE_URL"].startswith("postgresql+psycopg2://")
+
+
+def test_native_stack_runs_the_same_airflow_commands_as_compose():
+    from safety_hub.stack import SERVICES
+
+    assert {*SERVICES, "celery worker"} == set(AIRFLOW_COMMANDS.values())

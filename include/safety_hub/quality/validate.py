@@ -57,7 +57,6 @@ def _context():
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         _gx_context = gx.get_context(mode="ephemeral")
         _gx_context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return _gx_context

@@ -1,0 +1,341 @@
+"""The production topology, run natively from the project's venv: what docker-compose.yml runs.
+
+Airflow on PostgreSQL metadata with the CeleryExecutor and a Redis broker; the API server,
+scheduler, DAG processor, triggerer and N Celery workers as separate processes; the warehouse
+on PostgreSQL; the agency simulator serving its API. ``make stack-test`` runs the pipeline
+through it (``tests/stack/test_stack.py``).
+
+The Airflow settings every service shares are in :func:`stack_env`, and
+``tests/unit/test_compose.py`` holds them equal to docker-compose.yml's ``x-airflow-common``
+block, so the two descriptions of the topology cannot drift apart. What differs is only where
+things are (127.0.0.1 instead of service names, a work directory instead of volumes) and how
+big (worker concurrency for a 2-core machine).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from safety_hub import settings
+from safety_hub.simulator.connections import simulator_connections
+
+log = logging.getLogger(__name__)
+BIN = Path(sys.executable).parent
+# The Airflow services docker-compose.yml runs, by their command (the worker is scaled).
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+WORKER_NAME_VAR = "SAFETY_HUB_WORKER_NAME"
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of the native stack: the worker's name when several
+    Celery workers share one machine (each container has its own host name in compose)."""
+    from airflow.utils.net import getfqdn
+
+    return os.environ.get(WORKER_NAME_VAR) or getfqdn()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def reachable(host: str, port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def service(args: list[str], env: dict[str, str], log_path: Path, stop_timeout: float = 60):
+    """Run ``args`` as its own process group, output to ``log_path``; on exit SIGTERM the
+    group (Airflow's services and Celery shut down warm on it), SIGKILL after ``stop_timeout``."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as out:
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        stop(proc, stop_timeout)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Stop a process started by :func:`service` and everything in its process group."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # the leader is gone; children it left (task processes) go with the group
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        break
+
+
+def wait_http(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 180) -> None:
+    """Wait until ``url`` answers 2xx, failing early (with the log's tail) if ``proc`` dies."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{' '.join(map(str, proc.args))} exited with {proc.returncode}:\n{tail(log_path)}")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except (OSError, urllib.error.HTTPError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer within {timeout:.0f}s:\n{tail(log_path)}") from None
+            time.sleep(1)
+
+
+def tail(path: Path, chars: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except FileNotFoundError:
+        return f"({path} not written)"
+
+
+@dataclass
+class StackConfig:
+    """Where the native stack's parts live. PostgreSQL and Redis are the machine's own."""
+
+    workdir: Path
+    postgres: str = "postgresql+psycopg2://postgres@127.0.0.1:5432"  # server URL, no database
+    metadata_db: str = "safety_hub_stack_airflow"
+    warehouse_db: str = "safety_hub_stack_warehouse"
+    redis: str = "redis://127.0.0.1:6379/3"
+    workers: int = 2
+    worker_concurrency: int = 2  # docker-compose keeps Airflow's default (16); this is a 2-core machine
+    api_port: int = field(default_factory=free_port)
+    sim_port: int = field(default_factory=free_port)
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    fernet_key: str = field(default_factory=lambda: _fernet_key())
+    admin_user: str = "admin"
+    admin_password: str = field(default_factory=lambda: secrets.token_hex(12))
+
+    def __post_init__(self) -> None:
+        self.workdir = Path(self.workdir)
+
+    def database_url(self, db: str) -> str:
+        return f"{self.postgres}/{db}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def sim_url(self) -> str:
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def dropzone(self) -> Path:
+        return self.workdir / "hub" / "dropzone"
+
+    @property
+    def logs(self) -> Path:
+        return self.workdir / "services"
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+def stack_env(cfg: StackConfig) -> dict[str, str]:
+    """Every variable the Airflow services share: the native twin of compose's ``x-airflow-common``."""
+    metadata = cfg.database_url(cfg.metadata_db)
+    passwords = cfg.workdir / "auth" / "simple_auth_manager_passwords.json"
+    return {
+        "AIRFLOW_HOME": str(cfg.workdir / "airflow"),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.replace("+psycopg2", ""),
+        "AIRFLOW__CELERY__BROKER_URL": cfg.redis,
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "safety_hub.celery_config.CELERY_CONFIG",
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_DIR / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_DIR / "plugins"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{cfg.api_url}/execution/",
+        "AIRFLOW__API__BASE_URL": cfg.api_url,
+        "AIRFLOW__API_AUTH__JWT_SECRET": cfg.secret,
+        "AIRFLOW__CORE__FERNET_KEY": cfg.fernet_key,
+        "AIRFLOW__API__SECRET_KEY": cfg.secret,
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{cfg.admin_user}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "safety_hub.stack.worker_hostname",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(cfg.worker_concurrency),
+        "PYTHONPATH": str(settings.PROJECT_DIR / "include"),
+        "SAFETY_HUB_HOME": str(cfg.workdir / "hub"),
+        "SAFETY_HUB_WAREHOUSE_URL": cfg.database_url(cfg.warehouse_db),
+        **simulator_connections(cfg.sim_url, cfg.token, cfg.dropzone),
+    }
+
+
+def _admin_sql(cfg: StackConfig, statement: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(cfg.database_url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(statement))
+    finally:
+        engine.dispose()
+
+
+def create_databases(cfg: StackConfig) -> None:
+    """Fresh metadata and warehouse databases (what compose's postgres service and init script make)."""
+    for db in (cfg.metadata_db, cfg.warehouse_db):
+        _admin_sql(cfg, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        _admin_sql(cfg, f'CREATE DATABASE "{db}"')
+
+
+def drop_databases(cfg: StackConfig) -> None:
+    for db in (cfg.metadata_db, cfg.warehouse_db):
+        _admin_sql(cfg, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+
+def flush_broker(cfg: StackConfig) -> None:
+    """Empty the stack's Redis database, so no message of an earlier stack is delivered."""
+    import redis
+
+    redis.Redis.from_url(cfg.redis).flushdb()
+
+
+def init(cfg: StackConfig, env: dict[str, str], progress=print) -> None:
+    """What compose's ``airflow-init`` does: migrate, create the pools, write the admin's password."""
+    passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    passwords.parent.mkdir(parents=True, exist_ok=True)
+    passwords.write_text(json.dumps({cfg.admin_user: cfg.admin_password}))
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    progress(f"migrating the Airflow metadata DB {cfg.metadata_db} (PostgreSQL)")
+    subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    code = "from safety_hub.localairflow import create_pools; create_pools(warehouse_slots=4)"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+
+
+@dataclass
+class RunningStack:
+    cfg: StackConfig
+    env: dict[str, str]
+    processes: dict[str, subprocess.Popen]
+
+    def token(self) -> str:
+        """A JWT for the admin user (what the UI's login does)."""
+        request = urllib.request.Request(f"{self.cfg.api_url}/auth/token", method="POST",
+                                         data=json.dumps({"username": self.cfg.admin_user, "password": self.cfg.admin_password}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())["access_token"]
+
+    def api(self, method: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
+        """One call of Airflow's public REST API (``/api/v2``)."""
+        request = urllib.request.Request(f"{self.cfg.api_url}/api/v2{path}", method=method,
+                                         data=json.dumps(body).encode() if body is not None else None,
+                                         headers={"Authorization": f"Bearer {token or self.token()}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"{}")
+
+    def check_alive(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail(self.cfg.logs / f'{name}.log')}")
+
+
+@contextmanager
+def running_stack(cfg: StackConfig, progress=print, *, schedule: bool = True, extra_env: dict[str, str] | None = None):
+    """Start the whole topology, yield a :class:`RunningStack`, stop every process on exit.
+
+    ``schedule=False`` turns off the scheduler's cron and asset scheduling
+    (``[scheduler] use_job_schedule``): only runs triggered through the API are created.
+    ``extra_env`` is added to every service's environment (e.g. the alert connection).
+    """
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SAFETY_HUB_"))}
+    env = {**inherited, **stack_env(cfg), **(extra_env or {})}
+    if not schedule:
+        env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "false"
+    create_databases(cfg)
+    flush_broker(cfg)
+    init(cfg, env, progress)
+    processes: dict[str, subprocess.Popen] = {}
+    with ExitStack() as stack:
+        def start(name: str, args: list[str], extra: dict[str, str] | None = None) -> subprocess.Popen:
+            processes[name] = stack.enter_context(service(args, {**env, **(extra or {})}, cfg.logs / f"{name}.log"))
+            return processes[name]
+
+        progress(f"agency simulator on {cfg.sim_url}")
+        sim = start("simulator", [sys.executable, "-m", "safety_hub", "simulator", "serve", "--host", "127.0.0.1",
+                                  "--port", str(cfg.sim_port), "--token", cfg.token])
+        progress(f"api-server on {cfg.api_url}")
+        api = start("api-server", [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(cfg.api_port)])
+        for name in SERVICES[1:]:
+            start(name, [str(BIN / "airflow"), name])
+        for i in range(1, cfg.workers + 1):
+            name = f"worker-{i}"
+            start(name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h"],
+                  {WORKER_NAME_VAR: name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+        progress(f"{cfg.workers} Celery workers (concurrency {cfg.worker_concurrency} each), scheduler, dag-processor, triggerer")
+        wait_http(f"{cfg.sim_url}/health", sim, cfg.logs / "simulator.log", timeout=60)
+        wait_http(f"{cfg.api_url}/api/v2/monitor/health", api, cfg.logs / "api-server.log")
+        try:
+            yield RunningStack(cfg, env, processes)
+        finally:
+            progress("stopping every process of the stack")
+    still = [name for name, proc in processes.items() if proc.poll() is None]
+    if still:  # pragma: no cover - service() kills what SIGTERM did not stop
+        log.error("still running after stop: %s", still)
+
+
+def wait_for_runs(stack: RunningStack, runs: list[tuple[str, str]], timeout: float, progress=print, poll: float = 5) -> dict[tuple[str, str], str]:
+    """Poll ``(dag_id, run_id)`` runs until all are finished; return their final states."""
+    finished = {"success", "failed"}
+    states: dict[tuple[str, str], str] = {}
+    started = time.monotonic()
+    token, token_at = stack.token(), started
+    reported = None
+    while True:
+        stack.check_alive()
+        if time.monotonic() - token_at > 600:  # tokens expire; take a fresh one now and then
+            token, token_at = stack.token(), time.monotonic()
+        for dag_id, run_id in runs:
+            if states.get((dag_id, run_id)) not in finished:
+                states[(dag_id, run_id)] = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}", token=token)["state"]
+        pending = [r for r in runs if states[r] not in finished]
+        if not pending:
+            return states
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"{len(pending)} runs unfinished after {timeout:.0f}s, e.g. {pending[:3]}")
+        if len(pending) != reported:
+            progress(f"  {len(runs) - len(pending)}/{len(runs)} runs finished ({time.monotonic() - started:.0f}s)")
+            reported = len(pending)
+        time.sleep(poll)
+
+
+def trigger(stack: RunningStack, dag_id: str, logical_date: dt.datetime | None, conf: dict | None = None, token: str | None = None) -> str:
+    """Unpause ``dag_id`` and create a run through the REST API; the scheduler queues it."""
+    stack.api("PATCH", f"/dags/{dag_id}", {"is_paused": False}, token=token)
+    body = {"logical_date": logical_date.isoformat() if logical_date else None, "conf": conf or {}}
+    return stack.api("POST", f"/dags/{dag_id}/dagRuns", body, token=token)["dag_run_id"]
