@@ -25,6 +25,7 @@ DOC = """
   param to (re)ingest any day. Re-running a day replaces that day.
 * Raw: `data/raw/{feed_id}/dt=<date>/`; rejected rows: table `quarantine`;
   loaded rows: table `{table}`; one row per run in `load_audit`.
+* Lineage: every task reports its datasets to OpenLineage (`safety_hub/lineage.py`).
 """
 
 
@@ -70,28 +71,45 @@ def build_ingest_dag(feed, agency_name: str):
             from safety_hub.errors import DuplicateDelivery
             from safety_hub.pipeline import run_extract
 
+            from safety_hub.lineage import report
+
+            day = business_date(context)
             try:
-                return run_extract(feed_id, business_date(context), context["run_id"], force=bool(context["params"].get("force")))
+                result = run_extract(feed_id, day, context["run_id"], force=bool(context["params"].get("force")))
             except DuplicateDelivery as exc:
                 raise AirflowSkipException(str(exc)) from None
+            report("extract", feed_id, day, result)  # OpenLineage: agency source -> raw partition
+            return result
 
         @task(retries=0)
         def land(extracted: dict, **context) -> dict:
+            from safety_hub.lineage import report
             from safety_hub.pipeline import run_land
 
-            return run_land(feed_id, business_date(context))
+            day = business_date(context)
+            result = run_land(feed_id, day)
+            report("land", feed_id, day, result)
+            return result
 
         @task(pool=WAREHOUSE_POOL, retries=0)
         def validate(landed: dict, **context) -> dict:
+            from safety_hub.lineage import report
             from safety_hub.pipeline import run_validate
 
-            return run_validate(feed_id, business_date(context), context["run_id"])
+            day = business_date(context)
+            result = run_validate(feed_id, day, context["run_id"])
+            report("validate", feed_id, day, result)
+            return result
 
         @task(pool=WAREHOUSE_POOL, outlets=[Asset(asset_uri(feed.target_table))])
         def load(validated: dict, **context) -> dict:
+            from safety_hub.lineage import report
             from safety_hub.pipeline import run_load
 
-            return run_load(feed_id, business_date(context), context["run_id"])
+            day = business_date(context)
+            result = run_load(feed_id, day, context["run_id"])
+            report("load", feed_id, day, result)  # OpenLineage: validated batch -> warehouse table
+            return result
 
         extracted = extract()
         if kind == "file_drop":

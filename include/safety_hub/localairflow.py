@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub import lineage, settings
 from safety_hub.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def airflow_env(airflow_home: Path, hub_home: Path, sim_url: str, token: str, dr
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
         "SAFETY_HUB_HOME": str(hub_home),
+        **lineage.airflow_settings(hub_home),  # OpenLineage events as JSON files (README, "Lineage")
         **simulator_connections(sim_url, token, dropzone),
     }
     if warehouse_url:

@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub import lineage, settings
 from safety_hub.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "PYTHONPATH": str(settings.PROJECT_DIR / "include"),
         "SAFETY_HUB_HOME": str(cfg.workdir / "hub"),
         "SAFETY_HUB_WAREHOUSE_URL": cfg.database_url(cfg.warehouse_db),
+        **lineage.airflow_settings(cfg.workdir / "hub"),
         **simulator_connections(cfg.sim_url, cfg.token, cfg.dropzone),
     }
 
