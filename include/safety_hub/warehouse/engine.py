@@ -37,6 +37,9 @@ def dialect(conn: sa.Connection | sa.Engine) -> str:
 _ensured: set[tuple[str, int]] = set()
 
 
+SCHEMA_LOCK_KEY = 0x5AFE_7AB1E  # pg_advisory_xact_lock key of ensure_schema (any constant of our own)
+
+
 def ensure_schema(engine: sa.Engine) -> sa.MetaData:
     """Create missing tables, add columns new in the model, (re)seed the districts.
 
@@ -47,6 +50,11 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
     if signature in _ensured:
         return md
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Tasks on several workers start on a new warehouse at once: two CREATE TABLEs of the
+            # same name race ("duplicate key ... pg_type_typname_nsp_index"). One at a time; the
+            # next sees the tables (checkfirst) once the first commits.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         md.create_all(conn, checkfirst=True)
         _add_missing_columns(conn, md)
         districts = md.tables["dim_district"]
