@@ -160,16 +160,87 @@ def _read_csv_arrow(data: bytes) -> pd.DataFrame | None:
                                       strings_can_be_null=True, quoted_strings_can_be_null=True)
         # A last row of blanks: pandas refuses a file ending inside a quoted value, pyarrow
         # reads to the end; such a file swallows this row into its last value.
-        end = b"" if data.endswith((b"\n", b"\r")) else b"\n"
         sentinel = b",".join([b'""'] * len(names)) + b"\n"
-        table = pcsv.read_csv(io.BufferedReader(_Chain(data, end + sentinel), 1 << 20), read_options=read, parse_options=parse, convert_options=convert)
+        table = _read_csv_pieces(data, names, sentinel, parse, convert)
+        if table is None:
+            end = b"" if data.endswith((b"\n", b"\r")) else b"\n"
+            table = pcsv.read_csv(io.BufferedReader(_Chain(data, end + sentinel), 1 << 20), read_options=read, parse_options=parse, convert_options=convert)
+            if table.num_rows < 2 or table.column_names != names or _sentinel_swallowed(table):
+                return None
+            table = table.slice(0, table.num_rows - 1)
     except (pa.ArrowException, UnicodeDecodeError, ValueError):
         return None
-    if table.num_rows < 2 or table.column_names != names or any(table.column(i)[-1].is_valid for i in range(table.num_columns)):
-        return None
-    table = table.slice(0, table.num_rows - 1)
     text = pd.StringDtype("pyarrow", na_value=np.nan)  # what read_csv(dtype=str) gives
     return table.to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string()) else None)
+
+
+def _sentinel_swallowed(table) -> bool:
+    """Whether the last row of ``table`` is not the all-blank sentinel row (a quoted value ran into it)."""
+    return any(table.column(i)[-1].is_valid for i in range(table.num_columns))
+
+
+# From this size on a CSV file is read in pieces, one per core (each piece by one thread).
+_CSV_PIECE_BYTES = 16 << 20
+
+
+def _csv_cores() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _read_csv_pieces(data: bytes, names: list[str], sentinel: bytes, parse, convert):
+    """The table ``read_csv`` gives for ``data`` (header and sentinel row excluded), read in pieces in parallel; None to read it whole.
+
+    pyarrow finds the rows of a file whose values may hold newlines by one serial scan
+    (``newlines_in_values``), which bounds the whole read to one core. Here the file is
+    cut after a newline into one piece per core, each piece read by its own thread with
+    the same options. Each piece ends with the blank sentinel row: a piece is read as
+    the whole file would read those bytes only when it starts at a row boundary, and it
+    ends at one exactly when its sentinel comes back as a row of its own (a cut inside a
+    quoted value swallows it). The first piece starts the file, so by induction every
+    piece starts at a row boundary; any piece that does not end at one, fails or reads
+    differently (names, no rows) sends the caller back to the whole-file read.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    from concurrent.futures import ThreadPoolExecutor
+
+    pieces = min(_csv_cores(), len(data) // _CSV_PIECE_BYTES)
+    if pieces < 2:
+        return None
+    view = memoryview(data)
+    cuts = [0]
+    for k in range(1, pieces):
+        nl = data.find(b"\n", max(cuts[-1], len(data) * k // pieces))
+        if nl < 0 or nl + 1 >= len(data):
+            break
+        cuts.append(nl + 1)
+    cuts.append(len(data))
+    if len(cuts) < 3:
+        return None
+    end = b"" if data.endswith((b"\n", b"\r")) else b"\n"
+
+    def read_piece(k: int):
+        body = view[cuts[k] : cuts[k + 1]]
+        options = pcsv.ReadOptions(use_threads=False) if k == 0 else pcsv.ReadOptions(use_threads=False, column_names=names)
+        tail = (end if k == len(cuts) - 2 else b"") + sentinel
+        table = pcsv.read_csv(io.BufferedReader(_Chain(body, tail), 1 << 20), read_options=options, parse_options=parse, convert_options=convert)
+        if table.num_rows < 1 or table.column_names != names or _sentinel_swallowed(table):
+            return None
+        return table.slice(0, table.num_rows - 1)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(cuts) - 1) as pool:
+            tables = list(pool.map(read_piece, range(len(cuts) - 1)))
+    except (pa.ArrowException, UnicodeDecodeError, ValueError):
+        return None
+    if any(t is None for t in tables) or sum(t.num_rows for t in tables) < 1:
+        return None
+    return pa.concat_tables(tables)
 
 
 def _parse_csv(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
@@ -282,7 +353,26 @@ def parse_files(feed: Feed, files: list[RawFile]) -> pd.DataFrame:
     if missing:
         names = ", ".join(files_name(files))
         raise FeedError(feed.feed_id, names, f"missing required column(s) {missing}; found {list(frame.columns)}")
-    return frame.astype("string").replace({"": pd.NA})
+    return _blank_to_na(frame.astype("string"))
+
+
+def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.replace({"": pd.NA})`` for a frame of ``string`` columns; skips the copy when no value is blank.
+
+    The pyarrow CSV read already gives blanks as missing, so usually no value is ``""``:
+    finding that out is one comparison per column instead of pandas' replace.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i in range(frame.shape[1]):
+        values = frame.iloc[:, i].array
+        if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+            return frame.replace({"": pd.NA})
+        arrow = values.__arrow_array__()
+        if not (pa.types.is_large_string(arrow.type) or pa.types.is_string(arrow.type)) or pc.any(pc.equal(arrow, "")).as_py():
+            return frame.replace({"": pd.NA})
+    return frame
 
 
 def files_name(files: list[RawFile]) -> list[str]:
