@@ -267,7 +267,8 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
     ``normalise_uscc`` does; NFKC leaves ASCII unchanged) are checked with numpy
     over an (n, 18) byte array. Non-ASCII values (full-width forms and anything
     exotic) and columns that are not text go through ``is_valid_uscc`` itself,
-    so the answers are the same by construction.
+    so the answers are the same by construction. A long column with repeated values
+    (codes recur over a batch, one per enterprise) is checked once per distinct value.
     """
     import numpy as np
     import pandas as pd
@@ -275,9 +276,8 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
     import pyarrow.compute as pc
 
     n = len(series)
-    out = np.zeros(n, dtype=bool)
     if n == 0:
-        return pd.Series(out, index=series.index, dtype=bool)
+        return pd.Series(np.zeros(0, dtype=bool), index=series.index, dtype=bool)
     try:
         arr = pa.array(series, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
@@ -286,7 +286,30 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
         arr = arr.combine_chunks()
     if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         return pd.Series(series.map(is_valid_uscc).to_numpy(dtype=bool), index=series.index, dtype=bool)
+    if n > _USCC_DISTINCT_FROM:
+        # A column repeats its codes (one per enterprise, over many rows): check each
+        # distinct value once and spread the answers over the rows (nulls: False).
+        encoded = pc.dictionary_encode(arr)
+        if len(encoded.dictionary) <= n // 2:
+            per_value = np.append(_uscc_valid_array(encoded.dictionary), False)
+            codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
+            return pd.Series(per_value[codes], index=series.index, dtype=bool)
+    return pd.Series(_uscc_valid_array(arr), index=series.index, dtype=bool)
 
+
+_USCC_DISTINCT_FROM = 1024  # rows from which distinct values are checked once each
+
+
+def _uscc_valid_array(arr) -> np.ndarray:
+    """``is_valid_uscc`` of each value of a pyarrow string array, as numpy booleans (null: False)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(arr)
+    out = np.zeros(n, dtype=bool)
+    if n == 0:
+        return out
     ascii_rows = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
     other = np.flatnonzero(~ascii_rows & arr.is_valid().to_numpy(zero_copy_only=False))
     if len(other):  # full-width and other non-ASCII text: the scalar rule (rare after normalise)
@@ -295,21 +318,21 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
 
     ascii_idx = np.flatnonzero(ascii_rows)
     if len(ascii_idx) == 0:
-        return pd.Series(out, index=series.index, dtype=bool)
+        return out
     text = arr.take(pa.array(ascii_idx)) if len(ascii_idx) < n else arr
     text = pc.ascii_trim(text, characters=_ASCII_WHITESPACE)
     text = pc.replace_substring(pc.ascii_upper(text), " ", "")
     length = pc.binary_length(text).to_numpy(zero_copy_only=False)
     sel = np.flatnonzero(length == 18)
     if len(sel) == 0:
-        return pd.Series(out, index=series.index, dtype=bool)
+        return out
     fixed = text.take(pa.array(sel))
     offsets_type = np.int64 if pa.types.is_large_string(fixed.type) else np.int32
     _, offsets_buf, data_buf = fixed.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=offsets_type)[fixed.offset : fixed.offset + len(fixed) + 1]
     codes = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(len(fixed), 18)
     out[ascii_idx[sel]] = _uscc_valid_fixed18(codes)
-    return pd.Series(out, index=series.index, dtype=bool)
+    return out
 
 
 # Code formats used as derived-column functions live in safety_hub.codes.
