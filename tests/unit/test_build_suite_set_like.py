@@ -1,0 +1,80 @@
+"""build_suite adds each expectation once, as ExpectationSuite.add_expectation did, without its quadratic scan."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from safety_hub.registry import Rule, get_feed, load_registry
+
+
+def _context():
+    from safety_hub.quality.validate import _context as ctx
+
+    return ctx()
+
+
+def _reference_suite(feed, business_date):
+    """The suite as build_suite made it before: one ExpectationSuite.add_expectation per rule."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    from safety_hub.quality import expectations as X
+    from safety_hub.quality.normalise import UNPARSED
+
+    suite = gx.ExpectationSuite(name=f"{feed.feed_id}_suite")
+
+    def add(rule_id, expectation):
+        expectation.meta = {"rule_id": rule_id}
+        suite.add_expectation(expectation)
+
+    for c in feed.columns:
+        if c.required:
+            add(f"{c.name}.required", gxe.ExpectColumnValuesToNotBeNull(column=c.name))
+        if c.type in ("date", "datetime", "int", "decimal", "bool"):
+            add(f"{c.name}.parseable", gxe.ExpectColumnValuesToBeNull(column=UNPARSED + c.name))
+        if c.type == "uscc":
+            add(f"{c.name}.valid_uscc", X.ExpectColumnValuesToBeValidUscc(column=c.name))
+        if c.type == "district":
+            add(f"{c.name}.known_district", X.ExpectColumnValuesToBeKnownDistrict(column=c.name))
+        if c.type == "enum":
+            add(f"{c.name}.in_set", gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=sorted(c.values)))
+        if c.not_future:
+            latest = dt.datetime.combine(business_date, dt.time.max)
+            add(f"{c.name}.not_future", gxe.ExpectColumnValuesToBeBetween(column=c.name, max_value=latest))
+    for r in feed.validation.rules:
+        add(r.id, X.expectation_class(r.expectation)(**X._bind(r.kwargs, business_date)))
+    return suite
+
+
+def _as_json(suite) -> list:
+    return [(e.expectation_type, e.configuration.to_json_dict()) for e in suite.expectations]
+
+
+@pytest.mark.parametrize("feed_id", sorted(load_registry()))
+def test_suite_equals_one_add_expectation_per_rule(feed_id):
+    from safety_hub.quality.expectations import build_suite
+
+    _context()
+    feed, day = get_feed(feed_id), dt.date(2026, 11, 3)
+    got, want = build_suite(feed, day), _reference_suite(feed, day)
+    assert got.name == want.name and got.meta == want.meta
+    assert _as_json(got) == _as_json(want)
+    assert got == want
+
+
+def test_a_repeated_rule_is_added_once_under_its_first_id():
+    from safety_hub.quality.expectations import build_suite
+
+    _context()
+    feed = get_feed("emb_hazard")
+    again = Rule(id="hazard_id.present", expectation="expect_column_values_to_not_be_null", kwargs={"column": "hazard_id"}, severity="error")
+    other = Rule(id="grade.present_if_major", expectation="expect_column_values_to_not_be_null",
+                 kwargs={"column": "grade", "row_condition": {"type": "comparison", "column": {"name": "grade"}, "operator": "==", "parameter": "重大隐患"}})
+    feed = feed.model_copy(update={"validation": feed.validation.model_copy(update={"rules": [*feed.validation.rules, again, other, again]})})
+    day = dt.date(2026, 11, 3)
+    got, want = build_suite(feed, day), _reference_suite(feed, day)
+    assert _as_json(got) == _as_json(want)
+    ids = [e.meta["rule_id"] for e in got.expectations]
+    assert "hazard_id.required" in ids and "hazard_id.present" not in ids and "grade.present_if_major" in ids
