@@ -19,16 +19,53 @@ _FALSE = {"否", "N", "NO", "FALSE", "0", "×", "F"}
 
 
 def _text(col: pd.Series) -> pd.Series:
-    out = col.astype("string").str.strip()
+    text = col.astype("string")
+    out = text.str.strip()
     if isinstance(out.dtype, pd.StringDtype) and out.dtype.storage == "pyarrow":
-        # out.mask(out == "") in one Arrow pass (pandas' mask goes through NumPy)
+        # out.mask(out == "") in one Arrow pass (pandas' mask goes through NumPy),
+        # none at all when no value is blank (trimmed to "")
         import pyarrow as pa
         import pyarrow.compute as pc
 
         arr = out.array.__arrow_array__()
-        blanked = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+        if _is_arrow_text(text) and _value_bytes(arr) == _value_bytes(source := text.array.__arrow_array__()):
+            # Trimming removed nothing: keep the column's own buffers (no copy held in the typed frame)
+            out, arr = text, source
+        blank = pc.equal(arr, "")
+        if not pc.any(blank).as_py():
+            return out
+        blanked = pc.if_else(blank, pa.scalar(None, arr.type), arr)
         return pd.Series(pd.array(blanked, dtype=out.dtype), index=out.index, name=out.name)
     return out.mask(out == "")
+
+
+def _is_arrow_text(col: pd.Series) -> bool:
+    return isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow"
+
+
+def _value_bytes(arr) -> int:
+    """Total bytes of the values of a (chunked) Arrow string array."""
+    import pyarrow as pa
+
+    chunks = arr.chunks if hasattr(arr, "chunks") else [arr]
+    total = 0
+    for chunk in chunks:
+        if len(chunk):
+            width = np.int64 if pa.types.is_large_string(chunk.type) or pa.types.is_large_binary(chunk.type) else np.int32
+            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)
+            total += int(offsets[chunk.offset + len(chunk)]) - int(offsets[chunk.offset])
+    return total
+
+
+def _arrow_text(raw: pd.Series):
+    """The pyarrow array behind a ``string`` column stored in Arrow, else None."""
+    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
+        import pyarrow as pa
+
+        arr = raw.array.__arrow_array__()
+        if pa.types.is_large_string(arr.type) or pa.types.is_string(arr.type):
+            return arr
+    return None
 
 
 class _Distinct:
@@ -42,12 +79,38 @@ class _Distinct:
 
     def __init__(self, raw: pd.Series):
         raw = raw.astype("string")
-        codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-        self.codes = np.asarray(codes, dtype=np.intp)
         self.index, self.name = raw.index, raw.name
+        self._indices = None  # the codes as an Arrow array, nulls for missing (for Arrow takes)
+        self._codes = None
+        arr = _arrow_text(raw)
+        if arr is not None:
+            # pd.factorize's codes and uniques, straight from Arrow (no NumPy round trips)
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            encoded = pc.dictionary_encode(arr)
+            if isinstance(encoded, pa.ChunkedArray):  # one dictionary for all chunks: join the indices
+                encoded = encoded.combine_chunks()
+            self._indices = encoded.indices
+            uniques = pd.array(encoded.dictionary, dtype="string")
+        else:
+            codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+            self._codes = np.asarray(codes, dtype=np.intp)
         text = _text(pd.Series(pd.array(uniques, dtype="string")))
         missing = text.isna().to_numpy(dtype=bool)
         self.values: list[str | None] = [None if m else v for v, m in zip(text.to_numpy(dtype=object), missing)]
+
+    @property
+    def codes(self) -> np.ndarray:
+        """Each row's position in ``values`` (NumPy), -1 for a missing value."""
+        if self._codes is None:
+            import pyarrow.compute as pc
+
+            self._codes = pc.fill_null(self._indices, -1).to_numpy(zero_copy_only=False)
+        return self._codes
+
+    def __len__(self) -> int:
+        return len(self._indices) if self._indices is not None else len(self._codes)
 
     def strings(self, per_value: list) -> pd.Series:
         """A string column: each row gets its distinct value's entry (None -> missing)."""
@@ -58,7 +121,11 @@ class _Distinct:
         except (pa.ArrowException, TypeError):  # not all text: as pandas converts it
             column = pd.array(per_value, dtype="string").take(self.codes, allow_fill=True)
         else:
-            column = pd.array(entries.take(pa.array(self.codes, mask=self.codes < 0)), dtype="string")
+            if entries.null_count == len(entries):  # every row missing
+                column = pd.array(_all_missing(len(self)), dtype="string")
+            else:
+                indices = self._indices if self._indices is not None else pa.array(self.codes, mask=self.codes < 0)
+                column = pd.array(entries.take(indices), dtype="string")
         return pd.Series(column, index=self.index, name=self.name)
 
     def mapped(self, fn) -> pd.Series:
@@ -68,6 +135,22 @@ class _Distinct:
     def unparsed(self, failed: list[bool]) -> pd.Series:
         """The text of the rows whose (non-blank) value could not be typed, else missing."""
         return self.strings([v if v is not None and bad else None for v, bad in zip(self.values, failed)])
+
+
+# While normalise runs: all-missing text arrays by length, shared by the columns that are
+# entirely missing (the _unparsed_* of columns that all parsed). Arrow arrays are immutable.
+_missing_arrays: dict[int, object] | None = None
+
+
+def _all_missing(n: int):
+    import pyarrow as pa
+
+    shared = _missing_arrays
+    if shared is None:
+        return pa.nulls(n, pa.large_string())
+    if n not in shared:
+        shared[n] = pa.nulls(n, pa.large_string())
+    return shared[n]
 
 
 def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]:
@@ -115,23 +198,140 @@ def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]
     raise ValueError(kind)  # pragma: no cover - registry schema forbids other types
 
 
+# Rows from which the columns are typed in parallel threads (one per core): most of the
+# work is Arrow kernels (dictionary encoding, takes, trimming), which release the GIL.
+_PARALLEL_ROWS = 50_000
+
+
+def _cores() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# Column types by typical cost per row (datetimes parse every distinct value with pandas).
+_SLOW_FIRST = {kind: rank for rank, kind in enumerate(("datetime", "date", "org_name", "uscc", "bool", "int", "decimal", "enum", "district", "code"))}
+
+
 def normalise(feed: Feed, records: pd.DataFrame) -> pd.DataFrame:
     """Map agency columns to warehouse names and types; add ``_unparsed_*`` columns."""
-    out = pd.DataFrame(index=records.index)
-    for column in feed.columns:
-        raw = records[column.source] if column.source in records.columns else pd.Series(pd.NA, index=records.index, dtype="string")
-        typed, unparsed = _typed(column, raw)
-        out[column.name] = typed
-        if unparsed is not None:
-            out[UNPARSED + column.name] = unparsed.astype("string")
-    for d in feed.derived:
-        values = derive(d.function, [out[a] for a in d.args], out.index)
-        if d.type == "date":  # the same dtype as typed date columns, so rules can compare them
-            values = pd.to_datetime(values, errors="coerce")
-        elif d.type in ("int", "decimal"):
-            values = pd.to_numeric(values, errors="coerce")
-        out[d.name] = values
-    return out
+    with TypedColumns(feed, records) as columns:
+        return columns.frame()
+
+
+_FALLIBLE = ("date", "datetime", "bool", "int", "decimal")  # types that keep their unparseable text
+
+
+class TypedColumns:
+    """``normalise(feed, records)``, column by column, each column usable as soon as it is typed.
+
+    Typing starts when the object is made: for a large batch in worker threads (one per
+    core, slowest kinds first), else at once. ``column(name)`` waits for that column
+    only, so a caller can work with the first columns (validate them) while the others
+    are typed; ``frame()`` is the frame ``normalise`` returns. Use as a context manager
+    (or ``close()``): it shuts the workers down.
+    """
+
+    def __init__(self, feed: Feed, records: pd.DataFrame, *, workers: int | None = None):
+        global _missing_arrays
+        self.feed, self.index = feed, records.index
+        self._raws = [(column, records[column.source] if column.source in records.columns else pd.Series(pd.NA, index=records.index, dtype="string"))
+                      for column in feed.columns]
+        self._where: dict[str, tuple[int, bool]] = {}  # output column -> (feed column position, is the _unparsed_ text)
+        for i, column in enumerate(feed.columns):
+            self._where[column.name] = (i, False)
+            if column.type in _FALLIBLE:
+                self._where[UNPARSED + column.name] = (i, True)
+        self.names = [*self._where, *(d.name for d in feed.derived)]
+        # The slowest kinds first, so that no long column starts last.
+        self.order = sorted(range(len(self._raws)), key=lambda i: _SLOW_FIRST.get(self._raws[i][0].type, len(_SLOW_FIRST)))
+        self._results: dict[int, tuple[pd.Series, pd.Series | None]] = {}
+        self._futures: dict = {}
+        self._pool = None
+        self._frame: pd.DataFrame | None = None
+        if _missing_arrays is None:
+            _missing_arrays = self._shared = {}
+        else:
+            self._shared = None
+        parallel = _cores() > 1 and len(self._raws) > 1 and len(records) >= _PARALLEL_ROWS
+        workers = min(workers or _cores(), len(self._raws))
+        if parallel:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=workers)
+            self._futures = {i: self._pool.submit(_type_column, *self._raws[i]) for i in self.order}
+        else:
+            for i in range(len(self._raws)):
+                self._results[i] = _typed(*self._raws[i])
+
+    def __enter__(self) -> TypedColumns:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        global _missing_arrays
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._shared is not None and _missing_arrays is self._shared:
+            _missing_arrays = None
+
+    def column_type(self, name: str) -> str | None:
+        """The registry type a column is typed from (``str`` for ``_unparsed_*`` text), None for derived ones."""
+        where = self._where.get(name)
+        return None if where is None else ("str" if where[1] else self._raws[where[0]][0].type)
+
+    def raw(self, name: str) -> pd.Series | None:
+        """The agency column a typed column comes from (None for derived columns)."""
+        where = self._where.get(name)
+        return None if where is None else self._raws[where[0]][1]
+
+    def rank(self, name: str) -> int:
+        """When a column is typed, relative to the others (0: first)."""
+        where = self._where.get(name)
+        return len(self.order) if where is None else self.order.index(where[0])
+
+    def _result(self, i: int) -> tuple[pd.Series, pd.Series | None]:
+        if i not in self._results:
+            typed, unparsed = self._futures[i].result()
+            self._results[i] = (typed, unparsed)
+        return self._results[i]
+
+    def column(self, name: str) -> pd.Series:
+        """One typed column (waits for it), as ``frame()[name]`` holds it."""
+        if self._frame is not None or name not in self._where:
+            return self.frame()[name]
+        i, text = self._where[name]
+        typed, unparsed = self._result(i)
+        return (unparsed.astype("string") if text else typed).rename(name)
+
+    def frame(self) -> pd.DataFrame:
+        """The typed frame: every column, then the derived ones (waits for all)."""
+        if self._frame is None:
+            out = pd.DataFrame(index=self.index)
+            for i, (column, _) in enumerate(self._raws):
+                typed, unparsed = self._result(i)
+                out[column.name] = typed
+                if unparsed is not None:
+                    out[UNPARSED + column.name] = unparsed.astype("string")
+            for d in self.feed.derived:
+                values = derive(d.function, [out[a] for a in d.args], out.index)
+                if d.type == "date":  # the same dtype as typed date columns, so rules can compare them
+                    values = pd.to_datetime(values, errors="coerce")
+                elif d.type in ("int", "decimal"):
+                    values = pd.to_numeric(values, errors="coerce")
+                out[d.name] = values
+            self._frame = out
+        return self._frame
+
+
+def _type_column(column: Column, raw: pd.Series):
+    return _typed(column, raw)  # looked up when it runs (a caller may wrap _typed)
 
 
 def derive(function: str, args: list[pd.Series], index: pd.Index) -> pd.Series:
