@@ -124,7 +124,9 @@ class StackConfig:
     postgres: str = "postgresql+psycopg2://postgres@127.0.0.1:5432"  # server URL, no database
     metadata_db: str = "safety_hub_stack_airflow"
     warehouse_db: str = "safety_hub_stack_warehouse"
-    redis: str = "redis://127.0.0.1:6379/3"
+    # One of Redis' databases 1-15 by process id (the PostgreSQL databases carry the pid too), so
+    # two stacks on one machine rarely share (and flush) one broker database.
+    redis: str = field(default_factory=lambda: f"redis://127.0.0.1:6379/{1 + os.getpid() % 15}")
     workers: int = 2
     worker_concurrency: int = 2  # docker-compose keeps Airflow's default (16); this is a 2-core machine
     api_port: int = field(default_factory=free_port)
@@ -175,6 +177,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.replace("+psycopg2", ""),
         "AIRFLOW__CELERY__BROKER_URL": cfg.redis,
         "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "safety_hub.celery_config.CELERY_CONFIG",
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_DIR / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_DIR / "plugins"),
