@@ -18,33 +18,13 @@ def _context():
 def _reference_suite(feed, business_date):
     """The suite as build_suite made it before: one ExpectationSuite.add_expectation per rule."""
     import great_expectations as gx
-    import great_expectations.expectations as gxe
 
-    from safety_hub.quality import expectations as X
-    from safety_hub.quality.normalise import UNPARSED
+    from safety_hub.quality.expectations import suite_rules
 
     suite = gx.ExpectationSuite(name=f"{feed.feed_id}_suite")
-
-    def add(rule_id, expectation):
+    for rule_id, expectation in suite_rules(feed, business_date):
         expectation.meta = {"rule_id": rule_id}
         suite.add_expectation(expectation)
-
-    for c in feed.columns:
-        if c.required:
-            add(f"{c.name}.required", gxe.ExpectColumnValuesToNotBeNull(column=c.name))
-        if c.type in ("date", "datetime", "int", "decimal", "bool"):
-            add(f"{c.name}.parseable", gxe.ExpectColumnValuesToBeNull(column=UNPARSED + c.name))
-        if c.type == "uscc":
-            add(f"{c.name}.valid_uscc", X.ExpectColumnValuesToBeValidUscc(column=c.name))
-        if c.type == "district":
-            add(f"{c.name}.known_district", X.ExpectColumnValuesToBeKnownDistrict(column=c.name))
-        if c.type == "enum":
-            add(f"{c.name}.in_set", gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=sorted(c.values)))
-        if c.not_future:
-            latest = dt.datetime.combine(business_date, dt.time.max)
-            add(f"{c.name}.not_future", gxe.ExpectColumnValuesToBeBetween(column=c.name, max_value=latest))
-    for r in feed.validation.rules:
-        add(r.id, X.expectation_class(r.expectation)(**X._bind(r.kwargs, business_date)))
     return suite
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from safety_hub.domain import map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.quality.normalise import UNPARSED, _typed, normalise
+from gx_reference import comparable, whole_frame_validate
 from safety_hub.registry import Column, get_feed
 
 # --- the per-row reference (normalise before vectorising) ------------------------------------
@@ -178,26 +179,6 @@ def test_normalise_matches_reference(feed_id):
 
 # --- check_batch against one GX run over the whole frame -------------------------------------
 
-def _whole_frame_validate(feed, records: pd.DataFrame, day: dt.date):
-    """What check_batch did before: one batch of the whole typed frame, one suite run."""
-    from safety_hub.quality.expectations import build_suite
-    from safety_hub.quality.validate import _context
-
-    typed = normalise(feed, records.reset_index(drop=True))
-    source = _context().data_sources.get(f"batch_{feed.feed_id}")
-    batch = source.get_asset("records").get_batch_definition("whole").get_batch(batch_parameters={"dataframe": typed})
-    return batch.validate(build_suite(feed, day), result_format={"result_format": "COMPLETE"})
-
-
-def _comparable(result) -> tuple:
-    from great_expectations.util import convert_to_json_serializable
-
-    body = convert_to_json_serializable(dict(result.result or {}))
-    body.pop("unexpected_index_query", None)  # not asked for any more (the index list again, as text)
-    return (json.dumps(convert_to_json_serializable(result.expectation_config.to_json_dict()), sort_keys=True, ensure_ascii=False),
-            bool(result.success), json.dumps(body, sort_keys=True, ensure_ascii=False, default=str))
-
-
 @pytest.mark.parametrize("feed_id, far_future", [("emb_hazard", False), ("emb_hazard", True), ("agri_fishing_vessel", False),
                                                   ("tc_dg_waybill", False), ("emb_enforcement", False)])
 def test_check_batch_equals_one_whole_frame_run(feed_id, far_future):
@@ -208,8 +189,8 @@ def test_check_batch_equals_one_whole_frame_run(feed_id, far_future):
     if far_future:  # a date out of the datetime64[ns] range keeps its column on GX's per-value path
         records.loc[3, next(c.source for c in feed.columns if c.not_future)] = "9999-12-31"
     check = check_batch(feed, records, day)
-    whole = _whole_frame_validate(feed, records, day)
-    assert [_comparable(r) for r in check.gx_result.results] == [_comparable(r) for r in whole.results]
+    whole = whole_frame_validate(feed, records, day)
+    assert [comparable(r) for r in check.gx_result.results] == [comparable(r) for r in whole.results]
     assert check.gx_result.success == whole.success
     assert check.gx_result.statistics == whole.statistics
     assert check.gx_result.suite_name == whole.suite_name

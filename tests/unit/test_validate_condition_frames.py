@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 
 import pandas as pd
 import pytest
 
+from gx_reference import comparable, whole_frame_validate
 from safety_hub.registry import Rule, get_feed
 
 
@@ -30,32 +30,12 @@ def _records(feed_id: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(_day().records[feed_id]).astype("string").replace({"": pd.NA})
 
 
-def _whole_frame_validate(feed, records: pd.DataFrame, day: dt.date):
-    from safety_hub.quality.expectations import build_suite
-    from safety_hub.quality.normalise import normalise
-    from safety_hub.quality.validate import _context
-
-    typed = normalise(feed, records.reset_index(drop=True))
-    source = _context().data_sources.get(f"batch_{feed.feed_id}")
-    batch = source.get_asset("records").get_batch_definition("whole").get_batch(batch_parameters={"dataframe": typed})
-    return batch.validate(build_suite(feed, day), result_format={"result_format": "COMPLETE"})
-
-
-def _comparable(result) -> tuple:
-    from great_expectations.util import convert_to_json_serializable
-
-    body = convert_to_json_serializable(dict(result.result or {}))
-    body.pop("unexpected_index_query", None)
-    return (json.dumps(convert_to_json_serializable(result.expectation_config.to_json_dict()), sort_keys=True, ensure_ascii=False),
-            bool(result.success), json.dumps(body, sort_keys=True, ensure_ascii=False, default=str))
-
-
 def _assert_same_as_whole_frame(feed, records, day):
     from safety_hub.quality.validate import check_batch
 
     check = check_batch(feed, records, day)
-    whole = _whole_frame_validate(feed, records, day)
-    assert [_comparable(r) for r in check.gx_result.results] == [_comparable(r) for r in whole.results]
+    whole = whole_frame_validate(feed, records, day)
+    assert [comparable(r) for r in check.gx_result.results] == [comparable(r) for r in whole.results]
     assert check.gx_result.statistics == whole.statistics
     return check
 

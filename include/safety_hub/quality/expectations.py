@@ -177,37 +177,42 @@ def rule_descriptions(feed: Feed) -> dict[str, str]:
 
 
 def build_suite(feed: Feed, business_date: dt.date) -> gx.ExpectationSuite:
-    """The feed's suite: rules implied by column types, then the registry's extra rules."""
+    """The feed's suite: rules implied by column types, then the registry's extra rules.
+
+    A suite is set-like, as ``ExpectationSuite.add_expectation`` makes it: an expectation
+    equal to one already there (meta aside) is not added again, so a rule written twice
+    keeps its first id. Here each expectation is compared once, not against every earlier
+    one on every add.
+    """
     expectations: list = []
     seen: list[tuple[str, dict]] = []
-
-    def add(rule_id: str, expectation) -> None:
+    for rule_id, expectation in suite_rules(feed, business_date):
         expectation.meta = {"rule_id": rule_id}
-        # What ExpectationSuite.add_expectation does (a suite is set-like: an expectation equal
-        # to one already added, meta aside, is not added again), each expectation's fields
-        # compared once instead of against every earlier one on every add.
         key = (expectation.expectation_type, expectation.dict(exclude=_NOT_IDENTITY))
         if key not in seen:
             seen.append(key)
             expectations.append(expectation)
+    return gx.ExpectationSuite(name=f"{feed.feed_id}_suite", expectations=expectations)
 
+
+def suite_rules(feed: Feed, business_date: dt.date):
+    """(rule id, expectation) for each of the feed's rules, in suite order, repeats included."""
     for c in feed.columns:
         if c.required:
-            add(f"{c.name}.required", gxe.ExpectColumnValuesToNotBeNull(column=c.name))
+            yield f"{c.name}.required", gxe.ExpectColumnValuesToNotBeNull(column=c.name)
         if c.type in ("date", "datetime", "int", "decimal", "bool"):
-            add(f"{c.name}.parseable", gxe.ExpectColumnValuesToBeNull(column=UNPARSED + c.name))
+            yield f"{c.name}.parseable", gxe.ExpectColumnValuesToBeNull(column=UNPARSED + c.name)
         if c.type == "uscc":
-            add(f"{c.name}.valid_uscc", ExpectColumnValuesToBeValidUscc(column=c.name))
+            yield f"{c.name}.valid_uscc", ExpectColumnValuesToBeValidUscc(column=c.name)
         if c.type == "district":
-            add(f"{c.name}.known_district", ExpectColumnValuesToBeKnownDistrict(column=c.name))
+            yield f"{c.name}.known_district", ExpectColumnValuesToBeKnownDistrict(column=c.name)
         if c.type == "enum":
-            add(f"{c.name}.in_set", gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=sorted(c.values)))
+            yield f"{c.name}.in_set", gxe.ExpectColumnValuesToBeInSet(column=c.name, value_set=sorted(c.values))
         if c.not_future:
             latest = dt.datetime.combine(business_date, dt.time.max)
-            add(f"{c.name}.not_future", gxe.ExpectColumnValuesToBeBetween(column=c.name, max_value=latest))
+            yield f"{c.name}.not_future", gxe.ExpectColumnValuesToBeBetween(column=c.name, max_value=latest)
     for r in feed.validation.rules:
-        add(r.id, expectation_class(r.expectation)(**_bind(r.kwargs, business_date)))
-    return gx.ExpectationSuite(name=f"{feed.feed_id}_suite", expectations=expectations)
+        yield r.id, expectation_class(r.expectation)(**_bind(r.kwargs, business_date))
 
 
 # Fields ExpectationSuite._expectations_are_equalish leaves out when it compares expectations.
