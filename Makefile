@@ -30,8 +30,10 @@ install: $(STAMP)  ## create .venv and install the pinned dependencies
 demo: $(STAMP)  ## simulate 3 days, run every DAG through Airflow, print the summary
 	$(PY) -m safety_hub demo --days 3
 
-test: $(STAMP)  ## the whole test suite (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
-	$(PY) -m pytest
+PYTEST_WORKERS ?= 2
+
+test: $(STAMP)  ## the whole test suite on PYTEST_WORKERS processes (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)  ## unit and DAG tests only
 	$(PY) -m pytest tests/unit tests/dags

@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,39 @@ from safety_hub.localairflow import configure  # noqa: E402  (light import: no A
 configure(airflow_home=SESSION_DIR / "airflow", hub_home=SESSION_DIR / "hub-duckdb", sim_url="http://127.0.0.1:9",
           token=SIM_TOKEN, dropzone=DROPZONE)
 os.environ.pop("SAFETY_HUB_WAREHOUSE_URL", None)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``pytest -n 2 --dist loadgroup`` (``make test``): the tests that read one backend's
+    session run go to one worker together, so each worker builds at most what it reads.
+
+    Every worker is its own process with its own SESSION_DIR, simulator, Airflow metadata DB
+    and pipeline runs. The PostgreSQL run's warehouse is one database
+    (SAFETY_HUB_TEST_POSTGRES_URL), so every test that reads it must be on one worker: the
+    "postgres" group (which also builds the DuckDB run for the parity test). The DuckDB
+    run's tests form the other group; everything else goes wherever a worker is free.
+    """
+    if not getattr(config.option, "loadgroup", False):  # not an xdist worker under --dist loadgroup
+        return
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("run")
+        if "postgres_run" in names or backend == "postgres":
+            _join_group(item, "postgres")
+        elif "duckdb_run" in names or backend == "duckdb":
+            _join_group(item, "duckdb")
+
+
+def _join_group(item, group: str) -> None:
+    """``xdist_group(group)``. xdist 3.8 applies the mark by appending ``@group`` to
+    ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is ``item._id``), so the
+    group is appended here where xdist's did not take."""
+    item.add_marker(pytest.mark.xdist_group(group))
+    if "@" not in item.nodeid.rpartition("]")[2] and hasattr(item, "_id"):
+        from _pytest.nodeid import coerce_node_id
+
+        item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -162,14 +196,27 @@ def postgres_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def postgres_run(simulator, airflow_db, postgres_url) -> PipelineRun:
+def postgres_run(simulator, airflow_db, postgres_url) -> Iterator[PipelineRun]:
     import sqlalchemy as sa
 
     engine = sa.create_engine(postgres_url)
+    # One session run per database: a second pytest worker building it into the same database
+    # would double every load. The lock is held by this connection until the session ends.
+    guard = engine.connect()
+    if not guard.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": POSTGRES_RUN_LOCK}).scalar():
+        guard.close()
+        pytest.fail("another pytest process is building the PostgreSQL session run in this database: "
+                    "tests that read postgres_run must be in the 'postgres' xdist group (tests/conftest.py)")
     with engine.begin() as conn:  # a clean warehouse for this session
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return run_pipeline("postgres", postgres_url, simulator)
+    try:
+        yield run_pipeline("postgres", postgres_url, simulator)
+    finally:
+        guard.close()
+        engine.dispose()
+
+
+POSTGRES_RUN_LOCK = 0x5AFE_7E57  # pg advisory lock: one session run per test database
 
 
 @pytest.fixture
