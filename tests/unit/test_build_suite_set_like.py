@@ -42,8 +42,7 @@ def test_suite_equals_one_add_expectation_per_rule(feed_id):
     feed, day = get_feed(feed_id), dt.date(2026, 11, 3)
     got, want = build_suite(feed, day), _reference_suite(feed, day)
     assert got.name == want.name and got.meta == want.meta
-    assert _as_json(got) == _as_json(want)
-    assert got == want
+    assert _as_json(got) == _as_json(want)  # not got == want: ExpectationSuite equality compares the random ids
 
 
 def test_a_repeated_rule_is_added_once_under_its_first_id():
