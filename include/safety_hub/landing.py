@@ -183,15 +183,6 @@ def _sentinel_swallowed(table) -> bool:
 _CSV_PIECE_BYTES = 16 << 20
 
 
-def _csv_cores() -> int:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 def _read_csv_pieces(data: bytes, names: list[str], sentinel: bytes, parse, convert):
     """The table ``read_csv`` gives for ``data`` (header and sentinel row excluded), read in pieces in parallel; None to read it whole.
 
@@ -209,7 +200,7 @@ def _read_csv_pieces(data: bytes, names: list[str], sentinel: bytes, parse, conv
     import pyarrow.csv as pcsv
     from concurrent.futures import ThreadPoolExecutor
 
-    pieces = min(_csv_cores(), len(data) // _CSV_PIECE_BYTES)
+    pieces = min(settings.cores(), len(data) // _CSV_PIECE_BYTES)
     if pieces < 2:
         return None
     view = memoryview(data)

@@ -49,6 +49,14 @@ def warehouse_url() -> str:
     return f"duckdb:///{data_dir() / 'warehouse.duckdb'}"
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity): threads for one large read or batch."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def duckdb_memory_limit() -> str:
     """Memory a DuckDB warehouse connection may use before spilling to disk (``SAFETY_HUB_DUCKDB_MEMORY_LIMIT``).
 

@@ -45,7 +45,7 @@ def _whole(monkeypatch, data: bytes):
 
 def _in_pieces(monkeypatch, data: bytes, size: int, cores: int):
     monkeypatch.setattr(landing, "_CSV_PIECE_BYTES", size)
-    monkeypatch.setattr(landing, "_csv_cores", lambda: cores)
+    monkeypatch.setattr(landing.settings, "cores", lambda: cores)
     return landing._read_csv_arrow(data)
 
 

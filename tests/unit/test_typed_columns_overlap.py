@@ -34,7 +34,7 @@ def test_threads_type_the_same_frame(monkeypatch, feed_id):
     monkeypatch.setattr(norm, "_PARALLEL_ROWS", 10**9)
     one_thread = norm.normalise(feed, records)
     monkeypatch.setattr(norm, "_PARALLEL_ROWS", 1)
-    monkeypatch.setattr(norm, "_cores", lambda: 3)
+    monkeypatch.setattr(norm.settings, "cores", lambda: 3)
     with norm.TypedColumns(feed, records) as columns:
         assert columns._pool is not None
         for name in reversed(columns.names):  # any order, before the frame exists

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from safety_hub import settings
 from safety_hub.domain import map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.registry import Column, Feed
 
@@ -21,7 +22,7 @@ _FALSE = {"否", "N", "NO", "FALSE", "0", "×", "F"}
 def _text(col: pd.Series) -> pd.Series:
     text = col.astype("string")
     out = text.str.strip()
-    if isinstance(out.dtype, pd.StringDtype) and out.dtype.storage == "pyarrow":
+    if _is_arrow_text(out):
         # out.mask(out == "") in one Arrow pass (pandas' mask goes through NumPy),
         # none at all when no value is blank (trimmed to "")
         import pyarrow as pa
@@ -40,6 +41,7 @@ def _text(col: pd.Series) -> pd.Series:
 
 
 def _is_arrow_text(col: pd.Series) -> bool:
+    """A pandas ``string`` column stored in Arrow."""
     return isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow"
 
 
@@ -59,7 +61,7 @@ def _value_bytes(arr) -> int:
 
 def _arrow_text(raw: pd.Series):
     """The pyarrow array behind a ``string`` column stored in Arrow, else None."""
-    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
+    if _is_arrow_text(raw):
         import pyarrow as pa
 
         arr = raw.array.__arrow_array__()
@@ -203,15 +205,6 @@ def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]
 _PARALLEL_ROWS = 50_000
 
 
-def _cores() -> int:
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
 # Column types by typical cost per row (datetimes parse every distinct value with pandas).
 _SLOW_FIRST = {kind: rank for rank, kind in enumerate(("datetime", "date", "org_name", "uscc", "bool", "int", "decimal", "enum", "district", "code"))}
 
@@ -256,8 +249,9 @@ class TypedColumns:
             _missing_arrays = self._shared = {}
         else:
             self._shared = None
-        parallel = _cores() > 1 and len(self._raws) > 1 and len(records) >= _PARALLEL_ROWS
-        workers = min(workers or _cores(), len(self._raws))
+        cores = settings.cores()
+        parallel = cores > 1 and len(self._raws) > 1 and len(records) >= _PARALLEL_ROWS
+        workers = min(workers or cores, len(self._raws))
         if parallel:
             from concurrent.futures import ThreadPoolExecutor
 

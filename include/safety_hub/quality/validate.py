@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from safety_hub.quality.normalise import UNPARSED, TypedColumns, normalise  # noqa: F401  (normalise: still importable from here)
+from safety_hub.quality.normalise import UNPARSED, TypedColumns, _is_arrow_text, normalise  # noqa: F401  (normalise: still importable from here)
 from safety_hub.registry import Feed
 
 log = logging.getLogger(__name__)
@@ -53,15 +53,21 @@ _gx_context = None
 _gx_spare_context = None
 
 
+def _new_context():
+    """An ephemeral GX context, progress bars off (GX makes it its current project)."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return ctx
+
+
 def _context():
-    """One ephemeral GX context per process, progress bars off."""
+    """One ephemeral GX context per process."""
     global _gx_context
     if _gx_context is None:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        _gx_context = gx.get_context(mode="ephemeral")
-        _gx_context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _gx_context = _new_context()
     return _gx_context
 
 
@@ -70,18 +76,14 @@ def _spare_context():
     batches ahead (``_Batches``). GX's current context stays what it was."""
     global _gx_spare_context
     if _gx_spare_context is None:
-        import great_expectations as gx
         from great_expectations.data_context.data_context.context_factory import project_manager
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
         from great_expectations.exceptions import DataContextRequiredError
 
         try:
             current = project_manager.get_current_project()
         except DataContextRequiredError:
             current = _context()
-        spare = gx.get_context(mode="ephemeral")
-        spare.variables.progress_bars = ProgressBarsConfig(globally=False)
+        spare = _new_context()
         project_manager.set_project(current)
         _gx_spare_context = spare
     return _gx_spare_context
@@ -170,11 +172,6 @@ def _equality_condition_columns(condition) -> set[str] | None:
     return None
 
 
-def _condition_only(expectation, typed: pd.DataFrame) -> frozenset[str]:
-    """``_condition_only_in`` for the columns of a typed frame."""
-    return _condition_only_in(expectation, set(typed.columns), {c for c in typed.columns if _is_arrow_text(typed[c])})
-
-
 def _condition_only_in(expectation, known: set[str], text: set[str]) -> frozenset[str]:
     """Text columns an expectation reads only in its row condition, compared there only for
     (in)equality, membership or missing values: GX may filter on them as ``category``.
@@ -201,38 +198,13 @@ def _missing_share(col: pd.Series) -> float:
     return col.isna().mean()
 
 
-def _is_arrow_text(col: pd.Series) -> bool:
-    return isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow"
-
-
-def _ns_dates(typed: pd.DataFrame, suite) -> dict[str, pd.Series]:
-    """Date columns of range checks as ``datetime64[ns]`` (same instants), where every value fits.
-
-    GX compares ``datetime64[ns]`` columns with ``expect_column_values_to_be_between``
-    vectorised and other resolutions value by value, with the same answers. A column
-    with a value outside the ``ns`` range (years 1677-2262) is left out (checked as is).
-    """
-    out: dict[str, pd.Series] = {}
-    for e in suite.expectations:
-        name = _json_kwargs(e).get("column")
-        if e.expectation_type != _BETWEEN or not isinstance(name, str) or name not in typed.columns or name in out:
-            continue
-        col = typed[name]
-        if isinstance(col.dtype, np.dtype) and col.dtype.kind == "M" and col.dtype != np.dtype("datetime64[ns]"):
-            try:
-                out[name] = col.astype("datetime64[ns]")
-            except (OverflowError, ValueError):  # pandas OutOfBoundsDatetime is a ValueError
-                continue
-    return out
-
-
-def _ranged(expectation, ns_dates: dict) -> str | None:
+def _ranged(expectation, ns_columns: set[str]) -> str | None:
     """The column a range check is run on as ``datetime64[ns]``, else None."""
     name = _json_kwargs(expectation).get("column")
-    return name if expectation.expectation_type == _BETWEEN and name in ns_dates else None
+    return name if expectation.expectation_type == _BETWEEN and name in ns_columns else None
 
 
-def _expectation_groups(suite, columns: list[str], ns_dates: dict, sparse: set[str] = frozenset(),
+def _expectation_groups(suite, columns: list[str], ns_columns: set[str], sparse: set[str] = frozenset(),
                         categorical: list[frozenset[str]] | None = None,
                         complete: set[str] = frozenset()) -> list[tuple[list[str] | None, list[int]]]:
     """Expectations (positions in the suite) grouped by the frame each is validated on.
@@ -240,7 +212,7 @@ def _expectation_groups(suite, columns: list[str], ns_dates: dict, sparse: set[s
     GX filters the whole batch frame several times per expectation (nulls, row
     conditions, unexpected rows), so each group gets only the columns its expectations
     name: an expectation joins the smallest group whose columns include all of its own,
-    else starts one. ``None`` columns: the whole frame. Range checks on ``ns_dates``
+    else starts one. ``None`` columns: the whole frame. Range checks on ``ns_columns``
     columns only share a frame with each other (they see those columns in ``ns``;
     everything else sees the columns exactly as normalised); likewise expectations
     filtered on ``categorical[i]`` columns (given to them as ``category``) only share a
@@ -256,7 +228,7 @@ def _expectation_groups(suite, columns: list[str], ns_dates: dict, sparse: set[s
     """
     known = set(columns)
     wanted = [_expectation_columns(e, known) for e in suite.expectations]
-    ranged = [(_ranged(e, ns_dates) is not None, categorical[i] if categorical else frozenset()) for i, e in enumerate(suite.expectations)]
+    ranged = [(_ranged(e, ns_columns) is not None, categorical[i] if categorical else frozenset()) for i, e in enumerate(suite.expectations)]
     groups: list[tuple[set[str] | None, tuple, list[int]]] = []
     for i in sorted(range(len(wanted)), key=lambda i: (wanted[i] is None, -len(wanted[i] or ()), i)):
         cols = wanted[i]
@@ -368,7 +340,7 @@ def _missing_marks(col: pd.Series) -> pd.Series | None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if not (isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow"):
+    if not _is_arrow_text(col):
         return None
     missing = pa.array(col.isna().to_numpy(dtype=bool))
     marks = pc.if_else(missing, pa.scalar(None, pa.large_string()), pa.scalar("", pa.large_string()))
