@@ -80,7 +80,7 @@ def _read_landing(csv: Path, feed=None):
     from safety_hub.extract import RawFile
     from safety_hub.landing import parse_files
 
-    return parse_files(feed or _csv_feed(), [RawFile(csv.name, csv.read_bytes())])
+    return parse_files(feed or _csv_feed(), [RawFile(csv.name, csv.read_bytes())]).frame
 
 
 def stage_validate(csv: Path, day: dt.date, repeat: int) -> dict:

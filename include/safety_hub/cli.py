@@ -96,38 +96,64 @@ def cmd_simulator(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from safety_hub.errors import FeedError
-    from safety_hub.extract import RawFile
-    from safety_hub.landing import parse_files
-    from safety_hub.quality.validate import check_batch
+    """Exit 0 within the feed's threshold, 1 over it, 2 when the file is unreadable or refused; one line, never a traceback."""
+    from safety_hub.errors import FeedError, one_line
     from safety_hub.registry import RegistryError, get_feed
 
     try:
         feed = get_feed(args.feed)
     except RegistryError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     path = Path(args.file)
     try:
-        records = parse_files(feed, [RawFile(path.name, path.read_bytes())])
+        return _validate_file(feed, path, args)
     except OSError as exc:
-        print(f"error: feed {feed.feed_id}: {path}: unreadable: {exc.strerror}", file=sys.stderr)
-        return 2
+        print(one_line(f"error: feed {feed.feed_id}: {path}: unreadable: {exc.strerror or exc}"), file=sys.stderr)
     except FeedError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    check = check_batch(feed, records, args.date)
+    except Exception as exc:  # a defect of ours: one line here, the traceback in the log
+        logging.getLogger("safety_hub.cli").debug("validate failed", exc_info=True)
+        print(one_line(f"error: feed {feed.feed_id}: {path}: internal error {exc.__class__.__name__}: {exc} "
+                       "(rerun with SAFETY_HUB_LOG=DEBUG for the traceback)"), file=sys.stderr)
+    return 2
+
+
+def _validate_file(feed, path: Path, args) -> int:
+    from safety_hub.errors import FeedError
+    from safety_hub.extract import RawFile
+    from safety_hub.landing import parse_files
+    from safety_hub.landing.accounting import rejects_frame
+    from safety_hub.quality.validate import check_batch
+
+    if path.is_symlink():
+        raise FeedError(feed.feed_id, str(path), "a symbolic link, refused: validate the file itself")
+    if not path.exists():
+        raise FeedError(feed.feed_id, str(path), "does not exist")
+    if not path.is_file():
+        raise FeedError(feed.feed_id, str(path), "not a regular file")
+    parsed = parse_files(feed, [RawFile(path.name, path.read_bytes())])
+    check = check_batch(feed, parsed.frame, args.date).add_landing_rejects(rejects_frame(parsed.rejects))
     print(f"feed {feed.feed_id}: {path}")
+    aside = {}
+    for c in parsed.files:
+        for reason, n in c.set_aside.items():
+            aside[reason] = aside.get(reason, 0) + n
+    print(f"physical rows {parsed.physical}  = records {check.rows} + set aside {parsed.set_aside} "
+          + (" ".join(f"{k} {v}" for k, v in sorted(aside.items())) if aside else "").strip())
     print(f"rows {check.rows}  valid {check.valid}  quarantined {check.quarantined}  invalid share {check.invalid_share:.1%} (threshold {feed.validation.max_invalid_share:.0%})")
     for rule, count in sorted(check.rule_counts.items()):
         if count:
             print(f"  {rule:<40} {count}")
     if args.show:
+        from safety_hub.landing.accounting import LANDING_RULES
         from safety_hub.quality.expectations import rule_descriptions
 
         text = rule_descriptions(feed)
-        for idx, rules in sorted(check.failures.items())[: args.show]:
-            print(f"  row {idx + 1}: " + "; ".join(f"{r} ({text.get(r, r)})" for r in rules))
+        shown = [(int(parsed.rows[idx]), "; ".join(f"{r} ({text.get(r, r)})" for r in rules)) for idx, rules in check.failures.items()]
+        shown += [(r.row, f"{r.rule} ({LANDING_RULES.get(r.rule, r.rule)}: {r.detail})") for r in parsed.rejects]
+        for row, why in sorted(shown)[: args.show]:
+            print(one_line(f"  row {row}: {why}", 300))
     return 1 if check.invalid_share > feed.validation.max_invalid_share else 0
 
 
@@ -418,6 +444,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=os.environ.get("SAFETY_HUB_LOG", "WARNING").upper(), format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     return args.func(args)

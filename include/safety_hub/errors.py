@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import re
+
+MAX_LINE = 300
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` on one line of at most ``limit`` characters (whitespace runs folded, the middle cut)."""
+    text = re.sub(r"\s+", " ", str(text)).strip()
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return text[:head] + " … " + text[-(limit - head - 3):]
+
 
 class FeedError(RuntimeError):
-    """A delivery that cannot be processed (unreadable, wrong encoding, missing column...)."""
+    """A delivery that cannot be processed (unreadable, wrong encoding, truncated, over a limit...).
+
+    ``str()`` is one line of at most 300 characters naming the feed, the file, where and
+    what to do; ``detail`` keeps the whole text for the log.
+    """
 
     def __init__(self, feed_id: str, source: str, problem: str):
         self.feed_id, self.source, self.problem = feed_id, source, problem
-        super().__init__(f"feed {feed_id}: {source}: {problem}")
+        self.detail = f"feed {feed_id}: {source}: {problem}"
+        super().__init__(one_line(self.detail))
 
 
 class FeedQualityError(RuntimeError):

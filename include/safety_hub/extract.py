@@ -34,6 +34,8 @@ class Extract:
     business_date: dt.date
     source: str  # human-readable origin: URL, file path or table
     files: list[RawFile]
+    # Records the source says it delivered (a marker file's count, the rows an extract fetched): checked at landing.
+    expected_rows: int | None = None
 
 
 def _day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from safety_hub import settings
 from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
 from safety_hub.extract import extract
-from safety_hub.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
+from safety_hub.landing import RECORDS, land_raw, land_records, partition_dir, read_records, read_sidecar
 from safety_hub.registry import get_feed
 
 log = logging.getLogger(__name__)
@@ -94,19 +94,22 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     part = partition_dir(feed_id, day)
     if not (part / RECORDS).exists():
         raise FeedError(feed_id, str(part), "no parsed records (run land first)")
-    records = pd.read_parquet(part / RECORDS)
-    check = check_batch(feed, records, day)
+    records, rows, rejects = read_records(part)
+    check = check_batch(feed, records, day).add_landing_rejects(rejects)
     descriptions = rule_descriptions(feed)
-    quarantine = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions)
-    flags = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions, warnings=True)
+    quarantine = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions, rows=rows)
+    flags = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions, warnings=True, rows=rows)
     now = dt.datetime.now(dt.timezone.utc)
     results = pd.DataFrame([{**r, "feed_id": feed_id, "batch_id": batch_id, "business_date": day, "validated_at": now} for r in check.rule_results])
 
     stage = staging_partition(feed_id, day)
     stage.mkdir(parents=True, exist_ok=True)
     check.valid_rows().to_parquet(stage / "valid.parquet", index=False, row_group_size=STAGE_BATCH_ROWS)
+    accounted = read_sidecar(part).get("accounting") or {}
     summary = {
         "feed_id": feed_id, "business_date": day.isoformat(), "batch_id": batch_id,
+        # physical rows of the delivery = rows (records: valid + quarantined) + set aside (title, header, blank, note)
+        "physical": accounted.get("physical"), "set_aside": accounted.get("set_aside", {}),
         "rows": check.rows, "valid": check.valid, "quarantined": check.quarantined,
         "flagged": len(check.flags),
         "invalid_share": round(check.invalid_share, 4), "threshold": feed.validation.max_invalid_share,
@@ -177,6 +180,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
             feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=str(part), raw_sha256=sidecar["sha256"],
             rows_extracted=summary["rows"], rows_valid=summary["valid"], rows_quarantined=summary["quarantined"],
             rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", volume_note=volume_note, loaded_at=now,
+            rows_physical=summary.get("physical"), rows_set_aside=sum((summary.get("set_aside") or {}).values()),
         ))
         # Every row is accounted for, or the transaction (facts and audit) is rolled back.
         if summary["rows"] != loaded + summary["quarantined"] + duplicates + stale:

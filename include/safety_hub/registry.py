@@ -59,6 +59,11 @@ class FileDropDelivery(_Strict):
     wait_timeout_hours: float = Field(default=12, gt=0)
     # "auto" detects UTF-8 (with or without BOM), then GB18030 (a superset of GBK).
     encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
+    # CSV: whether a quoted value may span lines. Off, every physical line is one record and
+    # a line with an unmatched quote is quarantined as ``row.shape`` instead of swallowing its neighbours.
+    multiline_values: bool = False
+    # XLSX: the sheet holding the data. Unset, it is the only visible sheet whose header names the feed's columns.
+    sheet: str | None = None
 
     @field_validator("pattern")
     @classmethod
@@ -126,6 +131,18 @@ class Rule(_Strict):
     severity: Literal["error", "warning"] = "error"
 
 
+class Limits(_Strict):
+    """What one delivery may hold; more is refused before it is read (exit 2), not an out-of-memory crash."""
+
+    max_file_mb: float = Field(default=2048, gt=0)
+    max_rows: int = Field(default=10_000_000, gt=0)
+    max_columns: int = Field(default=300, gt=0)
+    max_field_chars: int = Field(default=32_767, gt=0)  # Excel's own cell limit
+    # XLSX: rows and columns of the sheet's used range, and merged ranges
+    max_sheet_cells: int = Field(default=50_000_000, gt=0)
+    max_merged_ranges: int = Field(default=10_000, ge=0)
+
+
 class Validation(_Strict):
     max_invalid_share: float = Field(default=0.3, ge=0, le=1)
     rules: list[Rule] = Field(default_factory=list)
@@ -177,6 +194,7 @@ class Feed(_Strict):
     key: list[str]
     target_table: str = Field(pattern=r"^fact_[a-z0-9_]+$")
     validation: Validation = Validation()
+    limits: Limits = Limits()
     lifecycle: Lifecycle | None = None
 
     @field_validator("feed_id")

@@ -66,7 +66,7 @@ def test_validate_over_threshold_exits_1(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, reason", [
-    ("utf8", "UTF-16 content"),
+    ("utf8", "UTF-16 text"),
     ("missing", "does not exist"),
 ])
 def test_validate_unreadable_input_exits_2_with_one_line(tmp_path, capsys, content, reason):

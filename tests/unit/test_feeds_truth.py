@@ -72,7 +72,9 @@ def delivered_frame(feed_id: str, day: dt.date, tmp_path) -> tuple[pd.DataFrame,
         files = [RawFile("extract.jsonl", b"\n".join(lines) + b"\n")]
     else:  # pragma: no cover
         raise AssertionError(d)
-    return parse_files(feed, files), files
+    parsed = parse_files(feed, files)
+    assert not parsed.rejects and all(c.reconciles() for c in parsed.files), (parsed.rejects[:3], parsed.files)
+    return parsed.frame, files
 
 
 # One day through every delivery format: validation over a week is test_quality_precision_recall.

@@ -8,7 +8,6 @@
   columns as ``""``/missing); every result must equal one ``batch.validate`` of the
   whole frame, in the same order.
 * ``quarantine_frame``: whole columns at once, same frame as the row-by-row build.
-* ``landing._parse_csv``: pyarrow where it reads a file as pandas would, else pandas.
 """
 
 from __future__ import annotations
@@ -247,61 +246,3 @@ def test_quarantine_frame_matches_row_by_row(warnings):
     want = _ref_quarantine(check, records, **kw)
     assert list(got.columns[:-1]) == list(want.columns) and got.columns[-1] == "quarantined_at"
     pd.testing.assert_frame_equal(got.drop(columns="quarantined_at"), want, check_exact=True)
-
-
-# --- landing CSV ------------------------------------------------------------------------------
-
-def _csv_feed():
-    return get_feed("hcc_project")  # a CSV file drop, encoding auto
-
-
-def _pandas_parse(text: str) -> pd.DataFrame:
-    """What _parse_csv did before: pandas, then the files' frames concatenated."""
-    import io
-
-    return pd.concat([pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])], ignore_index=True)
-
-
-@pytest.mark.parametrize("text", [
-    'a,b,c\n1,"x, y",\n2,"multi\nline","say ""hi"""\n3,,""\n',
-    "a,b\r\n天津,有限公司\r\n  padded  ,\u3000\r\n",
-    'a,b\n1,2\n\n3,4',            # blank line, no final newline
-    'a,b\n1,"x\n   \ny"\n',        # a line of spaces inside a quoted value
-    'a,b\n1,ab"c\n2,"q"\n',       # a literal quote inside a field
-    "a\n1\n\n2\n",                # one column
-    "a,b\n0012,NA\nnull,nan\n",   # no NA spellings but the empty field
-])
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
-def test_csv_parse_matches_pandas(text, encoding):
-    from safety_hub.extract import RawFile
-    from safety_hub.landing import _parse_csv
-
-    got = _parse_csv(_csv_feed(), [RawFile("f.csv", text.encode(encoding))])
-    want = _pandas_parse(text)
-    pd.testing.assert_frame_equal(got, want, check_exact=True)
-    assert list(got.dtypes) == list(want.dtypes)
-
-
-@pytest.mark.parametrize("text", [
-    'a,b\n1,"never closed\n2,3\n',   # pandas refuses; pyarrow would read to the end
-    'a,a\n1,2\n',                    # repeated header: pandas renames
-    ',b\n1,2\n',                     # blank header
-    'a,b\n1,2,3\n',                  # ragged row
-    'a,b\n',                         # no data rows
-    "a\n1\n   \n2\n",                 # one column: pandas skips the line of spaces
-    "  \t\na\n1\n",                    # ... also before the header
-])
-def test_csv_parse_falls_back_to_pandas(text):
-    from safety_hub.errors import FeedError
-    from safety_hub.extract import RawFile
-    from safety_hub.landing import _parse_csv, _read_csv_arrow
-
-    assert _read_csv_arrow(text.encode()) is None
-    try:
-        want = _pandas_parse(text)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError):
-        with pytest.raises(FeedError):
-            _parse_csv(_csv_feed(), [RawFile("f.csv", text.encode())])
-        return
-    got = _parse_csv(_csv_feed(), [RawFile("f.csv", text.encode())])
-    pd.testing.assert_frame_equal(got, want, check_exact=True)

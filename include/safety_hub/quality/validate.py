@@ -31,10 +31,21 @@ class BatchCheck:
     rule_results: list[dict] = field(default_factory=list)  # one per expectation
     suite: object = None  # the GX suite and result, for Data Docs
     gx_result: object = None
+    # Rows the landing stage refused as rows (row.shape...): counted here as quarantined records.
+    landing_rejects: pd.DataFrame | None = None
+
+    def add_landing_rejects(self, rejects: pd.DataFrame) -> "BatchCheck":
+        """Count the rows refused at landing (``landing.read_records``) as records of this batch, quarantined."""
+        if len(rejects):
+            self.landing_rejects = rejects
+            self.rows += len(rejects)
+            for rule, n in rejects["rule"].value_counts().items():
+                self.rule_counts[rule] = self.rule_counts.get(rule, 0) + int(n)
+        return self
 
     @property
     def quarantined(self) -> int:
-        return len(self.failures)
+        return len(self.failures) + (0 if self.landing_rejects is None else len(self.landing_rejects))
 
     @property
     def valid(self) -> int:
@@ -667,15 +678,42 @@ def _texts(col: pd.Series) -> list[str | None]:
     return [None if m else str(v) for v, m in zip(col.to_numpy(dtype=object), missing)]
 
 
+_QUARANTINE_COLUMNS = ["feed_id", "batch_id", "business_date", "raw_file", "row_number", "record_key", "rule_id", "rule_description",
+                       "original_values", "quarantined_at"]
+
+
 def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str, key: list[str],
-                     descriptions: dict[str, str], warnings: bool = False) -> pd.DataFrame:
+                     descriptions: dict[str, str], warnings: bool = False, rows: np.ndarray | None = None) -> pd.DataFrame:
     """One row per (rejected record, broken rule), keeping the original values.
 
+    ``row_number`` is the record's physical row in its file (``rows``, from the landing),
+    else its position. Rows refused at landing follow, with their raw text.
     With ``warnings=True``, the same for flagged (loaded) rows and their warning rules.
     """
+    frame = _record_quarantine(check, records, batch_id=batch_id, business_date=business_date, raw_file=raw_file, key=key,
+                               descriptions=descriptions, warnings=warnings, rows=rows)
+    if warnings or check.landing_rejects is None:
+        return frame
+    from safety_hub.landing.accounting import LANDING_RULES
+
+    r = check.landing_rejects
+    landing = pd.DataFrame({
+        "feed_id": check.feed_id, "batch_id": batch_id, "business_date": business_date,
+        "raw_file": [f"{raw_file}/{name}" for name in r["file"]],
+        "row_number": r["row"].astype("int64").tolist(), "record_key": "",
+        "rule_id": r["rule"].tolist(),
+        "rule_description": [f"{LANDING_RULES.get(rule, rule)}：{detail}" for rule, detail in zip(r["rule"], r["detail"])],
+        "original_values": [json.dumps({"_raw": raw}, ensure_ascii=False) for raw in r["raw"]],
+        "quarantined_at": dt.datetime.now(dt.timezone.utc),
+    }, columns=_QUARANTINE_COLUMNS)
+    return landing if frame.empty else pd.concat([frame, landing], ignore_index=True)
+
+
+def _record_quarantine(check: BatchCheck, records: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str, key: list[str],
+                       descriptions: dict[str, str], warnings: bool, rows: np.ndarray | None) -> pd.DataFrame:
     records = records.reset_index(drop=True)
     now = dt.datetime.now(dt.timezone.utc)
-    columns = ["feed_id", "batch_id", "business_date", "raw_file", "row_number", "record_key", "rule_id", "rule_description", "original_values", "quarantined_at"]
+    columns = _QUARANTINE_COLUMNS
     broken = sorted((check.flags if warnings else check.failures).items())
     if not broken:
         return pd.DataFrame([], columns=columns)
@@ -699,7 +737,7 @@ def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str,
         "batch_id": [batch_id] * len(rules),
         "business_date": [business_date] * len(rules),
         "raw_file": [raw_file] * len(rules),
-        "row_number": np.repeat(np.asarray(positions, dtype=np.int64) + 1, counts).tolist(),
+        "row_number": np.repeat(np.asarray(rows)[positions] if rows is not None else np.asarray(positions, dtype=np.int64) + 1, counts).tolist(),
         "record_key": [k for k, n in zip(record_keys, counts) for _ in range(n)],
         "rule_id": rules,
         "rule_description": [descriptions.get(rule, rule) for rule in rules],

@@ -203,6 +203,8 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("rows_duplicate", sa.BigInteger, nullable=False),
         sa.Column("rows_stale", sa.BigInteger, nullable=False, server_default="0", comment="较新版本已入库而跳过的行"),
         sa.Column("rows_loaded", sa.BigInteger, nullable=False),
+        sa.Column("rows_physical", sa.BigInteger, comment="交付文件的物理行数（行、工作表行、记录）= rows_extracted + rows_set_aside"),
+        sa.Column("rows_set_aside", sa.BigInteger, comment="说明理由后搁置的物理行：标题、表头、空行、注释行"),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("volume_note", sa.Text, comment="行数异常提示（与近期中位数比较）"),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),

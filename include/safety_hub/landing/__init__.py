@@ -1,0 +1,207 @@
+"""Stage 2, land: the raw landing zone ``data/raw/<feed>/dt=<date>/``.
+
+A partition holds the original bytes of every delivered file, ``records.parquet``
+(the same rows, agency column names, all text) and ``_sidecar.json`` (source,
+rows, sha256, extracted_at). Writing a partition replaces it atomically, so
+re-running a date never duplicates and any day can be replayed from here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from safety_hub import settings
+from safety_hub.errors import FeedError
+from safety_hub.extract import Extract, RawFile
+from safety_hub.landing import accounting
+from safety_hub.landing.accounting import Parsed
+from safety_hub.landing.delimited import parse_csv
+from safety_hub.landing.records import parse_jsonl, parse_pages
+from safety_hub.landing.xlsx import parse_xlsx
+from safety_hub.registry import Feed
+
+log = logging.getLogger(__name__)
+SIDECAR = "_sidecar.json"
+RECORDS = "records.parquet"
+REJECTS = "rejects.parquet"
+ROW = "__row__"  # records.parquet: the physical row of each record in its file
+
+
+def partition_dir(feed_id: str, day: dt.date) -> Path:
+    return settings.raw_dir() / feed_id / f"dt={day.isoformat()}"
+
+
+def land_raw(extract: Extract) -> Path:
+    """Write the original bytes and the sidecar; replace any earlier partition."""
+    final = partition_dir(extract.feed_id, extract.business_date)
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    digest = hashlib.sha256()
+    files = []
+    for raw in extract.files:
+        (tmp / raw.name).write_bytes(raw.content)
+        digest.update(raw.content)
+        files.append({"name": raw.name, "bytes": len(raw.content), "sha256": hashlib.sha256(raw.content).hexdigest()})
+    sidecar = {
+        "feed_id": extract.feed_id,
+        "business_date": extract.business_date.isoformat(),
+        "source": extract.source,
+        "files": files,
+        "sha256": digest.hexdigest(),
+        "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "rows": None,
+        "expected_rows": extract.expected_rows,
+    }
+    (tmp / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+    return final
+
+
+def read_sidecar(part: Path) -> dict:
+    return json.loads((part / SIDECAR).read_text(encoding="utf-8"))
+
+
+def apply_aliases(feed: Feed, frame: pd.DataFrame) -> pd.DataFrame:
+    """Rename headers an agency used before (``aliases``) to the registry's source name."""
+    renames = {}
+    for c in feed.columns:
+        if c.source not in frame.columns:
+            alias = next((a for a in c.aliases if a in frame.columns), None)
+            if alias:
+                renames[alias] = c.source
+    return frame.rename(columns=renames)
+
+
+def unmapped_columns(feed: Feed, frame: pd.DataFrame) -> list[str]:
+    """Delivered columns the registry does not map (kept in raw, reported as drift)."""
+    known = {c.source for c in feed.columns}
+    return [c for c in frame.columns if c not in known]
+
+
+def parse_files(feed: Feed, files: list[RawFile], expected_rows: int | None = None) -> Parsed:
+    """Delivered bytes -> text columns with the agency's names, every physical row accounted for.
+
+    Refused (``FeedError``, one line) when a file is over the feed's limits, not text,
+    truncated, has no recognisable header or repeats a column name, when its rows do
+    not reconcile, or when ``expected_rows`` (a manifest's count) differs from the rows read.
+    """
+    limit = feed.limits.max_file_mb * (1 << 20)
+    for f in files:
+        if len(f.content) > limit:
+            raise FeedError(feed.feed_id, f.name, f"{len(f.content) / (1 << 20):.0f} MB, more than the feed's limit "
+                            f"limits.max_file_mb={feed.limits.max_file_mb:g}")
+    kind = feed.delivery.kind
+    if kind == "rest_api":
+        parsed = parse_pages(feed, [(f.name, f.content) for f in files])
+    elif kind == "sql_extract":
+        parsed = [parse_jsonl(feed, f.name, f.content) for f in files]
+    elif getattr(feed.delivery, "format", "csv") == "xlsx":
+        parsed = [parse_xlsx(feed, f.name, f.content) for f in files]
+    else:
+        parsed = [parse_csv(feed, f.name, f.content) for f in files]
+    parsed = [accounting.check(feed.feed_id, p) for p in parsed]
+    frames = [p.frame for p in parsed if len(p.frame.columns) or len(p.frame)]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.source for c in feed.columns])
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame = apply_aliases(feed, frame)
+    missing = [c for c in feed.required_sources if c not in frame.columns]
+    if missing:
+        raise FeedError(feed.feed_id, ", ".join(files_name(files)), f"missing required column(s) {missing}; found {list(frame.columns)[:20]}")
+    rows = np.concatenate([p.rows for p in parsed]) if parsed else np.empty(0, dtype=np.int64)
+    out = Parsed(_blank_to_na(frame.astype("string")), rows, [p.count for p in parsed], [r for p in parsed for r in p.rejects])
+    if len(out.frame) > feed.limits.max_rows:
+        raise FeedError(feed.feed_id, ", ".join(files_name(files)), f"{len(out.frame)} rows, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
+    if expected_rows is not None and expected_rows != out.records:
+        raise FeedError(feed.feed_id, ", ".join(files_name(files)), f"the delivery announces {expected_rows} rows and holds {out.records} "
+                        "(parsed + rejected); incomplete or truncated delivery, deliver it again")
+    return out
+
+
+def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.replace({"": pd.NA})`` for a frame of ``string`` columns; skips the copy when no value is blank.
+
+    The pyarrow CSV read already gives blanks as missing, so usually no value is ``""``:
+    finding that out is one comparison per column instead of pandas' replace.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i in range(frame.shape[1]):
+        values = frame.iloc[:, i].array
+        if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+            return frame.replace({"": pd.NA})
+        arrow = values.__arrow_array__()
+        if not (pa.types.is_large_string(arrow.type) or pa.types.is_string(arrow.type)) or pc.any(pc.equal(arrow, "")).as_py():
+            return frame.replace({"": pd.NA})
+    return frame
+
+
+def files_name(files: list[RawFile]) -> list[str]:
+    return [f.name for f in files]
+
+
+def read_raw_files(part: Path) -> list[RawFile]:
+    sidecar = read_sidecar(part)
+    return [RawFile(f["name"], (part / f["name"]).read_bytes()) for f in sidecar["files"]]
+
+
+def land_records(feed: Feed, day: dt.date) -> dict:
+    """Parse a landed partition into ``records.parquet`` (and ``rejects.parquet``); return the updated sidecar.
+
+    The sidecar's ``accounting`` says, per file, how many physical rows were parsed,
+    rejected as rows (quarantined by validation under their landing rule) and set aside
+    with a reason; a refused delivery leaves no records behind.
+    """
+    part = partition_dir(feed.feed_id, day)
+    if not (part / SIDECAR).exists():
+        raise FeedError(feed.feed_id, str(part), "no landed raw partition (run extract first)")
+    sidecar = read_sidecar(part)
+    for stale in (RECORDS, REJECTS):
+        (part / stale).unlink(missing_ok=True)
+    parsed = parse_files(feed, read_raw_files(part), expected_rows=sidecar.get("expected_rows"))
+    frame = parsed.frame
+    _write_atomic(part / RECORDS, frame.assign(**{ROW: parsed.rows}))
+    _write_atomic(part / REJECTS, accounting.rejects_frame(parsed.rejects))
+    drift = unmapped_columns(feed, frame)
+    if drift:
+        log.warning("feed %s %s: unmapped column(s) %s kept in raw (schema drift: map them or add aliases)", feed.feed_id, day, drift)
+    updated = next((c.source for c in feed.columns if c.name == "updated_at"), None)
+    watermark = frame[updated].dropna().max() if updated in frame.columns and len(frame) else None
+    # The newest update time this run saw: where the next incremental window starts.
+    sidecar.update(rows=parsed.records, columns=list(frame.columns), unmapped_columns=drift,
+                   accounting=accounting.totals(parsed.files),
+                   watermark=None if watermark is None or watermark is pd.NA else str(watermark))
+    (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+    for c in parsed.files:
+        log.info("feed %s %s: %s: %d physical rows = %d parsed + %d rejected + %d set aside %s%s", feed.feed_id, day, c.name,
+                 c.physical, c.parsed, c.rejected, c.set_aside_total, c.set_aside, f" ({'; '.join(c.notes)})" if c.notes else "")
+    return sidecar
+
+
+def _write_atomic(path: Path, frame: pd.DataFrame) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+
+
+def read_records(part: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """A landed partition's records (agency names, text), the physical row of each, and the rows rejected at landing."""
+    records = pd.read_parquet(part / RECORDS)
+    rows = records.pop(ROW).to_numpy(dtype=np.int64) if ROW in records.columns else np.arange(1, len(records) + 1, dtype=np.int64)
+    rejects = pd.read_parquet(part / REJECTS) if (part / REJECTS).exists() else accounting.rejects_frame([])
+    return records, rows, rejects

@@ -1,0 +1,362 @@
+"""CSV deliveries, read line by line with every physical line accounted for.
+
+A delivered CSV is decoded (UTF-8, else GB18030/GBK, with truncation told apart
+from a wrong encoding), its header found among the first lines (title lines above
+it are set aside), and its body read by pyarrow. Unless the feed declares
+``multiline_values``, one physical line is one record: a line with an unmatched
+quote character (an odd number of ``"``) would swallow its neighbours into one
+value, so it is taken out before parsing and quarantined as ``row.shape`` with its
+raw text, like a line whose field count differs from the header's. Blank lines
+are set aside anywhere, note lines (填报人/审核人/注...) only below the data. A file
+whose last line is incomplete and lacks its final newline is refused as truncated.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+
+import numpy as np
+import pandas as pd
+
+from safety_hub.errors import FeedError
+from safety_hub.landing.accounting import FileCount, ParsedFile, Reject
+from safety_hub.registry import Feed
+
+HEADER_SEARCH_LINES = 30
+# A note row below the data starts like one of these (注：…, 填报人：…).
+NOTE = re.compile(r"^(?:(?:注|备注|说明|填表说明)\s*[：:0-9０-９一二三]|(?:填报人|填报单位|填表人|审核人|制表人|制表单位|单位负责人|负责人|联系电话|联系人|填报日期|报送日期))")
+_CHUNK = 64 << 20
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _truncated(exc: UnicodeDecodeError, size: int) -> bool:
+    """A decode error that only says the bytes stop inside a character."""
+    return exc.end >= size and exc.reason in ("unexpected end of data", "incomplete multibyte sequence")
+
+
+def _decode_error(data: bytes, encoding: str) -> UnicodeDecodeError | None:
+    """The first decode error of ``data`` in ``encoding``, read in chunks (no whole-file copy)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    pos = 0
+    try:
+        for pos in range(0, len(data), _CHUNK):
+            decoder.decode(data[pos : pos + _CHUNK], final=pos + _CHUNK >= len(data))
+        if not data:
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        # Positions are relative to the chunk (and any bytes the decoder held back from the last one).
+        held = len(decoder.getstate()[0]) if hasattr(decoder, "getstate") else 0
+        exc.start += pos - held
+        exc.end += pos - held
+        return exc
+    return None
+
+
+def to_utf8(feed: Feed, name: str, data: bytes) -> bytes:
+    """The file's text as UTF-8 bytes without a BOM; refused with the right byte and line when it is not text."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) >= 4 and data[1:4:2] == b"\x00\x00" and data[0:1] != b"\x00"):
+        raise FeedError(feed.feed_id, name, "UTF-16 text: save the file as UTF-8 or GBK and deliver it again")
+    encoding = getattr(feed.delivery, "encoding", "auto")
+    utf8_error = None
+    if encoding in ("auto", "utf-8", "utf-8-sig"):
+        body = data[3:] if data.startswith(codecs.BOM_UTF8) else data
+        utf8_error = _decode_error(body, "utf-8")
+        if utf8_error is None:
+            return body
+        if _truncated(utf8_error, len(body)):
+            raise FeedError(feed.feed_id, name, f"truncated: the file ends inside a UTF-8 character at byte {len(data)} "
+                            f"(line {_line_of(data, len(data))}); the upload was cut off, deliver the whole file again")
+        if encoding != "auto":
+            start = utf8_error.start + len(data) - len(body)
+            raise FeedError(feed.feed_id, name, f"not valid {encoding} text at byte {start} (line {_line_of(data, start)}); "
+                            "save the file in the feed's encoding and deliver it again")
+    legacy = "gb18030" if encoding == "auto" else encoding
+    try:
+        return data.decode(legacy).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        if _truncated(exc, len(data)) and (utf8_error is None or utf8_error.start > 0):
+            raise FeedError(feed.feed_id, name, f"truncated: the file ends inside a {legacy.upper()} character at byte {len(data)} "
+                            f"(line {_line_of(data, len(data))}); the upload was cut off, deliver the whole file again") from None
+        where = f"GB18030/GBK fails at byte {exc.start} (line {_line_of(data, exc.start)})"
+        if utf8_error is not None:
+            start = utf8_error.start + len(data) - len(body)
+            where = f"UTF-8 fails at byte {start} (line {_line_of(data, start)}), " + where
+        raise FeedError(feed.feed_id, name, f"not text in UTF-8 or GBK: {where}; save the file as UTF-8 or GBK and deliver it again") from None
+
+
+def _find_header(feed: Feed, name: str, data: bytes) -> tuple[int, list[str], int]:
+    """(line index of the header, its names, byte offset where the body starts)."""
+    expected = {n for c in feed.columns for n in (c.source, *c.aliases)}
+    offsets, pos = [], 0
+    for _ in range(HEADER_SEARCH_LINES):
+        offsets.append(pos)
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            offsets.append(len(data))
+            break
+        pos = nl + 1
+        if pos >= len(data):
+            offsets.append(pos)
+            break
+    else:
+        offsets.append(pos)
+    best, best_score = -1, 0
+    for i in range(len(offsets) - 1):
+        line = data[offsets[i] : offsets[i + 1]].decode("utf-8").rstrip("\r\n")
+        try:
+            cells = next(csv.reader([line]), [])
+        except csv.Error:
+            continue
+        score = len(expected & {c.strip() for c in cells})
+        if score > best_score:
+            best, best_score = i, score
+    if best < 0:
+        first = data[: offsets[1] if len(offsets) > 1 else 80].decode("utf-8", "replace").strip()[:80]
+        raise FeedError(feed.feed_id, name, f"no header row naming the feed's columns in the first {HEADER_SEARCH_LINES} lines "
+                        f"(line 1 reads {first!r}); check the file is this feed's")
+    line = data[offsets[best] : offsets[best + 1]].decode("utf-8").rstrip("\r\n")
+    names = [c.strip() for c in next(csv.reader([line]))]
+    return best, names, offsets[best + 1]
+
+
+def _check_names(feed: Feed, name: str, names: list[str], line: int) -> list[str]:
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names, start=1):
+        if n and n in seen:
+            raise FeedError(feed.feed_id, name, f"header line {line}: column {n!r} appears twice (columns {seen[n]} and {i}); "
+                            "rename or remove one and deliver the file again")
+        seen.setdefault(n, i)
+    if len(names) > feed.limits.max_columns:
+        raise FeedError(feed.feed_id, name, f"header line {line}: {len(names)} columns, more than the feed's limit "
+                        f"limits.max_columns={feed.limits.max_columns}")
+    return [n or f"_列{i}" for i, n in enumerate(names, start=1)]
+
+
+def _odd_quote_lines(body: bytes) -> np.ndarray:
+    """0-based indices of the body's lines holding an odd number of quote characters."""
+    if b'"' not in body:
+        return np.empty(0, dtype=np.int64)
+    found, line_base = [], 0
+    arr = np.frombuffer(body, dtype=np.uint8)
+    start = 0
+    while start < len(arr):
+        end = min(len(arr), start + _CHUNK)
+        if end < len(arr):  # cut after a newline, so lines are whole
+            nl = body.rfind(b"\n", start, end)
+            end = nl + 1 if nl >= start else len(arr)
+        chunk = arr[start:end]
+        newlines = np.flatnonzero(chunk == 10)
+        quotes = np.flatnonzero(chunk == 34)
+        if len(quotes):
+            counts = np.bincount(np.searchsorted(newlines, quotes), minlength=len(newlines) + 1)
+            found.append(np.flatnonzero(counts % 2) + line_base)
+        line_base += len(newlines)
+        start = end
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+
+
+def _without_lines(body: bytes, drop: np.ndarray) -> bytes:
+    """``body`` without the given 0-based lines."""
+    if not len(drop):
+        return body
+    arr = np.frombuffer(body, dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(arr == 10) + 1))
+    keep, pos = [], 0
+    for line in drop.tolist():
+        begin = int(starts[line])
+        end = int(starts[line + 1]) if line + 1 < len(starts) else len(body)
+        keep.append(body[pos:begin])
+        pos = end
+    keep.append(body[pos:])
+    return b"".join(keep)
+
+
+def _line_text(body: bytes, line: int) -> str:
+    arr = np.frombuffer(body, dtype=np.uint8)
+    starts = np.concatenate(([0], np.flatnonzero(arr == 10) + 1))
+    end = int(starts[line + 1]) if line + 1 < len(starts) else len(body)
+    return body[int(starts[line]) : end].decode("utf-8", "replace").rstrip("\r\n")
+
+
+def _read_body(body: bytes, ncols: int, multiline: bool, threads: bool):
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    invalid: list[tuple[int | None, str]] = []
+
+    def handler(row):
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    names = [f"c{i}" for i in range(ncols)]
+    table = pcsv.read_csv(
+        pa.BufferReader(body),
+        read_options=pcsv.ReadOptions(use_threads=threads, column_names=names, block_size=1 << 22),
+        parse_options=pcsv.ParseOptions(newlines_in_values=multiline, ignore_empty_lines=False, invalid_row_handler=handler),
+        convert_options=pcsv.ConvertOptions(column_types={n: pa.large_string() for n in names}, null_values=[""],
+                                            strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+    return table, invalid
+
+
+def _blank_text(text: str) -> bool:
+    return not text.replace(",", "").replace('"', "").strip()
+
+
+def _is_note(cells: list) -> bool:
+    """A row whose first value is a note (注：…, 填报人：…); checked only below the data."""
+    present = [c.strip().strip('"').strip() for c in cells if c is not None and c.strip().strip('"').strip()]
+    return bool(present) and NOTE.match(present[0]) is not None
+
+
+def parse_csv(feed: Feed, name: str, content: bytes) -> ParsedFile:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = to_utf8(feed, name, content)
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # old Mac line ends: one rule for every line
+    final_newline = data.endswith(b"\n")
+    physical = data.count(b"\n") + (0 if final_newline or not data else 1)
+    count = FileCount(name, physical=physical)
+    if physical > feed.limits.max_rows + HEADER_SEARCH_LINES:
+        raise FeedError(feed.feed_id, name, f"{physical} lines, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
+    if not data.strip():
+        raise FeedError(feed.feed_id, name, "empty file: no header and no rows")
+    header_line, raw_names, body_start = _find_header(feed, name, data)
+    names = _check_names(feed, name, raw_names, header_line + 1)
+    count.aside("title", header_line)
+    count.aside("header")
+    base = header_line + 2  # physical line of the body's first line
+    body = data[body_start:]
+    body_lines = physical - header_line - 1
+    multiline = getattr(feed.delivery, "multiline_values", False)
+
+    odd = np.empty(0, dtype=np.int64) if multiline else _odd_quote_lines(body)
+    line_of: dict[int, str] = {int(i): _line_text(body, int(i)) for i in odd}  # removed line -> raw text
+    parsed_body = _without_lines(body, odd)
+    table, invalid = _read_body(parsed_body, len(names), multiline, threads=len(parsed_body) > (8 << 20))
+    if invalid and any(n is None for n, _ in invalid):
+        table, invalid = _read_body(parsed_body, len(names), multiline, threads=False)  # for the line numbers
+
+    # Physical line (0-based in the body) of each table row and each invalid row.
+    kept = np.delete(np.arange(body_lines, dtype=np.int64), odd) if len(odd) else None
+    bad2 = np.asarray(sorted(n - 1 for n, _ in invalid), dtype=np.int64)
+    n2 = table.num_rows + len(invalid)
+    if multiline:
+        newlines = np.zeros(table.num_rows, dtype=np.int64)
+        for col in table.columns:
+            newlines += pc.fill_null(pc.count_substring(col, "\n"), 0).to_numpy(zero_copy_only=False)
+        starts = np.arange(table.num_rows, dtype=np.int64) + np.concatenate(([0], np.cumsum(newlines)[:-1]))
+        if len(invalid):
+            raise FeedError(feed.feed_id, name, f"line {base + bad2[0]}: a record's field count differs from the header's "
+                            f"({len(invalid)} such records); a file with multi-line values must be regular")
+        table_lines = starts
+        physical_rows = int(newlines.sum()) + table.num_rows
+    else:
+        mask = np.ones(n2, dtype=bool)
+        mask[bad2] = False
+        table_lines = np.flatnonzero(mask)
+        physical_rows = n2
+    if kept is not None:
+        table_lines = kept[table_lines]
+        bad_lines = kept[bad2]
+    else:
+        bad_lines = bad2
+    invalid_lines = {int(line): text for line, (_, text) in zip(bad_lines.tolist(), sorted(invalid, key=lambda x: x[0]))}
+    if physical_rows + len(odd) != body_lines:
+        raise FeedError(feed.feed_id, name, f"rows do not reconcile: {body_lines} lines below the header, "
+                        f"{physical_rows} read and {len(odd)} set apart; nothing was landed")
+
+    # Blank table rows (every value missing or spaces) are set aside anywhere.
+    blank = _blank_rows(table)
+    # Trailer: from the last line up, blank and note lines are set aside until the first data line.
+    status: dict[int, str] = {}  # removed or invalid body line -> "blank" | "note"
+    trailer_rows = []  # table rows that are notes
+    for line in range(body_lines - 1, -1, -1):
+        if line in invalid_lines or line in line_of:
+            text = invalid_lines.get(line, line_of.get(line, ""))
+            if _blank_text(text):
+                status[line] = "blank"
+            elif _is_note(text.split(",")):
+                status[line] = "note"
+            else:
+                break
+        else:
+            j = int(np.searchsorted(table_lines, line))
+            if blank[j]:
+                continue
+            if _is_note([table.column(i)[j].as_py() for i in range(table.num_columns)]):
+                trailer_rows.append(j)
+            else:
+                break
+    rejects = []
+    for line in sorted(set(line_of) | set(invalid_lines)):
+        text = invalid_lines.get(line, line_of.get(line, ""))
+        if line in status:
+            count.aside(status[line])
+        elif _blank_text(text):
+            count.aside("blank")
+        else:
+            why = "unmatched quote character" if line in line_of else f"{_fields(text)} field(s), the header has {len(names)}"
+            rejects.append(Reject(name, base + line, "row.shape", why, text[: feed.limits.max_field_chars]))
+    if not final_newline and physical and body_lines and (body_lines - 1) in {r.row - base for r in rejects}:
+        raise FeedError(feed.feed_id, name, f"truncated: the file ends inside line {physical} (no final newline, "
+                        "the last record is incomplete); the upload was cut off, deliver the whole file again")
+    if not final_newline:
+        count.notes.append("no final newline")
+
+    drop = blank.copy()
+    drop[trailer_rows] = True
+    count.aside("blank", int(blank.sum()))
+    count.aside("note", len(trailer_rows))
+    if drop.any():
+        table = table.filter(pa.array(~drop))
+        table_lines = table_lines[~drop]
+    _check_field_size(feed, name, table, names, base + table_lines)
+    text = pd.StringDtype("pyarrow", na_value=np.nan)
+    frame = table.rename_columns(names).to_pandas(types_mapper=lambda t: text if t in (pa.string(), pa.large_string()) else None)
+    blank_named = [n for n in names if n.startswith("_列") and frame[n].isna().all()]
+    if blank_named:  # a trailing delimiter on every line: an empty column without a name
+        frame = frame.drop(columns=blank_named)
+    return ParsedFile(frame, (base + table_lines).astype(np.int64), count, rejects)
+
+
+def _fields(text: str) -> int:
+    try:
+        return len(next(csv.reader([text]), []))
+    except csv.Error:
+        return text.count(",") + 1
+
+
+def _blank_rows(table) -> np.ndarray:
+    """Rows whose every value is missing or only spaces."""
+    import pyarrow.compute as pc
+
+    n = table.num_rows
+    if n == 0 or table.num_columns == 0:
+        return np.zeros(n, dtype=bool)
+    candidate = np.ones(n, dtype=bool)
+    for col in table.columns:
+        empty = pc.or_kleene(pc.is_null(col), pc.equal(pc.utf8_trim_whitespace(col), "")).to_numpy(zero_copy_only=False)
+        candidate &= np.asarray(empty, dtype=bool)
+        if not candidate.any():
+            break
+    return candidate
+
+
+def _check_field_size(feed: Feed, name: str, table, names: list[str], lines: np.ndarray) -> None:
+    import pyarrow.compute as pc
+
+    limit = feed.limits.max_field_chars
+    for i, col in enumerate(table.columns):
+        longest = pc.max(pc.utf8_length(col)).as_py()
+        if longest is not None and longest > limit:
+            j = int(np.argmax(pc.fill_null(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False)))
+            raise FeedError(feed.feed_id, name, f"line {int(lines[j])}: column {names[i]!r} holds {longest} characters, more than "
+                            f"the feed's limit limits.max_field_chars={limit}")
