@@ -1,9 +1,13 @@
 """Stage 2, land: the raw landing zone ``data/raw/<feed>/dt=<date>/``.
 
 A partition holds the original bytes of every delivered file, ``records.parquet``
-(the same rows, agency column names, all text) and ``_sidecar.json`` (source,
-rows, sha256, extracted_at). Writing a partition replaces it atomically, so
-re-running a date never duplicates and any day can be replayed from here.
+(the parsed rows, agency column names, all text, and the physical row of each),
+``rejects.parquet`` (rows refused as rows, e.g. ``row.shape``, with their raw text)
+and ``_sidecar.json`` (source, sha256, extracted_at, and the row ``accounting``:
+physical rows = parsed + rejected + set aside with a reason). Writing a partition
+replaces it atomically, so re-running a date never duplicates and any day can be
+replayed from here. The parsers live beside this module, one per delivery format:
+``delimited`` (CSV), ``xlsx`` (Excel), ``records`` (API pages, JSON lines).
 """
 
 from __future__ import annotations
