@@ -5,6 +5,7 @@ the warehouse. Runs the real ingest DAG in its own warehouse."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 import pytest
@@ -61,7 +62,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_delivery_fails_cleanly_and_keeps_the_raw_file(bad_env, case):
-    from safety_hub.landing import partition_dir
+    from safety_hub.landing import partition_dir, refused_dir
     from safety_hub.pipeline import run_extract, run_land
 
     home, drop = bad_env
@@ -70,8 +71,10 @@ def test_bad_delivery_fails_cleanly_and_keeps_the_raw_file(bad_env, case):
     path = deliver(drop, day, content)
 
     assert _run_ingest(day) == "failed"
-    part = partition_dir(FEED, day)
-    assert (part / os.path.basename(path)).read_bytes() == content, "the raw file must stay in the landing zone, unchanged"
+    (kept,) = refused_dir(FEED, day).glob(f"*/{os.path.basename(path)}")
+    assert kept.read_bytes() == content, "the refused file must stay in the landing zone, unchanged"
+    assert problem in json.loads((kept.parent / "_sidecar.json").read_text(encoding="utf-8"))["refused"]
+    assert not partition_dir(FEED, day).exists(), "a refused delivery is not the day's partition"
     assert _facts_for(day) == 0, "nothing may reach the warehouse"
 
     run_extract(FEED, day)

@@ -44,9 +44,29 @@ def partition_dir(feed_id: str, day: dt.date) -> Path:
     return settings.raw_dir() / feed_id / f"dt={day.isoformat()}"
 
 
+def pending_dir(feed_id: str, day: dt.date) -> Path:
+    """A new delivery's bytes, until parsing accepts them into the partition (or refuses them)."""
+    return settings.raw_dir() / feed_id / f".pending-dt={day.isoformat()}"
+
+
+def refused_dir(feed_id: str, day: dt.date) -> Path:
+    """Where refused deliveries are kept, one folder per attempt (``<utc time>``), with the reason in the sidecar."""
+    return settings.raw_dir() / feed_id / "_refused" / f"dt={day.isoformat()}"
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+        final.rename(old)
+        tmp.rename(final)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(final)
+
+
 def land_raw(extract: Extract) -> Path:
-    """Write the original bytes and the sidecar; replace any earlier partition."""
-    final = partition_dir(extract.feed_id, extract.business_date)
+    """Write the original bytes and the sidecar as the day's pending delivery (``land_records`` accepts or refuses it)."""
+    final = pending_dir(extract.feed_id, extract.business_date)
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
     digest = hashlib.sha256()
@@ -66,13 +86,7 @@ def land_raw(extract: Extract) -> Path:
         "expected_rows": extract.expected_rows,
     }
     (tmp / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
-    if final.exists():
-        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(final)
+    _replace_dir(tmp, final)
     return final
 
 
@@ -171,13 +185,24 @@ def land_records(feed: Feed, day: dt.date) -> dict:
     rejected as rows (quarantined by validation under their landing rule) and set aside
     with a reason; a refused delivery leaves no records behind.
     """
-    part = partition_dir(feed.feed_id, day)
+    final = partition_dir(feed.feed_id, day)
+    pending = pending_dir(feed.feed_id, day)
+    part = pending if (pending / SIDECAR).exists() else final
     if not (part / SIDECAR).exists():
-        raise FeedError(feed.feed_id, str(part), "no landed raw partition (run extract first)")
+        raise FeedError(feed.feed_id, str(final), "no landed raw partition (run extract first)")
     sidecar = read_sidecar(part)
-    for stale in (RECORDS, REJECTS):
-        (part / stale).unlink(missing_ok=True)
-    parsed = parse_files(feed, read_raw_files(part), expected_rows=sidecar.get("expected_rows"))
+    try:
+        parsed = parse_files(feed, read_raw_files(part), expected_rows=sidecar.get("expected_rows"))
+    except FeedError as exc:
+        log.error("%s", exc.detail)
+        if part == pending:  # the new delivery is kept aside; the day's accepted partition stays as it was
+            sidecar["refused"] = exc.detail
+            (pending / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+            target = refused_dir(feed.feed_id, day) / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            pending.rename(target)
+            exc.add_note(f"refused delivery kept in {target}")
+        raise
     frame = parsed.frame
     _write_atomic(part / RECORDS, frame.assign(**{ROW: parsed.rows}))
     _write_atomic(part / REJECTS, accounting.rejects_frame(parsed.rejects))
@@ -191,6 +216,8 @@ def land_records(feed: Feed, day: dt.date) -> dict:
                    accounting=accounting.totals(parsed.files),
                    watermark=None if watermark is None or watermark is pd.NA else str(watermark))
     (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+    if part == pending:
+        _replace_dir(pending, final)
     for c in parsed.files:
         log.info("feed %s %s: %s: %d physical rows = %d parsed + %d rejected + %d set aside %s%s", feed.feed_id, day, c.name,
                  c.physical, c.parsed, c.rejected, c.set_aside_total, c.set_aside, f" ({'; '.join(c.notes)})" if c.notes else "")
