@@ -204,6 +204,22 @@ def _read_body(body: bytes, ncols: int, multiline: bool, threads: bool):
     return table, invalid
 
 
+def _read_or_none(body: bytes, ncols: int, multiline: bool, threads: bool, checked: bool):
+    """``_read_body``, or (None, []) when pyarrow cannot read it (a quote left open across its blocks)."""
+    import pyarrow as pa
+
+    try:
+        return _read_body(body, ncols, multiline, threads)
+    except pa.ArrowInvalid as exc:
+        if "UTF8" in str(exc) and not checked:
+            raise _NotUtf8 from None
+        return None, []
+
+
+def _odd_quotes(line: bytes) -> bool:
+    return line.count(b'"') % 2 == 1
+
+
 def _blank_text(text: str) -> bool:
     return not text.replace(",", "").replace('"', "").strip()
 
@@ -214,11 +230,28 @@ def _is_note(cells: list) -> bool:
     return bool(present) and NOTE.match(present[0]) is not None
 
 
+class _NotUtf8(Exception):
+    """The bytes read optimistically as UTF-8 are not: decode them properly (``to_utf8``) and read again."""
+
+
 def parse_csv(feed: Feed, name: str, content: bytes) -> ParsedFile:
+    """One CSV file -> its records, the physical line of each, the lines rejected as rows and those set aside.
+
+    UTF-8 is read as it is (pyarrow checks every value; the header is decoded here);
+    anything else goes through ``to_utf8``, which names the failing byte and line.
+    """
+    if getattr(feed.delivery, "encoding", "auto") in ("auto", "utf-8", "utf-8-sig") and b"\x00" not in content[:4]:
+        try:
+            return _parse_text(feed, name, content[3:] if content.startswith(codecs.BOM_UTF8) else content, checked=False)
+        except _NotUtf8:
+            pass
+    return _parse_text(feed, name, to_utf8(feed, name, content), checked=True)
+
+
+def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    data = to_utf8(feed, name, content)
     if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")  # old Mac line ends: one rule for every line
     final_newline = data.endswith(b"\n")
@@ -226,9 +259,14 @@ def parse_csv(feed: Feed, name: str, content: bytes) -> ParsedFile:
     count = FileCount(name, physical=physical)
     if physical > feed.limits.max_rows + HEADER_SEARCH_LINES:
         raise FeedError(feed.feed_id, name, f"{physical} lines, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
-    if not data.strip():
+    if len(data) < 65536 and not data.strip():
         raise FeedError(feed.feed_id, name, "empty file: no header and no rows")
-    header_line, raw_names, body_start = _find_header(feed, name, data)
+    try:
+        header_line, raw_names, body_start = _find_header(feed, name, data)
+    except UnicodeDecodeError:
+        if checked:
+            raise
+        raise _NotUtf8 from None
     names = _check_names(feed, name, raw_names, header_line + 1)
     count.aside("title", header_line)
     count.aside("header")
@@ -237,12 +275,21 @@ def parse_csv(feed: Feed, name: str, content: bytes) -> ParsedFile:
     body_lines = physical - header_line - 1
     multiline = getattr(feed.delivery, "multiline_values", False)
 
-    odd = np.empty(0, dtype=np.int64) if multiline else _odd_quote_lines(body)
+    threads = len(body) > (8 << 20)
+    odd = np.empty(0, dtype=np.int64)
+    table, invalid = _read_or_none(body, len(names), multiline, threads, checked)
+    # Without multi-line values every body line is one table row or one invalid row; fewer means a
+    # quoted value ran over line ends (an unmatched quote).
+    if not multiline and (table is None or table.num_rows + len(invalid) != body_lines
+                          or _odd_quotes(body[body.rfind(b"\n", 0, len(body) - 1) + 1 :])):
+        # A quoted value ran over a line end (an unmatched quote), or the last line leaves one open:
+        # find the lines holding an odd number of quotes, set them apart and read the rest.
+        odd = _odd_quote_lines(body)
+        table = None
     line_of: dict[int, str] = {int(i): _line_text(body, int(i)) for i in odd}  # removed line -> raw text
     parsed_body = _without_lines(body, odd)
-    table, invalid = _read_body(parsed_body, len(names), multiline, threads=len(parsed_body) > (8 << 20))
-    if invalid and any(n is None for n, _ in invalid):
-        table, invalid = _read_body(parsed_body, len(names), multiline, threads=False)  # for the line numbers
+    if table is None or (invalid and any(n is None for n, _ in invalid)):  # single-threaded, pyarrow numbers the lines
+        table, invalid = _read_body(parsed_body, len(names), multiline, threads=False)
 
     # Physical line (0-based in the body) of each table row and each invalid row.
     kept = np.delete(np.arange(body_lines, dtype=np.int64), odd) if len(odd) else None
@@ -355,6 +402,8 @@ def _check_field_size(feed: Feed, name: str, table, names: list[str], lines: np.
 
     limit = feed.limits.max_field_chars
     for i, col in enumerate(table.columns):
+        if (pc.max(pc.binary_length(col)).as_py() or 0) <= limit:  # bytes bound characters
+            continue
         longest = pc.max(pc.utf8_length(col)).as_py()
         if longest is not None and longest > limit:
             j = int(np.argmax(pc.fill_null(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False)))
