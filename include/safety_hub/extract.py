@@ -177,7 +177,8 @@ def extract_sql(feed: Feed, delivery: SqlExtractDelivery, day: dt.date) -> Extra
     finally:
         engine.dispose()
     body = b"\n".join(lines) + (b"\n" if lines else b"")
-    return Extract(feed.feed_id, day, f"{engine.url.render_as_string(hide_password=True)}#{delivery.table}[{since:%Y-%m-%d}]", [RawFile("extract.jsonl", body)])
+    return Extract(feed.feed_id, day, f"{engine.url.render_as_string(hide_password=True)}#{delivery.table}[{since:%Y-%m-%d}]",
+                   [RawFile("extract.jsonl", body)], expected_rows=len(lines))
 
 
 _EXTRACTORS = {"rest_api": extract_rest_api, "file_drop": extract_file_drop, "sql_extract": extract_sql}
