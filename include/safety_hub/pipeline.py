@@ -66,8 +66,7 @@ def _audit_skip(feed_id: str, day: dt.date, batch_id: str, source: str, digest: 
 
     engine = get_engine()
     audit = ensure_schema(engine).tables["load_audit"]
-    with engine.begin() as conn:
-        conn.execute(audit.delete().where(audit.c.feed_id == feed_id, audit.c.batch_id == batch_id))
+    with engine.begin() as conn:  # a new row, never a rewrite: the run's own "loaded" row stays
         conn.execute(audit.insert().values(
             feed_id=feed_id, batch_id=batch_id, business_date=day, raw_file=source, raw_sha256=digest,
             rows_extracted=0, rows_valid=0, rows_quarantined=0, rows_duplicate=0, rows_loaded=0,
