@@ -147,7 +147,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
 
 def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     """Dedupe the staged valid rows, merge them into the fact table, write the audit row."""
-    from safety_hub.warehouse.engine import ensure_schema, get_engine
+    from safety_hub.warehouse.engine import ensure_schema, feed_transaction, get_engine
     from safety_hub.warehouse.load import load_parquet
 
     feed = get_feed(feed_id)
@@ -162,7 +162,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     volume_note = volume_anomaly(engine, md, feed, day, summary["rows"])
     if volume_note:
         log.warning("feed %s %s: %s", feed_id, day, volume_note)
-    with engine.begin() as conn:
+    with feed_transaction(engine, feed_id) as conn:  # a concurrent load of this feed waits for this one
         # Streamed from valid.parquet: staged, de-duplicated and merged in SQL (hazard ledgers: versions too).
         result = load_parquet(conn, md, feed, stage / "valid.parquet", day, batch_id=batch_id, raw_file=str(part), loaded_at=now)
         loaded, stale, duplicates = result.loaded, result.stale, result.duplicates

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -20,14 +24,96 @@ def get_engine(url: str | None = None) -> sa.Engine:
 def _engine(url: str) -> sa.Engine:
     if url.startswith("duckdb"):
         if url.startswith("duckdb:///"):
-            from pathlib import Path
-
             Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
         # Bounded memory, and no insertion order to keep: loads order rows by their own position
         # column where it matters (dedupe), so DuckDB may insert in parallel and spill less.
         config = {"memory_limit": settings.duckdb_memory_limit(), "preserve_insertion_order": False}
-        return sa.create_engine(url, connect_args={"config": config})
+        engine = sa.create_engine(url, connect_args={"config": config})
+        database = engine.url.database
+        if database and database != ":memory:":
+            _hold_writer_lock(engine, Path(database))
+        return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process kept the DuckDB warehouse longer than the wait allows."""
+
+
+class _WriterLock:
+    """An exclusive lock on ``.<warehouse>.writer.lock`` held while this process has a connection open to the file.
+
+    DuckDB lets one process open a file for writing and refuses every other at once
+    ("Could not set lock on file"): a second task, a CLI replay or an extract checking
+    its delivery against ``load_audit`` would fail instead of waiting. Here the second
+    process waits (``SAFETY_HUB_DUCKDB_WAIT_SECONDS``, default 600) for the first to
+    close its connections, then fails in one line naming the holder.
+    """
+
+    def __init__(self, path: Path):
+        self.path, self.count, self.handle, self.mutex = path, 0, None, threading.Lock()
+
+    def acquire(self) -> None:
+        import fcntl
+        import os
+        import time
+
+        with self.mutex:
+            if self.count == 0:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(self.path, "a+")
+                deadline = time.monotonic() + float(os.environ.get("SAFETY_HUB_DUCKDB_WAIT_SECONDS", "600"))
+                while True:
+                    try:
+                        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            handle.seek(0)
+                            holder = handle.read().strip() or "?"
+                            handle.close()
+                            raise WarehouseBusy(f"warehouse {self.path.name.removesuffix('.writer.lock').lstrip('.')} is held by "
+                                                f"process {holder}; waited {deadline:.0f}s, try again when it has finished") from None
+                        time.sleep(0.1)
+                handle.seek(0)
+                handle.truncate()
+                handle.write(str(os.getpid()))
+                handle.flush()
+                self.handle = handle
+            self.count += 1
+
+    def release(self) -> None:
+        import fcntl
+
+        with self.mutex:
+            self.count -= 1
+            if self.count == 0 and self.handle is not None:
+                fcntl.flock(self.handle, fcntl.LOCK_UN)
+                self.handle.close()
+                self.handle = None
+
+
+def _hold_writer_lock(engine: sa.Engine, database: Path) -> None:
+    import atexit
+
+    lock = _WriterLock(database.with_name(f".{database.name}.writer.lock"))
+    # Close the DuckDB connections before the interpreter tears down: the lock file must
+    # outlive them, or a waiting process would find DuckDB's own lock still held.
+    atexit.register(engine.dispose)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _before_connect(dialect, conn_rec, cargs, cparams):
+        lock.acquire()
+        conn_rec.info["writer_lock"] = True
+
+    @sa.event.listens_for(engine.pool, "close")
+    def _after_close(dbapi_connection, conn_rec):
+        if conn_rec.info.pop("writer_lock", False):
+            lock.release()
+
+    @sa.event.listens_for(engine.pool, "close_detached")
+    def _after_close_detached(dbapi_connection):
+        pass  # detached connections are not used by this project
 
 
 def dialect(conn: sa.Connection | sa.Engine) -> str:
@@ -57,6 +143,7 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         md.create_all(conn, checkfirst=True)
         _add_missing_columns(conn, md)
+        _add_missing_indexes(conn, md)
         districts = md.tables["dim_district"]
         legacy = md.tables["dim_district_legacy"]
         conn.execute(districts.delete())
@@ -79,3 +166,32 @@ def _add_missing_columns(conn: sa.Connection, md: sa.MetaData) -> None:
                 ddl = column.type.compile(dialect=conn.dialect)
                 default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""
                 conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}{default}'))
+
+
+def _add_missing_indexes(conn: sa.Connection, md: sa.MetaData) -> None:
+    """Indexes new in the model (a unique key on an existing fact table) are created; duplicates already there fail loudly."""
+    for table in md.sorted_tables:
+        for index in table.indexes:
+            cols = ", ".join(f'"{c.name}"' for c in index.columns)
+            unique = "UNIQUE " if index.unique else ""
+            conn.execute(sa.text(f'CREATE {unique}INDEX IF NOT EXISTS "{index.name}" ON "{table.name}" ({cols})'))
+
+
+@contextlib.contextmanager
+def feed_transaction(engine: sa.Engine, feed_id: str) -> Iterator[sa.Connection]:
+    """One transaction that no other load of the same feed runs beside: a second one waits for the first to commit.
+
+    PostgreSQL: a transaction-scoped advisory lock on the feed. DuckDB: other processes
+    already wait for this one's writer lock (``_WriterLock``); threads of one process
+    take turns here.
+    """
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"safety_hub.load.{feed_id}"})
+            yield conn
+        return
+    with _LOCAL_LOCK, engine.begin() as conn:
+        yield conn
+
+
+_LOCAL_LOCK = threading.RLock()

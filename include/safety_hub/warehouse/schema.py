@@ -131,7 +131,9 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
     for feed in feeds.values():
         cols = [sa.Column(c.name, _TYPES[c.type](), comment=c.source, info={"personal": c.personal}) for c in feed.columns]
         cols += [sa.Column(d.name, _TYPES[d.type](), comment=f"derived: {d.function}({', '.join(d.args)})") for d in feed.derived]
-        sa.Table(feed.target_table, md, *cols, *_lineage_columns(), comment=f"{feed.title}（{feed.feed_id}）", info={"layer": "core"})
+        # One row per key: a second load racing the first cannot add the same records again.
+        key = sa.Index(f"ux_{feed.target_table}_key", *feed.key, unique=True)
+        sa.Table(feed.target_table, md, *cols, *_lineage_columns(), key, comment=f"{feed.title}（{feed.feed_id}）", info={"layer": "core"})
     for name, comment in (("quarantine", "隔离区：未通过校验（error 规则）的记录，每条（记录, 规则）一行"),
                           ("quality_flag", "质量提示：违反 warning 规则但已入库的记录，每条（记录, 规则）一行")):
         _record_rule_table(md, name, comment)
@@ -262,6 +264,7 @@ def _hazard_tables(md: sa.MetaData) -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, comment="报送更新时间"),
         sa.Column("is_regression", sa.Boolean, comment="状态倒退（由 warehouse_build 判定并隔离）"),
         *_lineage_columns(),
+        sa.Index("ux_hazard_version_record", "feed_id", "business_date", "record_key", unique=True),
         comment="隐患状态历史：每个来源记录的每个版本一行（含较新版本入库后才到达的旧版本）",
         info={"layer": "core"},
     )
