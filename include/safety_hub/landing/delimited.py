@@ -124,15 +124,20 @@ def _find_header(feed: Feed, name: str, data: bytes) -> tuple[int, list[str], in
     return best, names, offsets[best + 1]
 
 
-def _check_names(feed: Feed, name: str, names: list[str], line: int) -> list[str]:
+def _check_names(feed: Feed, name: str, names: list[str], line: int, *, where: str | None = None, label=str) -> list[str]:
+    """The header's names, a blank one as ``_列<n>``; refused when a name repeats or there are too many.
+
+    ``where`` names the header's place (default ``header line <line>``), ``label`` a column (a number, or a letter in Excel).
+    """
+    where = where or f"header line {line}"
     seen: dict[str, int] = {}
     for i, n in enumerate(names, start=1):
         if n and n in seen:
-            raise FeedError(feed.feed_id, name, f"header line {line}: column {n!r} appears twice (columns {seen[n]} and {i}); "
+            raise FeedError(feed.feed_id, name, f"{where}: column {n!r} appears twice (columns {label(seen[n])} and {label(i)}); "
                             "rename or remove one and deliver the file again")
         seen.setdefault(n, i)
     if len(names) > feed.limits.max_columns:
-        raise FeedError(feed.feed_id, name, f"header line {line}: {len(names)} columns, more than the feed's limit "
+        raise FeedError(feed.feed_id, name, f"{where}: {len(names)} columns, more than the feed's limit "
                         f"limits.max_columns={feed.limits.max_columns}")
     return [n or f"_列{i}" for i, n in enumerate(names, start=1)]
 
