@@ -108,7 +108,16 @@ POLICIES = [
 ]
 
 
+def _newest(rows, key: int) -> list:
+    """The rows the warehouse keeps: the newest version (the latest batch day, last field) of each key."""
+    kept = {}
+    for r in sorted(rows, key=lambda r: r[-1]):
+        kept[r[key]] = r
+    return list(kept.values())
+
+
 def _load_policies(conn, md, rows=POLICIES):
+    rows = _newest(rows, key=1)
     bulk_insert(conn, md.tables["fact_liability_insurance"], pd.DataFrame([
         {"policy_no": no, "uscc": uscc, "org_name": "甲", "district_code": "120116", "insurer": "测试保险",
          "start_date": D(start), "end_date": D(end) if end else None, "death_limit_wan": 50, "insured_headcount": 10,
@@ -173,7 +182,7 @@ def test_a_document_number_used_by_another_case_in_another_batch_flags_both(tmp_
         bulk_insert(conn, md.tables["fact_enforcement"], pd.DataFrame([
             {"record_id": rid, "doc_no": doc, "doc_no_norm": normalise_doc_no(doc), "uscc": uscc, "org_name": "甲", "district_code": "120101",
              "penalty_category": "罚款", "action_type": "罚款", "decision_date": D(decided), "inspect_date": D(decided) - dt.timedelta(days=20),
-             **_lineage(day, f"run-{day}")} for rid, doc, uscc, decided, day in CASES]))
+             **_lineage(day, f"run-{day}")} for rid, doc, uscc, decided, day in _newest(CASES, key=0)]))
         counts = run_cross_rules(conn, md)
         flags = _flags(conn, "doc_no.unique_across_batches")
     assert set(flags) == {"CF1", "CF2", "CF7", "CF8"}, flags
