@@ -241,7 +241,9 @@ def report(stage: str, feed_id: str, day: dt.date, result: dict | None = None) -
         if stage == "extract":
             from safety_hub.connections import get_connection
 
-            sidecar = json.loads((raw_partition(feed_id, day) / "_sidecar.json").read_text(encoding="utf-8"))
+            # The delivery lands as the day's pending partition; the dataset is the partition it becomes.
+            landed = Path((result or {}).get("raw_dir") or raw_partition(feed_id, day))
+            sidecar = json.loads((landed / "_sidecar.json").read_text(encoding="utf-8"))
             inputs, outputs = extract_lineage(feed, get_connection(feed.delivery.conn_id), day, sidecar)
         elif stage == "land":
             inputs, outputs = land_lineage(feed, day, (result or {}).get("rows"))
