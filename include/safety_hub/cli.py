@@ -103,15 +103,16 @@ def cmd_validate(args) -> int:
     try:
         feed = get_feed(args.feed)
     except RegistryError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(one_line(f"error: {exc}"), file=sys.stderr)
         return 2
     path = Path(args.file)
     try:
         return _validate_file(feed, path, args)
     except OSError as exc:
         print(one_line(f"error: feed {feed.feed_id}: {path}: unreadable: {exc.strerror or exc}"), file=sys.stderr)
-    except FeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except FeedError as exc:  # one line of at most 300 characters, the prefix included
+        print(one_line(f"error: {exc.detail}"), file=sys.stderr)
+        logging.getLogger("safety_hub.cli").info("validate refused: %s", exc.detail)
     except Exception as exc:  # a defect of ours: one line here, the traceback in the log
         logging.getLogger("safety_hub.cli").debug("validate failed", exc_info=True)
         print(one_line(f"error: feed {feed.feed_id}: {path}: internal error {exc.__class__.__name__}: {exc} "

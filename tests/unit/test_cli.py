@@ -121,3 +121,12 @@ def test_validate_checks_the_count_in_the_marker_beside_the_file(tmp_path, capsy
     assert main(["validate", "--feed", "hcc_project", str(path), "--date", DAY.isoformat()]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"announces {len(rows) + 1} rows and holds {len(rows)}" in err
+
+
+def test_validate_refusal_is_one_line_of_300_characters_prefix_included(tmp_path, capsys):
+    """A refusal naming many columns (another feed's file) is cut to 300 characters with its "error: " prefix."""
+    rows = generate_day(DAY).records["agri_fishing_vessel"]
+    path = _write_csv(tmp_path / "drop.csv", rows)
+    assert main(["validate", "--feed", "hcc_project", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and len(err) <= 300 and "missing required column" in err
