@@ -103,15 +103,16 @@ def cmd_validate(args) -> int:
     try:
         feed = get_feed(args.feed)
     except RegistryError as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+        print(one_line(f"error: {exc}"), file=sys.stderr)
         return 2
     path = Path(args.file)
     try:
         return _validate_file(feed, path, args)
     except OSError as exc:
         print(one_line(f"error: feed {feed.feed_id}: {path}: unreadable: {exc.strerror or exc}"), file=sys.stderr)
-    except FeedError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except FeedError as exc:  # one line of at most 300 characters, the prefix included
+        print(one_line(f"error: {exc.detail}"), file=sys.stderr)
+        logging.getLogger("safety_hub.cli").info("validate refused: %s", exc.detail)
     except Exception as exc:  # a defect of ours: one line here, the traceback in the log
         logging.getLogger("safety_hub.cli").debug("validate failed", exc_info=True)
         print(one_line(f"error: feed {feed.feed_id}: {path}: internal error {exc.__class__.__name__}: {exc} "
@@ -130,9 +131,24 @@ def _validate_file(feed, path: Path, args) -> int:
         raise FeedError(feed.feed_id, str(path), "a symbolic link, refused: validate the file itself")
     if not path.exists():
         raise FeedError(feed.feed_id, str(path), "does not exist")
-    if not path.is_file():
-        raise FeedError(feed.feed_id, str(path), "not a regular file")
-    parsed = parse_files(feed, [RawFile(path.name, path.read_bytes())])
+    expected_rows = None
+    if path.is_dir() and feed.delivery.kind == "rest_api":  # an API delivery: its pages, in name order
+        pages = sorted(p for p in path.iterdir() if p.suffix == ".json")
+        if not pages:
+            raise FeedError(feed.feed_id, str(path), "a folder without API pages (*.json)")
+        for page in pages:
+            if page.is_symlink() or not page.is_file():
+                raise FeedError(feed.feed_id, str(page), "not a regular file, refused")
+        files = [RawFile(page.name, page.read_bytes()) for page in pages]
+    elif not path.is_file():
+        raise FeedError(feed.feed_id, str(path), "not a regular file" + (" (a folder of pages is for an API feed)" if path.is_dir() else ""))
+    else:
+        files = [RawFile(path.name, path.read_bytes())]
+        if feed.delivery.kind == "file_drop":
+            from safety_hub.extract import marker_rows
+
+            expected_rows = marker_rows(feed, path)  # <file><marker_suffix> beside it, as the extract reads it
+    parsed = parse_files(feed, files, expected_rows=expected_rows)
     check = check_batch(feed, parsed.frame, args.date).add_landing_rejects(rejects_frame(parsed.rejects))
     print(f"feed {feed.feed_id}: {path}")
     aside = {}
@@ -389,7 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="validate one delivered file against a feed's suite (loads nothing)")
     v.add_argument("--feed", required=True)
-    v.add_argument("file")
+    v.add_argument("file", help="the delivered file: a CSV or XLSX drop (its marker beside it is read), an extract's .jsonl, "
+                   "or for an API feed the folder of its pages")
     v.add_argument("--date", type=_date, default=dt.date.today(), help="business date for date rules (default today)")
     v.add_argument("--show", type=int, default=0, metavar="N", help="also list the first N rejected rows")
     v.set_defaults(func=cmd_validate)

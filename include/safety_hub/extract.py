@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,11 +105,15 @@ def _get_with_retry(session, url: str, params: dict, timeout: float, backoff: fl
 ARCHIVE = "_archive"
 
 
+def drop_folder(feed: Feed) -> Path:
+    """The feed's drop folder (its connection's ``extra.path``, or host)."""
+    conn = get_connection(feed.delivery.conn_id)
+    return Path(conn.extra.get("path") or conn.host or "")
+
+
 def drop_path(feed: Feed, day: dt.date) -> Path:
     """Where the day's file is dropped; after loading it moves to ``_archive/`` beside it."""
-    conn = get_connection(feed.delivery.conn_id)
-    folder = Path(conn.extra.get("path") or conn.host or "")
-    return folder / feed.delivery.pattern.format(date=day)
+    return drop_folder(feed) / feed.delivery.pattern.format(date=day)
 
 
 def file_ready(feed: Feed, day: dt.date) -> bool:
@@ -130,12 +135,68 @@ def file_ready(feed: Feed, day: dt.date) -> bool:
 
 
 def extract_file_drop(feed: Feed, delivery: FileDropDelivery, day: dt.date) -> Extract:
+    """The dropped file's bytes, and the row count its marker announces (checked at landing).
+
+    A symbolic link, or a path resolving outside the drop folder, is refused: the
+    pipeline reads only what the agency put in its own folder.
+    """
+    folder = drop_folder(feed)
     path = drop_path(feed, day)
-    if not path.is_file() and (path.parent / ARCHIVE / path.name).is_file():
+    if not _exists(path) and _exists(path.parent / ARCHIVE / path.name):
         path = path.parent / ARCHIVE / path.name  # processed before: a rerun reads the archived copy
-    if not path.is_file():
+    if not _exists(path):
         raise FeedError(feed.feed_id, str(path), "file not delivered")
-    return Extract(feed.feed_id, day, str(path), [RawFile(path.name, path.read_bytes())])
+    check_inside(feed, path, folder)
+    return Extract(feed.feed_id, day, str(path), [RawFile(path.name, path.read_bytes())], expected_rows=marker_rows(feed, path, folder))
+
+
+def _exists(path: Path) -> bool:
+    return path.is_file() or path.is_symlink()
+
+
+def check_inside(feed: Feed, path: Path, folder: Path) -> None:
+    """Refuse a symbolic link, a path resolving outside ``folder`` or anything but a regular file (one line, no content quoted)."""
+    if path.is_symlink():
+        raise FeedError(feed.feed_id, str(path), "a symbolic link, refused: put the file itself in the drop folder")
+    try:
+        path.resolve(strict=True).relative_to(folder.resolve(strict=True))
+    except (OSError, ValueError):
+        raise FeedError(feed.feed_id, str(path), f"resolves outside the drop folder {folder}, refused: put the file itself in the drop folder") from None
+    if not path.is_file():
+        raise FeedError(feed.feed_id, str(path), "not a regular file, refused")
+
+
+# A marker announcing the delivery's row count: "rows=65" or "65" (surrounding whitespace ignored).
+_MARKER_COUNT = re.compile(r"(?:rows\s*=\s*)?([0-9]{1,12})", re.IGNORECASE)
+_MARKER_MAX_BYTES = 256
+
+
+def marker_rows(feed: Feed, path: Path, folder: Path | None = None) -> int | None:
+    """The row count announced by ``<file><marker_suffix>`` beside ``path``; None without a marker or when it is empty.
+
+    An empty marker only says the file is complete. Anything but ``rows=N`` or ``N``
+    is refused (the marker's content is not quoted: it may be anything).
+    """
+    suffix = getattr(feed.delivery, "marker_suffix", None)
+    if not suffix:
+        return None
+    marker = path.with_name(path.name + suffix)
+    if not _exists(marker):
+        return None
+    check_inside(feed, marker, folder if folder is not None else path.parent)
+    with marker.open("rb") as fh:
+        raw = fh.read(_MARKER_MAX_BYTES + 1)
+    try:
+        text = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        text = None
+    if text == "":
+        return None
+    found = _MARKER_COUNT.fullmatch(text) if text is not None and len(raw) <= _MARKER_MAX_BYTES else None
+    if found is None:
+        raise FeedError(feed.feed_id, str(marker), "the marker holds no row count (expected 'rows=N', 'N' or nothing); "
+                        "write the count of data rows in it and deliver again")
+    return int(found.group(1))
 
 
 def archive_file(feed: Feed, day: dt.date) -> Path | None:

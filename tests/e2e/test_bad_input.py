@@ -54,7 +54,7 @@ def _facts_for(day: dt.date) -> int:
 
 
 CASES = {
-    "wrong_encoding": (dt.date(2026, 11, 10), lambda rows: csv_bytes(rows, encoding="utf-16"), "UTF-16 text"),
+    "wrong_encoding": (dt.date(2026, 11, 10), lambda rows: csv_bytes(rows, encoding="utf-16"), "UTF-16 text: save the file as UTF-8 or GBK"),
     "missing_column": (dt.date(2026, 11, 11), lambda rows: csv_bytes(rows, drop_column="施工许可证号"), "missing required column(s) ['施工许可证号']"),
     "unreadable": (dt.date(2026, 11, 12), lambda rows: bytes(range(128, 256)) * 8, "not text in UTF-8 or GBK: UTF-8 fails at byte 0 (line 1)"),
 }

@@ -92,3 +92,41 @@ def test_dags_readme_schedule_table_is_current():
 
     readme = (Path(__file__).resolve().parents[2] / "dags" / "README.md").read_text(encoding="utf-8")
     assert schedule_table() in readme, "regenerate with: python -m safety_hub feeds --markdown"
+
+
+def test_validate_reads_a_folder_of_api_pages(tmp_path, capsys):
+    from safety_hub.simulator.deliver import write_api_pages
+
+    data = generate_day(DAY)
+    folder = write_api_pages(data, tmp_path, page_size=50)["emb_hazard"]
+    assert len(list(folder.glob("page-*.json"))) > 1
+    assert main(["validate", "--feed", "emb_hazard", str(folder), "--date", DAY.isoformat()]) == 0
+    assert f"rows {data.truth['feeds']['emb_hazard']['rows_delivered']} " in capsys.readouterr().out
+    assert main(["validate", "--feed", "hcc_project", str(folder)]) == 2  # a folder is only an API feed's delivery
+    assert "a folder of pages is for an API feed" in capsys.readouterr().err
+
+
+def test_validate_checks_the_count_in_the_marker_beside_the_file(tmp_path, capsys, monkeypatch):
+    import safety_hub.registry as registry
+
+    feed = registry.get_feed("hcc_project")
+    marked = feed.model_copy(update={"delivery": feed.delivery.model_copy(update={"marker_suffix": ".ok"})})
+    monkeypatch.setattr(registry, "get_feed", lambda feed_id: marked)
+    rows = generate_day(DAY).records["hcc_project"]
+    path = _write_csv(tmp_path / "drop.csv", rows)
+    (tmp_path / "drop.csv.ok").write_text(f"rows={len(rows)}")
+    assert main(["validate", "--feed", "hcc_project", str(path), "--date", DAY.isoformat()]) == 0
+    capsys.readouterr()
+    (tmp_path / "drop.csv.ok").write_text(f"{len(rows) + 1}\n")
+    assert main(["validate", "--feed", "hcc_project", str(path), "--date", DAY.isoformat()]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"announces {len(rows) + 1} rows and holds {len(rows)}" in err
+
+
+def test_validate_refusal_is_one_line_of_300_characters_prefix_included(tmp_path, capsys):
+    """A refusal naming many columns (another feed's file) is cut to 300 characters with its "error: " prefix."""
+    rows = generate_day(DAY).records["agri_fishing_vessel"]
+    path = _write_csv(tmp_path / "drop.csv", rows)
+    assert main(["validate", "--feed", "hcc_project", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and len(err) <= 300 and "missing required column" in err

@@ -79,7 +79,7 @@ def to_utf8(feed: Feed, name: str, data: bytes) -> bytes:
     try:
         return data.decode(legacy).encode("utf-8")
     except UnicodeDecodeError as exc:
-        if _truncated(exc, len(data)):
+        if _truncated(exc, len(data)):  # every byte decodes but the last character's: GBK text cut off
             raise FeedError(feed.feed_id, name, f"truncated: the file ends inside a {legacy.upper()} character at byte {len(data)} "
                             f"(line {_line_of(data, len(data))}); the upload was cut off, deliver the whole file again") from None
         where = f"GB18030/GBK fails at byte {exc.start} (line {_line_of(data, exc.start)})"
@@ -199,6 +199,8 @@ def _read_body(body: bytes, ncols: int, multiline: bool, threads: bool):
         return "skip"
 
     names = [f"c{i}" for i in range(ncols)]
+    if not body:  # a header and no rows: pyarrow refuses an empty input
+        return pa.table({n: pa.array([], pa.large_string()) for n in names}), invalid
     table = pcsv.read_csv(
         pa.BufferReader(body),
         read_options=pcsv.ReadOptions(use_threads=threads, column_names=names, block_size=1 << 22),

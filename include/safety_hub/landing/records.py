@@ -16,6 +16,21 @@ def _frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
+def _check_limits(feed: Feed, name: str, frame: pd.DataFrame, rows: np.ndarray, unit: str) -> None:
+    """The feed's column and field-size limits, as the CSV reader applies them (one line, no value quoted)."""
+    if len(frame.columns) > feed.limits.max_columns:
+        raise FeedError(feed.feed_id, name, f"records with {len(frame.columns)} fields, more than the feed's limit "
+                        f"limits.max_columns={feed.limits.max_columns}")
+    limit = feed.limits.max_field_chars
+    for column in frame.columns:
+        lengths = frame[column].astype("string").str.len()
+        longest = lengths.max()
+        if longest is not pd.NA and longest == longest and longest > limit:
+            at = int(rows[int(np.argmax(lengths.fillna(0).to_numpy()))])
+            raise FeedError(feed.feed_id, name, f"{unit} {at}: field {str(column)[:60]!r} holds {int(longest)} characters, more than "
+                            f"the feed's limit limits.max_field_chars={limit}")
+
+
 def parse_pages(feed: Feed, files: list[tuple[str, bytes]]) -> list[ParsedFile]:
     """API pages ``{"data": {"records": [...], "total": N}}``; the pages together must hold the announced total."""
     parsed, announced, ordinal = [], None, 0
@@ -40,7 +55,9 @@ def parse_pages(feed: Feed, files: list[tuple[str, bytes]]) -> list[ParsedFile]:
             else:
                 rejects.append(Reject(name, ordinal, "row.not_object", f"a {type(record).__name__}, not an object",
                                       json.dumps(record, ensure_ascii=False)[:2000]))
-        parsed.append(ParsedFile(_frame(good), np.asarray(rows, dtype=np.int64), count, rejects))
+        frame, numbers = _frame(good), np.asarray(rows, dtype=np.int64)
+        _check_limits(feed, name, frame, numbers, "record")
+        parsed.append(ParsedFile(frame, numbers, count, rejects))
     if announced is not None and announced != ordinal:
         raise FeedError(feed.feed_id, f"{len(files)} page(s)", f"the API announced {announced} records and its pages hold {ordinal}; "
                         "incomplete delivery (records changed while paging?), run the extract again")
@@ -72,4 +89,6 @@ def parse_jsonl(feed: Feed, name: str, content: bytes) -> ParsedFile:
             continue
         good.append(record)
         rows.append(n)
-    return ParsedFile(_frame(good), np.asarray(rows, dtype=np.int64), count, rejects)
+    frame, numbers = _frame(good), np.asarray(rows, dtype=np.int64)
+    _check_limits(feed, name, frame, numbers, "line")
+    return ParsedFile(frame, numbers, count, rejects)
