@@ -56,9 +56,9 @@ from safety_hub.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 DAY = dt.date(2026, 11, 5)
 MANIFEST = "manifest.json"
 CLASSES = ("control", "encoding", "structure", "truncation", "excel", "limits", "hygiene", "codes", "dates", "numbers", "duplicates")
-# Sheet rows the simulator's workbook sets aside: the title, the merged group row above the
-# header (both above the header: title), the header, the blank row after the data, two notes.
-XLSX_ASIDE = {"title": 2, "header": 1, "blank": 1, "note": 2}
+# Sheet rows the simulator's workbook sets aside: the title, the two rows of its merged two-level
+# header, the blank row after the data, two notes.
+XLSX_ASIDE = {"title": 1, "header": 2, "blank": 1, "note": 2}
 XLSX_FIRST_DATA_ROW = 4
 MARKER = ".ok"
 
@@ -849,8 +849,12 @@ def excel(S):
     rows = work.rows()
     wb = workbook(xlsx_of(work, rows))
     wb.active["XFD1048576"] = "x"
-    out.append(xlsx_case("xlsx-stray-cell-xfd1048576", work, "excel", "one stray value in cell XFD1048576: the data's range is read, fast",
-                         saved(wb), work.expect_read(rows, XLSX_ASIDE), trap=True))
+    # The stray value is not lost: its row is a record outside the header's columns (row.shape), and the
+    # empty rows up to it are blank; read fast, the sheet's cells streamed sparse.
+    used = XLSX_FIRST_DATA_ROW - 1 + len(rows) + XLSX_ASIDE["blank"] + XLSX_ASIDE["note"]
+    stray_aside = {**XLSX_ASIDE, "blank": XLSX_ASIDE["blank"] + 1_048_576 - used - 1}
+    out.append(xlsx_case("xlsx-stray-cell-xfd1048576", work, "excel", "one stray value in cell XFD1048576: quarantined as a row, fast",
+                         saved(wb), work.expect_read([*rows, Row(None, rules=frozenset({"row.shape"}))], stray_aside), trap=True))
     rows = pm.rows()
 
     def whole_sheet_merge(xml: str) -> str:
@@ -951,9 +955,11 @@ def limit_cases(S):
                          refused("max_sheet_cells"), overrides=limits(ent, max_sheet_cells=cells // 2)))
     rows = work.rows()
     i = work.pick(rows, at=0.5)[0]
-    rows[i].rec[work.field("scale_description")] = ("单件起吊重量150kN，" * 4000)[:40_000]
-    out.append(xlsx_case("limit-xlsx-cell-40000-chars", work, "limits", "a 40,000-character cell: refused", xlsx_of(work, rows),
-                         refused("max_field_chars")))
+    # An XLSX cell holds at most 32,767 characters (openpyxl cuts longer text when it writes): the
+    # feed's limit is lowered below that to exercise the check.
+    rows[i].rec[work.field("scale_description")] = ("单件起吊重量150kN，" * 4000)[:32_767]
+    out.append(xlsx_case("limit-xlsx-cell-32767-chars", work, "limits", "a 32,767-character cell over a limit of 20,000: refused",
+                         xlsx_of(work, rows), refused("max_field_chars"), overrides=limits(work, max_field_chars=20_000)))
 
     enf = S["emb_enforcement"]
     records = [r.rec for r in enf.rows()]

@@ -218,8 +218,8 @@ def _read_or_none(body: bytes, ncols: int, multiline: bool, threads: bool, check
     try:
         return _read_body(body, ncols, multiline, threads)
     except pa.ArrowInvalid as exc:
-        if "UTF8" in str(exc) and not checked:
-            raise _NotUtf8 from None
+        if not checked and ("UTF8" in str(exc) or "\ufffd" in str(exc)):
+            raise _NotUtf8 from None  # bytes that are not UTF-8 (pyarrow may hit them as a broken row first)
         return None, []
 
 
@@ -296,7 +296,10 @@ def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile
     line_of: dict[int, str] = {int(i): _line_text(body, int(i)) for i in odd}  # removed line -> raw text
     parsed_body = _without_lines(body, odd)
     if table is None or (invalid and any(n is None for n, _ in invalid)):  # single-threaded, pyarrow numbers the lines
-        table, invalid = _read_body(parsed_body, len(names), multiline, threads=False)
+        table, invalid = _read_or_none(parsed_body, len(names), multiline, False, checked)
+        if table is None:  # text pyarrow cannot parse even line by line: say where, in one line
+            raise FeedError(feed.feed_id, name, "unreadable CSV: a quoted value is never closed or a line cannot be split into "
+                            "fields; check the file's quoting and deliver it again")
 
     # Physical line (0-based in the body) of each table row and each invalid row.
     kept = np.delete(np.arange(body_lines, dtype=np.int64), odd) if len(odd) else None
