@@ -25,14 +25,16 @@ def screenshot_path(name: str) -> Path:
 
 
 @contextmanager
-def chromium():
-    """A headless Chromium browser (playwright), closed afterwards; skips when chromium is missing."""
+def chromium(*args: str):
+    """A headless Chromium browser (playwright), closed afterwards; skips when chromium is missing.
+
+    ``args``: more command-line switches (e.g. ``--proxy-server=...``)."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: `make install` installs Debian's chromium (apt-get, as root)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu", *args])
         try:
             yield browser
         finally:

@@ -238,19 +238,27 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_quarantine(args) -> int:
-    """What was rejected and why, grouped by rule, with a few example rows per rule."""
+    """What was rejected and why, grouped by rule, with a few example rows per rule.
+
+    The values of the feed's personal columns are masked (``masking.mask_value``), and so is
+    the raw text of a row refused at landing (``_raw``) when the feed has personal columns,
+    unless ``--unmask`` (the data team, in the warehouse's own audit layer anyway).
+    """
     import json
 
     import sqlalchemy as sa
 
+    from safety_hub.masking import MASK, mask_fields, personal_fields
     from safety_hub.registry import RegistryError, get_feed
     from safety_hub.warehouse.engine import ensure_schema, get_engine
 
     try:
-        get_feed(args.feed)
+        feed = get_feed(args.feed)
     except RegistryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    personal = set() if args.unmask else personal_fields(feed)
+    key_masked = bool(personal & set(feed.key))
     engine = get_engine()
     q = ensure_schema(engine).tables["quarantine"]
     where = [q.c.feed_id == args.feed] + ([q.c.business_date == args.date] if args.date else [])
@@ -271,7 +279,10 @@ def cmd_quarantine(args) -> int:
                 .where(*where, q.c.rule_id == rule_id).order_by(q.c.business_date, q.c.row_number).limit(args.examples)
             ).all()
             for day, row, key, raw_file, original in examples:
-                values = json.loads(original)
+                values = mask_fields(json.loads(original), personal)
+                if personal and isinstance(values.get("_raw"), str):  # a refused row's text holds its personal values too
+                    values["_raw"] = f"{MASK * 2} ({len(values['_raw'])} characters; --unmask shows them)"
+                key = MASK * 4 if key_masked and key else key
                 shown = ", ".join(f"{k}={v}" for k, v in list(values.items())[:6])
                 print(f"  {day} row {row} key {key}: {shown}")
                 print(f"    raw: {raw_file}")
@@ -415,6 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     qp.add_argument("--feed", required=True)
     qp.add_argument("--date", type=_date, default=None)
     qp.add_argument("--examples", type=int, default=3, help="example rows per rule")
+    qp.add_argument("--unmask", action="store_true",
+                    help="show the values of personal columns (masked by default: names, phones, certificate numbers)")
     qp.set_defaults(func=cmd_quarantine)
 
     hp = sub.add_parser("health", help="feed health: last load, freshness (stale feeds), volumes, pass rate")

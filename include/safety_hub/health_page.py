@@ -8,7 +8,12 @@ only serves and renders it:
   successful load, freshness against its expected interval (stale rows in red), rows loaded
   and quarantined in the last runs, the validation pass rate, links to the DAG and its Data Docs;
 * ``GET /feed-health/api/feeds`` the same as JSON;
-* ``GET /feed-health/data-docs/…`` the Great Expectations Data Docs site (``reports/data_docs``).
+* ``GET /feed-health/data-docs/…`` the Great Expectations Data Docs site (``reports/data_docs``),
+  isolated: its pages quote agency values, so every response under it (errors included)
+  carries ``DATA_DOCS_HEADERS``, a Content-Security-Policy ``sandbox`` without
+  ``allow-scripts`` or ``allow-same-origin`` (no script runs, and the page has an opaque
+  origin: no reach into Airflow's session or API) that lets the page load nothing but the
+  site's own styles and images; only the site's files of ``DATA_DOCS_TYPES`` are served.
 
 Airflow mounts plugin apps without authentication, so every route requires an Airflow user,
 checked by the API server's own dependency (``core_api.security.get_user``: the JWT bearer
@@ -31,6 +36,19 @@ log = logging.getLogger(__name__)
 
 URL_PREFIX = "/feed-health"
 CN = dt.timezone(dt.timedelta(hours=8))
+
+# Every response under /data-docs/: the pages hold agency values (issue 15, finding 1).
+DATA_DOCS_CSP = "sandbox; default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'"
+DATA_DOCS_HEADERS = {
+    "Content-Security-Policy": DATA_DOCS_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+# The files of the site that are served, and their types.
+DATA_DOCS_TYPES = {
+    ".html": "text/html; charset=utf-8", ".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+    ".json": "application/json", ".png": "image/png", ".svg": "image/svg+xml", ".woff2": "font/woff2",
+}
 
 
 # --- the figures -----------------------------------------------------------------------------
@@ -176,6 +194,15 @@ def create_app():
     app = FastAPI(title="safety-hub feed health", docs_url=None, redoc_url=None, openapi_url=None)
     authenticated = [Depends(requires_authenticated())]
 
+    @app.middleware("http")
+    async def isolate_data_docs(request: Request, call_next):
+        """The Data Docs headers on every response under /data-docs/ (401, 403 and 404 included)."""
+        response = await call_next(request)
+        root, path = request.scope.get("root_path", ""), request.url.path
+        if (path[len(root):] if root and path.startswith(root) else path).startswith("/data-docs"):
+            response.headers.update(DATA_DOCS_HEADERS)
+        return response
+
     async def user_or_none(request: Request, bearer: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)):
         """The user as the API server resolves it (bearer token, else session cookie), or None."""
         try:
@@ -212,9 +239,9 @@ def create_app():
 
         site = docs_dir().resolve()
         target = (site / (path or "index.html")).resolve()
-        if not target.is_relative_to(site) or not target.is_file():
+        if not target.is_relative_to(site) or not target.is_file() or target.suffix.lower() not in DATA_DOCS_TYPES:
             raise HTTPException(status_code=404, detail="not in the Data Docs site")
-        return FileResponse(target)
+        return FileResponse(target, media_type=DATA_DOCS_TYPES[target.suffix.lower()], headers=DATA_DOCS_HEADERS)
 
     return app
 
