@@ -126,6 +126,11 @@ class Rule(_Strict):
     severity: Literal["error", "warning"] = "error"
 
 
+# Checks the suite adds for a column type that only warn (``<column>.<check>``): a pilot-era
+# USCC is valid but loads flagged. Every other implied rule (required, parseable, ...) is an error.
+IMPLIED_WARNINGS = frozenset({"pilot_era"})
+
+
 class Validation(_Strict):
     max_invalid_share: float = Field(default=0.3, ge=0, le=1)
     rules: list[Rule] = Field(default_factory=list)
@@ -136,7 +141,9 @@ class Validation(_Strict):
     fresh_within_hours: float = Field(default=36, gt=0)
 
     def severity(self, rule_id: str) -> str:
-        return next((r.severity for r in self.rules if r.id == rule_id), "error")
+        """A registry rule's severity; for a rule implied by a column type, error unless in ``IMPLIED_WARNINGS``."""
+        implied = "warning" if "." in rule_id and rule_id.rpartition(".")[2] in IMPLIED_WARNINGS else "error"
+        return next((r.severity for r in self.rules if r.id == rule_id), implied)
 
 
 # The conformed hazard columns (table ``hazard``); uscc, description, found_date and status are required.
