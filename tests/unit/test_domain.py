@@ -336,3 +336,24 @@ def test_industry_sector_longest_prefix(code, sector):
     from safety_hub.domain import industry_sector
 
     assert industry_sector(code) == sector
+
+
+# The whole value must be a date (issue 14: 2026-10-05xyz was read as 2026-10-05).
+@pytest.mark.parametrize("value", [
+    "2026-10-05xyz", "2026-10-05 xyz", "2026-10-05-extra", "2026/10/5号", "2026/10/05 10:30 备注", "2026年10月5日前",
+    "x2026-10-05", "2026-10-05T", "2026-10-05 10", "2026-10-05 25:00", "2026-10-05 10:60", "2026-10-05T10:00:61",
+    "2026-10-05T10:00:00+08:00junk", "2026.10.5 10:00", "202610051", "46300.5", "2026-10-05 10:00 10:00",
+])
+def test_parse_date_requires_the_whole_value(value):
+    assert parse_date(value) is None
+
+
+@pytest.mark.parametrize("value", [
+    "2026-10-05", "2026-10-5", "2026/10/5", "2026/10/05", "2026.10.5", "2026年10月5日", "20261005", "46300", "46300.0",
+    "２０２６－１０－０５", " 2026-10-05 ", "\u30002026年10月5日\u3000",
+    # date-times in date columns, as spreadsheets and databases write them: the date as written
+    "2026-10-05 10:30", "2026-10-05 10:30:15", "2026-10-05T10:30:15", "2026-10-05T10:30:15.123456",
+    "2026-10-05T23:59:59+08:00", "2026-10-05T00:00:00Z", "2026/10/05 08:00", "2026-10-05 00:00:00",
+])
+def test_parse_date_keeps_every_legitimate_spelling(value):
+    assert parse_date(value) == dt.date(2026, 10, 5)
