@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -58,8 +59,9 @@ def _ref_typed(column: Column, raw: pd.Series):
         parsed = pd.to_datetime(text.map(to_halfwidth, na_action="ignore"), errors="coerce", utc=True, format="ISO8601")
     elif kind in ("int", "decimal"):
         parsed = pd.to_numeric(text.map(to_halfwidth, na_action="ignore").str.replace(",", ""), errors="coerce")
-        if kind == "int":
-            parsed = parsed.astype("Int64") if parsed.dropna().mod(1).eq(0).all() else parsed
+        if kind == "int":  # whole numbers only (3.0 is 3); a fraction, infinity or inexact size is unparsed
+            parsed = pd.Series([v if pd.notna(v) and math.isfinite(v) and v == int(v) and abs(v) < 2**53 else pd.NA
+                                for v in parsed.astype("Float64").tolist()], index=parsed.index, dtype="Float64").astype("Int64")
     elif kind == "bool":
         upper = text.map(lambda v: to_halfwidth(v).strip().upper(), na_action="ignore")
         parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
@@ -147,7 +149,7 @@ def test_types_match_per_row_mapping(column, dtype):
     assert_same_typing(column, MIXED * 2, dtype=dtype)
 
 
-@pytest.mark.parametrize("values", [["1", "2", None, "3"], ["1", "2.5", "x"], ["１,２００", "7"]])
+@pytest.mark.parametrize("values", [["1", "2", None, "3"], ["1", "2.5", "x"], ["１,２００", "7"], ["3.0", " 3 ", "2.7", "inf", "1e3", "1e20"]])
 def test_int_columns(values):
     assert_same_typing(_column("int"), values)
 

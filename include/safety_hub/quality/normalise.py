@@ -195,9 +195,25 @@ def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]
         text = d.strings(d.values)
         parsed = pd.to_numeric(d.mapped(to_halfwidth).str.replace(",", ""), errors="coerce")
         if kind == "int":
-            parsed = parsed.astype("Int64") if parsed.dropna().mod(1).eq(0).all() else parsed
+            parsed = _whole_numbers(parsed)
         return parsed, text.where(text.notna() & parsed.isna())
     raise ValueError(kind)  # pragma: no cover - registry schema forbids other types
+
+
+_EXACT_FLOAT = 2**53  # from here on a float64 no longer holds every whole number exactly
+
+
+def _whole_numbers(parsed: pd.Series) -> pd.Series:
+    """An ``int`` column as ``Int64``: whole numbers stay (``3.0`` -> 3, as Excel writes counts);
+    a fraction (``2.7``), an infinity or a number too large to be exact becomes missing, so
+    its text goes to ``_unparsed_`` and the type rule quarantines the row (never rounded)."""
+    if str(parsed.dtype) == "Int64":
+        return parsed
+    values = parsed.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < _EXACT_FLOAT)
+    ints = np.where(whole, values, 0).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=parsed.index, name=parsed.name)
 
 
 # Rows from which the columns are typed in parallel threads (one per core): most of the
