@@ -20,6 +20,21 @@ _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _PILOT_ERA = re.compile(r"^[0-9A-HJ-NP-RTUW-Y]{2}35\d{4}M000")
 
 
+# Text hygiene (one rule for every feed; safety_hub.quality.normalise applies it to every column
+# typed from text): control characters (Unicode Cc: C0, DEL, C1; NUL included) and zero-width
+# characters (U+200B-U+200D, U+2060, U+FEFF) are removed; a run of tab, CR and LF becomes one
+# space unless the column is multiline, where they stay.
+_REMOVED_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
+_LINE_BREAKS = re.compile("[\t\n\r]+")
+
+
+def clean_text(text: str, multiline: bool = False) -> str:
+    """``text`` under the text hygiene rule (see above): no control or zero-width characters;
+    tab/CR/LF runs become one space unless ``multiline``. Does not trim."""
+    text = _REMOVED_CHARS.sub("", text)
+    return text if multiline else _LINE_BREAKS.sub(" ", text)
+
+
 def to_halfwidth(text: str) -> str:
     """Full-width ASCII (Ａ１（) and the ideographic space become half-width."""
     return unicodedata.normalize("NFKC", text) if text else text
@@ -208,10 +223,11 @@ def parse_date(value: object) -> dt.date | None:
 
 
 def normalise_org_name(name: object) -> str | None:
-    """Half-width brackets and trimming, so name variants compare equal (C3)."""
+    """Half-width brackets and trimming, so name variants compare equal (C3); no control or
+    zero-width characters (``clean_text``: ``天津\u200b宏远`` is ``天津宏远``)."""
     if name is None or (isinstance(name, float) and name != name):
         return None
-    text = to_halfwidth(str(name)).strip()
+    text = to_halfwidth(clean_text(str(name))).strip()
     return text or None
 
 

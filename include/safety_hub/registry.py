@@ -98,11 +98,16 @@ class Column(_Strict):
     not_future: bool = False
     # Personal data (a named person, a certificate or phone number): hidden from the analyst role.
     personal: bool = False
+    # str only: tab, CR and LF inside a value are kept (free text over several lines); otherwise
+    # text hygiene makes each run of them one space (quality/normalise.py).
+    multiline: bool = False
 
     @model_validator(mode="after")
     def _enum_has_values(self) -> "Column":
         if (self.type == "enum") != (self.values is not None):
             raise ValueError("'values' is required for type enum and only allowed there")
+        if self.multiline and self.type != "str":
+            raise ValueError("'multiline' is only allowed for type str")
         return self
 
 

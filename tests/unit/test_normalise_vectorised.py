@@ -21,7 +21,7 @@ import math
 import pandas as pd
 import pytest
 
-from safety_hub.domain import map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
+from safety_hub.domain import clean_text, map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.quality.normalise import UNPARSED, _typed, normalise
 from gx_reference import comparable, whole_frame_validate
 from safety_hub.registry import Column, get_feed
@@ -32,13 +32,13 @@ _TRUE = {"是", "Y", "YES", "TRUE", "1", "√", "T"}
 _FALSE = {"否", "N", "NO", "FALSE", "0", "×", "F"}
 
 
-def _ref_text(col: pd.Series) -> pd.Series:
-    out = col.astype("string").str.strip()
+def _ref_text(col: pd.Series, multiline: bool = False) -> pd.Series:
+    out = col.astype("string").map(lambda v: clean_text(v, multiline), na_action="ignore").astype("string").str.strip()
     return out.mask(out == "")
 
 
 def _ref_typed(column: Column, raw: pd.Series):
-    text = _ref_text(raw)
+    text = _ref_text(raw, column.multiline)
     kind = column.type
     if kind == "str":
         return text, None
@@ -136,11 +136,14 @@ MIXED = ["91120116697415782C", "９１１２０１１６６９７４１５７８
          "120101", "120107", "120101.0", "天津市和平区", "塘沽", "１２０１０１", "999999", "是", "否", "Y", "n", "yes", "TRUE",
          "1", "0", "√", "×", "ｔ", "maybe", "一般", "重大隐患", "已销号", "完成", "2026-11-02T12:43:53+08:00",
          "2026-11-02 12:43:53", "２０２６-11-02T12:43:53Z", "2026-11-02T12:43:53.123456789+08:00", "bad ts",
-         "1,000", "１２３", "12.5", "-3", "1e3", "abc", "", "  ", "\u3000", None]
+         "1,000", "１２３", "12.5", "-3", "1e3", "abc", "", "  ", "\u3000", None,
+         # text hygiene: controls and zero-width characters removed, tab/CR/LF runs one space
+         "91120116\u200b697415782C", "天津\u200b(北辰)\ufeff公司", "一般\x0b", "\x00是", "2026-11-02\u2060T12:43:53Z",
+         "1\u200d2", "line\r\nbreak\tand\x85c1", "\u200b", "\x00\x1f", "12\n"]
 
 
 @pytest.mark.parametrize("column", [
-    _column("str"), _column("uscc"), _column("org_name"), _column("district"),
+    _column("str"), _column("str", multiline=True), _column("uscc"), _column("org_name"), _column("district"),
     _column("enum", values={"一般隐患": ["一般", "一般隐患"], "重大隐患": ["重大", "重大隐患"], "验收销号": ["已销号", "完成", "√"]}),
     _column("bool"), _column("datetime"), _column("decimal"),
 ], ids=lambda c: c.type)
@@ -173,7 +176,8 @@ def test_normalise_matches_reference(feed_id):
     records = _records(feed_id)
     got = normalise(feed, records)
     for column in feed.columns:
-        typed, unparsed = _ref_typed(column, records[column.source] if column.source in records else pd.Series(pd.NA, index=records.index, dtype="string"))
+        raw = records[column.source] if column.source in records else pd.Series(pd.NA, index=records.index, dtype="string")
+        typed, unparsed = _ref_typed(column, raw)
         pd.testing.assert_series_equal(got[column.name], typed, check_names=False, check_exact=True)
         if unparsed is not None:
             pd.testing.assert_series_equal(got[UNPARSED + column.name], unparsed.astype("string"), check_names=False)
