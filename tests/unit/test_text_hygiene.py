@@ -3,7 +3,7 @@
 * control characters (Cc: NUL, the other C0 characters, DEL, C1) and zero-width characters
   (U+200B-U+200D, U+2060, U+FEFF) are removed from every column typed from text;
 * a run of tab/CR/LF becomes one space, unless the column is ``multiline``;
-* names lose zero-width spaces;
+* a ``str`` key column is half-width and trimmed (one hazard, one key); names lose zero-width spaces;
 * the quarantine keeps the delivered text.
 """
 
@@ -118,6 +118,23 @@ def _hazards(n: int = 6) -> pd.DataFrame:
     valid, touched = set(truth["valid_keys"]), {d["key"] for d in truth["defects"]}
     clean = [r for r in data.records["emb_hazard"] if r[key] in valid and r[key] not in touched][:n]
     return apply_aliases(get_feed("emb_hazard"), pd.DataFrame(clean).astype("string"))
+
+
+def _fullwidth(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def test_a_fullwidth_key_is_the_same_key():
+    feed = get_feed("emb_hazard")
+    records = _hazards()
+    key = next(c for c in feed.columns if c.name == "hazard_id")
+    delivered = records[key.source].tolist()
+    records.loc[0, key.source] = _fullwidth(delivered[0])
+    records.loc[1, key.source] = "\u3000" + _fullwidth(delivered[1]) + "\u200b"
+    records.loc[2, "yhms"] = "（全角）描述ＡＢ"  # not a key: full-width text stays as written
+    typed = normalise(feed, records)
+    assert typed["hazard_id"].tolist() == delivered
+    assert typed["description"][2] == "（全角）描述ＡＢ"
 
 
 def test_quarantine_keeps_the_delivered_text():

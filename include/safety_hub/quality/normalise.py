@@ -16,6 +16,10 @@ trimming and typing; ``domain.clean_text`` is the same rule for one value):
 So a vertical tab cannot reach the Excel report, ``天津\u200b宏远`` is ``天津宏远``, and a
 value of only such characters is blank. Quarantine keeps the delivered text: its
 original values come from the landed records, not from the typed frame.
+
+Keys: a ``str`` column of the feed's key is also made half-width (NFKC) and trimmed,
+so ``ＹＨ２０２６…`` and ``YH2026…`` are one key (``code``, ``uscc`` and ``district``
+columns are normalised by their type).
 """
 
 from __future__ import annotations
@@ -344,6 +348,7 @@ class TypedColumns:
             _missing_arrays = self._shared = {}
         else:
             self._shared = None
+        keys = set(feed.key)
         cores = settings.cores()
         parallel = cores > 1 and len(self._raws) > 1 and len(records) >= _PARALLEL_ROWS
         workers = min(workers or cores, len(self._raws))
@@ -351,10 +356,10 @@ class TypedColumns:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=workers)
-            self._futures = {i: self._pool.submit(_type_column, *self._raws[i]) for i in self.order}
+            self._futures = {i: self._pool.submit(_type_column, *self._raws[i], self._raws[i][0].name in keys) for i in self.order}
         else:
             for i in range(len(self._raws)):
-                self._results[i] = _typed(*self._raws[i])
+                self._results[i] = _type_column(*self._raws[i], self._raws[i][0].name in keys)
 
     def __enter__(self) -> TypedColumns:
         return self
@@ -419,8 +424,27 @@ class TypedColumns:
         return self._frame
 
 
-def _type_column(column: Column, raw: pd.Series):
-    return _typed(column, raw)  # looked up when it runs (a caller may wrap _typed)
+def _type_column(column: Column, raw: pd.Series, key: bool = False):
+    typed, unparsed = _typed(column, raw)  # looked up when it runs (a caller may wrap _typed)
+    if key and column.type == "str":
+        typed = _halfwidth_key(typed)
+    return typed, unparsed
+
+
+def _halfwidth_key(text: pd.Series) -> pd.Series:
+    """A ``str`` key column (hygienic, trimmed) made half-width and trimmed again, as ``code`` is
+    without the upper-casing: ``ＹＨ２０２６…`` is ``YH2026…``, so one record gets one key.
+
+    ASCII values are their own NFKC form: only the others (one Arrow scan finds them) are rewritten."""
+    arr = _arrow_text(text)
+    if arr is not None:
+        import pyarrow.compute as pc
+
+        if pc.all(pc.string_is_ascii(arr)).as_py() is not False:
+            return text
+    elif text.dropna().map(str.isascii).all():
+        return text
+    return text.map(lambda v: to_halfwidth(v).strip() or None, na_action="ignore").astype(text.dtype)
 
 
 def derive(function: str, args: list[pd.Series], index: pd.Index) -> pd.Series:
