@@ -70,10 +70,11 @@ def _value_data(arr):
     import pyarrow as pa
 
     for chunk in (arr.chunks if hasattr(arr, "chunks") else [arr]):
-        if len(chunk):
+        _, offsets_buf, data_buf = chunk.buffers()
+        if len(chunk) and offsets_buf is not None and data_buf is not None:
             width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-            offsets = np.frombuffer(chunk.buffers()[1], dtype=width)
-            yield np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[offsets[chunk.offset]:offsets[chunk.offset + len(chunk)]]
+            offsets = np.frombuffer(offsets_buf, dtype=width)
+            yield np.frombuffer(data_buf, dtype=np.uint8)[offsets[chunk.offset]:offsets[chunk.offset + len(chunk)]]
 
 
 def _unclean_utf8(data: np.ndarray, multiline: bool) -> bool:
