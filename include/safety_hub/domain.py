@@ -6,6 +6,7 @@ validation layer maps them over columns). See ``shared/DOMAIN.md`` §1, §2, C1-
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import unicodedata
@@ -331,7 +332,6 @@ def _uscc_mask(series: pd.Series, which: int) -> pd.Series:
     import numpy as np
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n = len(series)
     if n == 0:
@@ -345,15 +345,62 @@ def _uscc_mask(series: pd.Series, which: int) -> pd.Series:
     if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         scalar = (is_valid_uscc, is_pilot_era_uscc)[which]
         return pd.Series(series.map(scalar).to_numpy(dtype=bool), index=series.index, dtype=bool)
+    return pd.Series(_uscc_column_masks(arr)[which], index=series.index, dtype=bool)
+
+
+# While ``uscc_masks_shared`` runs: [the last column's (Arrow array, (valid, pilot era) masks)].
+_shared_masks: list | None = None
+
+
+@contextlib.contextmanager
+def uscc_masks_shared():
+    """Within the block, the masks computed for one USCC rule of a column serve the other.
+
+    A suite checks each uscc column twice in a row (``<column>.valid_uscc``, then
+    ``<column>.pilot_era``), on the same Arrow buffers; both masks come from one pass,
+    so the second rule reuses them. Kept only for the block (the last column's array
+    is held meanwhile, so its buffers' addresses cannot be reused).
+    """
+    global _shared_masks
+    outer, _shared_masks = _shared_masks, [None]
+    try:
+        yield
+    finally:
+        _shared_masks = outer
+
+
+def _uscc_column_masks(arr) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, pilot era) of each value of a pyarrow string array, as numpy booleans (null: False)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    shared = _shared_masks
+    last = shared[0] if shared is not None else None
+    if last is not None and _same_array(last[0], arr):
+        return last[1]
+    n = len(arr)
+    masks = None
     if n > _USCC_DISTINCT_FROM:
         # A column repeats its codes (one per enterprise, over many rows): check each
         # distinct value once and spread the answers over the rows (nulls: False).
         encoded = pc.dictionary_encode(arr)
         if len(encoded.dictionary) <= n // 2:
-            per_value = np.append(_uscc_arrays(encoded.dictionary)[which], False)
             codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-            return pd.Series(per_value[codes], index=series.index, dtype=bool)
-    return pd.Series(_uscc_arrays(arr)[which], index=series.index, dtype=bool)
+            masks = tuple(np.append(per_value, False)[codes] for per_value in _uscc_arrays(encoded.dictionary))
+    if masks is None:
+        masks = _uscc_arrays(arr)
+    if shared is not None:
+        shared[0] = (arr, masks)
+    return masks
+
+
+def _same_array(a, b) -> bool:
+    """The same values of the same (immutable) Arrow buffers: ``a`` is held, so its addresses are not reused."""
+    if a is b:
+        return True
+    if a.type != b.type or len(a) != len(b) or a.offset != b.offset:
+        return False
+    return [None if x is None else (x.address, x.size) for x in a.buffers()] == [None if x is None else (x.address, x.size) for x in b.buffers()]
 
 
 _USCC_DISTINCT_FROM = 1024  # rows from which distinct values are checked once each

@@ -50,3 +50,22 @@ def test_distinct_and_row_paths_agree(monkeypatch):
     pd.testing.assert_series_equal(pilot_by_value, pilot_by_row)
     assert by_value.any() and not by_value.all()
     assert pilot_by_value.any() and not pilot_by_value.all()
+
+
+def test_the_two_uscc_rules_share_one_pass_only_within_a_validation(monkeypatch):
+    series = pd.Series(_values(4000, 300, seed=5), dtype="string")
+    other = pd.Series(_values(4000, 300, seed=6), dtype="string")  # same length, other buffers
+    passes = []
+    real = domain._uscc_arrays
+    monkeypatch.setattr(domain, "_uscc_arrays", lambda arr: passes.append(len(arr)) or real(arr))
+    with domain.uscc_masks_shared():
+        valid, pilot = uscc_valid_mask(series), uscc_pilot_era_mask(series)
+        assert len(passes) == 1  # the pilot-era rule reused the valid_uscc pass
+        other_pilot = uscc_pilot_era_mask(other)
+        assert len(passes) == 2
+    assert valid.tolist() == [is_valid_uscc(v) for v in series.tolist()]
+    assert pilot.tolist() == [is_pilot_era_uscc(v) for v in series.tolist()]
+    assert other_pilot.tolist() == [is_pilot_era_uscc(v) for v in other.tolist()]
+    uscc_valid_mask(series), uscc_pilot_era_mask(series)
+    assert len(passes) == 4  # outside a validation nothing is kept
+    assert domain._shared_masks is None
