@@ -6,6 +6,7 @@ validation layer maps them over columns). See ``shared/DOMAIN.md`` §1, §2, C1-
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import unicodedata
@@ -14,8 +15,25 @@ USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_CHARSET)}
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
-# Pilot-era codes (35...M000...) predate the check rule; accepted as issued.
-_PILOT_ERA = re.compile(r"^35\d{6}M000")
+# Pilot-era codes (DOMAIN.md §1): issued in Fujian before the check rule. Positions 1-2 are
+# the department/type pair, 3-4 are 35 (a Fujian region code in 3-8), 9 is M and 10-12 are
+# 000. Their check character may fail: they are accepted as issued, and flagged (warning).
+_PILOT_ERA = re.compile(r"^[0-9A-HJ-NP-RTUW-Y]{2}35\d{4}M000")
+
+
+# Text hygiene (one rule for every feed; safety_hub.quality.normalise applies it to every column
+# typed from text): control characters (Unicode Cc: C0, DEL, C1; NUL included) and zero-width
+# characters (U+200B-U+200D, U+2060, U+FEFF) are removed; a run of tab, CR and LF becomes one
+# space unless the column is multiline, where they stay.
+_REMOVED_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]")
+_LINE_BREAKS = re.compile("[\t\n\r]+")
+
+
+def clean_text(text: str, multiline: bool = False) -> str:
+    """``text`` under the text hygiene rule (see above): no control or zero-width characters;
+    tab/CR/LF runs become one space unless ``multiline``. Does not trim."""
+    text = _REMOVED_CHARS.sub("", text)
+    return text if multiline else _LINE_BREAKS.sub(" ", text)
 
 
 def to_halfwidth(text: str) -> str:
@@ -44,20 +62,41 @@ def org_code_check_char(first8: str) -> str:
     return {10: "X", 11: "0"}.get(check, str(check))
 
 
+def _uscc_well_formed(value: object) -> str | None:
+    """The normalised code if it has 18 positions of the charset with digits in 3-8, else None."""
+    code = normalise_uscc(value)
+    if code is None or len(code) != 18:
+        return None
+    if any(c not in _USCC_VALUE for c in code) or not code[2:8].isdigit():
+        return None
+    return code
+
+
 def is_valid_uscc(value: object) -> bool:
     """Hard rule of DOMAIN.md §1: length, charset, digits in 3-8, check char.
 
-    A GB 11714 (position 17) mismatch or an unknown department/type pair is
-    only a warning and does not fail this check.
+    A pilot-era code (``is_pilot_era_uscc``) passes whatever its check character:
+    it was legally issued before the rule (a warning rule flags it). A GB 11714
+    (position 17) mismatch or an unknown department/type pair is only a warning
+    and does not fail this check.
     """
-    code = normalise_uscc(value)
-    if code is None or len(code) != 18:
-        return False
-    if any(c not in _USCC_VALUE for c in code) or not code[2:8].isdigit():
+    code = _uscc_well_formed(value)
+    if code is None:
         return False
     if _PILOT_ERA.match(code):
         return True
     return uscc_check_char(code[:17]) == code[17]
+
+
+def is_pilot_era_uscc(value: object) -> bool:
+    """A well-formed code of the Fujian pilot era (``..35....M000......``, DOMAIN.md §1).
+
+    Such a code is valid whether or not its check character matches; the
+    ``<column>.pilot_era`` warning rule flags every one, so the rows load and the
+    data team can see which codes passed without the check character's guarantee.
+    """
+    code = _uscc_well_formed(value)
+    return code is not None and _PILOT_ERA.match(code) is not None
 
 
 def make_uscc(dept_type: str, region: str, body8: str) -> str:
@@ -131,12 +170,16 @@ def map_district(value: object) -> str | None:
     return _DISTRICT_NAMES.get(text.removeprefix("天津市"))
 
 
+# An optional time of day after an ISO or slash date (``2021-03-05 10:30``, ``2021-03-05T08:00:00.5+08:00``,
+# as spreadsheets and databases write date-times): hour, minute, second, then a fraction and a zone.
+_TIME_OF_DAY = r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?"
+# Each pattern matches the whole value: trailing text (``2026-10-05xyz``) is no date.
 _DATE_PATTERNS = (
-    re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})"),
-    re.compile(r"^(\d{4})\.(\d{1,2})\.(\d{1,2})$"),
-    re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})"),
-    re.compile(r"^(\d{4})年(\d{1,2})月(\d{1,2})日$"),
-    re.compile(r"^(\d{4})(\d{2})(\d{2})$"),
+    re.compile(rf"(\d{{4}})-(\d{{1,2}})-(\d{{1,2}}){_TIME_OF_DAY}"),
+    re.compile(r"(\d{4})\.(\d{1,2})\.(\d{1,2})"),
+    re.compile(rf"(\d{{4}})/(\d{{1,2}})/(\d{{1,2}}){_TIME_OF_DAY}"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
 )
 _EXCEL_SERIAL = re.compile(r"\d{5}(\.0)?")  # Excel serial day number, matched whole (fullmatch)
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
@@ -146,8 +189,11 @@ _PLACEHOLDER_DATE = dt.date(1900, 1, 1)
 def parse_date(value: object) -> dt.date | None:
     """C4: ISO, ``2021.3.5``, ``2021年3月5日``, ``20210305`` and Excel serials.
 
-    Returns None for blanks, unparseable text and the 1900-01-01 placeholder;
-    future dates are a validation rule, not a parse failure.
+    The whole value (trimmed) must be a date: ``2026-10-05xyz`` is not one. An
+    ISO or slash date may carry a valid time of day (``2021-03-05 10:30``,
+    ``2021-03-05T08:00:00+08:00``): the date as written is kept. Returns None for
+    blanks, unparseable text and the 1900-01-01 placeholder; future dates are a
+    validation rule, not a parse failure.
     """
     if value is None or (isinstance(value, float) and value != value):
         return None
@@ -163,10 +209,12 @@ def parse_date(value: object) -> dt.date | None:
         parsed = _EXCEL_EPOCH + dt.timedelta(days=int(float(text)))
     else:
         for pattern in _DATE_PATTERNS:
-            m = pattern.match(text)
+            m = pattern.fullmatch(text)
             if m:
                 try:
                     parsed = dt.date(int(m[1]), int(m[2]), int(m[3]))
+                    if pattern.groups > 3 and m[4] is not None:  # a time of day: it must be one
+                        dt.time(int(m[4]), int(m[5]), int(m[6] or 0))
                 except ValueError:
                     return None
                 break
@@ -176,10 +224,11 @@ def parse_date(value: object) -> dt.date | None:
 
 
 def normalise_org_name(name: object) -> str | None:
-    """Half-width brackets and trimming, so name variants compare equal (C3)."""
+    """Half-width brackets and trimming, so name variants compare equal (C3); no control or
+    zero-width characters (``clean_text``: ``天津\u200b宏远`` is ``天津宏远``)."""
     if name is None or (isinstance(name, float) and name != name):
         return None
-    text = to_halfwidth(str(name)).strip()
+    text = to_halfwidth(clean_text(str(name))).strip()
     return text or None
 
 
@@ -245,18 +294,18 @@ _ASCII_WHITESPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
 _USCC_BYTE_VALUE = bytes(_USCC_VALUE.get(chr(b), 255) for b in range(256))
 
 
-def _uscc_valid_fixed18(codes: np.ndarray) -> np.ndarray:
-    """The hard rule over an (n, 18) uint8 array of normalised ASCII codes."""
+def _uscc_fixed18(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, pilot era) over an (n, 18) uint8 array of normalised ASCII codes."""
     import numpy as np
 
     values = np.frombuffer(codes.tobytes().translate(_USCC_BYTE_VALUE), dtype=np.uint8).reshape(codes.shape)
     ok = (values != 255).all(axis=1) & (values[:, 2:8] < 10).all(axis=1)  # charset; digits in 3-8
-    # Pilot-era ^35\d{6}M000 (digits 3-8 already required above).
-    pilot = (codes[:, 0] == ord("3")) & (codes[:, 1] == ord("5")) & (codes[:, 8] == ord("M")) & (codes[:, 9:12] == ord("0")).all(axis=1)
+    # Pilot-era ^..35\d{4}M000 (charset and digits in 3-8 already required by ``ok``).
+    pilot = ok & (codes[:, 2] == ord("3")) & (codes[:, 3] == ord("5")) & (codes[:, 8] == ord("M")) & (codes[:, 9:12] == ord("0")).all(axis=1)
     # Weighted sum of positions 1-17 (at most 17 * 30 * 30: exact in float64, so BLAS can do it).
     total = (values[:, :17].astype(np.float64) @ np.array(USCC_WEIGHTS, dtype=np.float64)).astype(np.int64)
     check = (31 - total % 31) % 31
-    return ok & (pilot | (check == values[:, 17]))
+    return ok & (pilot | (check == values[:, 17])), pilot
 
 
 def uscc_valid_mask(series: pd.Series) -> pd.Series:
@@ -270,10 +319,19 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
     so the answers are the same by construction. A long column with repeated values
     (codes recur over a batch, one per enterprise) is checked once per distinct value.
     """
+    return _uscc_mask(series, 0)
+
+
+def uscc_pilot_era_mask(series: pd.Series) -> pd.Series:
+    """``series.map(is_pilot_era_uscc)`` for whole columns, as ``uscc_valid_mask`` does it."""
+    return _uscc_mask(series, 1)
+
+
+def _uscc_mask(series: pd.Series, which: int) -> pd.Series:
+    """``uscc_valid_mask`` (``which`` 0) or ``uscc_pilot_era_mask`` (1)."""
     import numpy as np
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n = len(series)
     if n == 0:
@@ -285,54 +343,103 @@ def uscc_valid_mask(series: pd.Series) -> pd.Series:
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        return pd.Series(series.map(is_valid_uscc).to_numpy(dtype=bool), index=series.index, dtype=bool)
+        scalar = (is_valid_uscc, is_pilot_era_uscc)[which]
+        return pd.Series(series.map(scalar).to_numpy(dtype=bool), index=series.index, dtype=bool)
+    return pd.Series(_uscc_column_masks(arr)[which], index=series.index, dtype=bool)
+
+
+# While ``uscc_masks_shared`` runs: [the last column's (Arrow array, (valid, pilot era) masks)].
+_shared_masks: list | None = None
+
+
+@contextlib.contextmanager
+def uscc_masks_shared():
+    """Within the block, the masks computed for one USCC rule of a column serve the other.
+
+    A suite checks each uscc column twice in a row (``<column>.valid_uscc``, then
+    ``<column>.pilot_era``), on the same Arrow buffers; both masks come from one pass,
+    so the second rule reuses them. Kept only for the block (the last column's array
+    is held meanwhile, so its buffers' addresses cannot be reused).
+    """
+    global _shared_masks
+    outer, _shared_masks = _shared_masks, [None]
+    try:
+        yield
+    finally:
+        _shared_masks = outer
+
+
+def _uscc_column_masks(arr) -> tuple[np.ndarray, np.ndarray]:
+    """(valid, pilot era) of each value of a pyarrow string array, as numpy booleans (null: False)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    shared = _shared_masks
+    last = shared[0] if shared is not None else None
+    if last is not None and _same_array(last[0], arr):
+        return last[1]
+    n = len(arr)
+    masks = None
     if n > _USCC_DISTINCT_FROM:
         # A column repeats its codes (one per enterprise, over many rows): check each
         # distinct value once and spread the answers over the rows (nulls: False).
         encoded = pc.dictionary_encode(arr)
         if len(encoded.dictionary) <= n // 2:
-            per_value = np.append(_uscc_valid_array(encoded.dictionary), False)
             codes = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy(zero_copy_only=False)
-            return pd.Series(per_value[codes], index=series.index, dtype=bool)
-    return pd.Series(_uscc_valid_array(arr), index=series.index, dtype=bool)
+            masks = tuple(np.append(per_value, False)[codes] for per_value in _uscc_arrays(encoded.dictionary))
+    if masks is None:
+        masks = _uscc_arrays(arr)
+    if shared is not None:
+        shared[0] = (arr, masks)
+    return masks
+
+
+def _same_array(a, b) -> bool:
+    """The same values of the same (immutable) Arrow buffers: ``a`` is held, so its addresses are not reused."""
+    if a is b:
+        return True
+    if a.type != b.type or len(a) != len(b) or a.offset != b.offset:
+        return False
+    return [None if x is None else (x.address, x.size) for x in a.buffers()] == [None if x is None else (x.address, x.size) for x in b.buffers()]
 
 
 _USCC_DISTINCT_FROM = 1024  # rows from which distinct values are checked once each
 
 
-def _uscc_valid_array(arr) -> np.ndarray:
-    """``is_valid_uscc`` of each value of a pyarrow string array, as numpy booleans (null: False)."""
+def _uscc_arrays(arr) -> tuple[np.ndarray, np.ndarray]:
+    """(``is_valid_uscc``, ``is_pilot_era_uscc``) of each value of a pyarrow string array (null: False)."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(arr)
-    out = np.zeros(n, dtype=bool)
+    valid, pilot = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
     if n == 0:
-        return out
+        return valid, pilot
     ascii_rows = pc.fill_null(pc.string_is_ascii(arr), False).to_numpy(zero_copy_only=False)
     other = np.flatnonzero(~ascii_rows & arr.is_valid().to_numpy(zero_copy_only=False))
-    if len(other):  # full-width and other non-ASCII text: the scalar rule (rare after normalise)
+    if len(other):  # full-width and other non-ASCII text: the scalar rules (rare after normalise)
         texts = arr.take(pa.array(other)).to_pylist()
-        out[other] = [is_valid_uscc(t) for t in texts]
+        valid[other] = [is_valid_uscc(t) for t in texts]
+        pilot[other] = [is_pilot_era_uscc(t) for t in texts]
 
     ascii_idx = np.flatnonzero(ascii_rows)
     if len(ascii_idx) == 0:
-        return out
+        return valid, pilot
     text = arr.take(pa.array(ascii_idx)) if len(ascii_idx) < n else arr
     text = pc.ascii_trim(text, characters=_ASCII_WHITESPACE)
     text = pc.replace_substring(pc.ascii_upper(text), " ", "")
     length = pc.binary_length(text).to_numpy(zero_copy_only=False)
     sel = np.flatnonzero(length == 18)
     if len(sel) == 0:
-        return out
+        return valid, pilot
     fixed = text.take(pa.array(sel))
     offsets_type = np.int64 if pa.types.is_large_string(fixed.type) else np.int32
     _, offsets_buf, data_buf = fixed.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=offsets_type)[fixed.offset : fixed.offset + len(fixed) + 1]
     codes = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(len(fixed), 18)
-    out[ascii_idx[sel]] = _uscc_valid_fixed18(codes)
-    return out
+    valid[ascii_idx[sel]], pilot[ascii_idx[sel]] = _uscc_fixed18(codes)
+    return valid, pilot
 
 
 # Code formats used as derived-column functions live in safety_hub.codes.

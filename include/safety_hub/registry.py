@@ -103,11 +103,16 @@ class Column(_Strict):
     not_future: bool = False
     # Personal data (a named person, a certificate or phone number): hidden from the analyst role.
     personal: bool = False
+    # str only: tab, CR and LF inside a value are kept (free text over several lines); otherwise
+    # text hygiene makes each run of them one space (quality/normalise.py).
+    multiline: bool = False
 
     @model_validator(mode="after")
     def _enum_has_values(self) -> "Column":
         if (self.type == "enum") != (self.values is not None):
             raise ValueError("'values' is required for type enum and only allowed there")
+        if self.multiline and self.type != "str":
+            raise ValueError("'multiline' is only allowed for type str")
         return self
 
 
@@ -143,6 +148,11 @@ class Limits(_Strict):
     max_merged_ranges: int = Field(default=10_000, ge=0)
 
 
+# Checks the suite adds for a column type that only warn (``<column>.<check>``): a pilot-era
+# USCC is valid but loads flagged. Every other implied rule (required, parseable, ...) is an error.
+IMPLIED_WARNINGS = frozenset({"pilot_era"})
+
+
 class Validation(_Strict):
     max_invalid_share: float = Field(default=0.3, ge=0, le=1)
     rules: list[Rule] = Field(default_factory=list)
@@ -153,7 +163,9 @@ class Validation(_Strict):
     fresh_within_hours: float = Field(default=36, gt=0)
 
     def severity(self, rule_id: str) -> str:
-        return next((r.severity for r in self.rules if r.id == rule_id), "error")
+        """A registry rule's severity; for a rule implied by a column type, error unless in ``IMPLIED_WARNINGS``."""
+        implied = "warning" if "." in rule_id and rule_id.rpartition(".")[2] in IMPLIED_WARNINGS else "error"
+        return next((r.severity for r in self.rules if r.id == rule_id), implied)
 
 
 # The conformed hazard columns (table ``hazard``); uscc, description, found_date and status are required.

@@ -144,7 +144,7 @@ def test_uscc_expectation_keeps_pilot_era_codes_and_a_lifelong_old_region(valida
 
     good = "91120116697415782C"                       # DOMAIN.md's worked example
     old_region = make_uscc("91", "120222", "MA05KQ2T")  # 宝坻 firm still carrying 武清县's code
-    pilot = "35120116M0001234XX"                      # pilot-era allow-list: no check character
+    pilot = "91350100M0001234XX"                      # pilot-era allow-list (DOMAIN.md §1): check character fails
     frame = pd.DataFrame({"uscc": [good, old_region, pilot, "91120116697415782S", "91120116697415782D", "9112011669741578", None]})
     assert validate(frame, ExpectColumnValuesToBeValidUscc(column="uscc")) == [3, 4, 5]
 

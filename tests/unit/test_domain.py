@@ -13,6 +13,7 @@ from safety_hub.domain import (
     DISTRICTS,
     USCC_CHARSET,
     USCC_WEIGHTS,
+    is_pilot_era_uscc,
     is_valid_uscc,
     make_uscc,
     map_district,
@@ -121,21 +122,49 @@ def test_wrong_check_char_rejected():
         assert is_valid_uscc(code) is (ch == "C")
 
 
-def test_pilot_era_code_accepted_with_wrong_check_char():
-    first17 = "35020000M00012345"
-    correct = uscc_check_char(first17)
-    wrong = next(c for c in USCC_CHARSET if c != correct)
-    assert is_valid_uscc(first17 + wrong)
-    assert is_valid_uscc(first17 + correct)
-    # The allow-list is specific: the same body without the 35 prefix and a wrong check fails.
-    other17 = "91020000M00012345"
-    other_wrong = next(c for c in USCC_CHARSET if c != uscc_check_char(other17))
-    assert not is_valid_uscc(other17 + other_wrong)
+def _pilot17(dept: str = "91", region: str = "350100", rest: str = "12345") -> str:
+    """The first 17 positions of a pilot-era code (DOMAIN.md §1): 3-4 ``35``, 9 ``M``, 10-12 ``000``."""
+    assert region.startswith("35")
+    return dept + region + "M000" + rest
 
 
-def test_pilot_era_code_still_needs_length_and_charset():
-    assert not is_valid_uscc("35020000M0001234")  # too short
-    assert not is_valid_uscc("35020000M00012345S")  # S not in the charset
+def _with_wrong_check(first17: str) -> str:
+    right = uscc_check_char(first17)
+    return first17 + next(c for c in USCC_CHARSET if c != right)
+
+
+@pytest.mark.parametrize("dept", ["91", "92", "12", "52", "Y1", "0A"])
+def test_pilot_era_code_accepted_and_flagged_with_wrong_check_char(dept):
+    first17 = _pilot17(dept)
+    for code in (_with_wrong_check(first17), first17 + uscc_check_char(first17)):
+        assert is_valid_uscc(code), code  # legal: never quarantined
+        assert is_pilot_era_uscc(code), code  # flagged by the warning rule
+        assert is_valid_uscc(code.lower()) and is_pilot_era_uscc(" " + code.lower() + " ")
+
+
+def test_pilot_era_allow_list_is_the_documented_shape():
+    first17 = _pilot17()
+    # Each part of the shape matters: without it, a wrong check char is rejected (and nothing flagged).
+    for mutated in (
+        first17[:2] + "36" + first17[4:],  # positions 3-4 not 35
+        first17[:8] + "N" + first17[9:],  # position 9 not M
+        first17[:9] + "001" + first17[12:],  # positions 10-12 not 000
+        "35" + "010200" + first17[8:],  # 35 in positions 1-2 (the old, wrong reading): not pilot shape
+        "35020000M00012345",  # the old allow-list's own example
+    ):
+        code = _with_wrong_check(mutated)
+        assert not is_valid_uscc(code), code
+        assert not is_pilot_era_uscc(code), code
+    # A valid ordinary code is not flagged.
+    assert is_valid_uscc(WORKED_EXAMPLE) and not is_pilot_era_uscc(WORKED_EXAMPLE)
+
+
+def test_pilot_era_code_still_needs_length_charset_and_region_digits():
+    code = _with_wrong_check(_pilot17())
+    for bad in (code[:17], code + "0", code[:17] + "S", code[:17] + "I", "9I" + code[2:], code[:6] + "A" + code[7:]):
+        assert not is_valid_uscc(bad), bad
+        assert not is_pilot_era_uscc(bad), bad
+    assert not is_pilot_era_uscc(None) and not is_pilot_era_uscc("")
 
 
 dept_types = st.sampled_from(["91", "92", "12", "52", "11", "59"])
@@ -146,16 +175,14 @@ bodies = st.text(alphabet=USCC_CHARSET, min_size=8, max_size=8)
 @settings(max_examples=150, deadline=None)
 @given(dept_types, regions, bodies)
 def test_made_codes_valid_and_every_single_substitution_invalid(dept_type, region, body8):
-    # None of the dept types starts with "35", so a single substitution can never turn a
-    # made code into a pilot-era (35......M000) code, which would be allow-listed.
-    assert not dept_type.startswith("3")
     code = make_uscc(dept_type, region, body8)
     assert len(code) == 18
     assert code.startswith(dept_type + region + body8)
     assert code[16] == org_code_check_char(body8)
     assert is_valid_uscc(code)
     for pos, ch, mutated in _substitutions(code):
-        assert not is_valid_uscc(mutated), (code, pos, ch, mutated)
+        # A substitution that makes a pilot-era code (..35....M000......) is allow-listed by design.
+        assert is_valid_uscc(mutated) is is_pilot_era_uscc(mutated), (code, pos, ch, mutated)
 
 
 def test_every_single_substitution_of_worked_example_invalid():
@@ -309,3 +336,24 @@ def test_industry_sector_longest_prefix(code, sector):
     from safety_hub.domain import industry_sector
 
     assert industry_sector(code) == sector
+
+
+# The whole value must be a date (issue 14: 2026-10-05xyz was read as 2026-10-05).
+@pytest.mark.parametrize("value", [
+    "2026-10-05xyz", "2026-10-05 xyz", "2026-10-05-extra", "2026/10/5号", "2026/10/05 10:30 备注", "2026年10月5日前",
+    "x2026-10-05", "2026-10-05T", "2026-10-05 10", "2026-10-05 25:00", "2026-10-05 10:60", "2026-10-05T10:00:61",
+    "2026-10-05T10:00:00+08:00junk", "2026.10.5 10:00", "202610051", "46300.5", "2026-10-05 10:00 10:00",
+])
+def test_parse_date_requires_the_whole_value(value):
+    assert parse_date(value) is None
+
+
+@pytest.mark.parametrize("value", [
+    "2026-10-05", "2026-10-5", "2026/10/5", "2026/10/05", "2026.10.5", "2026年10月5日", "20261005", "46300", "46300.0",
+    "２０２６－１０－０５", " 2026-10-05 ", "\u30002026年10月5日\u3000",
+    # date-times in date columns, as spreadsheets and databases write them: the date as written
+    "2026-10-05 10:30", "2026-10-05 10:30:15", "2026-10-05T10:30:15", "2026-10-05T10:30:15.123456",
+    "2026-10-05T23:59:59+08:00", "2026-10-05T00:00:00Z", "2026/10/05 08:00", "2026-10-05 00:00:00",
+])
+def test_parse_date_keeps_every_legitimate_spelling(value):
+    assert parse_date(value) == dt.date(2026, 10, 5)

@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 
 import pandas as pd
 import pytest
 
-from safety_hub.domain import map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
+from safety_hub.domain import clean_text, map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.quality.normalise import UNPARSED, _typed, normalise
 from gx_reference import comparable, whole_frame_validate
 from safety_hub.registry import Column, get_feed
@@ -30,14 +31,16 @@ _TRUE = {"是", "Y", "YES", "TRUE", "1", "√", "T"}
 _FALSE = {"否", "N", "NO", "FALSE", "0", "×", "F"}
 
 
-def _ref_text(col: pd.Series) -> pd.Series:
-    out = col.astype("string").str.strip()
+def _ref_text(col: pd.Series, multiline: bool = False) -> pd.Series:
+    out = col.astype("string").map(lambda v: clean_text(v, multiline), na_action="ignore").astype("string").str.strip()
     return out.mask(out == "")
 
 
-def _ref_typed(column: Column, raw: pd.Series):
-    text = _ref_text(raw)
+def _ref_typed(column: Column, raw: pd.Series, key: bool = False):
+    text = _ref_text(raw, column.multiline)
     kind = column.type
+    if kind == "str" and key:
+        return text.map(lambda v: to_halfwidth(v).strip() or None, na_action="ignore").astype("string"), None
     if kind == "str":
         return text, None
     if kind == "code":
@@ -57,8 +60,9 @@ def _ref_typed(column: Column, raw: pd.Series):
         parsed = pd.to_datetime(text.map(to_halfwidth, na_action="ignore"), errors="coerce", utc=True, format="ISO8601")
     elif kind in ("int", "decimal"):
         parsed = pd.to_numeric(text.map(to_halfwidth, na_action="ignore").str.replace(",", ""), errors="coerce")
-        if kind == "int":
-            parsed = parsed.astype("Int64") if parsed.dropna().mod(1).eq(0).all() else parsed
+        if kind == "int":  # whole numbers only (3.0 is 3); a fraction, infinity or inexact size is unparsed
+            parsed = pd.Series([v if pd.notna(v) and math.isfinite(v) and v == int(v) and abs(v) < 2**53 else pd.NA
+                                for v in parsed.astype("Float64").tolist()], index=parsed.index, dtype="Float64").astype("Int64")
     elif kind == "bool":
         upper = text.map(lambda v: to_halfwidth(v).strip().upper(), na_action="ignore")
         parsed = pd.Series(pd.NA, index=text.index, dtype="boolean")
@@ -133,11 +137,14 @@ MIXED = ["91120116697415782C", "９１１２０１１６６９７４１５７８
          "120101", "120107", "120101.0", "天津市和平区", "塘沽", "１２０１０１", "999999", "是", "否", "Y", "n", "yes", "TRUE",
          "1", "0", "√", "×", "ｔ", "maybe", "一般", "重大隐患", "已销号", "完成", "2026-11-02T12:43:53+08:00",
          "2026-11-02 12:43:53", "２０２６-11-02T12:43:53Z", "2026-11-02T12:43:53.123456789+08:00", "bad ts",
-         "1,000", "１２３", "12.5", "-3", "1e3", "abc", "", "  ", "\u3000", None]
+         "1,000", "１２３", "12.5", "-3", "1e3", "abc", "", "  ", "\u3000", None,
+         # text hygiene: controls and zero-width characters removed, tab/CR/LF runs one space
+         "91120116\u200b697415782C", "天津\u200b(北辰)\ufeff公司", "一般\x0b", "\x00是", "2026-11-02\u2060T12:43:53Z",
+         "1\u200d2", "line\r\nbreak\tand\x85c1", "\u200b", "\x00\x1f", "12\n"]
 
 
 @pytest.mark.parametrize("column", [
-    _column("str"), _column("uscc"), _column("org_name"), _column("district"),
+    _column("str"), _column("str", multiline=True), _column("uscc"), _column("org_name"), _column("district"),
     _column("enum", values={"一般隐患": ["一般", "一般隐患"], "重大隐患": ["重大", "重大隐患"], "验收销号": ["已销号", "完成", "√"]}),
     _column("bool"), _column("datetime"), _column("decimal"),
 ], ids=lambda c: c.type)
@@ -146,7 +153,7 @@ def test_types_match_per_row_mapping(column, dtype):
     assert_same_typing(column, MIXED * 2, dtype=dtype)
 
 
-@pytest.mark.parametrize("values", [["1", "2", None, "3"], ["1", "2.5", "x"], ["１,２００", "7"]])
+@pytest.mark.parametrize("values", [["1", "2", None, "3"], ["1", "2.5", "x"], ["１,２００", "7"], ["3.0", " 3 ", "2.7", "inf", "1e3", "1e20"]])
 def test_int_columns(values):
     assert_same_typing(_column("int"), values)
 
@@ -170,7 +177,8 @@ def test_normalise_matches_reference(feed_id):
     records = _records(feed_id)
     got = normalise(feed, records)
     for column in feed.columns:
-        typed, unparsed = _ref_typed(column, records[column.source] if column.source in records else pd.Series(pd.NA, index=records.index, dtype="string"))
+        raw = records[column.source] if column.source in records else pd.Series(pd.NA, index=records.index, dtype="string")
+        typed, unparsed = _ref_typed(column, raw, key=column.name in feed.key)
         pd.testing.assert_series_equal(got[column.name], typed, check_names=False, check_exact=True)
         if unparsed is not None:
             pd.testing.assert_series_equal(got[UNPARSED + column.name], unparsed.astype("string"), check_names=False)

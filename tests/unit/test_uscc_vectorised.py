@@ -8,7 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safety_hub.domain import USCC_CHARSET, is_valid_uscc, make_uscc, uscc_check_char, uscc_valid_mask
+from safety_hub.domain import (
+    USCC_CHARSET,
+    is_pilot_era_uscc,
+    is_valid_uscc,
+    make_uscc,
+    uscc_check_char,
+    uscc_pilot_era_mask,
+    uscc_valid_mask,
+)
 
 EXAMPLE = "91120116697415782C"  # the GB 32100 worked example (DOMAIN.md §1)
 
@@ -25,6 +33,12 @@ def assert_agrees(values, dtype=object, index=None) -> pd.Series:
     assert got.index.equals(series.index)
     mismatches = [(v, g, e) for v, g, e in zip(series.tolist(), got.tolist(), expected) if g != e]
     assert not mismatches, mismatches[:10]
+    pilot = uscc_pilot_era_mask(series)  # the warning rule's mask agrees with its scalar rule too
+    assert pilot.dtype == bool and pilot.index.equals(series.index)
+    pilot_expected = [is_pilot_era_uscc(v) for v in series.tolist()]
+    mismatches = [(v, g, e) for v, g, e in zip(series.tolist(), pilot.tolist(), pilot_expected) if g != e]
+    assert not mismatches, mismatches[:10]
+    assert not (pilot & ~got).any()  # every pilot-era code is a valid one
     return got
 
 
@@ -75,21 +89,32 @@ def test_letters_in_positions_3_to_8():
     assert not got.any()
 
 
+def _pilot(dept: str = "91", region_tail: str = "0100", rest: str = "1234", check_ok: bool = False) -> str:
+    """A pilot-era code (DOMAIN.md §1: positions 3-4 ``35``, 9 ``M``, 10-12 ``000``); C18 wrong unless ``check_ok``."""
+    first17 = dept + "35" + region_tail + "M000" + rest + "5"
+    right = uscc_check_char(first17)
+    return first17 + (right if check_ok else next(c for c in USCC_CHARSET if c != right))
+
+
 def test_pilot_era_codes():
-    pilot_body = "35" + "020100" + "M000" + "1234"
+    wrong, right = _pilot(), _pilot(check_ok=True)
     values = [
-        pilot_body + "AB",  # any tail: accepted as issued
-        pilot_body + "00",
-        pilot_body.lower() + "xy",  # lower-case, but X/Y are in the charset once upper-cased
-        _fullwidth(pilot_body + "AB"),
-        "35" + "02010A" + "M000" + "1234AB",  # a letter in 3-8: still invalid
-        "35" + "020100" + "N000" + "1234AB",  # not M000: the check char decides
-        "35" + "020100" + "M000" + "1234AI",  # I is not in the charset
-        "36" + "020100" + "M000" + "1234AB",
+        wrong,  # check character fails: accepted as issued
+        right,
+        wrong.lower(),
+        _fullwidth(wrong),
+        f" {wrong}\t",
+        _pilot("Y1", "9999", "ABCD"),
+        wrong[:5] + "A" + wrong[6:],  # a letter in 3-8: still invalid
+        wrong[:8] + "N" + wrong[9:],  # not M000: the check char decides (wrong)
+        wrong[:17] + "I",  # I is not in the charset
+        wrong[:17],  # too short
+        "35" + "010200" + wrong[8:],  # 35 in positions 1-2, not 3-4: no pilot shape, check char wrong
+        "35" + "020100" + "M000" + "1234AB",  # the old, wrong allow-list pattern: now rejected
     ]
     got = assert_agrees(values)
-    assert got.tolist()[:4] == [True] * 4
-    assert got.tolist()[4] is False and got.tolist()[6] is False
+    assert got.tolist() == [True] * 6 + [False] * 6
+    assert uscc_pilot_era_mask(pd.Series(values)).tolist() == [True] * 6 + [False] * 6
 
 
 def test_keeps_the_index_of_a_filtered_column():
@@ -142,8 +167,8 @@ def test_generated_codes_in_every_spelling(parts):
     values = []
     for dept, region, body, spelling in parts:
         code = make_uscc(dept, region, body)
-        if spelling == "pilot":
-            code = "35" + region + "M000" + body[:6]
+        if spelling == "pilot":  # positions 3-4 35, 9 M, 10-12 000; any tail (the check char may fail)
+            code = dept + "35" + region[2:] + "M000" + body[:6]
         values.append({"plain": code, "lower": code.lower(), "fullwidth": _fullwidth(code), "padded": f" {code} ", "pilot": code}[spelling])
     got = assert_agrees(values)
     assert got.all()

@@ -46,6 +46,28 @@ class ExpectColumnValuesToBeValidUscc(ColumnMapExpectation):
     success_keys = ("mostly",)
 
 
+class ColumnValuesNotPilotEraUscc(ColumnMapMetricProvider):
+    condition_metric_name = "column_values.not_pilot_era_uscc"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        from safety_hub.domain import uscc_pilot_era_mask
+
+        return ~uscc_pilot_era_mask(column)
+
+
+class ExpectColumnValuesToNotBePilotEraUscc(ColumnMapExpectation):
+    """Values are not pilot-era USCCs (``..35....M000......``, issued before the check rule).
+
+    The feed suite runs it as the warning rule ``<column>.pilot_era``: such a code is
+    valid (``ExpectColumnValuesToBeValidUscc`` accepts it whatever its check character),
+    the row loads and is flagged in ``quality_flag``.
+    """
+
+    map_metric = "column_values.not_pilot_era_uscc"
+    success_keys = ("mostly",)
+
+
 def _code_expectation(check: str, doc: str) -> type[ColumnMapExpectation]:
     """A column map expectation (and its metric) from a scalar check in ``safety_hub.codes``.
 
@@ -165,6 +187,7 @@ def rule_descriptions(feed: Feed) -> dict[str, str]:
             text[f"{c.name}.parseable"] = f"无法解析为{c.type}：{c.source}"
         if c.type == "uscc":
             text[f"{c.name}.valid_uscc"] = f"统一社会信用代码校验失败：{c.source}"
+            text[f"{c.name}.pilot_era"] = f"试点期统一社会信用代码（不适用校验位规则，已入库并提示）：{c.source}"
         if c.type == "district":
             text[f"{c.name}.known_district"] = f"未知行政区划代码：{c.source}"
         if c.type == "enum":
@@ -204,6 +227,7 @@ def suite_rules(feed: Feed, business_date: dt.date):
             yield f"{c.name}.parseable", gxe.ExpectColumnValuesToBeNull(column=UNPARSED + c.name)
         if c.type == "uscc":
             yield f"{c.name}.valid_uscc", ExpectColumnValuesToBeValidUscc(column=c.name)
+            yield f"{c.name}.pilot_era", ExpectColumnValuesToNotBePilotEraUscc(column=c.name)  # warning (registry.IMPLIED_WARNINGS)
         if c.type == "district":
             yield f"{c.name}.known_district", ExpectColumnValuesToBeKnownDistrict(column=c.name)
         if c.type == "enum":

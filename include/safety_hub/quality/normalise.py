@@ -3,6 +3,23 @@
 Repairable defects are repaired here (full-width characters, legacy district
 codes, date spellings, status spellings). Values that cannot be typed are kept
 in ``_unparsed_<column>`` so a rule can quarantine them with the original text.
+
+Text hygiene, one rule for every feed and every column typed from text (before
+trimming and typing; ``domain.clean_text`` is the same rule for one value):
+
+* control characters (Unicode category Cc: NUL and the other C0 characters, DEL,
+  the C1 characters U+0080-U+009F) are removed;
+* zero-width characters (U+200B-U+200D, U+2060, U+FEFF) are removed;
+* a run of tab, CR and LF inside a value becomes one space, unless the column is
+  declared ``multiline: true`` in the registry (then they stay as delivered).
+
+So a vertical tab cannot reach the Excel report, ``天津\u200b宏远`` is ``天津宏远``, and a
+value of only such characters is blank. Quarantine keeps the delivered text: its
+original values come from the landed records, not from the typed frame.
+
+Keys: a ``str`` column of the feed's key is also made half-width (NFKC) and trimmed,
+so ``ＹＨ２０２６…`` and ``YH2026…`` are one key (``code``, ``uscc`` and ``district``
+columns are normalised by their type).
 """
 
 from __future__ import annotations
@@ -11,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from safety_hub import settings
-from safety_hub.domain import map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
+from safety_hub.domain import clean_text, map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.registry import Column, Feed
 
 UNPARSED = "_unparsed_"
@@ -19,8 +36,75 @@ _TRUE = {"是", "Y", "YES", "TRUE", "1", "√", "T"}
 _FALSE = {"否", "N", "NO", "FALSE", "0", "×", "F"}
 
 
-def _text(col: pd.Series) -> pd.Series:
-    text = col.astype("string")
+# Text hygiene (module docstring): what it removes and what becomes a space (RE2 syntax, for
+# pyarrow.compute), and any character it changes (Python syntax, for text not stored in Arrow).
+# domain.clean_text is the same rule for one value.
+_REMOVED = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}\x{200b}-\x{200d}\x{2060}\x{feff}]"
+_LINE_BREAKS = r"[\t\n\r]+"
+_UNCLEAN_PY = {False: "[\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]",
+               True: "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]"}
+
+
+def _clean(text: pd.Series, multiline: bool = False) -> pd.Series:
+    """``text`` (a ``string`` column) with ``domain.clean_text`` applied to each value.
+
+    The common clean column costs one scan of its bytes (``_unclean_utf8``) and is
+    returned as it is; only a column holding such a character is rewritten (Arrow kernels)."""
+    arr = _arrow_text(text)
+    if arr is None:
+        if not text.str.contains(_UNCLEAN_PY[multiline], regex=True, na=False).any():
+            return text
+        return text.map(lambda v: clean_text(v, multiline), na_action="ignore").astype(text.dtype)
+    if not any(_unclean_utf8(data, multiline) for data in _value_data(arr)):
+        return text
+    import pyarrow.compute as pc
+
+    arr = pc.replace_substring_regex(arr, _REMOVED, "")
+    if not multiline:
+        arr = pc.replace_substring_regex(arr, _LINE_BREAKS, " ")
+    return pd.Series(pd.array(arr, dtype=text.dtype), index=text.index, name=text.name)
+
+
+def _value_data(arr):
+    """The bytes of the values of each chunk of a (chunked) Arrow string array, as uint8 arrays."""
+    import pyarrow as pa
+
+    for chunk in (arr.chunks if hasattr(arr, "chunks") else [arr]):
+        _, offsets_buf, data_buf = chunk.buffers()
+        if len(chunk) and offsets_buf is not None and data_buf is not None:
+            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            offsets = np.frombuffer(offsets_buf, dtype=width)
+            yield np.frombuffer(data_buf, dtype=np.uint8)[offsets[chunk.offset]:offsets[chunk.offset + len(chunk)]]
+
+
+def _unclean_utf8(data: np.ndarray, multiline: bool) -> bool:
+    """Whether UTF-8 bytes hold a character text hygiene changes (a few vectorised passes:
+    several times faster than a regex over every value). Exact for valid UTF-8: bytes below
+    0x80 are ASCII characters, and 0xC2, 0xE2, 0xEF only ever lead a character."""
+    if not len(data):
+        return False
+    if data.min() < 0x20:  # C0 controls, tab, LF, CR (a reduction: no temporary array)
+        low = data < 0x20
+        if not multiline or (low & (data != 0x09) & (data != 0x0A) & (data != 0x0D)).any():
+            return True
+    if data.max() < 0x7F:  # ASCII without DEL: nothing more to find
+        return False
+    if (data == 0x7F).any():  # DEL
+        return True
+    lead = np.flatnonzero(data[:-1] == 0xC2)  # C1 controls U+0080-U+009F: C2 80 .. C2 9F
+    if len(lead) and (data[lead + 1] < 0xA0).any():
+        return True
+    lead = np.flatnonzero(data[:-2] == 0xE2)  # U+200B-U+200D: E2 80 8B-8D; U+2060: E2 81 A0
+    if len(lead):
+        second, third = data[lead + 1], data[lead + 2]
+        if (((second == 0x80) & (third >= 0x8B) & (third <= 0x8D)) | ((second == 0x81) & (third == 0xA0))).any():
+            return True
+    lead = np.flatnonzero(data[:-2] == 0xEF)  # U+FEFF: EF BB BF
+    return bool(len(lead) and ((data[lead + 1] == 0xBB) & (data[lead + 2] == 0xBF)).any())
+
+
+def _text(col: pd.Series, multiline: bool = False) -> pd.Series:
+    text = _clean(col.astype("string"), multiline)
     out = text.str.strip()
     if _is_arrow_text(out):
         # out.mask(out == "") in one Arrow pass (pandas' mask goes through NumPy),
@@ -159,7 +243,7 @@ def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]
     """Return (typed values, unparsed originals or None when the type cannot fail)."""
     kind = column.type
     if kind == "str":
-        return _text(raw), None
+        return _text(raw, column.multiline), None
     d = _Distinct(raw)
     if kind == "code":  # 津Ａ12345 -> 津A12345: one spelling per identifier
         return d.mapped(lambda v: to_halfwidth(v).strip().upper()), None
@@ -195,9 +279,25 @@ def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]
         text = d.strings(d.values)
         parsed = pd.to_numeric(d.mapped(to_halfwidth).str.replace(",", ""), errors="coerce")
         if kind == "int":
-            parsed = parsed.astype("Int64") if parsed.dropna().mod(1).eq(0).all() else parsed
+            parsed = _whole_numbers(parsed)
         return parsed, text.where(text.notna() & parsed.isna())
     raise ValueError(kind)  # pragma: no cover - registry schema forbids other types
+
+
+_EXACT_FLOAT = 2**53  # from here on a float64 no longer holds every whole number exactly
+
+
+def _whole_numbers(parsed: pd.Series) -> pd.Series:
+    """An ``int`` column as ``Int64``: whole numbers stay (``3.0`` -> 3, as Excel writes counts);
+    a fraction (``2.7``), an infinity or a number too large to be exact becomes missing, so
+    its text goes to ``_unparsed_`` and the type rule quarantines the row (never rounded)."""
+    if str(parsed.dtype) == "Int64":
+        return parsed
+    values = parsed.to_numpy(dtype="float64", na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < _EXACT_FLOAT)
+    ints = np.where(whole, values, 0).astype(np.int64)
+    return pd.Series(pd.arrays.IntegerArray(ints, ~whole), index=parsed.index, name=parsed.name)
 
 
 # Rows from which the columns are typed in parallel threads (one per core): most of the
@@ -249,6 +349,7 @@ class TypedColumns:
             _missing_arrays = self._shared = {}
         else:
             self._shared = None
+        keys = set(feed.key)
         cores = settings.cores()
         parallel = cores > 1 and len(self._raws) > 1 and len(records) >= _PARALLEL_ROWS
         workers = min(workers or cores, len(self._raws))
@@ -256,10 +357,10 @@ class TypedColumns:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max_workers=workers)
-            self._futures = {i: self._pool.submit(_type_column, *self._raws[i]) for i in self.order}
+            self._futures = {i: self._pool.submit(_type_column, *self._raws[i], self._raws[i][0].name in keys) for i in self.order}
         else:
             for i in range(len(self._raws)):
-                self._results[i] = _typed(*self._raws[i])
+                self._results[i] = _type_column(*self._raws[i], self._raws[i][0].name in keys)
 
     def __enter__(self) -> TypedColumns:
         return self
@@ -324,8 +425,27 @@ class TypedColumns:
         return self._frame
 
 
-def _type_column(column: Column, raw: pd.Series):
-    return _typed(column, raw)  # looked up when it runs (a caller may wrap _typed)
+def _type_column(column: Column, raw: pd.Series, key: bool = False):
+    typed, unparsed = _typed(column, raw)  # looked up when it runs (a caller may wrap _typed)
+    if key and column.type == "str":
+        typed = _halfwidth_key(typed)
+    return typed, unparsed
+
+
+def _halfwidth_key(text: pd.Series) -> pd.Series:
+    """A ``str`` key column (hygienic, trimmed) made half-width and trimmed again, as ``code`` is
+    without the upper-casing: ``ＹＨ２０２６…`` is ``YH2026…``, so one record gets one key.
+
+    ASCII values are their own NFKC form: only the others (one Arrow scan finds them) are rewritten."""
+    arr = _arrow_text(text)
+    if arr is not None:
+        import pyarrow.compute as pc
+
+        if pc.all(pc.string_is_ascii(arr)).as_py() is not False:
+            return text
+    elif text.dropna().map(str.isascii).all():
+        return text
+    return text.map(lambda v: to_halfwidth(v).strip() or None, na_action="ignore").astype(text.dtype)
 
 
 def derive(function: str, args: list[pd.Series], index: pd.Index) -> pd.Series:

@@ -376,9 +376,12 @@ def _validate(batch_def, suite, typed, spare_batch_def=None):
     definition in another GX context, on which every other group's batch is loaded ahead
     (see ``_Batches``).
     """
+    from safety_hub.domain import uscc_masks_shared
+
     _kwargs_memo.clear()
     try:
-        return _validate_groups(batch_def, suite, typed if isinstance(typed, TypedColumns) else _Typed(typed), spare_batch_def)
+        with uscc_masks_shared():  # a uscc column's two rules (valid_uscc, pilot_era) share one pass
+            return _validate_groups(batch_def, suite, typed if isinstance(typed, TypedColumns) else _Typed(typed), spare_batch_def)
     finally:
         _kwargs_memo.clear()
 
