@@ -186,7 +186,7 @@ def session(limits: Limits) -> requests.Session:
     """A session retrying 429, 5xx, connection errors and timeouts (``limits.attempts`` tries in all)."""
     retries = limits.attempts - 1
     retry = _DeadlineRetry(
-        total=retries, connect=retries, read=retries, status=retries, other=0, redirect=0, raise_on_redirect=False,
+        total=retries, connect=retries, read=retries, status=retries, redirect=0, raise_on_redirect=False,
         status_forcelist={429, *range(500, 600)}, allowed_methods={"GET"}, raise_on_status=False,
         backoff_factor=limits.backoff, backoff_max=60, respect_retry_after_header=True,
     )
