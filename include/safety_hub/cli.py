@@ -199,9 +199,11 @@ def _rebuild(engine) -> None:
 def _run_each(jobs: list[tuple[str, dt.date]], step) -> int:
     """Run ``step(feed_id, day)`` for each job, print one line per job, rebuild the warehouse.
 
-    A failing day is reported and the rest still run; the exit code says whether any failed.
+    A failing day is reported in one line and the rest still run (whatever the error: a refused
+    delivery, a quality breach or a warehouse that rejects the batch, whose quarantine then rolls
+    back with it); the exit code says whether any failed. The traceback goes to the log (debug).
     """
-    from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
+    from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError, one_line
     from safety_hub.warehouse.engine import get_engine
 
     failures = 0
@@ -214,9 +216,23 @@ def _run_each(jobs: list[tuple[str, dt.date]], step) -> int:
             print(f"{feed_id:<24} {day}  skipped: {exc}")
         except (FeedError, FeedQualityError) as exc:
             failures += 1
-            print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr)
+            print(f"{feed_id:<24} {day}  FAILED: {exc}", file=sys.stderr, flush=True)
+        except Exception as exc:  # noqa: BLE001 (any other failure of one day: reported, the next day runs)
+            failures += 1
+            logging.getLogger("safety_hub.cli").debug("%s %s failed", feed_id, day, exc_info=True)
+            print(f"{feed_id:<24} {day}  FAILED: {one_line(_error_text(exc))}", file=sys.stderr, flush=True)
     _rebuild(get_engine())
     return 1 if failures else 0
+
+
+def _error_text(exc: Exception) -> str:
+    """``Type: message`` of an unexpected error; a database error by its driver's first line (no SQL, no row values)."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        first = (str(orig).strip().splitlines() or [""])[0]
+        return f"{type(exc).__name__} ({type(orig).__name__}): {first}"
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {text}"
 
 
 def cmd_replay(args) -> int:

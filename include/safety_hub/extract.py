@@ -45,61 +45,59 @@ def _day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Extract:
-    import requests
+    """Every page of the day's window, within the feed's limits.
+
+    Each page's request ends within ``request_deadline_seconds`` (retries and waits included)
+    and holds at most ``max_page_mb``; at most ``max_pages`` pages and ``max_total_mb`` are read
+    per run; a redirect is refused (not followed) and named. Every refusal is a one-line ``FeedError``.
+    """
+    from safety_hub import fetch
 
     conn = get_connection(delivery.conn_id)
-    timeout = float(conn.extra.get("timeout", delivery.timeout_seconds))
-    backoff = float(conn.extra.get("backoff_seconds", 1.0))
+    limits = fetch.Limits(
+        timeout=float(conn.extra.get("timeout", delivery.timeout_seconds)),
+        deadline=delivery.request_deadline_seconds,
+        max_bytes=int(delivery.max_page_mb * (1 << 20)),
+        backoff=float(conn.extra.get("backoff_seconds", 1.0)),
+    )
     base = (conn.host or "").rstrip("/")
     if not base.startswith("http"):
         raise FeedError(feed.feed_id, delivery.conn_id, f"connection host must be an http(s) URL, got {base!r}")
     url = base + delivery.endpoint
     since, until = _day_window(day)
-    session = requests.Session()
+    session = fetch.session(limits)
     session.headers["Authorization"] = f"Bearer {conn.password}"
     files: list[RawFile] = []
+    total, max_total = 0, delivery.max_total_mb * (1 << 20)
     page, pages = 1, 1
-    while page <= pages:
-        params = {"updated_since": since.isoformat(), "updated_until": until.isoformat(), "page": page, "page_size": delivery.page_size}
-        try:
-            resp = _get_with_retry(session, url, params, timeout, backoff)
-        except requests.RequestException as exc:
-            raise FeedError(feed.feed_id, url, f"page {page}: {exc.__class__.__name__} after retries: {exc}") from None
-        if resp.status_code != 200:
-            raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status_code}: {resp.text[:200]}")
-        try:
-            body = resp.json()
-            pages = int(body["data"]["pages"])
-            body["data"]["records"]  # noqa: B018 (shape check)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise FeedError(feed.feed_id, url, f"page {page}: not a ledger page ({exc.__class__.__name__}: {exc})") from None
-        files.append(RawFile(f"page-{page:04d}.json", resp.content))
-        page += 1
+    with session:
+        while page <= pages:
+            params = {"updated_since": since.isoformat(), "updated_until": until.isoformat(), "page": page, "page_size": delivery.page_size}
+            try:
+                resp = fetch.get(session, url, params, limits)
+            except fetch.FetchError as exc:
+                raise FeedError(feed.feed_id, url, f"page {page}: {exc}") from None
+            if resp.redirect_host is not None:
+                raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status} redirect to {resp.redirect_host}, refused "
+                                "(redirects are not followed: if the agency's API moved, set the connection's host to its new address)")
+            if resp.status != 200:
+                raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status}: {resp.content[:200].decode('utf-8', 'replace')}")
+            try:
+                body = json.loads(resp.content)
+                pages = int(body["data"]["pages"])
+                body["data"]["records"]  # noqa: B018 (shape check)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise FeedError(feed.feed_id, url, f"page {page}: not a ledger page ({exc.__class__.__name__}: {exc})") from None
+            if pages > delivery.max_pages:
+                raise FeedError(feed.feed_id, url, f"page {page}: the API announces {pages} pages, more than the feed's limit "
+                                f"delivery.max_pages={delivery.max_pages}; refused (raise it in the feed's YAML if the day really holds that many)")
+            total += len(resp.content)
+            if total > max_total:
+                raise FeedError(feed.feed_id, url, f"page {page}: the pages so far hold {total / (1 << 20):.0f} MB, more than the feed's "
+                                f"limit delivery.max_total_mb={delivery.max_total_mb:g}; refused")
+            files.append(RawFile(f"page-{page:04d}.json", resp.content))
+            page += 1
     return Extract(feed.feed_id, day, f"{url}?updated_since={since.isoformat()}", files)
-
-
-def _get_with_retry(session, url: str, params: dict, timeout: float, backoff: float = 1.0, attempts: int = 4):
-    """GET with exponential backoff on connection errors, timeouts, 429 (honouring Retry-After) and 5xx."""
-    import requests
-
-    delay = backoff
-    for attempt in range(1, attempts + 1):
-        try:
-            resp = session.get(url, params=params, timeout=timeout)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            if attempt == attempts:
-                raise
-            log.warning("GET %s page %s: %s, retry %d/%d in %.1fs", url, params.get("page"), exc.__class__.__name__, attempt, attempts - 1, delay)
-        else:
-            if resp.status_code != 429 and resp.status_code < 500 or attempt == attempts:
-                return resp
-            retry_after = resp.headers.get("Retry-After")
-            if retry_after and retry_after.isdigit():
-                delay = max(delay, float(retry_after))
-            log.warning("GET %s page %s: HTTP %s, retry %d/%d in %.1fs", url, params.get("page"), resp.status_code, attempt, attempts - 1, delay)
-        time.sleep(delay)
-        delay = min(delay * 2, 60)
-    raise AssertionError("unreachable")
 
 
 ARCHIVE = "_archive"

@@ -13,8 +13,9 @@ merges the datasets of every event of a run.
 
     extract   agency source (API endpoint / dropped file / agency table) -> raw partition
     land      raw partition -> records.parquet
-    validate  records.parquet -> staged valid.parquet, quarantine, quality_flag, validation_result
-    load      staged valid.parquet -> fact table (+ hazard_version, snapshot_deletion), load_audit
+    validate  records.parquet -> staged valid.parquet (and the batch's quality records beside it)
+    load      staged valid.parquet -> fact table (+ hazard_version, snapshot_deletion), quarantine,
+              quality_flag, validation_result (+ snapshot_member), load_audit: one transaction
 
 Dataset names follow https://openlineage.io/docs/spec/naming: local files are namespace
 ``file`` with the absolute path as name; a database table is ``<scheme>://<host>:<port>``
@@ -196,27 +197,26 @@ def land_lineage(feed, day: dt.date, rows: int | None = None) -> tuple[list[Data
 
 
 def validate_lineage(feed, day: dt.date, summary: dict | None = None, url: str | None = None) -> tuple[list[DatasetRef], list[DatasetRef]]:
-    """validate: ``records.parquet`` -> the validated batch, and the audit tables it writes."""
+    """validate: ``records.parquet`` -> the validated batch (its quality records are staged beside it; the load writes them)."""
     summary = summary or {}
     outputs = [file_dataset(staged_batch(feed.feed_id, day), description=f"validated batch of {feed.feed_id}", rows=summary.get("valid"))]
-    outputs.append(warehouse_dataset("quarantine", url, rows=summary.get("quarantined")))
-    outputs += [warehouse_dataset(t, url) for t in ("quality_flag", "validation_result")]
-    if feed.mode == "snapshot":
-        outputs.append(warehouse_dataset("snapshot_member", url))
     return [file_dataset(raw_partition(feed.feed_id, day) / "records.parquet")], outputs
 
 
 def load_lineage(feed, day: dt.date, result: dict | None = None, url: str | None = None,
                  with_schema: bool = False) -> tuple[list[DatasetRef], list[DatasetRef]]:
-    """load: the validated batch -> the feed's fact table (first output), its history tables, load_audit."""
+    """load: the validated batch -> the feed's fact table (first output), its history tables, the batch's
+    quality records (written in the same transaction), load_audit."""
     result = result or {}
     target = warehouse_dataset(feed.target_table, url, with_schema=with_schema, description=f"{feed.title} ({feed.feed_id})",
                                rows=result.get("loaded"))
     outputs = [target]
     if feed.lifecycle is not None:
         outputs.append(warehouse_dataset("hazard_version", url))
+    outputs.append(warehouse_dataset("quarantine", url, rows=result.get("quarantined")))
+    outputs += [warehouse_dataset(t, url) for t in ("quality_flag", "validation_result")]
     if feed.mode == "snapshot":
-        outputs.append(warehouse_dataset("snapshot_deletion", url))
+        outputs += [warehouse_dataset("snapshot_member", url), warehouse_dataset("snapshot_deletion", url)]
     outputs.append(warehouse_dataset("load_audit", url))
     return [file_dataset(staged_batch(feed.feed_id, day), description=f"validated batch of {feed.feed_id}")], outputs
 

@@ -81,12 +81,18 @@ def run_land(feed_id: str, day: dt.date) -> dict:
     return {"rows": sidecar["rows"], "raw_dir": str(partition_dir(feed_id, day))}
 
 
+QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member")
+
+
 def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
-    """Validate the landed batch; stage valid rows; write quarantine and quality history."""
+    """Validate the landed batch; stage its valid rows and its quality records (quarantine, flags, results).
+
+    The quality records are staged as parquet beside ``valid.parquet`` and written by
+    ``run_load`` in the load's transaction. A batch over the feed's threshold loads
+    nothing: its quality records are committed here and ``FeedQualityError`` is raised.
+    """
     from safety_hub.quality.expectations import rule_descriptions
     from safety_hub.quality.validate import check_batch, quarantine_frame
-    from safety_hub.warehouse.bulk import bulk_insert
-    from safety_hub.warehouse.engine import ensure_schema, get_engine
     from safety_hub.warehouse.load import STAGE_BATCH_ROWS
 
     feed = get_feed(feed_id)
@@ -116,20 +122,18 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     }
     (stage / "validation.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
 
-    engine = get_engine()
-    md = ensure_schema(engine)
-    with engine.begin() as conn:
-        vr = md.tables["validation_result"]
-        if feed.mode == "snapshot":  # every delivered key, valid or not: what today's snapshot contains
-            keys = check.typed[feed.key[0]].dropna().astype(str).unique()
-            sm = md.tables["snapshot_member"]
-            conn.execute(sm.delete().where(sm.c.feed_id == feed_id, sm.c.business_date == day))
-            bulk_insert(conn, sm, pd.DataFrame({"feed_id": feed_id, "business_date": day, "record_key": keys}))
-        for table, frame in ((md.tables["quarantine"], quarantine), (md.tables["quality_flag"], flags)):
-            conn.execute(table.delete().where(table.c.feed_id == feed_id, table.c.business_date == day))
-            bulk_insert(conn, table, frame)
-        conn.execute(vr.delete().where(vr.c.batch_id == batch_id, vr.c.feed_id == feed_id))
-        bulk_insert(conn, vr, results)
+    # The batch's quality records, staged beside valid.parquet: the load writes them in its own
+    # transaction, so a batch's quarantine and its facts are committed together or not at all.
+    quality = {"quarantine": quarantine, "quality_flag": flags, "validation_result": results}
+    if feed.mode == "snapshot":  # every delivered key, valid or not: what today's snapshot contains
+        keys = check.typed[feed.key[0]].dropna().astype(str).unique()
+        quality["snapshot_member"] = pd.DataFrame({"feed_id": feed_id, "business_date": day, "record_key": keys})
+    for table in QUALITY_TABLES:
+        path = stage / f"{table}.parquet"
+        if table in quality:
+            quality[table].to_parquet(path, index=False)
+        else:
+            path.unlink(missing_ok=True)
     if check.gx_result is not None:
         from safety_hub.quality.docs import store_result
 
@@ -137,6 +141,13 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
     for rule, count in summary["rule_counts"].items():
         log.info("feed %s %s: %d row(s) quarantined by rule %s", feed_id, day, count, rule)
     if check.invalid_share > feed.validation.max_invalid_share:
+        # Nothing will load: the rejected rows are committed here, so they can be seen and fixed.
+        from safety_hub.warehouse.engine import ensure_schema, feed_transaction, get_engine
+
+        engine = get_engine()
+        md = ensure_schema(engine)
+        with feed_transaction(engine, feed_id) as conn:
+            write_quality(conn, md, feed_id, day, stage, batch_id)
         raise FeedQualityError(
             f"feed {feed_id} {day}: {check.quarantined}/{check.rows} rows invalid "
             f"({check.invalid_share:.1%} > threshold {feed.validation.max_invalid_share:.0%}); "
@@ -163,6 +174,8 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     if volume_note:
         log.warning("feed %s %s: %s", feed_id, day, volume_note)
     with feed_transaction(engine, feed_id) as conn:  # a concurrent load of this feed waits for this one
+        # The batch's quarantine, flags, rule results and snapshot members: committed with its facts, or not at all.
+        write_quality(conn, md, feed_id, day, stage, summary["batch_id"])
         # Streamed from valid.parquet: staged, de-duplicated and merged in SQL (hazard ledgers: versions too).
         result = load_parquet(conn, md, feed, stage / "valid.parquet", day, batch_id=batch_id, raw_file=str(part), loaded_at=now)
         loaded, stale, duplicates = result.loaded, result.stale, result.duplicates
@@ -193,6 +206,22 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
 
         archive_file(feed, day)
     return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}
+
+
+def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.date, stage: Path, batch_id: str) -> None:
+    """Replace the day's staged quality records (``<table>.parquet`` in ``stage``) in the warehouse, in ``conn``'s transaction."""
+    from safety_hub.warehouse.bulk import bulk_insert
+
+    for name in QUALITY_TABLES:
+        path = stage / f"{name}.parquet"
+        if not path.exists():
+            continue
+        table = md.tables[name]
+        if name == "validation_result":
+            conn.execute(table.delete().where(table.c.batch_id == batch_id, table.c.feed_id == feed_id))
+        else:
+            conn.execute(table.delete().where(table.c.feed_id == feed_id, table.c.business_date == day))
+        bulk_insert(conn, table, pd.read_parquet(path))
 
 
 def volume_anomaly(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, rows: int) -> str | None:

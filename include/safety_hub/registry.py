@@ -42,7 +42,12 @@ class RestApiDelivery(_Strict):
     conn_id: str
     endpoint: str
     page_size: int = Field(default=200, gt=0, le=5000)
-    timeout_seconds: float = 30
+    timeout_seconds: float = Field(default=30, gt=0)  # each connect and socket read (the connection's extra.timeout overrides)
+    # Limits of one run; past any of them the run fails in one line and nothing lands.
+    max_pages: int = Field(default=10_000, gt=0)  # pages the API may announce
+    max_page_mb: float = Field(default=50, gt=0)  # bytes of one page (announced or read)
+    max_total_mb: float = Field(default=2048, gt=0)  # bytes of all the run's pages together
+    request_deadline_seconds: float = Field(default=120, gt=0)  # one page's request: retries, their waits and the body
 
 
 class FileDropDelivery(_Strict):

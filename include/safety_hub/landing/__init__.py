@@ -6,7 +6,9 @@ A partition holds the original bytes of every delivered file, ``records.parquet`
 and ``_sidecar.json`` (source, sha256, extracted_at, and the row ``accounting``:
 physical rows = parsed + rejected + set aside with a reason). Writing a partition
 replaces it atomically, so re-running a date never duplicates and any day can be
-replayed from here. The parsers live beside this module, one per delivery format:
+replayed from here; the originals of the delivery it replaces are kept under
+``_previous/<extracted_at>/`` with their sidecar, so every sha256 the audit recorded
+can still be verified (``kept_deliveries``, ``verify_delivery``). The parsers live beside this module, one per delivery format:
 ``delimited`` (CSV), ``xlsx`` (Excel), ``records`` (API pages, JSON lines).
 """
 
@@ -16,6 +18,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -35,6 +38,7 @@ from safety_hub.registry import Feed
 
 log = logging.getLogger(__name__)
 SIDECAR = "_sidecar.json"
+PREVIOUS = "_previous"  # dt=<date>/_previous/<extracted_at>/: the originals of deliveries a newer one replaced
 RECORDS = "records.parquet"
 REJECTS = "rejects.parquet"
 ROW = "__row__"  # records.parquet: the physical row of each record in its file
@@ -54,40 +58,115 @@ def refused_dir(feed_id: str, day: dt.date) -> Path:
     return settings.raw_dir() / feed_id / "_refused" / f"dt={day.isoformat()}"
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    if final.exists():
-        old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
-        final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(final)
+def previous_dir(part: Path) -> Path:
+    """Earlier accepted deliveries of a partition's day, one folder per delivery (``<extracted_at>``: originals + sidecar)."""
+    return part / PREVIOUS
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    """Put ``new`` in ``final``'s place by renames; on failure ``final`` stays as it was, and no ``.old-*`` folder is left."""
+    if not final.exists():
+        new.rename(final)
+        return
+    old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+    final.rename(old)
+    try:
+        new.rename(final)
+    except BaseException:
+        old.rename(final)  # the previous partition stays in place
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def land_raw(extract: Extract) -> Path:
-    """Write the original bytes and the sidecar as the day's pending delivery (``land_records`` accepts or refuses it)."""
+    """Write the original bytes and the sidecar as the day's pending delivery (``land_records`` accepts or refuses it).
+
+    Written in a ``.tmp-*`` folder renamed into place; a failure removes it.
+    """
     final = pending_dir(extract.feed_id, extract.business_date)
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir(parents=True)
-    digest = hashlib.sha256()
-    files = []
-    for raw in extract.files:
-        (tmp / raw.name).write_bytes(raw.content)
-        digest.update(raw.content)
-        files.append({"name": raw.name, "bytes": len(raw.content), "sha256": hashlib.sha256(raw.content).hexdigest()})
-    sidecar = {
-        "feed_id": extract.feed_id,
-        "business_date": extract.business_date.isoformat(),
-        "source": extract.source,
-        "files": files,
-        "sha256": digest.hexdigest(),
-        "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "rows": None,
-        "expected_rows": extract.expected_rows,
-    }
-    (tmp / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
-    _replace_dir(tmp, final)
+    try:
+        digest = hashlib.sha256()
+        files = []
+        for raw in extract.files:
+            (tmp / raw.name).write_bytes(raw.content)
+            digest.update(raw.content)
+            files.append({"name": raw.name, "bytes": len(raw.content), "sha256": hashlib.sha256(raw.content).hexdigest()})
+        sidecar = {
+            "feed_id": extract.feed_id,
+            "business_date": extract.business_date.isoformat(),
+            "source": extract.source,
+            "files": files,
+            "sha256": digest.hexdigest(),
+            "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "rows": None,
+            "expected_rows": extract.expected_rows,
+        }
+        (tmp / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+        _replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # still there only when landing failed
     return final
+
+
+def _keep_previous(final: Path, pending: Path) -> None:
+    """Before ``pending`` replaces the accepted ``final``: keep ``final``'s originals and sidecar under
+    ``pending/_previous/<extracted_at>/``, with the earlier ones ``final`` kept (hard links: no bytes copied)."""
+    if not (final / SIDECAR).exists():
+        return
+    keep = previous_dir(pending)
+    shutil.rmtree(keep, ignore_errors=True)  # rebuilt from the accepted partition (a failed earlier attempt's)
+    keep.mkdir()
+    if previous_dir(final).is_dir():
+        for version in sorted(previous_dir(final).iterdir()):
+            shutil.copytree(version, keep / version.name, copy_function=_link)
+    sidecar = read_sidecar(final)
+    stamp = _stamp(sidecar.get("extracted_at"))
+    target, n = keep / stamp, 1
+    while target.exists():
+        n += 1
+        target = keep / f"{stamp}-{n:03d}"
+    target.mkdir()
+    for f in sidecar["files"]:
+        _link(final / f["name"], target / f["name"])
+    shutil.copy2(final / SIDECAR, target / SIDECAR)
+
+
+def _stamp(extracted_at: str | None) -> str:
+    try:
+        return dt.datetime.fromisoformat(extracted_at).astimezone(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    except (TypeError, ValueError):
+        return "unknown"
+
+
+def _link(src, dst) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or no hard links
+        shutil.copy2(src, dst)
+
+
+def kept_deliveries(feed_id: str, day: dt.date) -> list[Path]:
+    """The folders holding the day's accepted deliveries: the partition (current) and each under ``_previous/``."""
+    part = partition_dir(feed_id, day)
+    folders = sorted(p for p in previous_dir(part).iterdir() if (p / SIDECAR).exists()) if previous_dir(part).is_dir() else []
+    return folders + ([part] if (part / SIDECAR).exists() else [])
+
+
+def verify_delivery(folder: Path) -> bool:
+    """Whether the original files in ``folder`` still hash to its sidecar's ``sha256`` (what ``load_audit.raw_sha256`` records)."""
+    sidecar = read_sidecar(folder)
+    digest = hashlib.sha256()
+    for f in sidecar["files"]:
+        path = folder / f["name"]
+        if not path.is_file():
+            return False
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest() == sidecar["sha256"]
 
 
 def read_sidecar(part: Path) -> dict:
@@ -217,6 +296,7 @@ def land_records(feed: Feed, day: dt.date) -> dict:
                    watermark=None if watermark is None or watermark is pd.NA else str(watermark))
     (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
     if part == pending:
+        _keep_previous(final, pending)  # the accepted delivery it replaces stays verifiable
         _replace_dir(pending, final)
     for c in parsed.files:
         log.info("feed %s %s: %s: %d physical rows = %d parsed + %d rejected + %d set aside %s%s", feed.feed_id, day, c.name,
@@ -226,8 +306,11 @@ def land_records(feed: Feed, day: dt.date) -> dict:
 
 def _write_atomic(path: Path, frame: pd.DataFrame) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    frame.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    try:
+        frame.to_parquet(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_records(part: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
