@@ -310,16 +310,71 @@ def cmd_warehouse(args) -> int:
             return 1 if stale else 0
         print(f"wrote {docs.write()}")
         return 0
+    if args.action == "provision":
+        return _warehouse_provision(args)
+    if args.action == "migrate":
+        return _warehouse_migrate()
+    from safety_hub.errors import one_line
     from safety_hub.warehouse.access import grant_analyst
     from safety_hub.warehouse.engine import get_engine
 
+    import sqlalchemy as sa
+
     try:
-        summary = grant_analyst(get_engine(), args.role)
+        summary = grant_analyst(get_engine(), args.role, adopt=args.adopt)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(one_line(f"error: {exc}", 1000), file=sys.stderr)
+        return 2
+    except sa.exc.DBAPIError as exc:  # e.g. a login that may not create roles
+        print(one_line(f"error: {str(exc.orig).splitlines()[0]} (grant-analyst needs a login that may create roles and "
+                       "grant on the warehouse's tables: the superuser)", 1000), file=sys.stderr)
         return 2
     print(f"role {args.role}: SELECT on {len(summary['full'])} tables, on {len(summary['without_personal'])} more without personal "
           f"columns ({', '.join(summary['without_personal'])}); withheld: {', '.join(summary['withheld'])}")
+    return 0
+
+
+def _warehouse_provision(args) -> int:
+    """Create or fix the PostgreSQL roles and databases (compose's airflow-init, at every start).
+
+    The superuser's URL and the roles' passwords come from the environment, never the command line.
+    """
+    import sqlalchemy as sa
+
+    from safety_hub.warehouse.roles import provision
+
+    needed = ["SAFETY_HUB_PG_ADMIN_URL", "WAREHOUSE_OWNER_PASSWORD", "WAREHOUSE_TASK_PASSWORD"]
+    if args.metadata_db:
+        needed.append("AIRFLOW_DB_PASSWORD")
+    missing = [name for name in needed if not os.environ.get(name)]
+    if missing:
+        print(f"error: set {', '.join(missing)} in the environment", file=sys.stderr)
+        return 2
+    admin = sa.create_engine(os.environ["SAFETY_HUB_PG_ADMIN_URL"], pool_pre_ping=True)
+    try:
+        provision(admin, warehouse_db=args.warehouse_db, owner=args.owner, owner_password=os.environ["WAREHOUSE_OWNER_PASSWORD"],
+                  task=args.task, task_password=os.environ["WAREHOUSE_TASK_PASSWORD"],
+                  metadata_db=args.metadata_db or None, metadata_role=args.metadata_role,
+                  metadata_password=os.environ.get("AIRFLOW_DB_PASSWORD"))
+    finally:
+        admin.dispose()
+    what = f"database {args.metadata_db} (owner {args.metadata_role}), " if args.metadata_db else ""
+    print(f"provisioned {what}warehouse {args.warehouse_db} (owner {args.owner}, task login {args.task})")
+    return 0
+
+
+def _warehouse_migrate() -> int:
+    """Bring the warehouse schema up to the model with this login (the owner's) and grant analysts again."""
+    from safety_hub.warehouse.access import regrant_analysts
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    engine = get_engine()
+    md = ensure_schema(engine)
+    roles = []
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            roles = regrant_analysts(conn, md)
+    print(f"warehouse schema up to date: {len(md.tables)} tables; analyst roles granted again: {', '.join(roles) or 'none'}")
     return 0
 
 
@@ -433,10 +488,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
     b.set_defaults(func=cmd_backfill)
 
-    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE (PostgreSQL), docs [--check], risk [--check]")
+    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")
     g.add_argument("role")
+    g.add_argument("--adopt", action="store_true",
+                   help="take over an existing role grant-analyst did not create (never a pg_* or superuser role)")
+    wp = wsub.add_parser("provision", help="create or fix the PostgreSQL roles and databases (as the superuser: "
+                         "SAFETY_HUB_PG_ADMIN_URL; passwords from WAREHOUSE_OWNER_PASSWORD, WAREHOUSE_TASK_PASSWORD, AIRFLOW_DB_PASSWORD)")
+    wp.add_argument("--warehouse-db", default="warehouse")
+    wp.add_argument("--owner", default="safety_hub_owner", help="owns the warehouse database, schema and tables")
+    wp.add_argument("--task", default="safety_hub_task", help="tasks' login: rows and temporary tables, no DDL")
+    wp.add_argument("--metadata-db", default="airflow", help="Airflow's database ('' to leave it alone)")
+    wp.add_argument("--metadata-role", default="airflow", help="owns Airflow's database")
+    wsub.add_parser("migrate", help="bring the warehouse schema up to the model (the owner's login) and grant analysts again")
     wd = wsub.add_parser("docs", help="regenerate docs/warehouse.md from the model")
     wd.add_argument("--check", action="store_true", help="exit 1 when docs/warehouse.md differs from the model")
     wr = wsub.add_parser("risk", help="validate include/risk.yaml and rebuild the risk marts with it (after a change of weights)")
