@@ -43,6 +43,9 @@ class RestApiDelivery(_Strict):
     endpoint: str
     page_size: int = Field(default=200, gt=0, le=5000)
     timeout_seconds: float = 30
+    # Plain http is refused (token and data in clear) unless the host is loopback, the
+    # connection's extra says allow_http: true, or the feed says so here.
+    allow_http: bool = False
 
 
 class FileDropDelivery(_Strict):
