@@ -67,13 +67,54 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _simulator_tokens(host: str) -> str | dict[str, str]:
+    """The simulator's API tokens, from the environment (a command line is visible to every ``ps``).
+
+    ``<AGENCY>_API_TOKEN`` (EMB_API_TOKEN, TC_API_TOKEN) per agency, as compose passes them; or
+    one master secret in SAFETY_HUB_SIMULATOR_TOKEN each agency's token is derived from (the
+    native stack). Without either, the demo's well-known master, on loopback only.
+    """
+    import ipaddress
+
+    from safety_hub.localairflow import DEFAULT_TOKEN
+    from safety_hub.simulator.server import MASTER_TOKEN_VAR, api_agencies
+
+    names = {agency: f"{agency.upper()}_API_TOKEN" for agency in api_agencies()}
+    given = {agency: os.environ[name] for agency, name in names.items() if os.environ.get(name)}
+    master = os.environ.get(MASTER_TOKEN_VAR)
+    if given:
+        missing = [names[a] for a in names if a not in given]
+        if missing and not master:
+            raise ValueError(f"set {', '.join(missing)} too (each agency has its own token)")
+        if missing:
+            from safety_hub.simulator.server import agency_token
+
+            given |= {a: agency_token(master, a) for a in names if a not in given}
+        return given
+    if master:
+        return master
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"listening on {host} needs real tokens: set {', '.join(names.values())} "
+                         f"(or {MASTER_TOKEN_VAR}) in the environment; the demo token serves loopback only")
+    return DEFAULT_TOKEN
+
+
 def cmd_simulator(args) -> int:
     import time
 
     from safety_hub.simulator import generate_day, write_day
     from safety_hub.simulator.server import SimulatorServer
 
-    server = SimulatorServer(args.host, args.port, args.token, args.seed)
+    try:
+        tokens = _simulator_tokens(args.host)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = SimulatorServer(args.host, args.port, tokens, args.seed)
     from safety_hub.simulator.server import ENDPOINTS
 
     print(f"agency simulator on {server.url}: " + ", ".join(f"/api/v1/{e}" for e in sorted(ENDPOINTS)) + f" (seed {args.seed})", flush=True)
@@ -93,6 +134,21 @@ def cmd_simulator(args) -> int:
                 written.add(day)
                 print(f"wrote deliveries for {day} to {args.out}", flush=True)
         time.sleep(600)
+
+
+def cmd_check_secrets(args) -> int:
+    """Exit 2, one line per problem on stderr, while a deployment secret is weak; 0 when all are fit."""
+    from safety_hub.deploy_secrets import DEPLOY_SECRETS, problems
+
+    names = args.names or list(DEPLOY_SECRETS)
+    found = problems({name: os.environ.get(name) for name in names})
+    for problem in found:
+        print(f"refused: {problem}", file=sys.stderr)
+    if found:
+        print(f"the stack does not start until {len(found)} secret(s) above are fixed (README, 'Production')", file=sys.stderr)
+        return 2
+    print(f"{len(names)} secrets checked: none empty, a placeholder, short or shared")
+    return 0
 
 
 def cmd_validate(args) -> int:
@@ -448,15 +504,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=DEFAULT_SEED)
     s.set_defaults(func=cmd_simulate)
 
-    sim = sub.add_parser("simulator", help="run the agency simulator (EMB API; 'run' also writes daily file drops)")
+    sim = sub.add_parser("simulator", help="run the agency simulator (EMB and TC APIs; 'run' also writes daily file drops); "
+                         "tokens from the environment: EMB_API_TOKEN, TC_API_TOKEN or SAFETY_HUB_SIMULATOR_TOKEN")
     sim.add_argument("action", choices=["serve", "run"])
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--token", default=os.environ.get("EMB_API_TOKEN", "demo-token-not-a-secret"))
     sim.add_argument("--seed", type=int, default=DEFAULT_SEED)
     sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone")
     sim.add_argument("--days", type=int, default=3, help="'run': keep the last N business days delivered")
     sim.set_defaults(func=cmd_simulator)
+
+    cs = sub.add_parser("check-secrets", help="refuse (exit 2) while a deployment secret in the environment is empty, "
+                        "a change-me placeholder, short or shared; compose runs it before any service")
+    cs.add_argument("names", nargs="*", help="the variables to check (default: every secret of .env.example)")
+    cs.set_defaults(func=cmd_check_secrets)
 
     v = sub.add_parser("validate", help="validate one delivered file against a feed's suite (loads nothing)")
     v.add_argument("--feed", required=True)
