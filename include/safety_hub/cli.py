@@ -67,13 +67,54 @@ def cmd_simulate(args) -> int:
     return 0
 
 
+def _simulator_tokens(host: str) -> str | dict[str, str]:
+    """The simulator's API tokens, from the environment (a command line is visible to every ``ps``).
+
+    ``<AGENCY>_API_TOKEN`` (EMB_API_TOKEN, TC_API_TOKEN) per agency, as compose passes them; or
+    one master secret in SAFETY_HUB_SIMULATOR_TOKEN each agency's token is derived from (the
+    native stack). Without either, the demo's well-known master, on loopback only.
+    """
+    import ipaddress
+
+    from safety_hub.localairflow import DEFAULT_TOKEN
+    from safety_hub.simulator.server import MASTER_TOKEN_VAR, api_agencies
+
+    names = {agency: f"{agency.upper()}_API_TOKEN" for agency in api_agencies()}
+    given = {agency: os.environ[name] for agency, name in names.items() if os.environ.get(name)}
+    master = os.environ.get(MASTER_TOKEN_VAR)
+    if given:
+        missing = [names[a] for a in names if a not in given]
+        if missing and not master:
+            raise ValueError(f"set {', '.join(missing)} too (each agency has its own token)")
+        if missing:
+            from safety_hub.simulator.server import agency_token
+
+            given |= {a: agency_token(master, a) for a in names if a not in given}
+        return given
+    if master:
+        return master
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"listening on {host} needs real tokens: set {', '.join(names.values())} "
+                         f"(or {MASTER_TOKEN_VAR}) in the environment; the demo token serves loopback only")
+    return DEFAULT_TOKEN
+
+
 def cmd_simulator(args) -> int:
     import time
 
     from safety_hub.simulator import generate_day, write_day
     from safety_hub.simulator.server import SimulatorServer
 
-    server = SimulatorServer(args.host, args.port, args.token, args.seed)
+    try:
+        tokens = _simulator_tokens(args.host)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    server = SimulatorServer(args.host, args.port, tokens, args.seed)
     from safety_hub.simulator.server import ENDPOINTS
 
     print(f"agency simulator on {server.url}: " + ", ".join(f"/api/v1/{e}" for e in sorted(ENDPOINTS)) + f" (seed {args.seed})", flush=True)
@@ -93,6 +134,21 @@ def cmd_simulator(args) -> int:
                 written.add(day)
                 print(f"wrote deliveries for {day} to {args.out}", flush=True)
         time.sleep(600)
+
+
+def cmd_check_secrets(args) -> int:
+    """Exit 2, one line per problem on stderr, while a deployment secret is weak; 0 when all are fit."""
+    from safety_hub.deploy_secrets import DEPLOY_SECRETS, problems
+
+    names = args.names or list(DEPLOY_SECRETS)
+    found = problems({name: os.environ.get(name) for name in names})
+    for problem in found:
+        print(f"refused: {problem}", file=sys.stderr)
+    if found:
+        print(f"the stack does not start until {len(found)} secret(s) above are fixed (README, 'Production')", file=sys.stderr)
+        return 2
+    print(f"{len(names)} secrets checked: none empty, a placeholder, short or shared")
+    return 0
 
 
 def cmd_validate(args) -> int:
@@ -337,16 +393,71 @@ def cmd_warehouse(args) -> int:
             return 1 if stale else 0
         print(f"wrote {docs.write()}")
         return 0
+    if args.action == "provision":
+        return _warehouse_provision(args)
+    if args.action == "migrate":
+        return _warehouse_migrate()
+    from safety_hub.errors import one_line
     from safety_hub.warehouse.access import grant_analyst
     from safety_hub.warehouse.engine import get_engine
 
+    import sqlalchemy as sa
+
     try:
-        summary = grant_analyst(get_engine(), args.role)
+        summary = grant_analyst(get_engine(), args.role, adopt=args.adopt)
     except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(one_line(f"error: {exc}", 1000), file=sys.stderr)
+        return 2
+    except sa.exc.DBAPIError as exc:  # e.g. a login that may not create roles
+        print(one_line(f"error: {str(exc.orig).splitlines()[0]} (grant-analyst needs a login that may create roles and "
+                       "grant on the warehouse's tables: the superuser)", 1000), file=sys.stderr)
         return 2
     print(f"role {args.role}: SELECT on {len(summary['full'])} tables, on {len(summary['without_personal'])} more without personal "
           f"columns ({', '.join(summary['without_personal'])}); withheld: {', '.join(summary['withheld'])}")
+    return 0
+
+
+def _warehouse_provision(args) -> int:
+    """Create or fix the PostgreSQL roles and databases (compose's airflow-init, at every start).
+
+    The superuser's URL and the roles' passwords come from the environment, never the command line.
+    """
+    import sqlalchemy as sa
+
+    from safety_hub.warehouse.roles import provision
+
+    needed = ["SAFETY_HUB_PG_ADMIN_URL", "WAREHOUSE_OWNER_PASSWORD", "WAREHOUSE_TASK_PASSWORD"]
+    if args.metadata_db:
+        needed.append("AIRFLOW_DB_PASSWORD")
+    missing = [name for name in needed if not os.environ.get(name)]
+    if missing:
+        print(f"error: set {', '.join(missing)} in the environment", file=sys.stderr)
+        return 2
+    admin = sa.create_engine(os.environ["SAFETY_HUB_PG_ADMIN_URL"], pool_pre_ping=True)
+    try:
+        provision(admin, warehouse_db=args.warehouse_db, owner=args.owner, owner_password=os.environ["WAREHOUSE_OWNER_PASSWORD"],
+                  task=args.task, task_password=os.environ["WAREHOUSE_TASK_PASSWORD"],
+                  metadata_db=args.metadata_db or None, metadata_role=args.metadata_role,
+                  metadata_password=os.environ.get("AIRFLOW_DB_PASSWORD"))
+    finally:
+        admin.dispose()
+    what = f"database {args.metadata_db} (owner {args.metadata_role}), " if args.metadata_db else ""
+    print(f"provisioned {what}warehouse {args.warehouse_db} (owner {args.owner}, task login {args.task})")
+    return 0
+
+
+def _warehouse_migrate() -> int:
+    """Bring the warehouse schema up to the model with this login (the owner's) and grant analysts again."""
+    from safety_hub.warehouse.access import regrant_analysts
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    engine = get_engine()
+    md = ensure_schema(engine)
+    roles = []
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            roles = regrant_analysts(conn, md)
+    print(f"warehouse schema up to date: {len(md.tables)} tables; analyst roles granted again: {', '.join(roles) or 'none'}")
     return 0
 
 
@@ -420,15 +531,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=DEFAULT_SEED)
     s.set_defaults(func=cmd_simulate)
 
-    sim = sub.add_parser("simulator", help="run the agency simulator (EMB API; 'run' also writes daily file drops)")
+    sim = sub.add_parser("simulator", help="run the agency simulator (EMB and TC APIs; 'run' also writes daily file drops); "
+                         "tokens from the environment: EMB_API_TOKEN, TC_API_TOKEN or SAFETY_HUB_SIMULATOR_TOKEN")
     sim.add_argument("action", choices=["serve", "run"])
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--token", default=os.environ.get("EMB_API_TOKEN", "demo-token-not-a-secret"))
     sim.add_argument("--seed", type=int, default=DEFAULT_SEED)
     sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone")
     sim.add_argument("--days", type=int, default=3, help="'run': keep the last N business days delivered")
     sim.set_defaults(func=cmd_simulator)
+
+    cs = sub.add_parser("check-secrets", help="refuse (exit 2) while a deployment secret in the environment is empty, "
+                        "a change-me placeholder, short or shared; compose runs it before any service")
+    cs.add_argument("names", nargs="*", help="the variables to check (default: every secret of .env.example)")
+    cs.set_defaults(func=cmd_check_secrets)
 
     v = sub.add_parser("validate", help="validate one delivered file against a feed's suite (loads nothing)")
     v.add_argument("--feed", required=True)
@@ -462,10 +578,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
     b.set_defaults(func=cmd_backfill)
 
-    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE (PostgreSQL), docs [--check], risk [--check]")
+    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")
     g.add_argument("role")
+    g.add_argument("--adopt", action="store_true",
+                   help="take over an existing role grant-analyst did not create (never a pg_* or superuser role)")
+    wp = wsub.add_parser("provision", help="create or fix the PostgreSQL roles and databases (as the superuser: "
+                         "SAFETY_HUB_PG_ADMIN_URL; passwords from WAREHOUSE_OWNER_PASSWORD, WAREHOUSE_TASK_PASSWORD, AIRFLOW_DB_PASSWORD)")
+    wp.add_argument("--warehouse-db", default="warehouse")
+    wp.add_argument("--owner", default="safety_hub_owner", help="owns the warehouse database, schema and tables")
+    wp.add_argument("--task", default="safety_hub_task", help="tasks' login: rows and temporary tables, no DDL")
+    wp.add_argument("--metadata-db", default="airflow", help="Airflow's database ('' to leave it alone)")
+    wp.add_argument("--metadata-role", default="airflow", help="owns Airflow's database")
+    wsub.add_parser("migrate", help="bring the warehouse schema up to the model (the owner's login) and grant analysts again")
     wd = wsub.add_parser("docs", help="regenerate docs/warehouse.md from the model")
     wd.add_argument("--check", action="store_true", help="exit 1 when docs/warehouse.md differs from the model")
     wr = wsub.add_parser("risk", help="validate include/risk.yaml and rebuild the risk marts with it (after a change of weights)")

@@ -61,8 +61,7 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
         backoff=float(conn.extra.get("backoff_seconds", 1.0)),
     )
     base = (conn.host or "").rstrip("/")
-    if not base.startswith("http"):
-        raise FeedError(feed.feed_id, delivery.conn_id, f"connection host must be an http(s) URL, got {base!r}")
+    check_transport(feed, delivery, base, conn.extra)
     url = base + delivery.endpoint
     since, until = _day_window(day)
     session = fetch.session(limits)
@@ -98,6 +97,32 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
             files.append(RawFile(f"page-{page:04d}.json", resp.content))
             page += 1
     return Extract(feed.feed_id, day, f"{url}?updated_since={since.isoformat()}", files)
+
+
+def check_transport(feed: Feed, delivery: RestApiDelivery, base: str, extra: dict | None = None) -> None:
+    """Refuse an API URL that is not https, unless the traffic stays on this machine (a loopback
+    host: the tests', the demo's and the native stack's simulator) or plain http is allowed
+    explicitly: by the feed (``delivery.allow_http: true``) or by the deployment's connection
+    (``extra.allow_http: true``, e.g. compose's simulator on its own network). Plain http would
+    carry the agency's bearer token and data in clear."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    if url.scheme == "https" and url.hostname:
+        return
+    if url.scheme != "http" or not url.hostname:
+        raise FeedError(feed.feed_id, delivery.conn_id, f"connection host must be an https URL, got {base!r}")
+    try:
+        loopback = url.hostname == "localhost" or ipaddress.ip_address(url.hostname).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback or delivery.allow_http or (extra or {}).get("allow_http") is True:
+        return
+    raise FeedError(feed.feed_id, delivery.conn_id,
+                    f"plain http to {url.hostname} refused: the bearer token and the agency's data would cross the network "
+                    "unencrypted; use the agency's https URL, or set allow_http: true on the feed's delivery (or in the "
+                    "connection's extra) if the link is protected otherwise")
 
 
 ARCHIVE = "_archive"

@@ -48,6 +48,9 @@ class RestApiDelivery(_Strict):
     max_page_mb: float = Field(default=50, gt=0)  # bytes of one page (announced or read)
     max_total_mb: float = Field(default=2048, gt=0)  # bytes of all the run's pages together
     request_deadline_seconds: float = Field(default=120, gt=0)  # one page's request: retries, their waits and the body
+    # Plain http is refused (token and data in clear) unless the host is loopback, the
+    # connection's extra says allow_http: true, or the feed says so here.
+    allow_http: bool = False
 
 
 class FileDropDelivery(_Strict):

@@ -5,11 +5,17 @@ scheduler, DAG processor, triggerer and N Celery workers as separate processes; 
 on PostgreSQL; the agency simulator serving its API. ``make stack-test`` runs the pipeline
 through it (``tests/stack/test_stack.py``).
 
-The Airflow settings every service shares are in :func:`stack_env`, and
+The Airflow settings every service shares are in :func:`stack_env`, what only some services get
+(the warehouse's task login, the agencies' connections) in :func:`service_env`, and
 ``tests/unit/test_compose.py`` holds them equal to docker-compose.yml's ``x-airflow-common``
-block, so the two descriptions of the topology cannot drift apart. What differs is only where
-things are (127.0.0.1 instead of service names, a work directory instead of volumes) and how
-big (worker concurrency for a 2-core machine).
+block and its services, so the two descriptions of the topology cannot drift apart. What differs
+is only where things are (127.0.0.1 instead of service names, a work directory instead of
+volumes) and how big (worker concurrency for a 2-core machine).
+
+As in compose: the stack refuses to start with a weak secret (:func:`running_stack` checks them
+before anything starts; its own are generated at random), everything listens on 127.0.0.1, no
+secret is on a command line, Airflow's database has its own role and the warehouse an owner
+role (schema, ``warehouse migrate``) and a task login (rows only; ``warehouse.roles``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from safety_hub import lineage, settings
+from safety_hub.deploy_secrets import refuse_insecure
 from safety_hub.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
@@ -131,17 +138,48 @@ class StackConfig:
     worker_concurrency: int = 2  # docker-compose keeps Airflow's default (16); this is a 2-core machine
     api_port: int = field(default_factory=free_port)
     sim_port: int = field(default_factory=free_port)
-    token: str = field(default_factory=lambda: secrets.token_hex(16))
-    secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    token: str = field(default_factory=lambda: secrets.token_hex(16))  # the simulator's master: each agency's token derives from it
+    secret: str = field(default_factory=lambda: secrets.token_hex(32))  # JWT
+    api_secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     fernet_key: str = field(default_factory=lambda: _fernet_key())
     admin_user: str = "admin"
     admin_password: str = field(default_factory=lambda: secrets.token_hex(12))
+    metadata_password: str = field(default_factory=lambda: secrets.token_hex(16))
+    owner_password: str = field(default_factory=lambda: secrets.token_hex(16))
+    task_password: str = field(default_factory=lambda: secrets.token_hex(16))
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
 
     def database_url(self, db: str) -> str:
+        """``db`` as the server's superuser (set-up, clean-up and the tests' checks)."""
         return f"{self.postgres}/{db}"
+
+    def login_url(self, role: str, password: str, db: str) -> str:
+        import sqlalchemy as sa
+
+        return sa.make_url(self.postgres).set(username=role, password=password, database=db).render_as_string(hide_password=False)
+
+    # The roles carry their database's name: roles belong to the whole server, shared by stacks.
+    @property
+    def metadata_role(self) -> str:
+        return self.metadata_db
+
+    @property
+    def owner_role(self) -> str:
+        return f"{self.warehouse_db}_owner"
+
+    @property
+    def task_role(self) -> str:
+        return f"{self.warehouse_db}_task"
+
+    @property
+    def owner_url(self) -> str:
+        return self.login_url(self.owner_role, self.owner_password, self.warehouse_db)
+
+    @property
+    def task_url(self) -> str:
+        return self.login_url(self.task_role, self.task_password, self.warehouse_db)
 
     @property
     def api_url(self) -> str:
@@ -166,9 +204,23 @@ def _fernet_key() -> str:
     return Fernet.generate_key().decode()
 
 
+def stack_secrets(cfg: StackConfig) -> dict[str, str]:
+    """The stack's secrets under the names compose gives them (``deploy_secrets``)."""
+    return {
+        "AIRFLOW_DB_PASSWORD": cfg.metadata_password,
+        "WAREHOUSE_OWNER_PASSWORD": cfg.owner_password,
+        "WAREHOUSE_TASK_PASSWORD": cfg.task_password,
+        "AIRFLOW_JWT_SECRET": cfg.secret,
+        "AIRFLOW_FERNET_KEY": cfg.fernet_key,
+        "AIRFLOW_API_SECRET_KEY": cfg.api_secret_key,
+        "AIRFLOW_ADMIN_PASSWORD": cfg.admin_password,
+        "SAFETY_HUB_SIMULATOR_TOKEN": cfg.token,
+    }
+
+
 def stack_env(cfg: StackConfig) -> dict[str, str]:
     """Every variable the Airflow services share: the native twin of compose's ``x-airflow-common``."""
-    metadata = cfg.database_url(cfg.metadata_db)
+    metadata = cfg.login_url(cfg.metadata_role, cfg.metadata_password, cfg.metadata_db)
     passwords = cfg.workdir / "auth" / "simple_auth_manager_passwords.json"
     return {
         "AIRFLOW_HOME": str(cfg.workdir / "airflow"),
@@ -185,7 +237,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": cfg.api_url,
         "AIRFLOW__API_AUTH__JWT_SECRET": cfg.secret,
         "AIRFLOW__CORE__FERNET_KEY": cfg.fernet_key,
-        "AIRFLOW__API__SECRET_KEY": cfg.secret,
+        "AIRFLOW__API__SECRET_KEY": cfg.api_secret_key,
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{cfg.admin_user}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -193,10 +245,47 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(cfg.worker_concurrency),
         "PYTHONPATH": str(settings.PROJECT_DIR / "include"),
         "SAFETY_HUB_HOME": str(cfg.workdir / "hub"),
-        "SAFETY_HUB_WAREHOUSE_URL": cfg.database_url(cfg.warehouse_db),
         **lineage.airflow_settings(cfg.workdir / "hub"),
-        **simulator_connections(cfg.sim_url, cfg.token, cfg.dropzone),
     }
+
+
+# Services that read or write the warehouse: the Feed health page (api-server), DAG-level failure
+# callbacks (dag-processor: feed health in the alert) and tasks (worker). The others get no login.
+WAREHOUSE_USERS = ("api-server", "dag-processor", "worker")
+
+
+def service_env(cfg: StackConfig, service: str) -> dict[str, str]:
+    """What one Airflow service (``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``,
+    ``worker``) gets: :func:`stack_env` plus, as in compose, the warehouse's task login where
+    the warehouse is used and the agencies' connections on the workers only."""
+    if service not in (*SERVICES, "worker"):
+        raise ValueError(f"unknown service {service!r}")
+    env = stack_env(cfg)
+    if service in WAREHOUSE_USERS:
+        env["SAFETY_HUB_WAREHOUSE_URL"] = cfg.task_url
+    if service == "worker":
+        env.update(simulator_connections(cfg.sim_url, cfg.token, cfg.dropzone))
+    return env
+
+
+def simulator_env(cfg: StackConfig) -> dict[str, str]:
+    """The simulator's own variables: its token (from which each agency's is derived), no Airflow secret."""
+    from safety_hub.simulator.server import MASTER_TOKEN_VAR
+
+    return {"PYTHONPATH": str(settings.PROJECT_DIR / "include"), "SAFETY_HUB_HOME": str(cfg.workdir / "hub"),
+            MASTER_TOKEN_VAR: cfg.token}
+
+
+def service_commands(cfg: StackConfig) -> dict[str, list[str]]:
+    """The command line of every process, in start order. No secret is on one (``ps`` shows them)."""
+    commands = {
+        "simulator": [sys.executable, "-m", "safety_hub", "simulator", "serve", "--host", "127.0.0.1", "--port", str(cfg.sim_port)],
+        "api-server": [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(cfg.api_port)],
+        **{name: [str(BIN / "airflow"), name] for name in SERVICES[1:]},
+    }
+    for i in range(1, cfg.workers + 1):
+        commands[f"worker-{i}"] = [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"worker-{i}@%h"]
+    return commands
 
 
 def _admin_sql(cfg: StackConfig, statement: str) -> None:
@@ -211,15 +300,36 @@ def _admin_sql(cfg: StackConfig, statement: str) -> None:
 
 
 def create_databases(cfg: StackConfig) -> None:
-    """Fresh metadata and warehouse databases (what compose's postgres service and init script make)."""
+    """Fresh metadata and warehouse databases with their roles (what compose's airflow-init makes:
+    ``python -m safety_hub warehouse provision``)."""
+    import sqlalchemy as sa
+
+    from safety_hub.warehouse.roles import provision
+
     for db in (cfg.metadata_db, cfg.warehouse_db):
         _admin_sql(cfg, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-        _admin_sql(cfg, f'CREATE DATABASE "{db}"')
+    admin = sa.create_engine(cfg.database_url("postgres"))
+    try:
+        provision(admin, warehouse_db=cfg.warehouse_db, owner=cfg.owner_role, owner_password=cfg.owner_password,
+                  task=cfg.task_role, task_password=cfg.task_password, metadata_db=cfg.metadata_db,
+                  metadata_role=cfg.metadata_role, metadata_password=cfg.metadata_password)
+    finally:
+        admin.dispose()
 
 
 def drop_databases(cfg: StackConfig) -> None:
+    """Drop the stack's databases, then its roles."""
+    import sqlalchemy as sa
+
+    from safety_hub.warehouse.roles import drop_roles
+
     for db in (cfg.metadata_db, cfg.warehouse_db):
         _admin_sql(cfg, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+    admin = sa.create_engine(cfg.database_url("postgres"))
+    try:
+        drop_roles(admin, (cfg.metadata_role, cfg.owner_role, cfg.task_role))
+    finally:
+        admin.dispose()
 
 
 def flush_broker(cfg: StackConfig) -> None:
@@ -230,13 +340,18 @@ def flush_broker(cfg: StackConfig) -> None:
 
 
 def init(cfg: StackConfig, env: dict[str, str], progress=print) -> None:
-    """What compose's ``airflow-init`` does: migrate, create the pools, write the admin's password."""
+    """What compose's ``airflow-init`` does after provisioning: migrate Airflow's DB and (as the
+    warehouse's owner) the warehouse schema, create the pools, write the admin's password."""
     passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
     passwords.parent.mkdir(parents=True, exist_ok=True)
     passwords.write_text(json.dumps({cfg.admin_user: cfg.admin_password}))
+    passwords.chmod(0o600)
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    progress(f"migrating the Airflow metadata DB {cfg.metadata_db} (PostgreSQL)")
+    progress(f"migrating the Airflow metadata DB {cfg.metadata_db} (PostgreSQL, role {cfg.metadata_role})")
     subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    progress(f"migrating the warehouse {cfg.warehouse_db} as its owner {cfg.owner_role}")
+    subprocess.run([sys.executable, "-m", "safety_hub", "warehouse", "migrate"], env={**env, "SAFETY_HUB_WAREHOUSE_URL": cfg.owner_url},
+                   check=True, stdout=subprocess.DEVNULL, timeout=300)
     code = "from safety_hub.localairflow import create_pools; create_pools(warehouse_slots=4)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
 
@@ -275,32 +390,36 @@ def running_stack(cfg: StackConfig, progress=print, *, schedule: bool = True, ex
 
     ``schedule=False`` turns off the scheduler's cron and asset scheduling
     (``[scheduler] use_job_schedule``): only runs triggered through the API are created.
-    ``extra_env`` is added to every service's environment (e.g. the alert connection).
+    ``extra_env`` is added to every Airflow service's environment (e.g. the alert connection).
+    Nothing starts while a secret of ``cfg`` is weak (:class:`~safety_hub.deploy_secrets.InsecureSecrets`).
     """
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SAFETY_HUB_"))}
-    env = {**inherited, **stack_env(cfg), **(extra_env or {})}
+    refuse_insecure(stack_secrets(cfg))
+    # Not this machine's own Airflow or safety hub settings, nor agency tokens (the simulator's come from cfg).
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SAFETY_HUB_")) and not k.endswith("_API_TOKEN")}
+    added = dict(extra_env or {})
     if not schedule:
-        env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "false"
+        added["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "false"
+    env = {**inherited, **stack_env(cfg), **added}
     create_databases(cfg)
     flush_broker(cfg)
     init(cfg, env, progress)
     processes: dict[str, subprocess.Popen] = {}
+    commands = service_commands(cfg)
     with ExitStack() as stack:
-        def start(name: str, args: list[str], extra: dict[str, str] | None = None) -> subprocess.Popen:
-            processes[name] = stack.enter_context(service(args, {**env, **(extra or {})}, cfg.logs / f"{name}.log"))
+        def start(name: str, service_vars: dict[str, str]) -> subprocess.Popen:
+            processes[name] = stack.enter_context(service(commands[name], {**inherited, **service_vars}, cfg.logs / f"{name}.log"))
             return processes[name]
 
         progress(f"agency simulator on {cfg.sim_url}")
-        sim = start("simulator", [sys.executable, "-m", "safety_hub", "simulator", "serve", "--host", "127.0.0.1",
-                                  "--port", str(cfg.sim_port), "--token", cfg.token])
+        sim = start("simulator", simulator_env(cfg))
         progress(f"api-server on {cfg.api_url}")
-        api = start("api-server", [str(BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(cfg.api_port)])
+        api = start("api-server", {**service_env(cfg, "api-server"), **added})
         for name in SERVICES[1:]:
-            start(name, [str(BIN / "airflow"), name])
+            start(name, {**service_env(cfg, name), **added})
         for i in range(1, cfg.workers + 1):
             name = f"worker-{i}"
-            start(name, [str(BIN / "airflow"), "celery", "worker", "--celery-hostname", f"{name}@%h"],
-                  {WORKER_NAME_VAR: name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+            start(name, {**service_env(cfg, "worker"), **added,
+                         WORKER_NAME_VAR: name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
         progress(f"{cfg.workers} Celery workers (concurrency {cfg.worker_concurrency} each), scheduler, dag-processor, triggerer")
         wait_http(f"{cfg.sim_url}/health", sim, cfg.logs / "simulator.log", timeout=60)
         wait_http(f"{cfg.api_url}/api/v2/monitor/health", api, cfg.logs / "api-server.log")

@@ -24,7 +24,7 @@ AIRFLOW_COMMANDS = {
     "airflow-worker": "celery worker",
 }
 AIRFLOW_SERVICES = ["airflow-init", *AIRFLOW_COMMANDS]
-EXPECTED_SERVICES = {"postgres", "redis", "simulator", *AIRFLOW_SERVICES}
+EXPECTED_SERVICES = {"secrets-check", "postgres", "redis", "simulator", *AIRFLOW_SERVICES}
 
 # Settings that must be identical in every Airflow service.
 SHARED_SETTINGS = [
@@ -38,15 +38,18 @@ SHARED_SETTINGS = [
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
     "AIRFLOW__CORE__DAGS_FOLDER",
     "SAFETY_HUB_HOME",
-    "SAFETY_HUB_WAREHOUSE_URL",
     "PYTHONPATH",
 ]
+# SAFETY_HUB_WAREHOUSE_URL is no longer shared (issue 15, finding 12): tasks, the feed-health page
+# and the failure callback get the task login, airflow-init the owner's, the others none.
+WAREHOUSE_LOGINS = {"airflow-worker": "safety_hub_task", "airflow-apiserver": "safety_hub_task",
+                    "airflow-dag-processor": "safety_hub_task", "airflow-init": "safety_hub_owner"}
 SECRET_SETTINGS = {
     "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET",
     "AIRFLOW__CORE__FERNET_KEY": "AIRFLOW_FERNET_KEY",
     "AIRFLOW__API__SECRET_KEY": "AIRFLOW_API_SECRET_KEY",
 }
-NON_SECRET_ENV_KEYS = {"AIRFLOW_UID", "AIRFLOW_ADMIN_USERNAME"}
+NON_SECRET_ENV_KEYS = {"AIRFLOW_UID", "AIRFLOW_ADMIN_USERNAME", "AIRFLOW_CONN_SAFETY_HUB_ALERTS"}  # the last optional, may be empty
 
 
 def _env_example() -> dict[str, str]:
@@ -114,7 +117,16 @@ def test_airflow_services_share_setting(setting):
 
 @pytest.mark.parametrize("setting,variable", SECRET_SETTINGS.items())
 def test_secrets_come_from_env_file_not_literals(setting, variable):
-    assert _env("airflow-apiserver")[setting] == f"${{{variable}}}"
+    # ${VAR:?message}: compose refuses to start when VAR is unset or empty (issue 15, finding 5).
+    assert _env("airflow-apiserver")[setting].startswith(f"${{{variable}:?")
+
+
+@pytest.mark.parametrize("service,login", WAREHOUSE_LOGINS.items())
+def test_warehouse_login_per_service(service, login):
+    assert re.fullmatch(rf"postgresql\+psycopg2://{login}:\$\{{[A-Z_]+_PASSWORD:\?[^}}]*\}}@postgres/warehouse",
+                        _env(service)["SAFETY_HUB_WAREHOUSE_URL"])
+    others = [s for s in AIRFLOW_SERVICES if s not in WAREHOUSE_LOGINS and "SAFETY_HUB_WAREHOUSE_URL" in _env(s)]
+    assert not others, f"no warehouse login for {others}"
 
 
 def test_executor_database_and_broker():
@@ -123,14 +135,15 @@ def test_executor_database_and_broker():
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
     assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
-    assert env["SAFETY_HUB_WAREHOUSE_URL"].endswith("@postgres/warehouse")
+    assert _env("airflow-worker")["SAFETY_HUB_WAREHOUSE_URL"].endswith("@postgres/warehouse")
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
 
 
 def test_execution_api_points_at_the_api_server():
     url = _env("airflow-worker")["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
     assert re.fullmatch(r"http://airflow-apiserver:8080/execution/", url), url
-    assert "8080:8080" in SERVICES["airflow-apiserver"]["ports"]
+    # Published on the host's loopback only; others reach it through a TLS proxy (issue 15, finding 5).
+    assert SERVICES["airflow-apiserver"]["ports"] == ["127.0.0.1:8080:8080"]
     assert "/api/v2/monitor/health" in " ".join(SERVICES["airflow-apiserver"]["healthcheck"]["test"])
 
 
@@ -141,7 +154,9 @@ def test_code_and_data_mounted_in_airflow_service(service):
     assert mounts.get("/opt/airflow/plugins") == "./plugins"
     assert mounts.get("/opt/airflow/include") == "./include"
     assert mounts.get("/opt/airflow/safety_hub_home") == "safety-hub-home"
-    assert SERVICES[service].get("env_file") == ".env"
+    # No env_file any more: each service gets only the secrets written into its environment
+    # (issue 15, finding 5; tests/security/test_deploy_secrets.py checks which).
+    assert "env_file" not in SERVICES[service]
 
 
 def test_named_volumes_are_declared():
@@ -159,6 +174,7 @@ def test_named_volumes_are_declared():
 def test_airflow_services_wait_for_init_and_backends(service):
     deps = SERVICES[service]["depends_on"]
     assert deps["airflow-init"]["condition"] == "service_completed_successfully"
+    assert deps["secrets-check"]["condition"] == "service_completed_successfully"
     assert deps["postgres"]["condition"] == "service_healthy"
     assert deps["redis"]["condition"] == "service_healthy"
 
@@ -182,18 +198,31 @@ def test_init_migrates_db_and_creates_pools():
         assert pools.get(f"pool_{code}") == agency["pool_slots"], f"pool_{code}"
 
 
-def test_postgres_creates_the_warehouse_db():
+def test_init_provisions_the_roles_and_databases():
+    # Was: the postgres image's init script created the warehouse DB, owned by the superuser
+    # `airflow` that also owned Airflow's DB. Now postgres has only its superuser, and
+    # airflow-init creates (at every start, idempotently) the roles and databases the URLs name
+    # (issue 15, finding 12): `python -m safety_hub warehouse provision` with the CLI's defaults.
+    from safety_hub.cli import build_parser
+
     pg = SERVICES["postgres"]
-    assert pg["environment"]["POSTGRES_DB"] == "airflow"
+    assert pg["environment"] == {"POSTGRES_USER": "postgres", "POSTGRES_PASSWORD": "${POSTGRES_PASSWORD:?see .env.example}"}
     assert "pg_isready" in pg["healthcheck"]["test"]
-    init_mounts = {t: s for t, s in _mounts("postgres").items() if t.startswith("/docker-entrypoint-initdb.d/")}
-    assert list(init_mounts.values()) == ["./docker/postgres-init.sql"]
-    sql = (ROOT / "docker" / "postgres-init.sql").read_text(encoding="utf-8")
-    assert re.search(r"CREATE DATABASE\s+warehouse\b", sql, re.IGNORECASE)
+    assert not [t for t in _mounts("postgres") if t.startswith("/docker-entrypoint-initdb.d/")]
+    script = _command("airflow-init")
+    assert "python -m safety_hub warehouse provision\n" in script and "python -m safety_hub warehouse migrate\n" in script
+    defaults = build_parser().parse_args(["warehouse", "provision"])
+    init = _env("airflow-init")
+    assert init["SAFETY_HUB_PG_ADMIN_URL"].startswith("postgresql+psycopg2://postgres:") and init["SAFETY_HUB_PG_ADMIN_URL"].endswith("@postgres/postgres")
+    assert init["SAFETY_HUB_WAREHOUSE_URL"].startswith(f"postgresql+psycopg2://{defaults.owner}:")
+    assert init["SAFETY_HUB_WAREHOUSE_URL"].endswith(f"@postgres/{defaults.warehouse_db}")
+    assert _env("airflow-worker")["SAFETY_HUB_WAREHOUSE_URL"].startswith(f"postgresql+psycopg2://{defaults.task}:")
+    metadata = _env("airflow-scheduler")["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert metadata.startswith(f"postgresql+psycopg2://{defaults.metadata_role}:") and metadata.endswith(f"@postgres/{defaults.metadata_db}")
 
 
 def test_feed_connections_are_defined():
-    env = _env("airflow-worker")
+    env = _env("airflow-worker")  # only the workers run tasks, so only they hold the agencies' connections
     feeds = _feeds()
     assert feeds, "no feed YAMLs found"
     for feed in feeds:
@@ -202,7 +231,9 @@ def test_feed_connections_are_defined():
         assert raw, f"no AIRFLOW_CONN_{conn_id.upper()} for feed {feed['feed_id']}"
         assert "conn_type" in json.loads(raw)
     emb = json.loads(env["AIRFLOW_CONN_EMB_API"])
-    assert emb["host"] == "http://simulator:8765" and emb["password"] == "${EMB_API_TOKEN}"
+    # ${VAR:?}: refused when empty; TC_API carries TC_API_TOKEN, not the EMB token (issue 15, finding 12).
+    assert emb["host"] == "http://simulator:8765" and emb["password"].startswith("${EMB_API_TOKEN:?")
+    assert json.loads(env["AIRFLOW_CONN_TC_API"])["password"].startswith("${TC_API_TOKEN:?")
     home = env["SAFETY_HUB_HOME"]
     assert json.loads(env["AIRFLOW_CONN_HCC_DROP"])["extra"]["path"].startswith(f"{home}/dropzone/")
     assert json.loads(env["AIRFLOW_CONN_TC_DB"])["extra"]["url"] == f"sqlite:///{home}/dropzone/tc/tc_agency.sqlite"
@@ -211,7 +242,9 @@ def test_feed_connections_are_defined():
 def test_simulator_serves_api_and_writes_drops_to_shared_volume():
     command = _command("simulator")
     assert command.startswith("python -m safety_hub simulator run ")
-    assert "--port 8765" in command and "--token ${EMB_API_TOKEN}" in command
+    # The tokens come from the environment; on the command line `ps` showed them (issue 15, finding 12).
+    assert "--port 8765" in command and "--token" not in command
+    assert {"EMB_API_TOKEN", "TC_API_TOKEN"} <= set(_env("simulator"))
     assert "--out /opt/airflow/safety_hub_home/dropzone" in command
     assert _mounts("simulator").get("/opt/airflow/safety_hub_home") == "safety-hub-home"
     assert SERVICES["simulator"]["image"] == SERVICES["airflow-worker"]["image"]
@@ -220,15 +253,17 @@ def test_simulator_serves_api_and_writes_drops_to_shared_volume():
 def test_every_compose_variable_is_in_env_example():
     # ${VAR} and ${VAR:-default}; $${VAR} is an escaped literal for the container shell.
     referenced = set(re.findall(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)", COMPOSE_TEXT))
-    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "EMB_API_TOKEN"} <= referenced
+    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "EMB_API_TOKEN", "TC_API_TOKEN"} <= referenced
     missing = referenced - set(_env_example())
     assert not missing, f"used in docker-compose.yml but not in .env.example: {sorted(missing)}"
 
 
 def test_env_example_holds_only_placeholders():
+    from safety_hub.deploy_secrets import DEPLOY_SECRETS
+
     values = _env_example()
     secrets = {k: v for k, v in values.items() if k not in NON_SECRET_ENV_KEYS}
-    assert {"POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "EMB_API_TOKEN"} <= set(secrets)
+    assert set(secrets) == set(DEPLOY_SECRETS), "the secrets check knows every secret of .env.example"
     for key, value in secrets.items():
         assert value.startswith("change-me"), f"{key} in .env.example must be a change-me placeholder"
     for key, value in values.items():
@@ -258,21 +293,36 @@ NATIVE_ONLY = {
 }
 
 
-def _native_env(tmp_path) -> dict[str, str]:
-    from safety_hub.stack import StackConfig, stack_env
+# Settings only compose sets on a service: Celery's warm shutdown under the image's dumb-init, and
+# the optional alert connection from .env (the stack test passes its receiver as extra_env).
+COMPOSE_ONLY = {"DUMB_INIT_SETSID", "AIRFLOW_CONN_SAFETY_HUB_ALERTS"}
 
-    return stack_env(StackConfig(tmp_path))
+
+def _native_env(tmp_path, service: str | None = None) -> dict[str, str]:
+    from safety_hub.stack import StackConfig, service_env, stack_env
+
+    cfg = StackConfig(tmp_path)
+    return stack_env(cfg) if service is None else service_env(cfg, service)
 
 
 def test_native_stack_sets_the_same_settings_as_compose(tmp_path):
     native = set(_native_env(tmp_path))
-    compose = set(_env("airflow-scheduler"))
+    compose = set(COMPOSE["x-airflow-common"]["environment"])
     assert native - NATIVE_ONLY == compose, {"only native": sorted(native - NATIVE_ONLY - compose), "only compose": sorted(compose - native)}
 
 
+@pytest.mark.parametrize("service,command", AIRFLOW_COMMANDS.items())
+def test_native_services_get_what_their_compose_service_gets(tmp_path, service, command):
+    # Each service's own additions (warehouse login, agency connections) are per service since
+    # issue 15; the native stack hands them out the same way.
+    native = set(_native_env(tmp_path, command.split()[-1])) - NATIVE_ONLY
+    compose = set(_env(service)) - COMPOSE_ONLY
+    assert native == compose, {"only native": sorted(native - compose), "only compose": sorted(compose - native)}
+
+
 def test_native_stack_and_compose_agree_on_every_fixed_value(tmp_path):
-    native, compose = _native_env(tmp_path), _env("airflow-scheduler")
-    fixed = {k: v for k, v in compose.items() if "${" not in v and "/opt/airflow" not in v and "://" not in v}
+    native, compose = _native_env(tmp_path, "worker"), _env("airflow-worker")
+    fixed = {k: v for k, v in compose.items() if "${" not in v and "/opt/airflow" not in v and "://" not in v and k not in COMPOSE_ONLY}
     assert fixed, "compose sets fixed values (executor, examples, health check)"
     assert {k: native[k] for k in fixed} == fixed
     assert native["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")

@@ -187,10 +187,11 @@ def test_truth_key_is_the_delivered_key(feed_id):
 def test_simulator_serves_every_api_dataset():
     import requests
 
-    from safety_hub.simulator.server import start_in_thread
+    from safety_hub.simulator.server import agency_tokens, start_in_thread
 
     token, day = "feeds-test-token", DAYS[0]
     server = start_in_thread(port=0, token=token)
+    tokens = agency_tokens(token)  # each agency's API takes its own token, derived from the master
     try:
         for feed_id in FEEDS:
             spec, feed = SPECS[feed_id], get_feed(feed_id)
@@ -200,7 +201,7 @@ def test_simulator_serves_every_api_dataset():
             records, page, pages = [], 1, 1
             while page <= pages:
                 resp = requests.get(server.url + feed.delivery.endpoint, params={**params, "page": page},
-                                    headers={"Authorization": f"Bearer {token}"}, timeout=10)
+                                    headers={"Authorization": f"Bearer {tokens[feed.agency]}"}, timeout=10)
                 assert resp.status_code == 200, (feed_id, resp.text[:200])
                 body = resp.json()["data"]
                 records.extend(body["records"])

@@ -230,7 +230,7 @@ WINDOW = "updated_since=2026-11-02T00:00:00%2B08:00&updated_until=2026-11-03T00:
 def server():
     from safety_hub.simulator.server import start_in_thread
 
-    srv = start_in_thread(port=0, token=TOKEN)
+    srv = start_in_thread(port=0, token={"emb": TOKEN, "tc": "unit-test-tc-token"})  # each agency its own token
     try:
         yield srv
     finally:

@@ -6,16 +6,24 @@ Records are generated on request from (seed, date), so the server keeps no state
 except optional fault injection (``faults``) used by tests: a queue of responses
 to serve instead of the real ones (``429``, ``500``, ``timeout``, ``garbage``;
 ``ok`` serves one real response).
+
+Each agency has its own bearer token: the EMB token opens the EMB endpoints only, the TC token
+the TC ones. The server takes a mapping agency -> token, or one master secret from which each
+agency's token is derived (:func:`agency_tokens`; tests, the demo and the native stack), as
+:func:`safety_hub.simulator.connections.simulator_connections` derives them for the connections.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import json
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -24,7 +32,33 @@ from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
 from safety_hub.simulator.spec import CN_TZ, SPECS, Api
 
 MAX_DAYS = 62
+MASTER_TOKEN_VAR = "SAFETY_HUB_SIMULATOR_TOKEN"  # the master secret, when the CLI is given no per-agency token
 ENDPOINTS = {s.delivery.endpoint: s for s in SPECS.values() if isinstance(s.delivery, Api)}
+
+
+def endpoint_agency(endpoint: str) -> str:
+    """The agency serving ``endpoint`` (a feed id starts with its agency's code)."""
+    return ENDPOINTS[endpoint].feed_id.split("_", 1)[0]
+
+
+def api_agencies() -> list[str]:
+    """The agencies whose APIs the simulator serves."""
+    return sorted({endpoint_agency(e) for e in ENDPOINTS})
+
+
+def agency_token(master: str, agency: str) -> str:
+    """The bearer token of ``agency`` derived from one master secret (no agency's token reveals another's)."""
+    return hmac.new(master.encode(), f"safety_hub simulator api token: {agency}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def agency_tokens(tokens: str | Mapping[str, str]) -> dict[str, str]:
+    """agency -> token for every agency with an API: derived from a master secret, or as given."""
+    if isinstance(tokens, str):
+        return {agency: agency_token(tokens, agency) for agency in api_agencies()}
+    missing = [a for a in api_agencies() if not tokens.get(a)]
+    if missing:
+        raise ValueError(f"no API token for agency {', '.join(missing)}")
+    return dict(tokens)
 
 
 @functools.lru_cache(maxsize=128)
@@ -81,7 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
         spec = ENDPOINTS.get(endpoint) if url.path.startswith("/api/v1/") else None
         if spec is None:
             return self._reply(404, {"code": 404, "message": "not found"})
-        if self.headers.get("Authorization") != f"Bearer {self.server.token}":
+        expected = f"Bearer {self.server.tokens[endpoint_agency(endpoint)]}"
+        if not hmac.compare_digest(self.headers.get("Authorization", "").encode(), expected.encode()):
             return self._reply(401, {"code": 401, "message": "invalid token"})
         if self._fault():
             return None
@@ -106,9 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
 class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, token: str, seed: int = DEFAULT_SEED):
+    def __init__(self, host: str, port: int, token: str | Mapping[str, str], seed: int = DEFAULT_SEED):
+        """``token``: agency -> bearer token, or a master secret each agency's token is derived from."""
+        self.tokens = agency_tokens(token)
         super().__init__((host, port), _Handler)
-        self.token, self.seed = token, seed
+        self.seed = seed
         self.faults: deque[str] = deque()
         self.timeout_sleep = 3.0
         self._lock = threading.Lock()
@@ -128,7 +165,8 @@ class SimulatorServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
 
-def start_in_thread(host: str = "127.0.0.1", port: int = 0, token: str = "sim-token", seed: int = DEFAULT_SEED) -> SimulatorServer:
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, token: str | Mapping[str, str] = "sim-token",
+                    seed: int = DEFAULT_SEED) -> SimulatorServer:
     """Start the API on a background thread (port 0 picks a free port)."""
     server = SimulatorServer(host, port, token, seed)
     threading.Thread(target=server.serve_forever, name="agency-simulator", daemon=True).start()

@@ -126,52 +126,104 @@ _ensured: set[tuple[str, int]] = set()
 SCHEMA_LOCK_KEY = 0x5AFE_7AB1E  # pg_advisory_xact_lock key of ensure_schema (any constant of our own)
 
 
+class SchemaBehind(RuntimeError):
+    """The warehouse lacks tables, columns or indexes of the model, and this login may not add them."""
+
+
 def ensure_schema(engine: sa.Engine) -> sa.MetaData:
     """Create missing tables, add columns new in the model, (re)seed the districts.
 
-    Done once per engine and model per process; safe to call at every stage.
+    Done once per engine and model per process; safe to call at every stage. A schema that is
+    up to date takes no DDL, so the warehouse's task login (no DDL rights, ``warehouse.roles``)
+    may call it; a change needs the owner (``python -m safety_hub warehouse migrate``) and
+    fails here with :class:`SchemaBehind` saying so. On PostgreSQL every change also grants
+    again, column by column, for each analyst role of ``grant-analyst`` (``warehouse.access``),
+    so a column or table added later is visible to analysts only if it is not personal.
     """
     md = build_metadata()
     signature = (engine.url.render_as_string(hide_password=False), hash(tuple((t.name, tuple(t.columns.keys())) for t in md.sorted_tables)))
     if signature in _ensured:
         return md
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Tasks on several workers start on a new warehouse at once: two CREATE TABLEs of the
-            # same name race ("duplicate key ... pg_type_typname_nsp_index"). One at a time; the
-            # next sees the tables (checkfirst) once the first commits.
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        md.create_all(conn, checkfirst=True)
-        _add_missing_columns(conn, md)
-        _add_missing_indexes(conn, md)
-        districts = md.tables["dim_district"]
-        legacy = md.tables["dim_district_legacy"]
-        conn.execute(districts.delete())
-        conn.execute(districts.insert(), [{"district_code": c, "district_name": n} for c, n in DISTRICTS.items()])
-        conn.execute(legacy.delete())
-        conn.execute(legacy.insert(), [{"legacy_code": o, "district_code": n} for o, n in LEGACY_DISTRICTS.items()])
+    try:
+        with engine.begin() as conn:
+            postgres = conn.dialect.name == "postgresql"
+            if postgres:
+                # Tasks on several workers start on a new warehouse at once: two CREATE TABLEs of the
+                # same name race ("duplicate key ... pg_type_typname_nsp_index"). One at a time; the
+                # next sees the tables (checkfirst) once the first commits.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+                _act_as_schema_owner(conn)
+            existing = _existing_columns(conn)
+            missing = [t for t in md.sorted_tables if t.name not in existing]
+            md.create_all(conn, tables=missing, checkfirst=True)
+            added = _add_missing_columns(conn, md, existing)
+            _add_missing_indexes(conn, md)
+            if postgres and (missing or added):
+                from safety_hub.warehouse.access import regrant_analysts
+
+                regrant_analysts(conn, md)
+            districts = md.tables["dim_district"]
+            legacy = md.tables["dim_district_legacy"]
+            conn.execute(districts.delete())
+            conn.execute(districts.insert(), [{"district_code": c, "district_name": n} for c, n in DISTRICTS.items()])
+            conn.execute(legacy.delete())
+            conn.execute(legacy.insert(), [{"legacy_code": o, "district_code": n} for o, n in LEGACY_DISTRICTS.items()])
+    except sa.exc.ProgrammingError as exc:
+        if getattr(exc.orig, "pgcode", None) != "42501":  # insufficient_privilege
+            raise
+        user = engine.url.username or "this login"
+        raise SchemaBehind(f"the warehouse schema is behind the model and {user} may not change it ({str(exc.orig).splitlines()[0]}): "
+                           "run `python -m safety_hub warehouse migrate` with the owner's login "
+                           "(compose: `docker compose run --rm airflow-init`)") from None
     _ensured.add(signature)
     return md
 
 
-def _add_missing_columns(conn: sa.Connection, md: sa.MetaData) -> None:
-    """Additive schema evolution: a column added to a feed or the model appears as NULLs."""
+def _act_as_schema_owner(conn: sa.Connection) -> None:
+    """A superuser (an admin running ``grant-analyst`` or ``warehouse migrate``) makes tables as the
+    schema's owner role (``warehouse.roles``), for this transaction: a table it created as itself
+    would lack the task login's rights, which come with the owner's tables."""
+    owner, may = conn.execute(sa.text(
+        "SELECT n.nspowner::regrole::text, pg_has_role(current_user, n.nspowner, 'MEMBER') "
+        "FROM pg_namespace n WHERE n.nspname = current_schema()")).one()
+    if may and not owner.startswith("pg_") and owner != conn.execute(sa.text("SELECT current_user")).scalar_one():
+        conn.execute(sa.text(f"SET LOCAL ROLE {owner}"))  # regrole::text is quoted as needed
+
+
+def _existing_columns(conn: sa.Connection) -> dict[str, set[str]]:
     schema_filter = "table_schema = current_schema()" if conn.dialect.name == "postgresql" else "table_schema = 'main'"
     existing: dict[str, set[str]] = {}
     for table, column in conn.execute(sa.text(f"SELECT table_name, column_name FROM information_schema.columns WHERE {schema_filter}")):
         existing.setdefault(table, set()).add(column)
+    return existing
+
+
+def _add_missing_columns(conn: sa.Connection, md: sa.MetaData, existing: dict[str, set[str]]) -> list[str]:
+    """Additive schema evolution: a column added to a feed or the model appears as NULLs. Returns ``table.column`` of each."""
+    added = []
     for table in md.sorted_tables:
         for column in table.columns:
             if table.name in existing and column.name not in existing[table.name]:
                 ddl = column.type.compile(dialect=conn.dialect)
                 default = f" DEFAULT {column.server_default.arg}" if column.server_default is not None else ""
                 conn.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl}{default}'))
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def _add_missing_indexes(conn: sa.Connection, md: sa.MetaData) -> None:
-    """Indexes new in the model (a unique key on an existing fact table) are created; duplicates already there fail loudly."""
+    """Indexes new in the model (a unique key on an existing fact table) are created; duplicates already there fail loudly.
+
+    On PostgreSQL only the missing ones are created: even ``CREATE INDEX IF NOT EXISTS`` needs
+    the table's owner, and the task login is not.
+    """
+    present = None
+    if conn.dialect.name == "postgresql":
+        present = set(conn.execute(sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")).scalars())
     for table in md.sorted_tables:
         for index in table.indexes:
+            if present is not None and index.name in present:
+                continue
             cols = ", ".join(f'"{c.name}"' for c in index.columns)
             unique = "UNIQUE " if index.unique else ""
             conn.execute(sa.text(f'CREATE {unique}INDEX IF NOT EXISTS "{index.name}" ON "{table.name}" ({cols})'))
