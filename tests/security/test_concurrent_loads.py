@@ -86,15 +86,20 @@ def test_concurrent_loads_on_postgres(home, monkeypatch):
         _check(engine, keys)
 
 
-def test_fact_tables_refuse_a_second_row_for_a_key(home):
+@pytest.mark.postgres
+def test_fact_tables_refuse_a_second_row_for_a_key_on_postgres(home):
+    """PostgreSQL, where loads of one feed may run on several workers at once: the key is unique in the table."""
     from safety_hub.warehouse.engine import ensure_schema
 
-    engine = sa.create_engine(f"duckdb:///{home / 'w.duckdb'}")
-    ensure_schema(engine)
+    with scratch_database("safety_hub_unique") as engine:
+        ensure_schema(engine)
+        _insert_twice(engine)
+
+
+def _insert_twice(engine) -> None:
     row = {"project_id": "P1", "feed_id": FEED, "batch_id": "b", "business_date": DAY, "raw_file": "f", "loaded_at": dt.datetime.now(dt.timezone.utc)}
     cols = ", ".join(row)
     with engine.begin() as conn:
         conn.execute(sa.text(f"INSERT INTO fact_construction_project ({cols}) VALUES ({', '.join(':' + k for k in row)})"), row)
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
         conn.execute(sa.text(f"INSERT INTO fact_construction_project ({cols}) VALUES ({', '.join(':' + k for k in row)})"), row)
-    engine.dispose()

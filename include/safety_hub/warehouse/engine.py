@@ -224,6 +224,8 @@ def _add_missing_indexes(conn: sa.Connection, md: sa.MetaData) -> None:
         for index in table.indexes:
             if present is not None and index.name in present:
                 continue
+            if conn.dialect.name not in index.info.get("dialects", (conn.dialect.name,)):
+                continue  # e.g. the fact tables' unique key: PostgreSQL only (schema.py)
             cols = ", ".join(f'"{c.name}"' for c in index.columns)
             unique = "UNIQUE " if index.unique else ""
             conn.execute(sa.text(f'CREATE {unique}INDEX IF NOT EXISTS "{index.name}" ON "{table.name}" ({cols})'))

@@ -131,8 +131,10 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
     for feed in feeds.values():
         cols = [sa.Column(c.name, _TYPES[c.type](), comment=c.source, info={"personal": c.personal}) for c in feed.columns]
         cols += [sa.Column(d.name, _TYPES[d.type](), comment=f"derived: {d.function}({', '.join(d.args)})") for d in feed.derived]
-        # One row per key: a second load racing the first cannot add the same records again.
-        key = sa.Index(f"ux_{feed.target_table}_key", *feed.key, unique=True)
+        # One row per key: a second load racing the first cannot add the same records again. PostgreSQL
+        # only: there loads of one feed can run on several workers at once. A DuckDB file has one writing
+        # process at a time (engine._WriterLock), and its unique index made the merge ~40x slower.
+        key = sa.Index(f"ux_{feed.target_table}_key", *feed.key, unique=True, info={"dialects": ("postgresql",)}).ddl_if(dialect="postgresql")
         sa.Table(feed.target_table, md, *cols, *_lineage_columns(), key, comment=f"{feed.title}（{feed.feed_id}）", info={"layer": "core"})
     for name, comment in (("quarantine", "隔离区：未通过校验（error 规则）的记录，每条（记录, 规则）一行"),
                           ("quality_flag", "质量提示：违反 warning 规则但已入库的记录，每条（记录, 规则）一行")):
