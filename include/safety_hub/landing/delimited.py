@@ -165,27 +165,21 @@ def _odd_quote_lines(body: bytes) -> np.ndarray:
     return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
-def _without_lines(body: bytes, drop: np.ndarray) -> bytes:
-    """``body`` without the given 0-based lines."""
+def _set_apart(body: bytes, drop: np.ndarray) -> tuple[bytes, dict[int, str]]:
+    """``body`` without the given 0-based lines, and the text of each line taken out (one scan for line starts)."""
     if not len(drop):
-        return body
+        return body, {}
     arr = np.frombuffer(body, dtype=np.uint8)
     starts = np.concatenate(([0], np.flatnonzero(arr == 10) + 1))
-    keep, pos = [], 0
+    keep, texts, pos = [], {}, 0
     for line in drop.tolist():
         begin = int(starts[line])
         end = int(starts[line + 1]) if line + 1 < len(starts) else len(body)
+        texts[line] = body[begin:end].decode("utf-8", "replace").rstrip("\r\n")
         keep.append(body[pos:begin])
         pos = end
     keep.append(body[pos:])
-    return b"".join(keep)
-
-
-def _line_text(body: bytes, line: int) -> str:
-    arr = np.frombuffer(body, dtype=np.uint8)
-    starts = np.concatenate(([0], np.flatnonzero(arr == 10) + 1))
-    end = int(starts[line + 1]) if line + 1 < len(starts) else len(body)
-    return body[int(starts[line]) : end].decode("utf-8", "replace").rstrip("\r\n")
+    return b"".join(keep), texts
 
 
 def _read_body(body: bytes, ncols: int, multiline: bool, threads: bool):
@@ -293,8 +287,7 @@ def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile
         # find the lines holding an odd number of quotes, set them apart and read the rest.
         odd = _odd_quote_lines(body)
         table = None
-    line_of: dict[int, str] = {int(i): _line_text(body, int(i)) for i in odd}  # removed line -> raw text
-    parsed_body = _without_lines(body, odd)
+    parsed_body, line_of = _set_apart(body, odd)  # line_of: removed line -> raw text
     if table is None or (invalid and any(n is None for n, _ in invalid)):  # single-threaded, pyarrow numbers the lines
         table, invalid = _read_or_none(parsed_body, len(names), multiline, False, checked)
         if table is None:  # text pyarrow cannot parse even line by line: say where, in one line
