@@ -114,22 +114,6 @@ def test_duplicate_file_is_recognised_skipped_and_audited(hub, simulator):
     assert sorted(fact_keys(FEED)) == sorted(truth_keys(simulator, FEED))
 
 
-def test_rerunning_a_loaded_run_appends_its_skip_and_keeps_the_load(hub, simulator):
-    """Clearing a loaded file-drop run in the UI runs it again with the same batch id: its audit row stays."""
-    import sqlalchemy as sa
-
-    from safety_hub.warehouse.engine import get_engine
-
-    _drop(DAY, csv_bytes(_records(), "gbk"))
-    run_feed(FEED, DAY, batch_id="scheduled__1")
-    with pytest.raises(DuplicateDelivery):
-        run_feed(FEED, DAY, batch_id="scheduled__1")  # the archived file, extracted again
-    with get_engine().connect() as conn:
-        rows = conn.execute(sa.text("SELECT batch_id, status, rows_loaded FROM load_audit WHERE feed_id = :f ORDER BY loaded_at"), {"f": FEED}).all()
-    assert [(r[0], r[1]) for r in rows] == [("scheduled__1", "loaded"), ("scheduled__1", "skipped_duplicate_file")]
-    assert rows[0][2] > 0
-
-
 def test_drifted_columns_new_kept_in_raw_renamed_mapped_by_alias(hub, simulator):
     import pandas as pd
 
