@@ -42,6 +42,7 @@ DEPLOY_SECRETS = {s.name: s for s in (
     Secret("AIRFLOW_JWT_SECRET", "openssl rand -hex 32", url_safe=False),
     Secret("AIRFLOW_FERNET_KEY", FERNET_HOW, url_safe=False, fernet=True),
     Secret("AIRFLOW_API_SECRET_KEY", "openssl rand -hex 32", url_safe=False),
+    Secret("REDIS_PASSWORD"),            # Redis's requirepass: the Celery broker URL of every Airflow service
     Secret("AIRFLOW_ADMIN_PASSWORD", url_safe=False),
     Secret("EMB_API_TOKEN"),             # the EMB API's bearer token (emb_api connection, simulator)
     Secret("TC_API_TOKEN"),              # the TC API's bearer token (tc_api connection, simulator)

@@ -27,10 +27,10 @@ NON_SECRET = {"AIRFLOW_UID", "AIRFLOW_ADMIN_USERNAME", "AIRFLOW_CONN_SAFETY_HUB_
 # What each service needs (README, "Production"): every Airflow service the metadata DB and the
 # keys they share; the warehouse's task login only where the warehouse is read or written (the
 # feed-health page, the run-failure callback, tasks); agency tokens only where tasks run.
-AIRFLOW_CORE = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY"}
+AIRFLOW_CORE = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY", "REDIS_PASSWORD"}
 NEEDS = {
     "postgres": {"POSTGRES_PASSWORD"},
-    "redis": set(),
+    "redis": {"REDIS_PASSWORD"},
     "airflow-init": AIRFLOW_CORE | {"POSTGRES_PASSWORD", "WAREHOUSE_OWNER_PASSWORD", "WAREHOUSE_TASK_PASSWORD", "AIRFLOW_ADMIN_PASSWORD"},
     "airflow-apiserver": AIRFLOW_CORE | {"WAREHOUSE_TASK_PASSWORD"},
     "airflow-scheduler": AIRFLOW_CORE,

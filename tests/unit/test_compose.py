@@ -134,7 +134,7 @@ def test_executor_database_and_broker():
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("@postgres/airflow")
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://")
-    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379/")
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://:${REDIS_PASSWORD:?see .env.example}@redis:6379/0", "Redis asks for its password"
     assert _env("airflow-worker")["SAFETY_HUB_WAREHOUSE_URL"].endswith("@postgres/warehouse")
     assert env["AIRFLOW__CORE__LOAD_EXAMPLES"].lower() == "false"
 
