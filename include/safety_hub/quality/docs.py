@@ -48,13 +48,12 @@ def docs_dir() -> Path:
 
 
 def _context():
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    """The file context of the docs store (``data/gx/``), our expectations registered (``gxcontext``)."""
+    from safety_hub.quality.gxcontext import get_context
 
     root = settings.data_dir()
     root.mkdir(parents=True, exist_ok=True)
-    ctx = gx.get_context(mode="file", project_root_dir=str(root))
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    ctx = get_context(root)
     site = {
         "class_name": "SiteBuilder",
         "show_how_to_buttons": False,
@@ -64,7 +63,7 @@ def _context():
     if ctx.get_config().data_docs_sites != {"local_site": site}:
         ctx.variables.data_docs_sites = {"local_site": site}
         ctx.variables.save()
-        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        ctx = get_context(root)
     return ctx
 
 

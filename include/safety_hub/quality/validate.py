@@ -65,13 +65,10 @@ _gx_spare_context = None
 
 
 def _new_context():
-    """An ephemeral GX context, progress bars off (GX makes it its current project)."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+    """An ephemeral GX context, progress bars off, our expectations registered (GX makes it its current project)."""
+    from safety_hub.quality.gxcontext import get_context
 
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    return ctx
+    return get_context()
 
 
 def _context():
