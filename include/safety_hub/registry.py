@@ -97,10 +97,16 @@ Delivery = Annotated[Union[RestApiDelivery, FileDropDelivery, SqlExtractDelivery
 ColumnType = Literal["str", "code", "uscc", "district", "org_name", "date", "datetime", "int", "decimal", "bool", "enum"]
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
 class Column(_Strict):
     """One agency column mapped to a warehouse column, with its type and rules."""
 
     source: str
+    # The field's Chinese name, for people (warehouse column comments, the data dictionary, quarantine
+    # reasons); required where the agency's header is a code such as ``yhbh`` (a Chinese header is its own label).
+    label: str | None = None
     # Other headers the agency has used for this column (schema drift: renamed columns).
     aliases: list[str] = Field(default_factory=list)
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
@@ -114,6 +120,22 @@ class Column(_Strict):
     # str only: tab, CR and LF inside a value are kept (free text over several lines); otherwise
     # text hygiene makes each run of them one space (quality/normalise.py).
     multiline: bool = False
+
+    @property
+    def display_name(self) -> str:
+        """``隐患编号（yhbh）`` for a coded header, the header itself when it is Chinese."""
+        return f"{self.label}（{self.source}）" if self.label and self.label != self.source else self.source
+
+    @property
+    def coded_header(self) -> bool:
+        """The agency's header is a code (``yhbh``, ``CF_WSH``), not a Chinese name."""
+        return not _CJK.search(self.source)
+
+    @model_validator(mode="after")
+    def _label_is_chinese(self) -> "Column":
+        if self.label is not None and not _CJK.search(self.label):
+            raise ValueError(f"'label' is the field's Chinese name, got {self.label!r}")
+        return self
 
     @model_validator(mode="after")
     def _enum_has_values(self) -> "Column":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 import pytest
 
@@ -111,3 +112,21 @@ def test_every_delivered_field_is_mapped(feed_id):
 def test_volume_keeps_tests_fast(feed_id):
     truth = first_day().truth["feeds"][feed_id]
     assert 20 <= truth["rows_delivered"] - truth["duplicates"] <= 80
+
+
+@pytest.mark.parametrize("feed_id", sorted(load_registry()))
+def test_coded_headers_have_a_chinese_label(feed_id):
+    """The data dictionary and the warehouse comments name every field in Chinese (issue 16:
+    they showed agency codes such as ``yhbh``); the code stays beside it."""
+    from safety_hub.warehouse.schema import build_metadata
+
+    feed = load_registry()[feed_id]
+    unlabelled = [c.source for c in feed.columns if c.coded_header and not c.label]
+    assert not unlabelled, f"{feed_id}: give these coded headers a Chinese 'label': {unlabelled}"
+    table = build_metadata().tables[feed.target_table]
+    for c in feed.columns:
+        comment = table.c[c.name].comment
+        assert re.search(r"[\u4e00-\u9fff]", comment), (feed_id, c.name, comment)
+        assert c.source in comment  # the agency's own header, to find the field in its delivery
+    if feed_id == "emb_hazard":
+        assert table.c["hazard_id"].comment == "隐患编号（yhbh）"

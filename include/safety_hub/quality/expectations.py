@@ -182,18 +182,18 @@ def rule_descriptions(feed: Feed) -> dict[str, str]:
     text: dict[str, str] = {}
     for c in feed.columns:
         if c.required:
-            text[f"{c.name}.required"] = f"必填字段缺失：{c.source}"
+            text[f"{c.name}.required"] = f"必填字段缺失：{c.display_name}"
         if c.type in ("date", "datetime", "int", "decimal", "bool"):
-            text[f"{c.name}.parseable"] = f"无法解析为{c.type}：{c.source}"
+            text[f"{c.name}.parseable"] = f"无法解析为{c.type}：{c.display_name}"
         if c.type == "uscc":
-            text[f"{c.name}.valid_uscc"] = f"统一社会信用代码校验失败：{c.source}"
-            text[f"{c.name}.pilot_era"] = f"试点期统一社会信用代码（不适用校验位规则，已入库并提示）：{c.source}"
+            text[f"{c.name}.valid_uscc"] = f"统一社会信用代码校验失败：{c.display_name}"
+            text[f"{c.name}.pilot_era"] = f"试点期统一社会信用代码（不适用校验位规则，已入库并提示）：{c.display_name}"
         if c.type == "district":
-            text[f"{c.name}.known_district"] = f"未知行政区划代码：{c.source}"
+            text[f"{c.name}.known_district"] = f"未知行政区划代码：{c.display_name}"
         if c.type == "enum":
-            text[f"{c.name}.in_set"] = f"取值不在枚举范围内：{c.source}"
+            text[f"{c.name}.in_set"] = f"取值不在枚举范围内：{c.display_name}"
         if c.not_future:
-            text[f"{c.name}.not_future"] = f"日期晚于业务日期：{c.source}"
+            text[f"{c.name}.not_future"] = f"日期晚于业务日期：{c.display_name}"
     for r in feed.validation.rules:
         text[r.id] = r.description or r.id
     return text

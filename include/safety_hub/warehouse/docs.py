@@ -1,7 +1,8 @@
 """docs/warehouse.md, generated from the model (``python -m safety_hub warehouse docs``).
 
 The data dictionary is the SQLAlchemy model itself: table comments (Chinese),
-column comments (the agency's Chinese header for fact columns), types, layers
+column comments (for fact columns the field's Chinese name: the agency's header, or the
+column's ``label`` with the code beside it where the header is a code such as ``yhbh``), types, layers
 and personal-data marks, plus the feed registry's English descriptions. A test
 fails when the committed file differs from what the model generates.
 """

@@ -129,7 +129,7 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         info={"layer": "core"},
     )
     for feed in feeds.values():
-        cols = [sa.Column(c.name, _TYPES[c.type](), comment=c.source, info={"personal": c.personal}) for c in feed.columns]
+        cols = [sa.Column(c.name, _TYPES[c.type](), comment=c.display_name, info={"personal": c.personal}) for c in feed.columns]
         cols += [sa.Column(d.name, _TYPES[d.type](), comment=f"derived: {d.function}({', '.join(d.args)})") for d in feed.derived]
         # One row per key: a second load racing the first cannot add the same records again. PostgreSQL
         # only: there loads of one feed can run on several workers at once. A DuckDB file has one writing
