@@ -32,10 +32,30 @@ def business_date(context: dict) -> dt.date:
     return start.in_timezone(BUSINESS_TZ).date() if hasattr(start, "in_timezone") else start.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
 
 
-def logical_date_for(day: dt.date, cron_hour: int = 1) -> dt.datetime:
-    """The logical date of the scheduled run covering business day ``day``."""
+def _daily_time(schedule: str) -> dt.time:
+    """The time of day of a daily cron (``"30 2 * * *"`` -> 02:30); ValueError for any other schedule."""
+    fields = schedule.split()
+    minute, hour, rest = (fields[0], fields[1], fields[2:]) if len(fields) == 5 else ("", "", [])
+    if not (minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]):
+        raise ValueError(f"not a daily cron schedule (minute hour * * *): {schedule!r}")
+    return dt.time(int(hour), int(minute))
+
+
+def logical_date_for(day: dt.date, schedule: str = "0 1 * * *") -> dt.datetime:
+    """The logical date of the scheduled run covering business day ``day`` (UTC).
+
+    An ingest DAG's schedule is a daily cron in Beijing time over data intervals: the run for
+    business day D has the logical date D at the cron's time and the interval [D, D+1) at that
+    time. A run made by hand for a day (the demo, tests, a backfill) uses the same logical date,
+    so it is the run the scheduler would have made, not a neighbour it collides with.
+    """
     cn = dt.timezone(dt.timedelta(hours=8))
-    return dt.datetime.combine(day, dt.time(cron_hour), tzinfo=cn).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, _daily_time(schedule), tzinfo=cn).astimezone(dt.timezone.utc)
+
+
+def scheduled_interval(day: dt.date, schedule: str) -> tuple[dt.datetime, dt.datetime]:
+    """The data interval of the scheduled run covering ``day``: [D, D+1) at the cron's time (UTC)."""
+    return logical_date_for(day, schedule), logical_date_for(day + dt.timedelta(days=1), schedule)
 
 
 def on_failure(context: dict) -> None:

@@ -147,8 +147,7 @@ def test_rerunning_a_day_changes_no_count(run):
     A dropped file already loaded is recognised by its sha256 and skipped, and the audit says so."""
     if run.backend != "duckdb":
         pytest.skip("rerun semantics are checked on DuckDB; the PostgreSQL run checks the same loads (keeps make test under 15 min)")
-    from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags, run_dag
+    from safety_hub.localairflow import load_dags, run_dag, run_ingest
     from safety_hub.pipeline import table_counts
 
     history = ("load_audit", "validation_result")
@@ -158,7 +157,7 @@ def test_rerunning_a_day_changes_no_count(run):
     dags = load_dags()
     ingest = sorted(d for d in dags if d.startswith("ingest_"))
     for dag_id in ingest:
-        assert run_dag(dags[dag_id], logical_date_for(day), {"business_date": day.isoformat()}) == "success"
+        assert run_ingest(dags, dag_id.removeprefix("ingest_"), day) == "success"
     assert run_dag(dags["warehouse_build"], None) == "success"
     after = table_counts(run.engine())
     assert {k: v for k, v in after.items() if k not in history} == {k: v for k, v in before.items() if k not in history}
