@@ -20,10 +20,12 @@ import pytest
 
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="safety-hub-tests-"))
 SIM_TOKEN = "test-token-0123456789"
-DAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
 DROPZONE = SESSION_DIR / "dropzone"
 
-from safety_hub.localairflow import configure  # noqa: E402  (light import: no Airflow)
+from safety_hub.demo import DEMO_DAYS  # noqa: E402  (light imports: no Airflow)
+from safety_hub.localairflow import configure  # noqa: E402
+
+DAYS = list(DEMO_DAYS)  # the demo's window: the README's example dates are in it
 
 # The simulator URL is fixed up once the server has a port (see `simulator` fixture).
 configure(airflow_home=SESSION_DIR / "airflow", hub_home=SESSION_DIR / "hub-duckdb", sim_url="http://127.0.0.1:9",

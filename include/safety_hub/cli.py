@@ -301,12 +301,19 @@ def cmd_replay(args) -> int:
 
 def cmd_backfill(args) -> int:
     """Run the whole flow for a date range, forward or backward; same result either way."""
+    from safety_hub.demo import cli_environment
     from safety_hub.pipeline import run_feed
 
     days = [args.start + dt.timedelta(days=i) for i in range((args.end - args.start).days + 1)]
     if args.reverse:
         days.reverse()
-    return _run_each([(f, day) for day in days for f in _feed_ids(args)], lambda f, day: run_feed(f, day, force=True))
+    jobs = [(f, day) for day in days for f in _feed_ids(args)]
+    simulator = cli_environment(agencies=True)  # no connections configured: the demo's, agencies simulated
+    try:
+        return _run_each(jobs, lambda f, day: run_feed(f, day, force=True))
+    finally:
+        if simulator is not None:
+            simulator.shutdown()
 
 
 def cmd_quarantine(args) -> int:
@@ -604,9 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--week", default=None, help="ISO week, e.g. 2026-W45 (default: the previous week, Beijing)")
     rp.set_defaults(func=cmd_report)
 
-    d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the last days, print a summary")
+    d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the demo's days, print a summary")
     d.add_argument("--days", type=int, default=3)
-    d.add_argument("--end", type=_date, default=None, help="last business day (default: yesterday, Beijing)")
+    d.add_argument("--end", type=_date, default=None, help="last business day (default: the demo's fixed window, 2026-11-02 .. 2026-11-04)")
     d.set_defaults(func=cmd_demo)
 
     a = sub.add_parser("airflow", help="the airflow CLI on the project's local AIRFLOW_HOME")
@@ -618,4 +625,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SAFETY_HUB_LOG", "WARNING").upper(), format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush of stdout would raise again
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe

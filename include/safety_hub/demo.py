@@ -1,15 +1,18 @@
 """``make demo``: the whole platform end to end on the embedded defaults.
 
-Simulates the last N business days, runs every DAG for them through Airflow
-(SQLite metadata in ``.airflow/``, DuckDB warehouse in ``data/``), then prints
-the warehouse path, row counts, quarantined rows per feed and the report paths,
-ending with the week's 一情况两清单 workbook and HTML report.
+Simulates the demo's fixed window of business days (``DEMO_DAYS``, the days the
+README's examples use and the end-to-end tests run), runs every DAG for them
+through Airflow (SQLite metadata in ``.airflow/``, DuckDB warehouse in ``data/``),
+then prints the warehouse path, row counts, quarantined rows per feed and the
+report paths, ending with the week's 一情况两清单 workbook and HTML report.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -17,19 +20,71 @@ from safety_hub import settings
 from safety_hub.localairflow import DEFAULT_SIM_PORT, DEFAULT_TOKEN, airflow_env
 
 
+# The demo's window: three business days, Monday 2026-11-02 to Wednesday 2026-11-04 (ISO week
+# 2026-W45). Fixed, so the README's example dates are always inside it; the end-to-end tests
+# simulate the same days (tests/conftest.py DAYS).
+DEMO_END = dt.date(2026, 11, 4)
+DEMO_LENGTH = 3
+
+
+def demo_days(days: int = DEMO_LENGTH, end: dt.date | None = None) -> list[dt.date]:
+    """The business days the demo runs: ``days`` consecutive days ending ``end`` (default ``DEMO_END``)."""
+    end = end or DEMO_END
+    return [end - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
+
+
+DEMO_DAYS = demo_days()
+
+
 def _sim_url(port: int) -> str:
     return f"http://127.0.0.1:{port}"
 
 
 def local_env(sim_port: int = DEFAULT_SIM_PORT) -> dict[str, str]:
-    """The environment of the project-local Airflow (also used by ``make airflow``)."""
+    """The environment of the local Airflow of the demo home (``SAFETY_HUB_HOME``, default the project
+    dir: ``.airflow/``, ``data/``): what ``make demo`` and ``make airflow`` give Airflow, and the CLI
+    reads its connections from when none are set (``cli_environment``)."""
     return airflow_env(
-        airflow_home=settings.PROJECT_DIR / ".airflow",
+        airflow_home=settings.home() / ".airflow",
         hub_home=settings.home(),
         sim_url=_sim_url(sim_port),
         token=DEFAULT_TOKEN,
         dropzone=settings.data_dir() / "dropzone",
     )
+
+
+def uses_local_airflow() -> bool:
+    """No Airflow home and no connection in the environment: commands use the demo home's."""
+    return not os.environ.get("AIRFLOW_HOME") and not any(k.startswith("AIRFLOW_CONN_") for k in os.environ)
+
+
+def cli_environment(agencies: bool = False):
+    """The environment of a CLI command run where no Airflow is configured (a fresh clone after
+    ``make demo``): the demo home's, as ``local_env`` gives it to Airflow, so the CLI and Airflow
+    read the same connection definitions. With ``agencies`` (a command that extracts, e.g.
+    ``backfill``) the agencies are the built-in simulator, started here as the demo starts it.
+
+    Returns the simulator server to shut down, or None. A configured environment (AIRFLOW_HOME or
+    any ``AIRFLOW_CONN_*`` set, as in docker compose, the native stack and the tests) is left as it is.
+    """
+    if not uses_local_airflow():
+        return None
+    server = None
+    port = DEFAULT_SIM_PORT
+    if agencies:
+        from safety_hub.simulator.server import start_in_thread
+
+        port = _free_port(DEFAULT_SIM_PORT)
+        server = start_in_thread(port=port, token=DEFAULT_TOKEN)
+    env = local_env(port)
+    # The command's own console, not a task log: Airflow's log lines at the CLI's level (SAFETY_HUB_LOG).
+    env["AIRFLOW__LOGGING__LOGGING_LEVEL"] = os.environ.get("SAFETY_HUB_LOG", "WARNING").upper()
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    print(f"no Airflow connections set: using the demo home's ({env['AIRFLOW_HOME']})"
+          + (f", agencies simulated on {server.url}" if server else ""), file=sys.stderr, flush=True)
+    return server
 
 
 def _free_port(preferred: int) -> int:
@@ -42,20 +97,20 @@ def _free_port(preferred: int) -> int:
             return s.getsockname()[1]
 
 
-def run_demo(days: int = 3, end: dt.date | None = None) -> int:
-    import os
-
+def run_demo(days: int = DEMO_LENGTH, end: dt.date | None = None) -> int:
     from safety_hub import localairflow
     from safety_hub.simulator import generate_day, write_day
     from safety_hub.simulator.server import start_in_thread
 
     started = time.monotonic()
-    end = end or (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=1))
-    business_days = [end - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
+    business_days = demo_days(days, end)
     port = _free_port(DEFAULT_SIM_PORT)
     server = start_in_thread(port=port, token=DEFAULT_TOKEN)
     env = local_env(port)
     os.environ.update(env)
+    # The demo's console shows its own progress lines: dag.test() runs tasks in this process and
+    # would print every task's INFO lines here (the local Airflow's task logs stay at INFO).
+    os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     dropzone = settings.data_dir() / "dropzone"
     print(f"[1/4] agency simulator on {server.url}; writing deliveries for {business_days[0]} .. {business_days[-1]}", flush=True)
