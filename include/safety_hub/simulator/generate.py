@@ -271,11 +271,11 @@ def _history(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> 
     return spec.history(day, seed, pool, _count(spec, day, seed, scale), lambda d: _feed_day(spec, d, seed, pool, scale))
 
 
-def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, profile=None) -> DayData:
+def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, profile=None, feeds=None) -> DayData:
     """Deterministic: the same (seed, day, scale, profile) always gives the same bytes.
 
     ``profile``: None (the demo's, every feed its spec's volume every day) or a ``profile.Profile``
-    or its name ("city": working days only, see ``profile``).
+    or its name ("city": working days only, see ``profile``); ``feeds`` (a profile only): just these feeds.
     """
     from safety_hub.simulator.profile import get_profile
 
@@ -289,7 +289,8 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, pro
                                                   "business_day": False, "holiday": holiday_name(day), "feeds": {}})
     token = ACTIVE_PROFILE.set(profile)
     try:
-        data = _generate_day(day, seed, scale, {f: profile.spec(s) for f, s in SPECS.items()}, _pool(seed, profile.pool_size))
+        specs = {f: profile.spec(s) for f, s in SPECS.items() if feeds is None or f in feeds}
+        data = _generate_day(day, seed, scale, specs, _pool(seed, profile.pool_size))
     finally:
         ACTIVE_PROFILE.reset(token)
     data.truth = {"date": data.truth.pop("date"), "seed": data.truth.pop("seed"), "profile": profile.name, "business_day": True,

@@ -134,11 +134,11 @@ def _city() -> Profile:
         pool_size=1200,
         volumes={
             # hazard ledgers: ~1,000 a working day, one in ten of HCC's is an EMB hazard again (one hazard)
-            "emb_hazard": 870, "hcc_hazard": 250,
+            "emb_hazard": 923, "hcc_hazard": 265,
             "emb_enforcement": 88,  # ~18,400 valid cases a year (penalties + 约谈 + 联合惩戒)
             "emb_accident": 3,
             "emb_insurance": 10,  # the insurer's book: ~1,825 policyholders renewing through the year
-            "emb_ent_registry": 616,  # key enterprises (snapshot); 264 of them 危险化学品
+            "emb_ent_registry": 600,  # key enterprises (snapshot); 263 of them 危险化学品
             "hcc_project": 150, "hcc_major_hazard_work": 120, "hcc_gas_inspection": 1500,
             "tc_dg_vehicle": 300, "tc_dg_waybill": 6000,
             "tc_rail_hazard": 30, "agri_fishing_vessel": 30,
@@ -150,11 +150,11 @@ def _city() -> Profile:
         after_holiday=1.25,
         noise=0.12,
         knobs={
-            "hazard_status_weights": [1, 2, 1, 6],  # most hazards are fixed on the spot (立查立改)
+            "hazard_status_weights": [1, 1.4, 0.6, 10],  # most hazards are fixed on the spot (立查立改)
             "emb_major_share": 0.02, "hcc_major_share": 0.02,  # about 98% 一般 (DOMAIN.md)
             "listed_share": 0.0076,  # 挂牌督办: ~38 of ~5,000 major hazards a year
-            "hazard_stays_open": 0.07,  # long-running 治理: not closed within the lookback
-            "registry_size": 616,
+            "hazard_stays_open": 0.01,  # long-running 治理: not closed within the lookback
+            "registry_size": 600,
             # action_type -> weight: per year ~10,240 罚款, 1,200 警告, 550 停产整顿, 3 吊销, 8 关闭取缔, 95 联合惩戒, 6,337 约谈
             "enforcement_action_weights": {"罚款": 10239, "警告": 1200, "停产整顿": 550, "吊销": 3, "关闭取缔": 8, "联合惩戒": 95, "约谈": 6337},
         },
@@ -207,9 +207,11 @@ def _valid_rows(data, feed_id: str) -> list[dict]:
     """The day's delivered rows of ``feed_id`` that load (valid, not a status regression)."""
     from safety_hub.simulator.spec import SPECS
 
+    if feed_id not in data.records:
+        return []
     spec, truth = SPECS[feed_id], data.truth["feeds"][feed_id]
     valid = set(truth["valid_keys"])
-    regressions = data.truth.get("regression_rows", {}).get(feed_id, set())
+    regressions = data.regression_rows.get(feed_id, set())
     return [r for i, r in enumerate(data.records[feed_id]) if _halfwidth(str(r[spec.key])).strip() in valid and i not in regressions]
 
 
@@ -233,7 +235,7 @@ def day_figures(data) -> dict:
     out["insured"] = sorted({_halfwidth(r["统一社会信用代码"]).strip().upper() for r in _valid_rows(data, "emb_insurance")})
     out["chemical"] = sorted({_halfwidth(r["统一社会信用代码"]).strip().upper() for r in _valid_rows(data, "emb_ent_registry")
                               if r["监管类别"] in ("危险化学品", "危化") and r["风险等级"]})
-    out["waybills"] = data.truth["feeds"]["tc_dg_waybill"]["distinct_valid"]
+    out["waybills"] = data.truth["feeds"].get("tc_dg_waybill", {}).get("distinct_valid", 0)
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 
 from safety_hub.domain import DISTRICTS
@@ -151,6 +152,7 @@ CLOSE_DELAYS = ((0.6, 1, 10), (0.3, 11, 30), (0.1, 31, 45))
 CLOSE_LOOKBACK = 60  # calendar days a ledger looks back for hazards closing today (45 days + the longest holiday)
 
 
+@functools.lru_cache(maxsize=200_000)
 def close_due(key: str, delivered_on: dt.date) -> dt.date | None:
     """The day the hazard ``key`` (first delivered open on ``delivered_on``) is closed, or None: it stays open."""
     r = random.Random(f"{key}:closes")
