@@ -188,6 +188,9 @@ def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float
         earlier = day - dt.timedelta(days=back)
         # The earlier day's clean records: its builder is the first user of that day's rng.
         original = _built(spec, earlier, seed, pool, scale)
+        if spec.late_update_share >= 1:  # every record asks (a profile's lifecycle); the update copies what it changes
+            updates += [u for u in (spec.late_update(rng, rec, day) for rec in original) if u is not None]
+            continue
         for rec in original:
             if rng.random() < spec.late_update_share:
                 updated = spec.late_update(rng, dict(rec), day)

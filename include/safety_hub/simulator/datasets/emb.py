@@ -177,12 +177,14 @@ def closes_today(key: str, delivered_on: dt.date, day: dt.date) -> dt.date | Non
 
 
 def hazard_closes(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
-    """City profile: an open hazard delivered again on the working day it is closed (验收销号)."""
+    """City profile: an open hazard delivered again on the working day it is closed (验收销号); ``rec`` is left as it is."""
     if rec["zgzt"] not in _OPEN:
         return None
-    closed = closes_today(rec["yhbh"], dt.datetime.strptime(rec["yhbh"][2:10], "%Y%m%d").date(), day)
+    key = rec["yhbh"]
+    closed = closes_today(key, dt.date(int(key[2:6]), int(key[6:8]), int(key[8:10])), day)
     if closed is None:
         return None
+    rec = dict(rec)  # the day's build is shared: change a copy
     found = dt.date.fromisoformat(rec["fxrq"])
     fixed = dt.date.fromisoformat(rec["wcrq"]) if rec["wcrq"] else max(found, closed - dt.timedelta(days=rng.randrange(0, 4)))
     rec.update(zgzt=rng.choice(["验收销号", "已销号"]), wcrq=fixed.isoformat(), ysrq=closed.isoformat(), xhrq=closed.isoformat(),

@@ -128,12 +128,14 @@ def _parse_cn_date(text: str) -> dt.date:
 
 
 def hazard_closes(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
-    """City profile: an open site hazard delivered again on the working day it is closed (复查销号)."""
+    """City profile: an open site hazard delivered again on the working day it is closed (复查销号); ``rec`` is left as it is."""
     if rec["整改状态"] not in _OPEN_SPELLINGS:
         return None
-    closed = emb.closes_today(rec["隐患编号"], dt.datetime.strptime(rec["隐患编号"][3:11], "%Y%m%d").date(), day)
+    key = rec["隐患编号"]
+    closed = emb.closes_today(key, dt.date(int(key[3:7]), int(key[7:9]), int(key[9:11])), day)
     if closed is None:
         return None
+    rec = dict(rec)  # the day's build is shared: change a copy
     found = _parse_cn_date(rec["检查日期"])
     fixed = _parse_cn_date(rec["整改完成日期"]) if rec["整改完成日期"] else max(found, closed - dt.timedelta(days=rng.randrange(0, 4)))
     rec.update({"整改状态": rng.choice(_CLOSED_SPELLINGS), "整改完成日期": cn_date(fixed, rng), "复查日期": cn_date(closed, rng),
