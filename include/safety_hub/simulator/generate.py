@@ -202,7 +202,7 @@ def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float
 def _feed_day(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict]:
     """One feed's delivery for ``day`` with its truth, before warehouse-stage defects."""
     profile = ACTIVE_PROFILE.get()
-    if profile is None:
+    if profile is None or (spec.history is None and spec.regress is None):  # no later day asks for this one
         return _feed_day_built(spec, day, seed, pool, scale)
     key = ("day", spec.feed_id, day, seed, scale, len(pool))
     if key not in _CACHE:
@@ -229,14 +229,17 @@ def _count(spec: DatasetSpec, day: dt.date, seed: int, scale: float) -> int:
 
 # Under a profile, earlier days' builds and deliveries (late updates, regressions and history look
 # back up to two months) are kept for the next days; the default profile recomputes them as before.
+# Only the feeds that look back are kept (the hazard ledgers' builds, the deliveries of feeds with
+# regressions or history): ~70 days of them.
 _CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 2000
+_CACHE_SIZES = {"build": 2 * 70, "day": 3 * 4}  # two ledgers' builds for 70 days; three feeds' deliveries for 4 days
 
 
 def _remember(key, value) -> None:
     _CACHE[key] = value
-    while len(_CACHE) > _CACHE_SIZE:
-        _CACHE.popitem(last=False)
+    kept = [k for k in _CACHE if k[0] == key[0]]
+    for old in kept[: max(0, len(kept) - _CACHE_SIZES[key[0]])]:
+        del _CACHE[old]
 
 
 def _built(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[dict]:
