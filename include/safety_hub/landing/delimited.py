@@ -147,7 +147,8 @@ def _check_names(feed: Feed, name: str, names: list[str], line: int, *, where: s
 
 
 def _odd_quote_lines(body: bytes) -> np.ndarray:
-    """0-based indices of the body's lines holding an odd number of quote characters."""
+    """0-based indices of the body's lines holding an odd number of quote characters
+    (the parity of each line's quotes, one ``bitwise_xor.reduceat`` per chunk of whole lines)."""
     if b'"' not in body:
         return np.empty(0, dtype=np.int64)
     found, line_base = [], 0
@@ -160,10 +161,11 @@ def _odd_quote_lines(body: bytes) -> np.ndarray:
             end = nl + 1 if nl >= start else len(arr)
         chunk = arr[start:end]
         newlines = np.flatnonzero(chunk == 10)
-        quotes = np.flatnonzero(chunk == 34)
-        if len(quotes):
-            counts = np.bincount(np.searchsorted(newlines, quotes), minlength=len(newlines) + 1)
-            found.append(np.flatnonzero(counts % 2) + line_base)
+        starts = np.concatenate(([0], newlines + 1))
+        if starts[-1] >= len(chunk):  # the chunk ends with a newline: no line starts there
+            starts = starts[:-1]
+        parity = np.bitwise_xor.reduceat((chunk == 34).view(np.uint8), starts)
+        found.append(np.flatnonzero(parity) + line_base)
         line_base += len(newlines)
         start = end
     return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
