@@ -218,7 +218,7 @@ def cmd_validate(args) -> int:
 
 
 def _validate_file(feed, path: Path, args) -> int:
-    from safety_hub.errors import FeedError
+    from safety_hub.errors import FeedError, one_line
     from safety_hub.extract import RawFile
     from safety_hub.landing import parse_files
     from safety_hub.landing.accounting import rejects_frame
