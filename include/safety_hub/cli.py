@@ -365,15 +365,20 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
-def _airflow_home_for_cli() -> None:
-    """Without ``AIRFLOW_HOME`` or a metadata DB URL in the environment, the CLI reads the
-    project-local Airflow's run records (``make demo``'s ``.airflow/``), as ``make airflow`` does."""
+def _airflow_home_for_cli() -> bool:
+    """Point this process at an Airflow metadata DB; False when there is none to read.
+
+    ``AIRFLOW_HOME`` or ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` from the environment, else the
+    project-local Airflow of ``make demo`` / ``make airflow`` (``.airflow/``) when it exists.
+    """
     if os.environ.get("AIRFLOW_HOME") or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
-        return
+        return True
     home = settings.PROJECT_DIR / ".airflow"
-    if (home / "airflow.db").exists():
-        os.environ["AIRFLOW_HOME"] = str(home)
-        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    if not (home / "airflow.db").exists():
+        return False
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    return True
 
 
 def cmd_health(args) -> int:
@@ -383,8 +388,10 @@ def cmd_health(args) -> int:
     from safety_hub.warehouse.engine import get_engine
     from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS
 
-    _airflow_home_for_cli()
-    runs, runs_error = airflow_last_runs()
+    if _airflow_home_for_cli():
+        runs, runs_error = airflow_last_runs()
+    else:
+        runs, runs_error = None, "no Airflow metadata DB: set AIRFLOW_HOME (make demo creates .airflow/)"
     rows = feed_health(get_engine(), runs=runs)
     print(f"feed health as of {beijing_time(beijing_now())} (times in 北京时间 UTC+08:00)")
     print(f"{'feed':<24} {'status':<11} {'last run':<10} {'run date':<10} {'last run at':<16} {'data to':<10} {'last load at':<16} "
