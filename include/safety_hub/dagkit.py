@@ -7,7 +7,7 @@ import logging
 
 from airflow.sdk import BaseNotifier
 
-from safety_hub.settings import BUSINESS_TZ
+from safety_hub.settings import BUSINESS_TZ, business_tz
 
 log = logging.getLogger("safety_hub.alerts")
 
@@ -29,7 +29,7 @@ def business_date(context: dict) -> dt.date:
     if override:
         return dt.date.fromisoformat(str(override))
     start = context.get("data_interval_start") or context["logical_date"]
-    return start.in_timezone(BUSINESS_TZ).date() if hasattr(start, "in_timezone") else start.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    return start.in_timezone(BUSINESS_TZ).date() if hasattr(start, "in_timezone") else start.astimezone(business_tz()).date()
 
 
 def _daily_time(schedule: str) -> dt.time:
@@ -49,8 +49,7 @@ def logical_date_for(day: dt.date, schedule: str = "0 1 * * *") -> dt.datetime:
     time. A run made by hand for a day (the demo, tests, a backfill) uses the same logical date,
     so it is the run the scheduler would have made, not a neighbour it collides with.
     """
-    cn = dt.timezone(dt.timedelta(hours=8))
-    return dt.datetime.combine(day, _daily_time(schedule), tzinfo=cn).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, _daily_time(schedule), tzinfo=business_tz()).astimezone(dt.timezone.utc)
 
 
 def scheduled_interval(day: dt.date, schedule: str) -> tuple[dt.datetime, dt.datetime]:

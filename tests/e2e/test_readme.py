@@ -55,10 +55,10 @@ PROMISES = [
     (r"safety_hub feeds$", r"emb_hazard"),
     (r"safety_hub simulate ", r"wrote "),
     (r"safety_hub validate ", r"rows \d+\s+valid \d+\s+quarantined \d+"),
-    (r"safety_hub quarantine ", r"rows rejected"),  # not "nothing in quarantine": the date is in the demo's window
+    (r"safety_hub quarantine ", r"隔离行数 [1-9]"),  # not "nothing in quarantine": the date is in the demo's window
     (r"safety_hub replay ", r"emb_hazard\s+\d{4}-\d{2}-\d{2}\s+rows \d+\s+loaded [1-9]"),
     (r"safety_hub backfill ", r"tc_rail_hazard\s+\d{4}-\d{2}-\d{2}\s+rows \d+\s+loaded [1-9]"),
-    (r"safety_hub health", r"emb_hazard\s+\d{4}-\d{2}-\d{2}"),
+    (r"safety_hub health", r"^emb_hazard\s.*\b2026-11-0[2-4]\b"),  # its data date, from the demo's window
     (r"safety_hub report --week", r"workbook: .*\.xlsx"),
     (r"dags test report_weekly", r"state=success"),
     (r"generate\.py --out", r"."),
