@@ -279,6 +279,22 @@ def drop_empty_weeks(conn: sa.Connection) -> list[dt.date]:
     return empty
 
 
+def drop_week_if_empty(engine: sa.Engine, end: dt.date) -> bool:
+    """Delete the risk marts' partitions of the week ending ``end`` when the warehouse holds no load
+    for it (a stale empty week left by an older build or report); return whether any were deleted.
+    Nothing is written when there is nothing to delete."""
+    with engine.connect() as conn:
+        if week_data_date(conn, end) is not None:
+            return False
+        stale = sum(conn.execute(sa.text(f"SELECT COUNT(*) FROM {t} WHERE {c} = :d"), {"d": end}).scalar()
+                    for t, c in MART_PARTITIONS.items())
+    if not stale:
+        return False
+    with engine.begin() as conn:
+        _delete_week(conn, end)
+    return True
+
+
 def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, config: RiskConfig | None = None) -> list[dt.date]:
     """Replace the risk marts' partitions of the weeks of ``as_of`` (default: every week with a
     loaded business date) inside the caller's transaction; return the week ends computed.
