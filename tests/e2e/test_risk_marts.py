@@ -208,7 +208,10 @@ def test_enterprise_components_equal_an_independent_computation(run):
         for k, v in expected.items():
             seen[k] += v > 0
     assert len(registry) == len(got)
-    scoring = {k: v for k, v in seen.items() if k != "insurance_unseen"}  # 0 points as shipped: see the next test
+    # As of Wednesday no 重大 hazard is past its deadline yet and no policy seen has lapsed, and 未见保单
+    # scores 0 as shipped (see the last test): those components are held by hand-computed cases in
+    # tests/unit/test_risk.py; every other one must score for some enterprise here.
+    scoring = {k: v for k, v in seen.items() if k not in ("overdue_major", "insurance_lapsed", "insurance_unseen")}
     assert all(scoring.values()), f"every component must score for some enterprise in the simulated week: {seen}"
     assert statuses.get(("未见保单", True)), f"some enterprise obliged to insure must have no policy seen: {statuses}"
 
