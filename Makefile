@@ -53,10 +53,13 @@ lock:  ## re-resolve requirements.in into the pinned requirements.txt
 clean:
 	rm -rf .airflow data reports
 
-.PHONY: bench-validate bench-load
+.PHONY: bench-validate bench-load bench-e2e
 
 bench-validate: $(STAMP)  ## validation of 1M hazard rows against a raw DuckDB read of the same CSV (ARGS="--rows 100000 --profile")
 	$(PY) bench/bench_validate.py $(ARGS)
 
 bench-load: $(STAMP)  ## merge_batch of 2M typed rows against DuckDB read_csv and pandas to_sql (ARGS="--rows 100000 --backends duckdb")
 	$(PY) bench/bench_load.py $(ARGS)
+
+bench-e2e: $(STAMP)  ## a 2M-row CSV file drop through extract, land, validate, load and the build, each stage in a fresh process, vs DuckDB read_csv (ARGS="--rows 10000000 --warm")
+	$(PY) bench/bench_e2e.py $(ARGS)

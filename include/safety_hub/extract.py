@@ -25,8 +25,30 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RawFile:
+    """One delivered file: its bytes (API pages, extracts), or the path of a dropped file.
+
+    A dropped file is not read here: landing copies it in chunks and hashes it as it
+    copies, so a delivery is never held whole in memory by extract.
+    """
+
     name: str
-    content: bytes
+    content: bytes | None = None
+    path: Path | None = None
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.content is None and self.path is not None else len(self.content)
+
+    def chunks(self, size: int = 1 << 20):
+        """The file's bytes, ``size`` at a time."""
+        if self.content is not None:
+            yield self.content
+            return
+        if self.path is None:
+            raise TypeError(f"{self.name}: neither content nor path")
+        with open(self.path, "rb") as fh:
+            while block := fh.read(size):
+                yield block
 
 
 @dataclass(frozen=True)
@@ -170,7 +192,7 @@ def extract_file_drop(feed: Feed, delivery: FileDropDelivery, day: dt.date) -> E
     if not _exists(path):
         raise FeedError(feed.feed_id, str(path), "file not delivered")
     check_inside(feed, path, folder)
-    return Extract(feed.feed_id, day, str(path), [RawFile(path.name, path.read_bytes())], expected_rows=marker_rows(feed, path, folder))
+    return Extract(feed.feed_id, day, str(path), [RawFile(path.name, path=path)], expected_rows=marker_rows(feed, path, folder))
 
 
 def _exists(path: Path) -> bool:

@@ -8,7 +8,6 @@ DAG files call these; so do the CLI and the tests.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 from pathlib import Path
@@ -37,15 +36,16 @@ def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: 
     """
     feed = get_feed(feed_id)
     ex = extract(feed, day)
+    check = None
     if feed.delivery.kind == "file_drop" and not force:
-        digest = hashlib.sha256(b"".join(f.content for f in ex.files)).hexdigest()
-        earlier = _loaded_sha(feed_id, digest)
-        if earlier is not None:
-            _audit_skip(feed_id, day, batch_id or f"manual__{feed_id}__{day}", ex.source, digest)
-            raise DuplicateDelivery(f"feed {feed_id}: {ex.source}: same content (sha256 {digest[:12]}...) already loaded for {earlier}; skipped")
-    part = land_raw(ex)
+        def check(digest: str) -> None:  # hashed while landing copies the file: each byte is read once
+            earlier = _loaded_sha(feed_id, digest)
+            if earlier is not None:
+                _audit_skip(feed_id, day, batch_id or f"manual__{feed_id}__{day}", ex.source, digest)
+                raise DuplicateDelivery(f"feed {feed_id}: {ex.source}: same content (sha256 {digest[:12]}...) already loaded for {earlier}; skipped")
+    part = land_raw(ex, check_digest=check)
     sidecar = read_sidecar(part)
-    log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(ex.files), sum(len(f.content) for f in ex.files), ex.source, part)
+    log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(ex.files), sum(f["bytes"] for f in sidecar["files"]), ex.source, part)
     return {"raw_dir": str(part), "sha256": sidecar["sha256"], "files": [f["name"] for f in sidecar["files"]]}
 
 

@@ -43,7 +43,7 @@ def test_the_marker_count_becomes_expected_rows(drop, content, rows):
     feed = _feed()
     _deliver(drop, feed, content)
     got = ex.extract_file_drop(feed, feed.delivery, DAY)
-    assert got.expected_rows == rows and got.files[0].content == BODY
+    assert got.expected_rows == rows and b"".join(got.files[0].chunks()) == BODY
 
 
 def test_no_marker_or_no_marker_suffix_means_no_count(drop):
@@ -124,3 +124,35 @@ def test_an_archived_file_is_read_with_its_marker(drop):
     path.with_name(path.name + ".ok").replace(archive / (path.name + ".ok"))
     got = ex.extract_file_drop(feed, feed.delivery, DAY)
     assert got.expected_rows == 3 and got.source == str(archive / path.name)
+
+
+def test_a_dropped_file_is_landed_by_streaming_its_bytes_and_hashed_as_copied(drop, tmp_path, monkeypatch):
+    """Extract holds a dropped file's path, not its bytes; landing copies it in chunks and hashes
+    it as it copies; a digest check that refuses it (a file already loaded) leaves nothing behind."""
+    import hashlib
+    import json
+
+    from safety_hub.landing import SIDECAR, land_raw, pending_dir
+
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / "home"))
+    feed = _feed(marker=None)
+    path = _deliver(drop, feed)
+    big = BODY + b"".join(f"XM{n},\u5de5\u7a0b{n}\n".encode("gbk") for n in range(4, 300_000))  # several chunks
+    path.write_bytes(big)
+    got = ex.extract_file_drop(feed, feed.delivery, DAY)
+    assert got.files[0].content is None and got.files[0].size == len(big)
+
+    seen = []
+    part = land_raw(got, check_digest=seen.append)
+    sidecar = json.loads((part / SIDECAR).read_text(encoding="utf-8"))
+    assert seen == [hashlib.sha256(big).hexdigest()] == [sidecar["sha256"]]
+    assert sidecar["files"] == [{"name": path.name, "bytes": len(big), "sha256": hashlib.sha256(big).hexdigest()}]
+    assert (part / path.name).read_bytes() == big
+
+    def refuse(digest):
+        raise FeedError(feed.feed_id, path.name, "already loaded")
+
+    with pytest.raises(FeedError, match="already loaded"):
+        land_raw(got, check_digest=refuse)
+    assert (part / path.name).read_bytes() == big, "the pending delivery before stays as it was"
+    assert [p.name for p in pending_dir(feed.feed_id, DAY).parent.iterdir() if p.name.startswith(".tmp-")] == []

@@ -79,10 +79,13 @@ def _replace_dir(new: Path, final: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def land_raw(extract: Extract) -> Path:
+def land_raw(extract: Extract, check_digest=None) -> Path:
     """Write the original bytes and the sidecar as the day's pending delivery (``land_records`` accepts or refuses it).
 
-    Written in a ``.tmp-*`` folder renamed into place; a failure removes it.
+    Files are copied in chunks and hashed as they are copied. ``check_digest(sha256)``,
+    when given, sees the delivery's digest before it is put in place and may refuse it
+    by raising (e.g. a file already loaded). Written in a ``.tmp-*`` folder renamed into
+    place; a failure removes it.
     """
     final = pending_dir(extract.feed_id, extract.business_date)
     tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
@@ -91,9 +94,16 @@ def land_raw(extract: Extract) -> Path:
         digest = hashlib.sha256()
         files = []
         for raw in extract.files:
-            (tmp / raw.name).write_bytes(raw.content)
-            digest.update(raw.content)
-            files.append({"name": raw.name, "bytes": len(raw.content), "sha256": hashlib.sha256(raw.content).hexdigest()})
+            own, size = hashlib.sha256(), 0
+            with open(tmp / raw.name, "wb") as out:
+                for block in raw.chunks():
+                    out.write(block)
+                    digest.update(block)
+                    own.update(block)
+                    size += len(block)
+            files.append({"name": raw.name, "bytes": size, "sha256": own.hexdigest()})
+        if check_digest is not None:
+            check_digest(digest.hexdigest())
         sidecar = {
             "feed_id": extract.feed_id,
             "business_date": extract.business_date.isoformat(),
