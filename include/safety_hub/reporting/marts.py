@@ -159,7 +159,7 @@ def attach(conn: sa.Connection, figures, weeks: int) -> None:
     figures.districts = districts(conn, end)
     figures.risk = risk_distribution(conn, end)
     figures.risk_by_district = risk_by_district(conn, end)
-    figures.risk_as_of = end
+    figures.risk_as_of = figures.as_of
     figures.supervised = supervised(conn, end)
     figures.risk_list = risk_list(conn, end)
 
