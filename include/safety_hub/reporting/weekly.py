@@ -132,7 +132,7 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
     week = fig.week
     title = (f"天津市安全生产周报（{week.label}，{week.start.year}年{week.start.month}月{week.start.day}日—"
              f"{week.end.month}月{week.end.day}日）")
-    generated = generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M") + "（北京时间）"
+    generated = generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M 北京时间")
     as_of = f"{fig.as_of:%Y-%m-%d}"
     kpis = page_parts.kpi_cards([
         ("本周排查隐患", h["found_week"], f"累计 {h['found_total']}"),
