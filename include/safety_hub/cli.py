@@ -55,6 +55,8 @@ def cmd_simulate(args) -> int:
     from safety_hub.simulator import generate_day, write_day
     from safety_hub.simulator.deliver import write_api_pages
 
+    if args.profile != "demo":
+        return _simulate_profile(args)
     for i in range(args.days):
         day = args.date + dt.timedelta(days=i)
         data = generate_day(day, args.seed)
@@ -64,6 +66,45 @@ def cmd_simulate(args) -> int:
             print(f"{day}  {feed_id:<24} rows={truth['rows_delivered']:<5} distinct_valid={truth['distinct_valid']:<5} defects={len(truth['defects'])}")
         for name, path in paths.items():
             print(f"{day}  wrote {name}: {path}")
+    return 0
+
+
+def _simulate_profile(args) -> int:
+    """``simulate --profile city``: working days only, then the period's figures beside the days' truth."""
+    import json
+
+    from safety_hub.simulator import generate_day, write_day
+    from safety_hub.simulator.deliver import write_api_pages
+    from safety_hub.simulator.profile import PeriodFigures, day_figures
+
+    period = PeriodFigures()
+    try:
+        for i in range(args.days):
+            day = args.date + dt.timedelta(days=i)
+            data = generate_day(day, args.seed, profile=args.profile)
+            if not data.records:
+                print(f"{day}  no deliveries ({data.truth.get('holiday') or 'weekend'})")
+                continue
+            write_day(data, args.out)
+            write_api_pages(data, args.out)
+            period.add(day, day_figures(data))
+            rows = sum(t["rows_delivered"] for t in data.truth["feeds"].values())
+            defects = sum(len(t["defects"]) for t in data.truth["feeds"].values())
+            print(f"{day}  rows={rows:<6} waybills={data.truth['feeds']['tc_dg_waybill']['rows_delivered']:<5} defects={defects}", flush=True)
+    except ValueError as exc:  # a date outside the statutory calendar, an unknown profile
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 2
+    result = {"profile": args.profile, "seed": args.seed, **period.result()}
+    if result["from"] is None:
+        print("no working day in the period: nothing written")
+        return 0
+    path = Path(args.out) / "truth" / "period" / f"{result['from']}_{result['to']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
+    for name, value in result["figures"].items():
+        target = result["targets"].get(name)
+        print(f"{name:<32} {value if value is not None else 'no feed':>10}" + (f"   (annual target {target:g})" if target is not None else ""))
+    print(f"wrote the period's figures: {path}")
     return 0
 
 
@@ -529,6 +570,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, required=True)
     s.add_argument("--days", type=int, default=1, help="number of consecutive days from --date")
     s.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    s.add_argument("--profile", default="demo", choices=["demo", "city"],
+                   help="demo (default): every feed its demo volume every day; city: a city's volumes on the statutory working days, "
+                        "with the period's figures in <out>/truth/period/")
     s.set_defaults(func=cmd_simulate)
 
     sim = sub.add_parser("simulator", help="run the agency simulator (EMB and TC APIs; 'run' also writes daily file drops); "

@@ -200,37 +200,49 @@ TRAP_BASELINE = "control-hcc_major_hazard_work"
 
 def test_excel_traps_stay_within_memory_and_time(corpus):
     """The far stray cell, the merge over the whole sheet and the whole-sheet dimension: each
-    answered within 60 s in a process limited to 1.5 GiB of address space (all at once, with
-    the control workbook beside them to show the limit itself is not what fails)."""
-    import os
-
+    answered in a process limited to 1.5 GiB of address space, within 60 s or, on a machine busy
+    enough that the control workbook itself takes more than a tenth of that, within
+    ``TRAP_FACTOR`` times the control's own time (measured first, alone, in the same run: the
+    traps once took minutes where the control takes seconds). The control also shows the memory
+    limit itself is not what fails."""
     root, cases = corpus
     assert len(TRAPS) >= 3
-    procs = {}
-    for case_id in [TRAP_BASELINE, *TRAPS]:
-        case = cases[case_id]
-        argv = [sys.executable, "-m", "safety_hub", "validate", "--feed", case["feed"], str(root / case["path"]), "--date", case["date"]]
-        procs[case_id] = (subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_limit_memory,
-                                           env={**os.environ, **TRAP_ENV}),
-                          time.monotonic())
-    failures = {}
+    control = _start_trap(root, cases[TRAP_BASELINE])
+    failures = _finish_trap(cases[TRAP_BASELINE], *control, CONTROL_SECONDS)
+    control_seconds = time.monotonic() - control[1]
+    deadline = max(CASE_SECONDS, TRAP_FACTOR * control_seconds)
+    procs = {case_id: _start_trap(root, cases[case_id]) for case_id in TRAPS}
     for case_id, (proc, started) in procs.items():
-        try:
-            out, err = proc.communicate(timeout=max(1.0, CASE_SECONDS - (time.monotonic() - started)))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            failures[case_id] = [f"no answer within {CASE_SECONDS} s (killed)"]
-            continue
-        err = "\n".join(line for line in err.splitlines() if not line.startswith("INFO "))  # GX's own notes on a read
-        found = problems(cases[case_id], proc.returncode, out, err)
-        if case_id == TRAP_BASELINE and proc.returncode not in (0, 1):
-            found = [f"the control workbook is not read under the limit (the limit, not a trap, fails here): {err.strip()[:200]}"]
-        if "MemoryError" in err or "Cannot allocate memory" in err:
-            found.append("out of memory under the 1.5 GiB limit")
-        if found:
-            failures[case_id] = found
-    assert not failures, "; ".join(f"{k}: {', '.join(v)}" for k, v in failures.items())
+        failures.update(_finish_trap(cases[case_id], proc, started, deadline))
+    assert not failures, f"control {control_seconds:.0f} s; " + "; ".join(f"{k}: {', '.join(v)}" for k, v in failures.items())
+
+
+CONTROL_SECONDS = 600
+TRAP_FACTOR = 6
+
+
+def _start_trap(root: Path, case: dict) -> tuple[subprocess.Popen, float]:
+    import os
+
+    argv = [sys.executable, "-m", "safety_hub", "validate", "--feed", case["feed"], str(root / case["path"]), "--date", case["date"]]
+    return (subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_limit_memory,
+                             env={**os.environ, **TRAP_ENV}), time.monotonic())
+
+
+def _finish_trap(case: dict, proc: subprocess.Popen, started: float, seconds: float) -> dict[str, list[str]]:
+    try:
+        out, err = proc.communicate(timeout=max(1.0, seconds - (time.monotonic() - started)))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {case["id"]: [f"no answer within {seconds:.0f} s (killed)"]}
+    err = "\n".join(line for line in err.splitlines() if not line.startswith("INFO "))  # GX's own notes on a read
+    found = problems(case, proc.returncode, out, err)
+    if case["id"] == TRAP_BASELINE and proc.returncode not in (0, 1):
+        found = [f"the control workbook is not read under the limit (the limit, not a trap, fails here): {err.strip()[:200]}"]
+    if "MemoryError" in err or "Cannot allocate memory" in err:
+        found.append("out of memory under the 1.5 GiB limit")
+    return {case["id"]: found} if found else {}
 
 
 def test_the_generator_runs_as_a_script(tmp_path):

@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from safety_hub.errors import FeedError
 from safety_hub.extract import Extract, RawFile
 from safety_hub.landing import accounting
 from safety_hub.landing.accounting import Parsed
-from safety_hub.landing.delimited import parse_csv
+from safety_hub.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
 from safety_hub.landing.records import parse_jsonl, parse_pages
 from safety_hub.landing.xlsx import parse_xlsx
 from safety_hub.registry import Feed
@@ -94,12 +95,14 @@ def land_raw(extract: Extract, check_digest=None) -> Path:
         digest = hashlib.sha256()
         files = []
         for raw in extract.files:
-            own, size = hashlib.sha256(), 0
+            # The delivery's digest is over its files in order: for one file, that file's own.
+            own, size = (digest if len(extract.files) == 1 else hashlib.sha256()), 0
             with open(tmp / raw.name, "wb") as out:
                 for block in raw.chunks():
                     out.write(block)
-                    digest.update(block)
                     own.update(block)
+                    if own is not digest:
+                        digest.update(block)
                     size += len(block)
             files.append({"name": raw.name, "bytes": size, "sha256": own.hexdigest()})
         if check_digest is not None:
@@ -194,10 +197,10 @@ def apply_aliases(feed: Feed, frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns=renames)
 
 
-def unmapped_columns(feed: Feed, frame: pd.DataFrame) -> list[str]:
-    """Delivered columns the registry does not map (kept in raw, reported as drift)."""
+def unmapped_columns(feed: Feed, frame: pd.DataFrame | list[str]) -> list[str]:
+    """Delivered columns (of a frame, or names) the registry does not map (kept in raw, reported as drift)."""
     known = {c.source for c in feed.columns}
-    return [c for c in frame.columns if c not in known]
+    return [c for c in (frame.columns if isinstance(frame, pd.DataFrame) else frame) if c not in known]
 
 
 def parse_files(feed: Feed, files: list[RawFile], expected_rows: int | None = None) -> Parsed:
@@ -281,7 +284,12 @@ def land_records(feed: Feed, day: dt.date) -> dict:
         raise FeedError(feed.feed_id, str(final), "no landed raw partition (run extract first)")
     sidecar = read_sidecar(part)
     try:
-        parsed = parse_files(feed, read_raw_files(part), expected_rows=sidecar.get("expected_rows"))
+        landed = _land_streamed(feed, part, sidecar) if _streamable(feed, sidecar) else None
+        if landed is None:
+            parsed = parse_files(feed, read_raw_files(part), expected_rows=sidecar.get("expected_rows"))
+            _write_atomic(part / RECORDS, parsed.frame.assign(**{ROW: parsed.rows}))
+            _write_atomic(part / REJECTS, accounting.rejects_frame(parsed.rejects))
+            landed = _Landed(list(parsed.frame.columns), parsed.files, parsed.records, _watermark(feed, parsed.frame))
     except FeedError as exc:
         log.error("%s", exc.detail)
         if part == pending:  # the new delivery is kept aside; the day's accepted partition stays as it was
@@ -292,26 +300,121 @@ def land_records(feed: Feed, day: dt.date) -> dict:
             pending.rename(target)
             exc.add_note(f"refused delivery kept in {target}")
         raise
-    frame = parsed.frame
-    _write_atomic(part / RECORDS, frame.assign(**{ROW: parsed.rows}))
-    _write_atomic(part / REJECTS, accounting.rejects_frame(parsed.rejects))
-    drift = unmapped_columns(feed, frame)
+    drift = unmapped_columns(feed, landed.columns)
     if drift:
         log.warning("feed %s %s: unmapped column(s) %s kept in raw (schema drift: map them or add aliases)", feed.feed_id, day, drift)
-    updated = next((c.source for c in feed.columns if c.name == "updated_at"), None)
-    watermark = frame[updated].dropna().max() if updated in frame.columns and len(frame) else None
     # The newest update time this run saw: where the next incremental window starts.
-    sidecar.update(rows=parsed.records, columns=list(frame.columns), unmapped_columns=drift,
-                   accounting=accounting.totals(parsed.files),
-                   watermark=None if watermark is None or watermark is pd.NA else str(watermark))
+    sidecar.update(rows=landed.records, columns=landed.columns, unmapped_columns=drift,
+                   accounting=accounting.totals(landed.files), watermark=landed.watermark)
     (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
     if part == pending:
         _keep_previous(final, pending)  # the accepted delivery it replaces stays verifiable
         _replace_dir(pending, final)
-    for c in parsed.files:
+    for c in landed.files:
         log.info("feed %s %s: %s: %d physical rows = %d parsed + %d rejected + %d set aside %s%s", feed.feed_id, day, c.name,
                  c.physical, c.parsed, c.rejected, c.set_aside_total, c.set_aside, f" ({'; '.join(c.notes)})" if c.notes else "")
     return sidecar
+
+
+@dataclass
+class _Landed:
+    columns: list[str]
+    files: list[accounting.FileCount]
+    records: int  # parsed + rejected as rows
+    watermark: str | None
+
+
+def _watermark(feed: Feed, frame: pd.DataFrame, earlier: str | None = None) -> str | None:
+    """The newest ``updated_at`` value in ``frame`` (text, as delivered), or ``earlier`` when that is newer."""
+    updated = next((c.source for c in feed.columns if c.name == "updated_at"), None)
+    newest = frame[updated].dropna().max() if updated in frame.columns and len(frame) else None
+    newest = None if newest is None or newest is pd.NA or (isinstance(newest, float) and np.isnan(newest)) else str(newest)
+    return max((w for w in (earlier, newest) if w is not None), default=None)
+
+
+def _streamable(feed: Feed, sidecar: dict) -> bool:
+    """One dropped CSV file: landed piece by piece (``stream_csv``) in bounded memory."""
+    return feed.delivery.kind == "file_drop" and getattr(feed.delivery, "format", "csv") == "csv" and len(sidecar["files"]) == 1
+
+
+def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = None):
+    """``parse_files`` of one CSV file, piece by piece: yields each piece's records (the frame, agency
+    names, text, ``ROW`` = physical row) and returns ``(file count, rejects)`` at the end (``StopIteration.value``).
+
+    The same checks and refusals as ``parse_files`` (size, required columns, row limit, accounting),
+    taken as the pieces come and on the totals at the end. Raises ``Unstreamable`` for a file that
+    must be read whole.
+    """
+    limit = feed.limits.max_file_mb * (1 << 20)
+    size = path.stat().st_size
+    if size > limit:
+        raise FeedError(feed.feed_id, name, f"{size / (1 << 20):.0f} MB, more than the feed's limit limits.max_file_mb={feed.limits.max_file_mb:g}")
+    count, rejects, rows, columns = accounting.FileCount(name), [], 0, None
+    for piece in stream_csv(feed, name, path, piece_bytes or PIECE_BYTES):
+        frame = piece.frame
+        frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+        frame = apply_aliases(feed, frame)
+        if columns is None:
+            missing = [c for c in feed.required_sources if c not in frame.columns]
+            if missing:
+                raise FeedError(feed.feed_id, name, f"missing required column(s) {missing}; found {list(frame.columns)[:20]}")
+            columns = list(frame.columns)
+        rows += len(frame)
+        if rows > feed.limits.max_rows:
+            raise FeedError(feed.feed_id, name, f"more than {feed.limits.max_rows} rows, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
+        count.physical += piece.count.physical
+        for reason, n in piece.count.set_aside.items():
+            count.aside(reason, n)
+        count.notes.extend(piece.count.notes)
+        rejects.extend(piece.rejects)
+        yield _blank_to_na(frame.astype("string")).assign(**{ROW: piece.rows})
+    accounting.check(feed.feed_id, accounting.ParsedFile(pd.DataFrame(index=range(rows)), np.empty(rows), count, rejects))
+    return count, rejects
+
+
+def _land_streamed(feed: Feed, part: Path, sidecar: dict) -> _Landed | None:
+    """Write ``records.parquet`` piece by piece from the partition's one CSV file (None: read it whole)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    name = sidecar["files"][0]["name"]
+    tmp = part / f".{RECORDS}.{uuid.uuid4().hex[:8]}"
+    writer, records, watermark, columns = None, 0, None, None
+    pieces = stream_records(feed, name, part / name)
+    try:
+        while True:
+            try:
+                frame = next(pieces)
+            except StopIteration as done:
+                count, rejects = done.value
+                break
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                columns = [c for c in frame.columns if c != ROW]
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema, safe=False) if not table.schema.equals(writer.schema, check_metadata=False) else table)
+            records += len(frame)
+            watermark = _watermark(feed, frame, watermark)
+        if writer is None:  # no piece at all (cannot happen for a file with a header)
+            return None
+        writer.close()
+        writer = None
+        total = records + len(rejects)
+        expected = sidecar.get("expected_rows")
+        if expected is not None and expected != total:
+            raise FeedError(feed.feed_id, name, f"the delivery announces {expected} rows and holds {total} "
+                            "(parsed + rejected); incomplete or truncated delivery, deliver it again")
+        tmp.replace(part / RECORDS)
+    except Unstreamable as why:
+        log.info("feed %s: %s read whole (%s)", feed.feed_id, name, why)
+        return None
+    finally:
+        if writer is not None:
+            writer.close()
+        tmp.unlink(missing_ok=True)
+    _write_atomic(part / REJECTS, accounting.rejects_frame(rejects))
+    count.parsed, count.rejected = records, len(rejects)
+    return _Landed(columns, [count], total, watermark)
 
 
 def _write_atomic(path: Path, frame: pd.DataFrame) -> None:

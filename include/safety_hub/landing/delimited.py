@@ -16,6 +16,9 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +31,7 @@ HEADER_SEARCH_LINES = 30
 # A note row below the data starts like one of these (注：…, 填报人：…).
 NOTE = re.compile(r"^(?:(?:注|备注|说明|填表说明)\s*[：:0-9０-９一二三]|(?:填报人|填报单位|填表人|审核人|制表人|制表单位|单位负责人|负责人|联系电话|联系人|填报日期|报送日期))")
 _CHUNK = 64 << 20
+PIECE_BYTES = 32 << 20  # stream_csv: a file is parsed this many bytes of whole lines at a time
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -217,10 +221,6 @@ def _read_or_none(body: bytes, ncols: int, multiline: bool, threads: bool, check
         return None, []
 
 
-def _odd_quotes(line: bytes) -> bool:
-    return line.count(b'"') % 2 == 1
-
-
 def _blank_text(text: str) -> bool:
     return not text.replace(",", "").replace('"', "").strip()
 
@@ -249,7 +249,18 @@ def parse_csv(feed: Feed, name: str, content: bytes) -> ParsedFile:
     return _parse_text(feed, name, to_utf8(feed, name, content), checked=True)
 
 
-def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile:
+@dataclass
+class _Piece:
+    """A run of whole lines of a CSV file parsed on its own (``stream_csv``)."""
+
+    index: int  # 0: the file's first piece, which holds its title and header lines
+    last: bool  # the file's last piece: its trailer (notes, blanks) and final newline are checked
+    line_base: int = 0  # physical lines of the file before this piece
+    names: list[str] | None = None  # the header's names (every piece after the first)
+
+
+def _parse_text(feed: Feed, name: str, data: bytes, checked: bool, piece: _Piece | None = None) -> ParsedFile:
+    """``data`` (UTF-8) -> records; the whole file, or one ``piece`` of it (lines numbered in the file)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -260,32 +271,35 @@ def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile
     count = FileCount(name, physical=physical)
     if physical > feed.limits.max_rows + HEADER_SEARCH_LINES:
         raise FeedError(feed.feed_id, name, f"{physical} lines, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
-    if len(data) < 65536 and not data.strip():
-        raise FeedError(feed.feed_id, name, "empty file: no header and no rows")
-    try:
-        header_line, raw_names, body_start = _find_header(feed, name, data)
-    except UnicodeDecodeError:
-        if checked:
-            raise
-        raise _NotUtf8 from None
-    names = _check_names(feed, name, raw_names, header_line + 1)
-    count.aside("title", header_line)
-    count.aside("header")
-    base = header_line + 2  # physical line of the body's first line
-    body = data[body_start:]
-    body_lines = physical - header_line - 1
+    if piece is not None and piece.index > 0:  # the header was read from the first piece
+        names, base, body, body_lines = piece.names, piece.line_base + 1, data, physical
+    else:
+        if len(data) < 65536 and not data.strip():
+            raise FeedError(feed.feed_id, name, "empty file: no header and no rows")
+        try:
+            header_line, raw_names, body_start = _find_header(feed, name, data)
+        except UnicodeDecodeError:
+            if checked:
+                raise
+            raise _NotUtf8 from None
+        names = _check_names(feed, name, raw_names, header_line + 1)
+        if piece is not None:
+            piece.names = names  # for the pieces after this one
+        count.aside("title", header_line)
+        count.aside("header")
+        base = header_line + 2  # physical line of the body's first line
+        body = data[body_start:]
+        body_lines = physical - header_line - 1
+    trailer = piece is None or piece.last
     multiline = getattr(feed.delivery, "multiline_values", False)
 
     threads = len(body) > (8 << 20)
-    odd = np.empty(0, dtype=np.int64)
-    table, invalid = _read_or_none(body, len(names), multiline, threads, checked)
-    # Without multi-line values every body line is one table row or one invalid row; fewer means a
-    # quoted value ran over line ends (an unmatched quote).
-    if not multiline and (table is None or table.num_rows + len(invalid) != body_lines
-                          or _odd_quotes(body[body.rfind(b"\n", 0, len(body) - 1) + 1 :])):
-        # A quoted value ran over a line end (an unmatched quote), or the last line leaves one open:
-        # find the lines holding an odd number of quotes, set them apart and read the rest.
-        odd = _odd_quote_lines(body)
+    # Without multi-line values every line with an odd number of quotes is set apart, whatever the
+    # rest of the file holds (an open quote would swallow the following lines into one value).
+    odd = np.empty(0, dtype=np.int64) if multiline else _odd_quote_lines(body)
+    table, invalid = (None, []) if len(odd) else _read_or_none(body, len(names), multiline, threads, checked)
+    # Without multi-line values every body line is one table row or one invalid row.
+    if not multiline and table is not None and table.num_rows + len(invalid) != body_lines:
         table = None
     parsed_body, line_of = _set_apart(body, odd)  # line_of: removed line -> raw text
     if table is None or (invalid and any(n is None for n, _ in invalid)):  # single-threaded, pyarrow numbers the lines
@@ -328,7 +342,7 @@ def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile
     # Trailer: from the last line up, blank and note lines are set aside until the first data line.
     status: dict[int, str] = {}  # removed or invalid body line -> "blank" | "note"
     trailer_rows = []  # table rows that are notes
-    for line in range(body_lines - 1, -1, -1):
+    for line in range(body_lines - 1 if trailer else -1, -1, -1):  # only the file's last lines are a trailer
         if line in invalid_lines or line in line_of:
             text = invalid_lines.get(line, line_of.get(line, ""))
             if _blank_text(text):
@@ -356,7 +370,7 @@ def _parse_text(feed: Feed, name: str, data: bytes, checked: bool) -> ParsedFile
             why = "unmatched quote character" if line in line_of else f"{_fields(text)} field(s), the header has {len(names)}"
             rejects.append(Reject(name, base + line, "row.shape", why, text[: feed.limits.max_field_chars]))
     if not final_newline and physical and body_lines and (body_lines - 1) in {r.row - base for r in rejects}:
-        raise FeedError(feed.feed_id, name, f"truncated: the file ends inside line {physical} (no final newline, "
+        raise FeedError(feed.feed_id, name, f"truncated: the file ends inside line {(piece.line_base if piece else 0) + physical} (no final newline, "
                         "the last record is incomplete); the upload was cut off, deliver the whole file again")
     if not final_newline:
         count.notes.append("no final newline")
@@ -412,3 +426,123 @@ def _check_field_size(feed: Feed, name: str, table, names: list[str], lines: np.
             j = int(np.argmax(pc.fill_null(pc.utf8_length(col), 0).to_numpy(zero_copy_only=False)))
             raise FeedError(feed.feed_id, name, f"line {int(lines[j])}: column {names[i]!r} holds {longest} characters, more than "
                             f"the feed's limit limits.max_field_chars={limit}")
+
+
+class Unstreamable(Exception):
+    """``stream_csv`` cannot read this file piece by piece (multi-line values, a file that is not
+    UTF-8 or GB18030 throughout, pieces that disagree on columns): read it whole with ``parse_csv``."""
+
+
+def _raw_pieces(path: Path, size: int) -> Iterator[tuple[bytes, bool]]:
+    """(whole lines of about ``size`` bytes, whether it is the file's last piece). The first piece
+    holds at least the lines the header is searched in."""
+    with open(path, "rb") as fh:
+        carry, pending, first = b"", None, True
+        while True:
+            block = fh.read(size)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if not cut or (first and data.count(b"\n") <= HEADER_SEARCH_LINES):  # read on
+                carry = data
+                continue
+            if pending is not None:
+                yield pending, False
+            pending, carry, first = data[:cut], data[cut:], False
+        if carry:
+            if pending is not None:
+                yield pending, False
+            pending = carry
+        yield (pending if pending is not None else b""), True
+
+
+def _utf8_state(path: Path) -> str:
+    """"ok", "truncated" (every byte decodes but the file ends inside a character) or "invalid": the file as UTF-8."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(_CHUNK):
+                decoder.decode(block)
+    except UnicodeDecodeError:
+        return "invalid"
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "truncated"
+    return "ok"
+
+
+def _trailer_candidate(line: bytes) -> bool:
+    """A line that could belong to a file's trailer (blank, or a note): never less than ``_parse_text`` sets aside there."""
+    text = line.decode("utf-8", "replace").rstrip("\r\n")
+    return _blank_text(text) or NOTE.match(text.lstrip(' ,"\t\u3000')) is not None
+
+
+def _split_trailer(data: bytes) -> tuple[bytes, bytes]:
+    """``data`` (whole lines) = lines + the run of trailer candidates at its end."""
+    end = len(data)
+    while end:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        if not _trailer_candidate(data[start:end]):
+            break
+        end = start
+    return data[:end], data[end:]
+
+
+def stream_csv(feed: Feed, name: str, path: Path, piece_bytes: int = PIECE_BYTES) -> Iterator[ParsedFile]:
+    """A CSV file parsed ``piece_bytes`` of whole lines at a time: one ``ParsedFile`` per piece, rows
+    numbered in the file; together the same records, rejects and accounting as ``parse_csv`` of the
+    whole file. Memory is bounded by the piece, not the file.
+
+    Lines at a piece's end that could be the file's trailer (blank, notes) are carried into the next
+    piece, so only the file's last piece decides its trailer, as a whole read would. Raises
+    ``Unstreamable`` (before the first piece, or at the piece where it finds out: the caller discards
+    what it has) when the file must be read whole: multi-line values, UTF-16, bytes that are not
+    UTF-8 or GB18030 (``parse_csv`` then names the byte and line), pieces that disagree on columns.
+    Other refusals are ``parse_csv``'s own ``FeedError``.
+    """
+    if getattr(feed.delivery, "multiline_values", False):
+        raise Unstreamable("multi-line values")
+    encoding = getattr(feed.delivery, "encoding", "auto")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head:
+        raise Unstreamable("UTF-16 or binary")
+    legacy = None
+    if encoding in ("auto", "utf-8", "utf-8-sig"):
+        state = _utf8_state(path)
+        if state == "invalid" and encoding == "auto":
+            legacy = "gb18030"
+        elif state != "ok":
+            raise Unstreamable(f"UTF-8 {state}")
+    else:
+        legacy = encoding
+    names, columns, line_base, index, carry = None, None, 0, 0, b""
+    for raw, last in _raw_pieces(path, piece_bytes):
+        if legacy is not None:
+            try:
+                raw = raw.decode(legacy).encode("utf-8")
+            except UnicodeDecodeError:
+                raise Unstreamable(f"not {legacy}") from None
+        elif index == 0 and not carry and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[3:]
+        raw = carry + raw
+        carry = b""
+        if not last:
+            raw, carry = _split_trailer(raw)
+            if not raw:
+                continue
+        piece = _Piece(index, last, line_base, names)
+        try:
+            parsed = _parse_text(feed, name, raw, checked=True, piece=piece)
+        except UnicodeDecodeError:
+            raise Unstreamable("undecodable header") from None
+        if index == 0:
+            names, columns = piece.names, list(parsed.frame.columns)
+        elif list(parsed.frame.columns) != columns:  # an unnamed column empty in one piece, not in another
+            raise Unstreamable("pieces disagree on columns")
+        line_base += parsed.count.physical
+        index += 1
+        yield parsed
+

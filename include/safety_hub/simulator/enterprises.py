@@ -76,6 +76,7 @@ def enterprise_pool(seed: int, size: int = 240) -> list[Enterprise]:
     regions = list(DISTRICTS) + list(LEGACY_DISTRICTS)
     pool: list[Enterprise] = []
     seen: set[str] = set()
+    names: set[str] = set()
     while len(pool) < size:
         district = rng.choice(list(DISTRICTS))
         region = district if rng.random() < 0.8 else rng.choice(regions)
@@ -83,9 +84,10 @@ def enterprise_pool(seed: int, size: int = 240) -> list[Enterprise]:
         uscc = make_uscc(rng.choice(_DEPT_TYPES), region, body)
         trade, industry, sector = rng.choice(_TRADES)
         name = f"天津{rng.choice(_PLACES)}{rng.choice(_CORES)}{trade}有限公司"
-        if uscc in seen or any(e.name == name for e in pool):
+        if uscc in seen or name in names:
             continue
         seen.add(uscc)
+        names.add(name)
         pool.append(Enterprise(uscc, name, district, industry, sector))
     pool = _with_renames(seed, pool)
     _POOL_SEEDS[pool[0].uscc] = seed

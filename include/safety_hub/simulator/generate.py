@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET, uscc_check_char
 from safety_hub.simulator import datasets  # noqa: F401  (registers every dataset)
 from safety_hub.simulator.enterprises import enterprise_pool, renames
-from safety_hub.simulator.spec import SPECS, DatasetSpec
+from safety_hub.simulator.spec import ACTIVE_PROFILE, SPECS, DatasetSpec
 
 DEFAULT_SEED = 20261101
 # Per-kind injection rates (DOMAIN.md: each defect type at 2-5%).
@@ -49,6 +50,8 @@ class DayData:
     seed: int
     records: dict[str, list[dict]] = field(default_factory=dict)
     truth: dict = field(default_factory=dict)
+    # feed -> positions in ``records`` of the rows re-delivered with an earlier status (they do not load)
+    regression_rows: dict[str, set[int]] = field(default_factory=dict)
 
 
 def _fullwidth(text: str) -> str:
@@ -184,7 +187,10 @@ def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float
     for back in range(1, spec.late_update_days + 1):
         earlier = day - dt.timedelta(days=back)
         # The earlier day's clean records: its builder is the first user of that day's rng.
-        original = spec.build(random.Random(f"{seed}:{earlier.isoformat()}:{spec.feed_id}"), earlier, pool, max(1, int(spec.volume * scale)))
+        original = _built(spec, earlier, seed, pool, scale)
+        if spec.late_update_share >= 1:  # every record asks (a profile's lifecycle); the update copies what it changes
+            updates += [u for u in (spec.late_update(rng, rec, day) for rec in original) if u is not None]
+            continue
         for rec in original:
             if rng.random() < spec.late_update_share:
                 updated = spec.late_update(rng, dict(rec), day)
@@ -195,10 +201,55 @@ def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float
 
 def _feed_day(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict]:
     """One feed's delivery for ``day`` with its truth, before warehouse-stage defects."""
+    profile = ACTIVE_PROFILE.get()
+    if profile is None or (spec.history is None and spec.regress is None):  # no later day asks for this one
+        return _feed_day_built(spec, day, seed, pool, scale)
+    key = ("day", spec.feed_id, day, seed, scale, len(pool))
+    if key not in _CACHE:
+        _remember(key, _feed_day_built(spec, day, seed, pool, scale))
+    delivered, truth = _CACHE[key]
+    return list(delivered), {**truth, "defects": list(truth["defects"]), "valid_keys": list(truth["valid_keys"]),
+                             "valid_usccs": list(truth["valid_usccs"])}
+
+
+def _feed_day_built(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict]:
     rng = random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}")
-    clean = spec.build(rng, day, pool, max(1, int(spec.volume * scale)))
+    clean = spec.build(rng, day, pool, _count(spec, day, seed, scale))
     clean += _late_updates(spec, day, seed, pool, scale)
     return _inject(rng, spec, clean, day)
+
+
+def _count(spec: DatasetSpec, day: dt.date, seed: int, scale: float) -> int:
+    """How many records the feed builds for ``day``: the spec's volume, or the active profile's for that day."""
+    profile = ACTIVE_PROFILE.get()
+    if profile is None:
+        return max(1, int(spec.volume * scale))
+    return profile.volume(spec.feed_id, day, seed, max(1, int(spec.volume * scale)))
+
+
+# Under a profile, earlier days' builds and deliveries (late updates, regressions and history look
+# back up to two months) are kept for the next days; the default profile recomputes them as before.
+# Only the feeds that look back are kept (the hazard ledgers' builds, the deliveries of feeds with
+# regressions or history): ~70 days of them.
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZES = {"build": 2 * 70, "day": 3 * 4}  # two ledgers' builds for 70 days; three feeds' deliveries for 4 days
+
+
+def _remember(key, value) -> None:
+    _CACHE[key] = value
+    kept = [k for k in _CACHE if k[0] == key[0]]
+    for old in kept[: max(0, len(kept) - _CACHE_SIZES[key[0]])]:
+        del _CACHE[old]
+
+
+def _built(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[dict]:
+    """The clean records the feed's builder makes for ``day`` (its rng's first user); callers copy before editing one."""
+    if ACTIVE_PROFILE.get() is None:
+        return spec.build(random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}"), day, pool, max(1, int(spec.volume * scale)))
+    key = ("build", spec.feed_id, day, seed, scale, len(pool))
+    if key not in _CACHE:
+        _remember(key, spec.build(random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}"), day, pool, _count(spec, day, seed, scale)))
+    return _CACHE[key]
 
 
 def _regressions(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[tuple[dict, dt.date]]:
@@ -209,7 +260,7 @@ def _regressions(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float)
     out = []
     for back in (1, 2):
         earlier = day - dt.timedelta(days=back)
-        original = spec.build(random.Random(f"{seed}:{earlier.isoformat()}:{spec.feed_id}"), earlier, pool, max(1, int(spec.volume * scale)))
+        original = _built(spec, earlier, seed, pool, scale)
         loaded = set(_feed_day(spec, earlier, seed, pool, scale)[1]["valid_keys"])  # a defect there: nothing to regress from
         for rec in original:
             if rng.random() < spec.regress_share and _halfwidth(rec[spec.key]).strip() in loaded:
@@ -223,17 +274,50 @@ def _history(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> 
     """Records with defects only the warehouse's history shows (and their clean partners), delivered today."""
     if spec.history is None:
         return []
-    return spec.history(day, seed, pool, max(1, int(spec.volume * scale)), lambda d: _feed_day(spec, d, seed, pool, scale))
+    return spec.history(day, seed, pool, _count(spec, day, seed, scale), lambda d: _feed_day(spec, d, seed, pool, scale))
 
 
-def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0) -> DayData:
-    """Deterministic: the same (seed, day, scale) always gives the same bytes."""
-    pool = enterprise_pool(seed)
+def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, profile=None, feeds=None) -> DayData:
+    """Deterministic: the same (seed, day, scale, profile) always gives the same bytes.
+
+    ``profile``: None (the demo's, every feed its spec's volume every day) or a ``profile.Profile``
+    or its name ("city": working days only, see ``profile``); ``feeds`` (a profile only): just these feeds.
+    """
+    from safety_hub.simulator.profile import get_profile
+
+    profile = get_profile(profile)
+    if profile is None:
+        return _generate_day(day, seed, scale, SPECS, enterprise_pool(seed))
+    from safety_hub.simulator.workdays import holiday_name, is_business_day
+
+    if not is_business_day(day):  # weekends and statutory holidays: no agency delivers
+        return DayData(day=day, seed=seed, truth={"date": day.isoformat(), "seed": seed, "profile": profile.name,
+                                                  "business_day": False, "holiday": holiday_name(day), "feeds": {}})
+    token = ACTIVE_PROFILE.set(profile)
+    try:
+        specs = {f: profile.spec(s) for f, s in SPECS.items() if feeds is None or f in feeds}
+        data = _generate_day(day, seed, scale, specs, _pool(seed, profile.pool_size))
+    finally:
+        ACTIVE_PROFILE.reset(token)
+    data.truth = {"date": data.truth.pop("date"), "seed": data.truth.pop("seed"), "profile": profile.name, "business_day": True,
+                  "holiday": holiday_name(day), **data.truth}
+    return data
+
+
+def _pool(seed: int, size: int):
+    key = ("pool", seed, size)
+    if key not in _CACHE:
+        _CACHE[key] = enterprise_pool(seed, size)
+    return _CACHE[key]
+
+
+def _generate_day(day: dt.date, seed: int, scale: float, specs: dict[str, DatasetSpec], pool) -> DayData:
     data = DayData(day=day, seed=seed)
     feeds_truth = {}
-    for feed_id, spec in SPECS.items():
+    for feed_id, spec in specs.items():
         delivered, truth = _feed_day(spec, day, seed, pool, scale)
         for rec, origin in _regressions(spec, day, seed, pool, scale):
+            data.regression_rows.setdefault(feed_id, set()).add(len(delivered))
             delivered.append(rec)
             truth["defects"].append({"key": _halfwidth(rec[spec.key]).strip(), "kind": "status_regression",
                                      "expected_rule": "status.no_regression", "stage": WAREHOUSE_STAGE, "origin_day": origin.isoformat()})

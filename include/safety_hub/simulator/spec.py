@@ -4,6 +4,7 @@ in ``SPECS`` from the modules of ``safety_hub.simulator.datasets``."""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -158,3 +159,15 @@ def cn_date(d: dt.date | None, rng: random.Random) -> str | None:
 
 def iso(d: dt.date | None) -> str | None:
     return d.isoformat() if d else None
+
+
+# The active volume profile (``profile.Profile``) while ``generate_day`` runs one; None for the
+# demo's default profile. Builders read their profile parameters with ``knob``: a knob changes a
+# value drawn, never the number of draws, so the default profile stays byte for byte the same.
+ACTIVE_PROFILE: contextvars.ContextVar = contextvars.ContextVar("simulator_profile", default=None)
+
+
+def knob(name: str, default):
+    """The active profile's value of parameter ``name``, or ``default`` (the demo's)."""
+    profile = ACTIVE_PROFILE.get()
+    return default if profile is None else profile.knobs.get(name, default)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 
 from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import Api, DatasetSpec, RuleDefect, register, stamp
+from safety_hub.simulator.spec import Api, DatasetSpec, RuleDefect, knob, register, stamp
 
 def hazard_lifecycle(rng: random.Random, day: dt.date, found: dt.date, major: bool) -> tuple:
     """(deadline, status, fixed, accepted, closed) of a hazard found on ``found``, as known on ``day``."""
     deadline = found + dt.timedelta(days=rng.randrange(3, 31) if not major else rng.randrange(30, 91))
-    status = rng.choices(["待整改", "整改中", "待验收", "验收销号"], weights=[2, 3, 1, 4])[0]
+    status = rng.choices(["待整改", "整改中", "待验收", "验收销号"], weights=knob("hazard_status_weights", [2, 3, 1, 4]))[0]
     fixed = accepted = closed = None
     if status in ("待验收", "验收销号"):
         fixed = min(day, found + dt.timedelta(days=rng.randrange(0, 25)))
@@ -29,7 +30,7 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
     for seq in range(1, n + 1):
         ent = rng.choice(pool)
         found = day - dt.timedelta(days=rng.randrange(0, 21))
-        major = rng.random() < 0.03
+        major = rng.random() < knob("emb_major_share", 0.03)
         deadline, status, fixed, accepted, closed = hazard_lifecycle(rng, day, found, major)
         status_spelling = status if status != "验收销号" else rng.choice(["验收销号", "验收销号", "已销号", "完成", "√"])
         out.append({
@@ -49,7 +50,7 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
             "wcrq": fixed.isoformat() if fixed else None,
             "ysrq": accepted.isoformat() if accepted else None,
             "xhrq": closed.isoformat() if closed else None,
-            "gpdb": "是" if major and rng.random() < 0.5 else "否",
+            "gpdb": "是" if major and rng.random() < knob("listed_share", 0.5) else "否",
             "bsbc": f"EMB-{day:%Y%m%d}-01",
             "gxsj": stamp(day, rng),
         })
@@ -139,3 +140,53 @@ HAZARD = register(DatasetSpec(
         RuleDefect("fixed_after_accepted", "fixed_date<=accepted_date", _fixed_after_accepted),
     ),
 ))
+
+
+# --- The city profile's lifecycle (``simulate --profile city``) --------------------------------
+#
+# A hazard open when first reported is closed once, on a day drawn from its own number (so every
+# later delivery agrees and a status never moves back), or stays open (long-running 治理): the
+# ledger re-delivers it closed on the first working day on or after that day. ``CLOSE_DELAYS``:
+# (share, fewest days, most days) after the day it was first delivered.
+CLOSE_DELAYS = ((0.6, 1, 10), (0.3, 11, 30), (0.1, 31, 45))
+CLOSE_LOOKBACK = 60  # calendar days a ledger looks back for hazards closing today (45 days + the longest holiday)
+
+
+@functools.lru_cache(maxsize=200_000)
+def close_due(key: str, delivered_on: dt.date) -> dt.date | None:
+    """The day the hazard ``key`` (first delivered open on ``delivered_on``) is closed, or None: it stays open."""
+    r = random.Random(f"{key}:closes")
+    if r.random() < knob("hazard_stays_open", 0.0):
+        return None
+    roll, acc = r.random(), 0.0
+    for share, low, high in CLOSE_DELAYS:
+        acc += share
+        if roll < acc:
+            break
+    return delivered_on + dt.timedelta(days=r.randint(low, high))
+
+
+def closes_today(key: str, delivered_on: dt.date, day: dt.date) -> dt.date | None:
+    """The closing day of ``key`` when today's delivery is the one that reports it (the first working day on or after it)."""
+    from safety_hub.simulator.workdays import previous_business_day
+
+    due = close_due(key, delivered_on)
+    if due is None or due > day or due <= previous_business_day(day):
+        return None
+    return due
+
+
+def hazard_closes(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
+    """City profile: an open hazard delivered again on the working day it is closed (验收销号); ``rec`` is left as it is."""
+    if rec["zgzt"] not in _OPEN:
+        return None
+    key = rec["yhbh"]
+    closed = closes_today(key, dt.date(int(key[2:6]), int(key[6:8]), int(key[8:10])), day)
+    if closed is None:
+        return None
+    rec = dict(rec)  # the day's build is shared: change a copy
+    found = dt.date.fromisoformat(rec["fxrq"])
+    fixed = dt.date.fromisoformat(rec["wcrq"]) if rec["wcrq"] else max(found, closed - dt.timedelta(days=rng.randrange(0, 4)))
+    rec.update(zgzt=rng.choice(["验收销号", "已销号"]), wcrq=fixed.isoformat(), ysrq=closed.isoformat(), xhrq=closed.isoformat(),
+               bsbc=f"EMB-{day:%Y%m%d}-02", gxsj=stamp(day, rng))
+    return rec

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from safety_hub.domain import DISTRICTS, accident_grade, make_uscc, normalise_uscc
 from safety_hub.simulator.datasets._units import fishery_units, insured_units
 from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, register, stamp
+from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, knob, register, stamp
 
 # --- 重点企业名录 (key-enterprise registry, a daily full snapshot) -------------------------
 
@@ -148,7 +148,8 @@ def enforcements(rng: random.Random, day: dt.date, pool: list[Enterprise], n: in
         level = rng.random()
         who = None if level < 0.15 else ("bonded" if ent.district_code == "120116" and level < 0.3 else ent.district_code)
         authority, authority_uscc, prefix = _authority(who)
-        action = rng.choices(list(_ACTIONS), weights=[w for _, w in _ACTIONS.values()])[0]
+        weights = knob("enforcement_action_weights", None) or {a: w for a, (_, w) in _ACTIONS.items()}
+        action = rng.choices(list(_ACTIONS), weights=[weights[a] for a in _ACTIONS])[0]
         category = _ACTIONS[action][0]
         violation, basis, problem = rng.choice(_VIOLATIONS)
         decision = day - dt.timedelta(days=rng.randrange(0, 15))
@@ -385,14 +386,14 @@ class _Policy:
         return f"{self.insurer[1]}12{self.issued:%Y%m%d}{self.holder.index:06d}{self.copy:02d}"
 
 
-_BOOKS: dict[tuple[str, int], tuple[_Holder, ...]] = {}
+_BOOKS: dict[tuple[str, int, int], tuple[_Holder, ...]] = {}
 
 
 def _book(pool: list[Enterprise], n: int) -> tuple[_Holder, ...]:
     """The policyholders for ``n`` rows a day: the pool's first, then the insurer's other ones."""
-    key = (pool[0].uscc, n)
+    key = (pool[0].uscc, len(pool), n)
     if key not in _BOOKS:
-        registered = {e.uscc: employees_of(e) for e in key_enterprises(pool, REGISTRY.volume)}
+        registered = {e.uscc: employees_of(e) for e in key_enterprises(pool, knob("registry_size", REGISTRY.volume))}
         own = [e for e in pool if e.sector in _INSURED_SECTORS] + fishery_units(pool)
         others = insured_units(pool, max(1, n * 365 // 2 - len(own)))  # a renewal delivers two rows
         first, days = _POOL_ANNIVERSARIES
@@ -432,10 +433,10 @@ def _policy_year(h: _Holder, year: int) -> _Policy:
 
 
 @functools.lru_cache(maxsize=16)
-def _issued_in(pool_key: str, n: int, year: int) -> dict[dt.date, tuple[_Policy, ...]]:
+def _issued_in(pool_key: tuple[str, int], n: int, year: int) -> dict[dt.date, tuple[_Policy, ...]]:
     """Issue day -> the policies of the policy years starting on an anniversary in ``year``."""
     out: dict[dt.date, list[_Policy]] = {}
-    for h in _BOOKS[(pool_key, n)]:
+    for h in _BOOKS[(*pool_key, n)]:
         p = _policy_year(h, year)
         out.setdefault(p.issued, []).append(p)
     return {d: tuple(ps) for d, ps in out.items()}
@@ -444,7 +445,7 @@ def _issued_in(pool_key: str, n: int, year: int) -> dict[dt.date, tuple[_Policy,
 def _issued_on(pool: list[Enterprise], n: int, day: dt.date) -> list[_Policy]:
     """Policies issued on ``day`` (an anniversary lies at most 74 days after or 45 days before its issue)."""
     _book(pool, n)
-    found = [p for year in (day.year - 1, day.year, day.year + 1) for p in _issued_in(pool[0].uscc, n, year).get(day, ())]
+    found = [p for year in (day.year - 1, day.year, day.year + 1) for p in _issued_in((pool[0].uscc, len(pool)), n, year).get(day, ())]
     return sorted(found, key=lambda p: p.holder.index)
 
 

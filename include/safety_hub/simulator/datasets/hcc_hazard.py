@@ -15,7 +15,7 @@ import random
 from safety_hub.domain import DISTRICTS
 from safety_hub.simulator.datasets import emb
 from safety_hub.simulator.enterprises import Enterprise, pool_seed
-from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
+from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, knob, register, stamp
 
 SHARED_SHARE = 0.1  # records that are a hazard EMB reports the same day
 _CATEGORIES = ["高处作业", "临时用电", "脚手架", "基坑工程", "起重机械", "模板支撑", "消防安全", "文明施工"]
@@ -66,9 +66,9 @@ def hazards(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) ->
             ent = rng.choice(builders)
             found = day - dt.timedelta(days=rng.randrange(0, 21))
             description = rng.choice(_PROBLEMS)
-            major = rng.random() < 0.05
+            major = rng.random() < knob("hcc_major_share", 0.05)
             deadline, status, fixed, accepted, closed = emb.hazard_lifecycle(rng, day, found, major)
-            listed = major and rng.random() < 0.5
+            listed = major and rng.random() < knob("listed_share", 0.5)
             category = rng.choice(_CATEGORIES)
         out.append({
             "隐患编号": f"ZJ-{day:%Y%m%d}-{seq:04d}",
@@ -116,3 +116,28 @@ HAZARD = register(DatasetSpec(
         RuleDefect("closed_without_date", "closed_date.required_if_closed", _closed_without_date),
     ),
 ))
+
+
+_OPEN_SPELLINGS = tuple(s for status in ("待整改", "整改中", "待验收") for s in _SPELLING[status])
+
+
+def _parse_cn_date(text: str) -> dt.date:
+    """A date as ``spec.cn_date`` writes it: ISO, 2026.3.5 or 2026年3月5日."""
+    parts = text.replace("年", "-").replace("月", "-").replace("日", "").replace(".", "-").split("-")
+    return dt.date(*(int(p) for p in parts))
+
+
+def hazard_closes(rng: random.Random, rec: dict, day: dt.date) -> dict | None:
+    """City profile: an open site hazard delivered again on the working day it is closed (复查销号); ``rec`` is left as it is."""
+    if rec["整改状态"] not in _OPEN_SPELLINGS:
+        return None
+    key = rec["隐患编号"]
+    closed = emb.closes_today(key, dt.date(int(key[3:7]), int(key[7:9]), int(key[9:11])), day)
+    if closed is None:
+        return None
+    rec = dict(rec)  # the day's build is shared: change a copy
+    found = _parse_cn_date(rec["检查日期"])
+    fixed = _parse_cn_date(rec["整改完成日期"]) if rec["整改完成日期"] else max(found, closed - dt.timedelta(days=rng.randrange(0, 4)))
+    rec.update({"整改状态": rng.choice(_CLOSED_SPELLINGS), "整改完成日期": cn_date(fixed, rng), "复查日期": cn_date(closed, rng),
+                "销号日期": cn_date(closed, rng), "报送批次": f"HCC-YH-{day:%Y%m%d}", "更新时间": stamp(day, rng)})
+    return rec

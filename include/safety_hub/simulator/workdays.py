@@ -1,0 +1,49 @@
+"""The Chinese statutory working-day calendar (国务院办公厅 holiday arrangements): weekends and
+statutory holidays have no deliveries, make-up working days (调休上班, a Saturday or Sunday) have.
+
+From the maintained ``chinese-calendar`` package, which carries each year once the State Council
+has announced it; a date of a year it does not carry yet is refused (no guessing of holidays).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+
+@functools.lru_cache(maxsize=4096)
+def is_business_day(day: dt.date) -> bool:
+    """Whether ``day`` is a working day: Monday to Friday unless a statutory holiday, or a make-up working day."""
+    import chinese_calendar
+
+    try:
+        return chinese_calendar.is_workday(day)
+    except NotImplementedError as exc:  # a year the package does not carry yet
+        raise ValueError(f"{day}: no statutory working-day calendar for {day.year} ({exc}); "
+                         "upgrade chinese-calendar (make lock) once the State Council has announced the year") from exc
+
+
+def holiday_name(day: dt.date) -> str | None:
+    """The statutory holiday ``day`` belongs to (a holiday or its make-up working day), else None."""
+    import chinese_calendar
+
+    return chinese_calendar.get_holiday_detail(day)[1]
+
+
+def business_days(start: dt.date, end: dt.date) -> list[dt.date]:
+    """The working days from ``start`` to ``end`` inclusive."""
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1) if is_business_day(start + dt.timedelta(days=i))]
+
+
+def previous_business_day(day: dt.date) -> dt.date:
+    """The last working day before ``day``."""
+    day -= dt.timedelta(days=1)
+    while not is_business_day(day):
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def first_business_day_on_or_after(day: dt.date) -> dt.date:
+    while not is_business_day(day):
+        day += dt.timedelta(days=1)
+    return day
