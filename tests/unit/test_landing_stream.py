@@ -173,3 +173,15 @@ def test_land_records_writes_the_same_records_streamed_or_whole(tmp_path, monkey
     pd.testing.assert_frame_equal(streamed[2], whole[2])
     assert streamed[3] == whole[3]
     assert read_sidecar(part)["accounting"]["physical"] == 3000 + 3
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_odd_quote_lines_agree_with_counting_each_line(seed, monkeypatch):
+    from safety_hub.landing import delimited
+
+    rng = random.Random(seed)
+    lines = [bytes(rng.choice(b'ab,"\r ') for _ in range(rng.randrange(0, 12))) for _ in range(rng.randrange(0, 60))]
+    body = b"\n".join(lines) + (b"\n" if seed % 2 else b"")
+    monkeypatch.setattr(delimited, "_CHUNK", 16)  # chunks of a few lines, and lines longer than a chunk
+    want = [i for i, line in enumerate(body.split(b"\n")) if line.count(b'"') % 2]
+    assert delimited._odd_quote_lines(body).tolist() == want

@@ -142,3 +142,24 @@ def test_hazard_figures_of_a_year():
     # 挂牌督办: a major hazard (2%), listed (0.76%), that loads.
     listed = volume * CITY.knobs["emb_major_share"] * CITY.knobs["listed_share"] * first_valid / first_rows
     assert _within(listed, TARGETS["listed_major_hazards"]), listed
+
+
+def test_simulate_city_writes_working_days_and_the_period(tmp_path, capsys):
+    """The command: Friday 2026-10-09 and the make-up Saturday after National Day deliver, Sunday does not."""
+    from safety_hub.cli import main
+
+    assert main(["simulate", "--profile", "city", "--date", "2026-10-09", "--days", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2026-10-11  no deliveries (weekend)" in out
+    truth = json.loads((tmp_path / "truth" / "2026-10-10.json").read_text(encoding="utf-8"))
+    assert truth["profile"] == "city" and truth["business_day"] and truth["holiday"] == "National Day"
+    assert set(truth["feeds"]) == set(SPECS)
+    assert not (tmp_path / "truth" / "2026-10-11.json").exists()
+    pages = sorted((tmp_path / "api" / "hazards" / "20261010").glob("page-*.json"))
+    assert sum(len(json.loads(p.read_text(encoding="utf-8"))["data"]["records"]) for p in pages) == truth["feeds"]["emb_hazard"]["rows_delivered"]
+    period = json.loads((tmp_path / "truth" / "period" / "2026-10-09_2026-10-10.json").read_text(encoding="utf-8"))
+    assert period["working_days"] == 2 and period["targets"] == TARGETS
+    figures = period["figures"]
+    assert 1500 < figures["hazards_found"] < 3500 and figures["waybills"] >= 2 * 3000
+    assert figures["supervision_inspections"] is None and period["sources"]["supervision_inspections"] is None
+    assert figures["chemical_enterprises_assessed"] > 240

@@ -147,7 +147,8 @@ def _check_names(feed: Feed, name: str, names: list[str], line: int, *, where: s
 
 
 def _odd_quote_lines(body: bytes) -> np.ndarray:
-    """0-based indices of the body's lines holding an odd number of quote characters."""
+    """0-based indices of the body's lines holding an odd number of quote characters
+    (the parity of each line's quotes, one ``bitwise_xor.reduceat`` per chunk of whole lines)."""
     if b'"' not in body:
         return np.empty(0, dtype=np.int64)
     found, line_base = [], 0
@@ -160,10 +161,11 @@ def _odd_quote_lines(body: bytes) -> np.ndarray:
             end = nl + 1 if nl >= start else len(arr)
         chunk = arr[start:end]
         newlines = np.flatnonzero(chunk == 10)
-        quotes = np.flatnonzero(chunk == 34)
-        if len(quotes):
-            counts = np.bincount(np.searchsorted(newlines, quotes), minlength=len(newlines) + 1)
-            found.append(np.flatnonzero(counts % 2) + line_base)
+        starts = np.concatenate(([0], newlines + 1))
+        if starts[-1] >= len(chunk):  # the chunk ends with a newline: no line starts there
+            starts = starts[:-1]
+        parity = np.bitwise_xor.reduceat((chunk == 34).view(np.uint8), starts)
+        found.append(np.flatnonzero(parity) + line_base)
         line_base += len(newlines)
         start = end
     return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
@@ -435,21 +437,17 @@ class Unstreamable(Exception):
 
 def _raw_pieces(path: Path, size: int) -> Iterator[tuple[bytes, bool]]:
     """(whole lines of about ``size`` bytes, whether it is the file's last piece). The first piece
-    holds at least the lines the header is searched in."""
+    holds at least the lines the header is searched in. Each byte is copied once into its piece."""
     with open(path, "rb") as fh:
         carry, pending, first = b"", None, True
-        while True:
-            block = fh.read(size)
-            if not block:
-                break
-            data = carry + block
-            cut = data.rfind(b"\n") + 1
-            if not cut or (first and data.count(b"\n") <= HEADER_SEARCH_LINES):  # read on
-                carry = data
+        while block := fh.read(size):
+            cut = block.rfind(b"\n") + 1
+            if not cut or (first and (carry + block).count(b"\n") <= HEADER_SEARCH_LINES):  # read on
+                carry += block
                 continue
             if pending is not None:
                 yield pending, False
-            pending, carry, first = data[:cut], data[cut:], False
+            pending, carry, first = carry + block[:cut], block[cut:], False
         if carry:
             if pending is not None:
                 yield pending, False
@@ -509,15 +507,32 @@ def stream_csv(feed: Feed, name: str, path: Path, piece_bytes: int = PIECE_BYTES
         head = fh.read(4)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head:
         raise Unstreamable("UTF-16 or binary")
-    legacy = None
-    if encoding in ("auto", "utf-8", "utf-8-sig"):
+    if encoding not in ("auto", "utf-8", "utf-8-sig"):
+        yield from _pieces(feed, name, path, piece_bytes, encoding, checked=True)
+        return
+    # Read as UTF-8 as it is (pyarrow checks every value, the header is decoded strictly); a file
+    # that is not shows it in its first piece (its header is Chinese) and is read again as it is.
+    pieces = _pieces(feed, name, path, piece_bytes, None, checked=False)
+    try:
+        first = next(pieces)
+    except _NotUtf8:
         state = _utf8_state(path)
         if state == "invalid" and encoding == "auto":
-            legacy = "gb18030"
-        elif state != "ok":
-            raise Unstreamable(f"UTF-8 {state}")
-    else:
-        legacy = encoding
+            pieces = _pieces(feed, name, path, piece_bytes, "gb18030", checked=True)
+        elif state == "ok":
+            pieces = _pieces(feed, name, path, piece_bytes, None, checked=True)
+        else:
+            raise Unstreamable(f"UTF-8 {state}") from None
+        first = next(pieces)
+    yield first
+    try:
+        yield from pieces
+    except _NotUtf8:
+        raise Unstreamable("bytes that are not UTF-8 after the first piece") from None
+
+
+def _pieces(feed: Feed, name: str, path: Path, piece_bytes: int, legacy: str | None, checked: bool) -> Iterator[ParsedFile]:
+    """``stream_csv``'s pieces, the bytes decoded from ``legacy`` (None: UTF-8 as it is)."""
     names, columns, line_base, index, carry = None, None, 0, 0, b""
     for raw, last in _raw_pieces(path, piece_bytes):
         if legacy is not None:
@@ -535,7 +550,7 @@ def stream_csv(feed: Feed, name: str, path: Path, piece_bytes: int = PIECE_BYTES
                 continue
         piece = _Piece(index, last, line_base, names)
         try:
-            parsed = _parse_text(feed, name, raw, checked=True, piece=piece)
+            parsed = _parse_text(feed, name, raw, checked=checked, piece=piece)
         except UnicodeDecodeError:
             raise Unstreamable("undecodable header") from None
         if index == 0:

@@ -137,7 +137,7 @@ def _city() -> Profile:
             "emb_hazard": 923, "hcc_hazard": 265,
             "emb_enforcement": 88,  # ~18,400 valid cases a year (penalties + 约谈 + 联合惩戒)
             "emb_accident": 3,
-            "emb_insurance": 10,  # the insurer's book: ~1,825 policyholders renewing through the year
+            "emb_insurance": 7,  # the insurer's book: ~1,280 policyholders renewing through the year
             "emb_ent_registry": 600,  # key enterprises (snapshot); 263 of them 危险化学品
             "hcc_project": 150, "hcc_major_hazard_work": 120, "hcc_gas_inspection": 1500,
             "tc_dg_vehicle": 300, "tc_dg_waybill": 6000,
@@ -155,6 +155,7 @@ def _city() -> Profile:
             "listed_share": 0.0076,  # 挂牌督办: ~38 of ~5,000 major hazards a year
             "hazard_stays_open": 0.01,  # long-running 治理: not closed within the lookback
             "registry_size": 600,
+            "insurance_catch_up": True,  # policies issued on a day off are delivered on the next working day
             # action_type -> weight: per year ~10,240 罚款, 1,200 警告, 550 停产整顿, 3 吊销, 8 关闭取缔, 95 联合惩戒, 6,337 约谈
             "enforcement_action_weights": {"罚款": 10239, "警告": 1200, "停产整顿": 550, "吊销": 3, "关闭取缔": 8, "联合惩戒": 95, "约谈": 6337},
         },

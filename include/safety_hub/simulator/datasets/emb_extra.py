@@ -443,9 +443,17 @@ def _issued_in(pool_key: tuple[str, int], n: int, year: int) -> dict[dt.date, tu
 
 
 def _issued_on(pool: list[Enterprise], n: int, day: dt.date) -> list[_Policy]:
-    """Policies issued on ``day`` (an anniversary lies at most 74 days after or 45 days before its issue)."""
+    """Policies issued on ``day`` (an anniversary lies at most 74 days after or 45 days before its issue); under a
+    profile delivering on working days only (knob ``insurance_catch_up``), also those issued on the days off before it."""
     _book(pool, n)
-    found = [p for year in (day.year - 1, day.year, day.year + 1) for p in _issued_in((pool[0].uscc, len(pool)), n, year).get(day, ())]
+    days = [day]
+    if knob("insurance_catch_up", False):
+        from safety_hub.simulator.workdays import previous_business_day
+
+        before = previous_business_day(day)
+        days = [before + dt.timedelta(days=i) for i in range(1, (day - before).days + 1)]
+    key = (pool[0].uscc, len(pool))
+    found = [p for d in days for year in (d.year - 1, d.year, d.year + 1) for p in _issued_in(key, n, year).get(d, ())]
     return sorted(found, key=lambda p: p.holder.index)
 
 
