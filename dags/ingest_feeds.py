@@ -13,7 +13,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 
 from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure, on_run_failure
 from safety_hub.registry import agencies, load_registry
-from safety_hub.settings import BUSINESS_TZ
+from safety_hub.settings import BUSINESS_TZ, business_tz
 
 DOC = """
 ### Ingest `{feed_id}` — {title}
@@ -40,7 +40,7 @@ def build_ingest_dag(feed, agency_name: str):
     @dag(
         dag_id=f"ingest_{feed.feed_id}",
         schedule=CronDataIntervalTimetable(feed.schedule, timezone=BUSINESS_TZ),
-        start_date=dt.datetime.fromisoformat(feed.start_date).replace(tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        start_date=dt.datetime.fromisoformat(feed.start_date).replace(tzinfo=business_tz()),
         catchup=False,
         max_active_runs=1,
         tags=["ingest", feed.agency, kind],

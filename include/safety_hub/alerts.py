@@ -31,6 +31,8 @@ import urllib.request
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
+from safety_hub.settings import beijing_time, business_tz
+
 log = logging.getLogger("safety_hub.alerts")
 
 ALERT_CONN_ID = "safety_hub_alerts"
@@ -38,7 +40,6 @@ FAILURE_XCOM_KEY = "safety_hub_failure"
 SUMMARY_HOUR = 8  # Beijing time: the check covering 08:00 lists every stale feed, even long-stale ones
 MAX_ERRORS = 10  # errors quoted in one message (the count of failures is always complete)
 MAX_ERROR_CHARS = 600
-CN = dt.timezone(dt.timedelta(hours=8))
 
 KIND_RUN_FAILED = "run_failed"
 KIND_QUALITY = "quality_breach"
@@ -124,8 +125,9 @@ def run_failure_alert(dag_id: str, run_id: str, failures: list[TaskFailure], rea
 
 def _contains_local_hour(start: dt.datetime, end: dt.datetime, hour: int) -> bool:
     """Whether ``hour``:00 Beijing time falls in (start, end]."""
-    for day in {start.astimezone(CN).date(), end.astimezone(CN).date()}:
-        moment = dt.datetime.combine(day, dt.time(hour), tzinfo=CN)
+    cn = business_tz()
+    for day in {start.astimezone(cn).date(), end.astimezone(cn).date()}:
+        moment = dt.datetime.combine(day, dt.time(hour), tzinfo=cn)
         if start < moment <= end:
             return True
     return False
@@ -144,15 +146,17 @@ def stale_feeds_alert(health: list, start: dt.datetime, end: dt.datetime, summar
     summary = _contains_local_hour(start, end, summary_hour)
     if not newly and not (summary and stale):
         return None
-    as_of = end.astimezone(CN)
-    lines = [f"检查时间 as of: {as_of:%Y-%m-%d %H:%M} (北京时间)"]
+    lines = [f"检查时间 as of: {beijing_time(end)}"]
     if newly:
         lines.append(f"新超时 newly stale ({len(newly)}): {', '.join(h.feed_id for h in newly)}")
     lines.append(f"当前超时 stale now ({len(stale)}):")
     for h in stale:
-        last = f"{h.last_loaded_at.astimezone(CN):%Y-%m-%d %H:%M}" if h.last_loaded_at else "从未加载 never loaded"
-        lines.append(f"  {h.feed_id}: 最后成功加载 last load {last}, 应每 {h.fresh_within_hours:g} 小时内更新 expected within {h.fresh_within_hours:g} h"
-                     + (f", 业务日期 business date {h.last_business_date}" if h.last_business_date else ""))
+        if h.last_business_date is None:
+            lines.append(f"  {h.feed_id}: 从未加载 never loaded")
+            continue
+        lines.append(f"  {h.feed_id}: 最新业务日期 latest business date {h.last_business_date} (数据截至 data as of {beijing_time(h.data_as_of)}), "
+                     f"应每 {h.fresh_within_hours:g} 小时内更新 expected within {h.fresh_within_hours:g} h; "
+                     f"最后成功加载 last load {beijing_time(h.last_loaded_at)}")
     title = f"【safety-hub】数据源超时未更新 stale feeds：{len(stale)} 个"
     facts = {"as_of": end.isoformat(), "newly_stale": [h.feed_id for h in newly], "stale": [h.feed_id for h in stale],
              "daily_summary": summary}

@@ -167,7 +167,7 @@ def cmd_simulator(args) -> int:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     written: set[dt.date] = set()
     while True:  # write each finished business day's file drops, like the agencies do
-        today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+        today = settings.beijing_today()
         for back in range(args.days, 0, -1):
             day = today - dt.timedelta(days=back)
             if day not in written:
@@ -218,7 +218,7 @@ def cmd_validate(args) -> int:
 
 
 def _validate_file(feed, path: Path, args) -> int:
-    from safety_hub.errors import FeedError
+    from safety_hub.errors import FeedError, one_line
     from safety_hub.extract import RawFile
     from safety_hub.landing import parse_files
     from safety_hub.landing.accounting import rejects_frame
@@ -363,7 +363,9 @@ def cmd_quarantine(args) -> int:
 
     from safety_hub.masking import MASK, mask_fields, personal_fields
     from safety_hub.registry import RegistryError, get_feed
+    from safety_hub.settings import beijing_time
     from safety_hub.warehouse.engine import ensure_schema, get_engine
+    from safety_hub.warehouse.quarantine import FAILURES, LABELS, counts_for
 
     try:
         feed = get_feed(args.feed)
@@ -383,10 +385,12 @@ def cmd_quarantine(args) -> int:
         if not groups:
             print(f"feed {args.feed}: nothing in quarantine" + (f" for {args.date}" if args.date else ""))
             return 0
-        total = conn.execute(sa.select(sa.func.count(sa.distinct(sa.func.concat(q.c.business_date, ":", q.c.row_number)))).where(*where)).scalar()
-        print(f"feed {args.feed}" + (f" {args.date}" if args.date else "") + f": {total} rows rejected")
+        counts = counts_for(conn, args.feed, args.date)
+        latest = conn.execute(sa.select(sa.func.max(q.c.quarantined_at)).where(*where)).scalar()
+        print(f"feed {args.feed}" + (f" {args.date}" if args.date else "") + f": {counts.text()}")
+        print(f"  {LABELS['rows']}, {LABELS['records']}, {LABELS['failures']}; 最近隔离时间 last quarantined {beijing_time(latest)}")
         for rule_id, text, n, days in groups:
-            print(f"\n{rule_id}  ({text})  {n} rows over {days} day(s)")
+            print(f"\n{rule_id}  ({text})  {FAILURES} {n} over {days} day(s)")
             examples = conn.execute(
                 sa.select(q.c.business_date, q.c.row_number, q.c.record_key, q.c.raw_file, q.c.original_values)
                 .where(*where, q.c.rule_id == rule_id).order_by(q.c.business_date, q.c.row_number).limit(args.examples)
@@ -402,23 +406,64 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
-def cmd_health(args) -> int:
-    """Per feed: last successful load, freshness, last volumes and validation pass rate."""
-    from safety_hub.health import feed_health
-    from safety_hub.warehouse.engine import get_engine
+def _airflow_home_for_cli() -> bool:
+    """Point this process at an Airflow metadata DB; False when there is none to read.
 
-    rows = feed_health(get_engine())
-    print(f"{'feed':<24} {'last business day':<18} {'last load (UTC)':<20} {'fresh':<6} {'loaded':>7} {'quarantined':>11} {'pass rate':>9}")
+    ``AIRFLOW_HOME`` or ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` from the environment, else the
+    project-local Airflow of ``make demo`` / ``make airflow`` (``.airflow/``) when it exists.
+    """
+    if os.environ.get("AIRFLOW_HOME") or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        return True
+    home = settings.PROJECT_DIR / ".airflow"
+    if not (home / "airflow.db").exists():
+        return False
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    return True
+
+
+def cmd_health(args) -> int:
+    """Per feed: the last Airflow run (state, error), freshness by business date, volumes, quarantine, pass rates."""
+    from safety_hub.health import STATUS_OK, airflow_last_runs, feed_health
+    from safety_hub.settings import beijing_now, beijing_time
+    from safety_hub.warehouse.engine import get_engine
+    from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS
+
+    if _airflow_home_for_cli():
+        runs, runs_error = airflow_last_runs()
+    else:
+        runs, runs_error = None, "no Airflow metadata DB: set AIRFLOW_HOME (make demo creates .airflow/)"
+    rows = feed_health(get_engine(), runs=runs)
+    print(f"feed health as of {beijing_time(beijing_now())} (times in 北京时间 UTC+08:00)")
+    print(f"{'feed':<24} {'status':<11} {'last run':<10} {'run date':<10} {'last run at':<16} {'data to':<10} {'last load at':<16} "
+          f"{'loaded':>7} {ROWS:>10} {RECORDS:>11} {FAILURES:>12} {'规则通过率':>11} {'行入库率':>10}")
     for h in rows:
-        loaded_at = h.last_loaded_at.strftime("%Y-%m-%d %H:%M") if h.last_loaded_at else "never"
-        rate = f"{h.pass_rate_last:.0%}" if h.pass_rate_last is not None else "-"
-        print(f"{h.feed_id:<24} {str(h.last_business_date or '-'):<18} {loaded_at:<20} {'STALE' if h.stale else 'ok':<6} "
-              f"{h.rows_loaded_last if h.rows_loaded_last is not None else '-':>7} {h.rows_quarantined_last if h.rows_quarantined_last is not None else '-':>11} {rate:>9}"
+        run = h.last_run
+        state = run.state if run else ("unknown" if runs_error else "none")
+        run_day = str(run.business_date or "-") if run else "-"
+        run_at = beijing_time((run.ended_at or run.started_at) if run else None, label=False)
+        rule = f"{h.rule_pass_rate:.0%}" if h.rule_pass_rate is not None else "-"
+        load = f"{h.row_load_rate:.0%}" if h.row_load_rate is not None else "-"
+        q = h.quarantine_last
+        print(f"{h.feed_id:<24} {h.status_text:<11} {state:<10} {run_day:<10} {run_at:<16} {str(h.last_business_date or 'never'):<10} "
+              f"{beijing_time(h.last_loaded_at, label=False):<16} {h.rows_loaded_last if h.rows_loaded_last is not None else '-':>7} "
+              f"{q.rows:>10} {q.records:>11} {q.failures:>12} {rule:>11} {load:>10}"
               + (f"  {h.volume_note}" if h.volume_note else ""))
+        if run is not None and run.error:
+            print(f"  ! {run.dag_id} {run.run_id}: {run.error}")
+    print(f"{ROWS}/{RECORDS}/{FAILURES}: of the latest business date loaded (rows set apart / distinct records / row x rule); "
+          "规则通过率: rules passed in the last validation; 行入库率: rows loaded / rows extracted in the last load")
+    if runs_error:
+        print(f"Airflow run records unreadable (last run states unknown): {runs_error}")
+    failed = [h.feed_id for h in rows if h.status == "failed"]
     stale = [h.feed_id for h in rows if h.stale]
+    if failed:
+        print(f"failed (the last run of its ingest DAG failed): {', '.join(failed)}")
     if stale:
-        print(f"stale (no successful load within the expected interval): {', '.join(stale)}")
-    return 1 if stale and args.fail_on_stale else 0
+        print(f"stale (no business date loaded within the expected interval): {', '.join(stale)}")
+    if not failed and not stale and not runs_error and all(h.status == STATUS_OK for h in rows):
+        print("all feeds: last run succeeded, data fresh")
+    return 1 if (stale or failed) and args.fail_on_stale else 0
 
 
 def cmd_warehouse(args) -> int:
@@ -606,8 +651,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="show the values of personal columns (masked by default: names, phones, certificate numbers)")
     qp.set_defaults(func=cmd_quarantine)
 
-    hp = sub.add_parser("health", help="feed health: last load, freshness (stale feeds), volumes, pass rate")
-    hp.add_argument("--fail-on-stale", action="store_true", help="exit 1 when a feed is stale")
+    hp = sub.add_parser("health", help="feed health: last Airflow run and its error, freshness by business date, volumes, "
+                        "quarantine counts, rule pass rate and row load rate")
+    hp.add_argument("--fail-on-stale", action="store_true", help="exit 1 when a feed is stale or its last run failed")
     hp.set_defaults(func=cmd_health)
 
     r = sub.add_parser("replay", help="reprocess landed raw data (no call to the agency) and rebuild the warehouse")
@@ -662,4 +708,27 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=os.environ.get("SAFETY_HUB_LOG", "WARNING").upper(), format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE, what a shell reports for a command whose reader went away
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``... | head``): stop quietly, exit 141.
+
+    Python would otherwise print a traceback, and a second error when it flushes stdout at exit;
+    stdout is pointed at /dev/null so that last flush has nowhere to fail.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return BROKEN_PIPE_EXIT

@@ -7,7 +7,7 @@ import logging
 
 from airflow.sdk import BaseNotifier
 
-from safety_hub.settings import BUSINESS_TZ
+from safety_hub.settings import BUSINESS_TZ, business_tz
 
 log = logging.getLogger("safety_hub.alerts")
 
@@ -29,13 +29,12 @@ def business_date(context: dict) -> dt.date:
     if override:
         return dt.date.fromisoformat(str(override))
     start = context.get("data_interval_start") or context["logical_date"]
-    return start.in_timezone(BUSINESS_TZ).date() if hasattr(start, "in_timezone") else start.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    return start.in_timezone(BUSINESS_TZ).date() if hasattr(start, "in_timezone") else start.astimezone(business_tz()).date()
 
 
 def logical_date_for(day: dt.date, cron_hour: int = 1) -> dt.datetime:
     """The logical date of the scheduled run covering business day ``day``."""
-    cn = dt.timezone(dt.timedelta(hours=8))
-    return dt.datetime.combine(day, dt.time(cron_hour), tzinfo=cn).astimezone(dt.timezone.utc)
+    return dt.datetime.combine(day, dt.time(cron_hour), tzinfo=business_tz()).astimezone(dt.timezone.utc)
 
 
 def on_failure(context: dict) -> None:

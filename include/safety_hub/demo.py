@@ -50,7 +50,7 @@ def run_demo(days: int = 3, end: dt.date | None = None) -> int:
     from safety_hub.simulator.server import start_in_thread
 
     started = time.monotonic()
-    end = end or (dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() - dt.timedelta(days=1))
+    end = end or (settings.beijing_today() - dt.timedelta(days=1))
     business_days = [end - dt.timedelta(days=i) for i in range(days - 1, -1, -1)]
     port = _free_port(DEFAULT_SIM_PORT)
     server = start_in_thread(port=port, token=DEFAULT_TOKEN)
@@ -77,25 +77,21 @@ def run_demo(days: int = 3, end: dt.date | None = None) -> int:
 
 
 def print_summary() -> None:
-    import sqlalchemy as sa
-
     from safety_hub.pipeline import table_counts
     from safety_hub.report import latest_as_of
     from safety_hub.warehouse.engine import get_engine
+    from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS, quarantine_counts
 
     engine = get_engine()
     print(f"\nwarehouse: {engine.url.render_as_string(hide_password=True)}")
     print("rows per table:")
     for table, count in table_counts(engine).items():
         print(f"  {table:<28} {count:>7}")
-    print("quarantined rows per feed (latest run per business date):")
+    print(f"quarantine per feed, every business date ({ROWS} / {RECORDS} / {FAILURES}):")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT feed_id, COUNT(DISTINCT business_date || ':' || CAST(row_number AS VARCHAR)) AS n_rows, COUNT(*) AS n_rules "
-            "FROM quarantine GROUP BY feed_id ORDER BY feed_id"
-        )).all()
-    for feed_id, n_rows, n_rules in rows:
-        print(f"  {feed_id:<28} {n_rows:>7} rows ({n_rules} rule failures)")
+        counts = quarantine_counts(conn, by=("feed_id",))
+    for (feed_id,), c in sorted(counts.items()):
+        print(f"  {feed_id:<28} {c.text()}")
     as_of = latest_as_of(engine)
     report = settings.reports_dir() / f"district_hazard_{as_of}.html"
     print(f"report: {report if report.exists() else 'not written'}")

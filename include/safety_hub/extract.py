@@ -18,8 +18,9 @@ from pathlib import Path
 from safety_hub.connections import get_connection
 from safety_hub.errors import FeedError
 from safety_hub.registry import FileDropDelivery, Feed, RestApiDelivery, SqlExtractDelivery
+from safety_hub.settings import business_tz
 
-CN_TZ = dt.timezone(dt.timedelta(hours=8))
+CN_TZ = business_tz()
 log = logging.getLogger(__name__)
 
 

@@ -4,9 +4,13 @@ Mounted at ``/feed-health`` by the plugin ``plugins/feed_health.py`` (which also
 page to the UI's Browse menu). Every figure comes from ``health.feed_health``; this module
 only serves and renders it:
 
-* ``GET /feed-health/``          the page (server-rendered HTML, no script): per feed the last
-  successful load, freshness against its expected interval (stale rows in red), rows loaded
-  and quarantined in the last runs, the validation pass rate, links to the DAG and its Data Docs;
+* ``GET /feed-health/``          the page (server-rendered HTML, no script): per feed the state of
+  its ingest DAG's last run with the error of a failed one (from Airflow's own run records, read
+  through its ORM models in the API server's process), freshness by the latest business date
+  loaded against its expected interval (failed and stale rows in red), rows loaded and 隔离行数
+  in the last runs, the latest business date's 隔离行数/隔离记录数/规则违反次数
+  (``warehouse.quarantine``), 规则通过率 and 行入库率, links to the DAG and its Data Docs;
+  times in Beijing time, the zone named;
 * ``GET /feed-health/api/feeds`` the same as JSON;
 * ``GET /feed-health/data-docs/…`` the Great Expectations Data Docs site (``reports/data_docs``),
   isolated: its pages quote agency values, so every response under it (errors included)
@@ -35,7 +39,6 @@ from dataclasses import asdict
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "/feed-health"
-CN = dt.timezone(dt.timedelta(hours=8))
 
 # Every response under /data-docs/: the pages hold agency values (issue 15, finding 1).
 DATA_DOCS_CSP = "sandbox; default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'"
@@ -63,23 +66,32 @@ def _data_docs_path(feed_id: str) -> str | None:
     return "index.html" if (site / "index.html").exists() else None
 
 
-def health_payload(engine=None, now: dt.datetime | None = None) -> dict:
-    """Feed health as JSON-ready data: ``feed_health`` per feed plus its title, agency and links."""
-    from safety_hub.health import feed_health, read_engine
+def health_payload(engine=None, now: dt.datetime | None = None, runs: dict | None = None, runs_error: str | None = None) -> dict:
+    """Feed health as JSON-ready data: ``feed_health`` per feed plus its title, agency and links.
+
+    ``runs``: the ingest DAGs' last runs (``health.last_runs``); by default read from Airflow's
+    metadata DB, and when that fails the page says so (``runs_error``) instead of calling feeds 正常.
+    """
+    from safety_hub.health import airflow_last_runs, feed_health, read_engine
     from safety_hub.registry import agencies, load_registry
 
     now = now or dt.datetime.now(dt.timezone.utc)
     engine = engine or read_engine()
     registry, agency_names = load_registry(), {code: a.name for code, a in agencies().items()}
+    if runs is None and runs_error is None:
+        runs, runs_error = airflow_last_runs(list(registry))
     feeds = []
-    for h in feed_health(engine, now=now):
+    for h in feed_health(engine, now=now, runs=runs):
         feed = registry[h.feed_id]
         row = asdict(h)
         row.update(title=feed.title, agency=agency_names.get(feed.agency, feed.agency), dag_id=f"ingest_{h.feed_id}",
-                   hours_since_load=round((now - h.last_loaded_at).total_seconds() / 3600, 2) if h.last_loaded_at else None,
+                   status_text=h.status_text,
+                   hours_since_data=round((now - h.data_as_of).total_seconds() / 3600, 2) if h.data_as_of else None,
                    data_docs=_data_docs_path(h.feed_id))
         feeds.append(row)
-    return {"generated_at": now, "stale": [f["feed_id"] for f in feeds if f["stale"]], "feeds": feeds}
+    return {"generated_at": now, "runs_error": runs_error,
+            "failed": [f["feed_id"] for f in feeds if f["status"] == "failed"],
+            "stale": [f["feed_id"] for f in feeds if f["stale"]], "feeds": feeds}
 
 
 def _json_ready(value):
@@ -103,57 +115,102 @@ table { border-collapse: collapse; width: 100%; font-size: .88rem; }
 th, td { border-bottom: 1px solid #d9e2ec; padding: .4rem .5rem; text-align: left; vertical-align: top; }
 th { background: #f0f4f8; font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.stale td { background: #fde8e8; color: #b91c1c; }
-tr.stale td.status { font-weight: 700; }
+tr.stale td, tr.failed td { background: #fde8e8; color: #b91c1c; }
+tr.stale td.status, tr.failed td.status { font-weight: 700; }
 td.status.ok { color: #047857; }
 small { color: #7b8794; }
-tr.stale small { color: #b91c1c; }
+tr.stale small, tr.failed small { color: #b91c1c; }
+small.error { display: block; max-width: 28rem; word-break: break-all; }
 span.run { display: inline-block; min-width: 2.6rem; text-align: right; }
 a { color: #1d4ed8; }
 """
 
 
-def _cn_time(value: dt.datetime | None) -> str:
-    return value.astimezone(CN).strftime("%Y-%m-%d %H:%M") if value else "从未加载 never"
+def _time(value) -> str:
+    """A time of the payload (a datetime, or its ISO text) as a person reads it: Beijing time."""
+    from safety_hub.settings import beijing_time
+
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return beijing_time(value, label=False, missing="-")
 
 
 def _num(value) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def _row(f: dict, airflow_base: str) -> str:
+def _rate(value) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+RUN_STATES = {"success": "成功 success", "failed": "失败 failed", "running": "运行中 running", "queued": "排队 queued"}
+
+
+def _last_run_cell(f: dict, runs_error: str | None) -> str:
     e = html.escape
-    stale = f["stale"]
+    run = f["last_run"]
+    if run is None:
+        return "<small>Airflow 运行记录不可读 unknown</small>" if runs_error else "<small>无运行记录 no run</small>"
+    when = run["ended_at"] or run["started_at"]
+    text = (f'<b data-state="{e(run["state"])}">{e(RUN_STATES.get(run["state"], run["state"]))}</b>'
+            f'<br><small>业务日期 {e(str(run["business_date"] or "-"))} · {_time(when)}</small>')
+    if run["error"]:
+        text += f'<small class="error" data-field="error">{e(run["error"])}</small>'
+    return text
+
+
+def _row(f: dict, airflow_base: str, runs_error: str | None = None) -> str:
+    e = html.escape
+    status = f["status"]
     runs = f["recent_runs"]
     loaded = " ".join(f'<span class="run" title="{e(str(r["business_date"]))}">{_num(r["rows_loaded"])}</span>' for r in runs) or "-"
     quarantined = " ".join(f'<span class="run" title="{e(str(r["business_date"]))}">{_num(r["rows_quarantined"])}</span>' for r in runs) or "-"
-    rate = "-" if f["pass_rate_last"] is None else f"{f['pass_rate_last']:.1%}"
-    hours = f["hours_since_load"]
-    since = "-" if hours is None else f"{round(hours * 60)} 分钟前" if hours < 1 else f"{hours:g} 小时前"
+    q = f["quarantine_last"]
+    hours = f["hours_since_data"]
+    age = "-" if hours is None else f"{hours:g} 小时前"
     docs = (f'<a href="{URL_PREFIX}/data-docs/{e(f["data_docs"])}" target="_blank">数据文档 Data Docs</a>'
             if f["data_docs"] else "<small>无 none</small>")
     note = f'<br><small>{e(f["volume_note"])}</small>' if f["volume_note"] else ""
     return (
-        f'<tr class="{"stale" if stale else "fresh"}" data-feed="{e(f["feed_id"])}" data-stale="{str(stale).lower()}">'
+        f'<tr class="{"fresh" if status == "ok" else status}" data-feed="{e(f["feed_id"])}" data-status="{e(status)}" '
+        f'data-stale="{str(f["stale"]).lower()}">'
         f'<td><b>{e(f["title"])}</b><br><code>{e(f["feed_id"])}</code><br><small>{e(f["agency"])}</small></td>'
-        f'<td data-field="last_loaded_at">{_cn_time(f["last_loaded_at"])}<br><small>业务日期 {e(str(f["last_business_date"] or "-"))}</small></td>'
-        f'<td data-field="freshness">{since}<br><small>应 ≤ {f["fresh_within_hours"]:g} 小时 expected</small></td>'
-        f'<td class="status {"stale" if stale else "ok"}" data-field="status">{"超时 STALE" if stale else "正常 ok"}</td>'
+        f'<td class="status {e(status)}" data-field="status">{e(f["status_text"])}</td>'
+        f'<td data-field="last_run">{_last_run_cell(f, runs_error)}</td>'
+        f'<td data-field="freshness">{e(str(f["last_business_date"] or "从未加载 never"))}<br><small>数据截至 {_time(f["data_as_of"])} · {age}'
+        f'<br>应 ≤ {f["fresh_within_hours"]:g} 小时 expected</small></td>'
+        f'<td data-field="last_loaded_at">{_time(f["last_loaded_at"])}</td>'
         f'<td class="num" data-field="rows_loaded">{loaded}{note}</td>'
         f'<td class="num" data-field="rows_quarantined">{quarantined}</td>'
-        f'<td class="num" data-field="pass_rate">{rate}</td>'
+        f'<td class="num" data-field="quarantine_last"><span data-count="rows">{_num(q["rows"])}</span> / '
+        f'<span data-count="records">{_num(q["records"])}</span> / <span data-count="failures">{_num(q["failures"])}</span></td>'
+        f'<td class="num" data-field="rule_pass_rate">{_rate(f["rule_pass_rate"])}</td>'
+        f'<td class="num" data-field="row_load_rate">{_rate(f["row_load_rate"])}</td>'
         f'<td><a href="{e(airflow_base)}/dags/{e(f["dag_id"])}" target="_top">DAG {e(f["dag_id"])}</a><br>{docs}</td>'  # _top: out of the UI's frame
         "</tr>"
     )
 
 
+def _summary(payload: dict) -> str:
+    e = html.escape
+    failed, stale, runs_error = payload["failed"], payload["stale"], payload.get("runs_error")
+    parts = []
+    if failed:
+        parts.append(f'<b style="color:#b91c1c">{len(failed)} 个数据源最近运行失败 failed: {e(", ".join(failed))}</b>')
+    if stale:
+        parts.append(f'<b style="color:#b91c1c">{len(stale)} 个数据源数据超时 stale: {e(", ".join(stale))}</b>')
+    if runs_error:
+        parts.append(f'<b style="color:#b45309">Airflow 运行记录不可读，无法判断最近运行是否成功 run records unreadable: {e(runs_error)}</b>')
+    if not parts:
+        parts.append('<b style="color:#047857">全部数据源最近运行成功、数据按时更新 all feeds ran and are fresh</b>')
+    return " · ".join(parts)
+
+
 def render_page(payload: dict, airflow_base: str = "") -> str:
     """The page for ``health_payload(...)``; ``airflow_base``: the Airflow UI's root path."""
-    now = payload["generated_at"]
-    stale = payload["stale"]
-    rows = "\n".join(_row(f, airflow_base.rstrip("/")) for f in payload["feeds"])
-    summary = (f'<b style="color:#b91c1c">{len(stale)} 个数据源超时 stale: {html.escape(", ".join(stale))}</b>'
-               if stale else '<b style="color:#047857">全部数据源按时更新 all feeds fresh</b>')
+    from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS
+
+    rows = "\n".join(_row(f, airflow_base.rstrip("/"), payload.get("runs_error")) for f in payload["feeds"])
     return f"""<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -161,12 +218,16 @@ def render_page(payload: dict, airflow_base: str = "") -> str:
 <style>{STYLE}</style></head>
 <body>
 <h1>数据源健康 Feed health</h1>
-<p class="meta">生成时间 {_cn_time(now)}（北京时间） · {summary} ·
-最近加载/隔离为最近 {max((len(f["recent_runs"]) for f in payload["feeds"]), default=0)} 次成功加载（新→旧，悬停看业务日期）；通过率为最近一次校验的规则通过比例 ·
+<p class="meta">生成时间 {_time(payload["generated_at"])}（北京时间，本页时间均为北京时间 UTC+08:00） · {_summary(payload)}</p>
+<p class="meta">状态：最近一次运行失败为“失败”；否则按已入库的最新业务日期判断时效（业务日期当天结束即“数据截至”，超过应更新间隔为“超时”）。
+入库行数与{ROWS}为最近 {max((len(f["recent_runs"]) for f in payload["feeds"]), default=0)} 次成功加载（新→旧，悬停看业务日期）；
+最新业务日期隔离：{ROWS}（被隔离的交付行）/ {RECORDS}（按业务主键去重）/ {FAILURES}（行 × 规则）；
+规则通过率 = 最近一次校验中通过的规则占比；行入库率 = 最近一次加载中入库行数占抽取行数的比例 ·
 <a href="{URL_PREFIX}/api/feeds">JSON</a></p>
 <table id="feed-health">
-<thead><tr><th>数据源 feed</th><th>最后成功加载 last load</th><th>时效 freshness</th><th>状态 status</th>
-<th>入库行数 rows loaded</th><th>隔离行数 quarantined</th><th>校验通过率 pass rate</th><th>链接 links</th></tr></thead>
+<thead><tr><th>数据源 feed</th><th>状态 status</th><th>最近运行 last run</th><th>最新业务日期 data</th><th>最后成功加载 last load</th>
+<th>入库行数 rows loaded</th><th>{ROWS} quarantined rows</th><th>最新业务日期隔离 {ROWS} / {RECORDS} / {FAILURES}</th>
+<th>规则通过率 rules passed</th><th>行入库率 rows loaded</th><th>链接 links</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table>

@@ -81,7 +81,7 @@ def render_district_report(frame: pd.DataFrame, as_of: dt.date, sources: str) ->
     title = f"天津市安全生产隐患排查整改情况（截至{as_of:%Y年%m月%d日}）"
     return page(title, _BODY.format(
         title=html.escape(title), as_of=as_of.isoformat(), sources=html.escape(sources),
-        generated=beijing_now().strftime("%Y-%m-%d %H:%M"),
+        generated=beijing_now().strftime("%Y-%m-%d %H:%M 北京时间"),
         kpis=kpis, chart=_chart(frame) if not frame.empty else "<p>暂无数据</p>", table=table_html,
     ))
 

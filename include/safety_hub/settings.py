@@ -3,12 +3,44 @@ project-local default, so the same code runs in tests, the demo and docker."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_DIR = PACKAGE_DIR.parents[1]
-BUSINESS_TZ = "Asia/Shanghai"
+BUSINESS_TZ = "Asia/Shanghai"  # the IANA name (Airflow's timetables); China keeps UTC+8 all year
+ZONE_LABEL = "北京时间"  # how a time shown to a person names its zone
+_BEIJING = dt.timezone(dt.timedelta(hours=8), ZONE_LABEL)
+
+
+def business_tz() -> dt.timezone:
+    """Beijing time (UTC+08:00, no daylight saving): the zone of business dates and of every time a person reads."""
+    return _BEIJING
+
+
+def beijing_now() -> dt.datetime:
+    """The current time in Beijing time (aware)."""
+    return dt.datetime.now(_BEIJING)
+
+
+def beijing_today() -> dt.date:
+    """Today's date in Beijing (the business calendar's today)."""
+    return beijing_now().date()
+
+
+def beijing_time(ts: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M", *, label: bool = True, missing: str = "-") -> str:
+    """``ts`` as a person reads it: in Beijing time, the zone named (``2026-11-03 09:15 北京时间``).
+
+    A naive ``ts`` is taken as UTC (the warehouse's and Airflow's times are UTC); ``label=False``
+    leaves the zone out where a column header names it; ``missing`` is shown for ``None``.
+    """
+    if ts is None:
+        return missing
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    text = ts.astimezone(_BEIJING).strftime(fmt)
+    return f"{text} {ZONE_LABEL}" if label else text
 
 
 def home() -> Path:

@@ -13,12 +13,13 @@ from urllib.parse import quote
 import pytest
 
 from safety_hub.alerts import ALERT_CONN_ID
+from safety_hub.settings import business_tz
 import deliveries
 from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 CONN_ENV = f"AIRFLOW_CONN_{ALERT_CONN_ID.upper()}"
-CN = dt.timezone(dt.timedelta(hours=8))
+CN = business_tz()
 FEED = "hcc_project"
 BAD_DAY = dt.date(2026, 11, 20)  # a day of its own: test_bad_input uses 11-10..11-13
 
@@ -96,8 +97,8 @@ def contains_eight_oclock(start: dt.datetime, end: dt.datetime) -> bool:
 
 
 def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver):
-    """As of the hour after the last-loaded feed's freshness limit runs out (the session loaded
-    every feed minutes ago, so their limits run out about 36 hours from now)."""
+    """As of the hour after the freshest feed's limit runs out (freshness goes by the latest
+    business date loaded: the session's last simulated day, plus each feed's limit)."""
     from airflow.sdk import timezone
 
     from safety_hub.health import feed_health
@@ -120,12 +121,12 @@ def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver
         messages = receiver.wait_for(messages_before + expect_message, timeout=10)
         assert len(messages) == messages_before + expect_message, (hours_after, newly, messages)
         if hours_after == 1:
-            assert newly and max(h.stale_since for h in health) >= start, "the feed loaded last goes stale in this hour"
+            assert newly and max(h.stale_since for h in health) >= start, "the freshest feed goes stale in this hour"
             assert expect_message
         if expect_message:
             body = messages[-1]["body"]
             assert body["kind"] == "stale_feeds" and body["newly_stale"] == newly and sorted(body["stale"]) == stale
             assert body["as_of"] == end.isoformat() and body["title"] == f"【safety-hub】数据源超时未更新 stale feeds：{len(stale)} 个"
             for feed_id in newly:
-                assert f"  {feed_id}: 最后成功加载 last load " in body["text"]
+                assert f"  {feed_id}: 最新业务日期 latest business date " in body["text"]
         messages_before = len(messages)

@@ -68,7 +68,7 @@ def test_quarantine_command_groups_rejections_by_rule(simulator, tmp_path, monke
     out = capsys.readouterr().out
     expected = {d["expected_rule"] for d in simulator[DAYS[0]]["feeds"]["hcc_project"]["defects"] if d["expected_rule"]}
     rejected = sum(1 for d in simulator[DAYS[0]]["feeds"]["hcc_project"]["defects"] if d["expected_rule"])
-    assert f"{rejected} rows rejected" in out
+    assert f"隔离行数 {rejected} · 隔离记录数 {rejected} · 规则违反次数 " in out
     for rule in expected:
         assert f"\n{rule}  (" in out
     assert "raw: " in out and "项目编号=" in out
@@ -105,5 +105,5 @@ def test_volume_anomaly_is_noted_and_stale_feeds_are_reported(simulator, tmp_pat
     assert main(["health", "--fail-on-stale"]) == 1
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("tc_dg_vehicle"))
-    assert " ok " in line and "volume anomaly" in line
+    assert f" {day} " in line and "volume anomaly" in line, "its latest business date, with the note of its last load"
     assert "STALE" in next(l for l in out.splitlines() if l.startswith("emb_hazard")), "never loaded here: stale"

@@ -1,6 +1,7 @@
 """The Feed health page served by the real Airflow API server (plugin ``plugins/feed_health.py``)
-over the session's warehouse: refused without a user, its figures equal ``feed_health()`` with
-one, and in headless Chromium (also inside the Airflow UI) a stale feed's row is red."""
+over the session's warehouse and Airflow metadata DB: refused without a user, its figures equal
+``feed_health()`` with the ingest DAGs' last runs read from Airflow (in the API server's process)
+with one, and in headless Chromium (also inside the Airflow UI) a stale feed's row is red."""
 
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ import yaml
 from browser import chromium, record_console, screenshot_path
 from airflow_api import ApiServer, api_server
 from safety_hub import settings
-from safety_hub.health import feed_health, read_engine
+from safety_hub.health import feed_health, last_runs, read_engine
+from safety_hub.registry import load_registry
 from safety_hub.health_page import URL_PREFIX, _json_ready
 
 pytestmark = pytest.mark.e2e
-STALE_FEED = "emb_enforcement"  # its freshness limit is cut below the age of its last load
+STALE_FEED = "emb_enforcement"  # its freshness limit is cut below the age of its data
+FRESH_FOR_HOURS = 24 * 3650  # every other feed: the session's simulated November stays fresh
 
 
 @dataclass
@@ -43,12 +46,13 @@ class Served:
 
 
 def feeds_with_a_stale_feed(target: Path) -> Path:
-    """A copy of the registry where STALE_FEED expects a load every 0.36 s: stale whatever its last load."""
+    """A copy of the registry where STALE_FEED expects new data every 0.36 s (stale whatever it loaded) and
+    every other feed within ten years (fresh: freshness goes by the business date, the session's are in November)."""
     shutil.copytree(settings.feeds_dir(), target)
-    path = target / f"{STALE_FEED}.yaml"
-    feed = yaml.safe_load(path.read_text(encoding="utf-8"))
-    feed.setdefault("validation", {})["fresh_within_hours"] = 0.0001
-    path.write_text(yaml.safe_dump(feed, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    for path in target.glob("[!_]*.yaml"):
+        feed = yaml.safe_load(path.read_text(encoding="utf-8"))
+        feed.setdefault("validation", {})["fresh_within_hours"] = 0.0001 if path.stem == STALE_FEED else FRESH_FOR_HOURS
+        path.write_text(yaml.safe_dump(feed, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return target
 
 
@@ -104,16 +108,21 @@ def test_with_a_user_the_figures_are_feed_health(served):
     assert response.status_code == 200, response.text
     payload = response.json()
     now = dt.datetime.fromisoformat(payload["generated_at"])
-    expected = {h.feed_id: _json_ready(asdict(h)) for h in feed_health(read_engine(served.warehouse_url), now=now)}
+    runs = last_runs([f"ingest_{f}" for f in load_registry()])  # what the server read, read here from the same metadata DB
+    expected = {h.feed_id: _json_ready(asdict(h)) for h in feed_health(read_engine(served.warehouse_url), now=now, runs=runs)}
     got = {f["feed_id"]: f for f in payload["feeds"]}
     assert set(got) == set(expected) and len(got) >= 15
     for feed_id, figures in expected.items():
         assert {k: got[feed_id][k] for k in figures} == figures, feed_id
         assert got[feed_id]["dag_id"] == f"ingest_{feed_id}"
     assert payload["stale"] == [STALE_FEED], "every other feed loaded in this session, within its interval"
-    for f in got.values():  # figures that can be wrong: every feed loaded rows, validated, with history
-        assert f["rows_loaded_last"] > 0 and 0 < f["pass_rate_last"] <= 1 and len(f["recent_runs"]) >= 2, f["feed_id"]
-    assert any(f["rows_quarantined_last"] > 0 for f in got.values())
+    assert payload["runs_error"] is None and payload["failed"] == sorted(f for f, h in expected.items() if h["status"] == "failed")
+    for f in got.values():  # figures that can be wrong: every feed ran in Airflow, loaded rows, validated, with history
+        assert f["last_run"] is not None and f["last_run"]["dag_id"] == f["dag_id"] and f["runs_known"], f["feed_id"]
+        assert f["rows_loaded_last"] > 0 and 0 < f["rule_pass_rate"] <= 1 and 0 < f["row_load_rate"] <= 1, f["feed_id"]
+        assert len(f["recent_runs"]) >= 2, f["feed_id"]
+    assert any(f["quarantine_last"]["rows"] > 0 for f in got.values())
+    assert got[STALE_FEED]["status"] in ("stale", "failed")
     assert got["emb_hazard"]["data_docs"] == "expectations/emb_hazard_suite.html"
 
 
@@ -121,7 +130,7 @@ def test_the_session_cookie_of_the_ui_is_accepted(served):
     token = served.server.token()
     page = httpx.get(served.page, cookies={"_token": token}, follow_redirects=False)
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert f'data-feed="{STALE_FEED}" data-stale="true"' in page.text
+    assert f'data-feed="{STALE_FEED}" data-status="stale" data-stale="true"' in page.text
     docs = httpx.get(f"{served.server.url}{URL_PREFIX}/data-docs/index.html", cookies={"_token": token})
     assert docs.status_code == 200 and "<html" in docs.text.lower()
     outside = next(p for p in (served.hub_home / "reports").iterdir() if p.is_file())  # e.g. a district report
@@ -137,7 +146,9 @@ ROWS_JS = """() => Array.from(document.querySelectorAll('#feed-health tbody tr')
   return {feed: tr.dataset.feed, stale: tr.dataset.stale, cls: tr.className, color: style.color, background: style.backgroundColor,
           status: cell('status').innerText.trim(), loaded: Array.from(cell('rows_loaded').querySelectorAll('span.run')).map(s => s.innerText),
           quarantined: Array.from(cell('rows_quarantined').querySelectorAll('span.run')).map(s => s.innerText),
-          pass_rate: cell('pass_rate').innerText.trim(),
+          rule_pass_rate: cell('rule_pass_rate').innerText.trim(), row_load_rate: cell('row_load_rate').innerText.trim(),
+          counts: Array.from(cell('quarantine_last').querySelectorAll('span')).map(s => s.innerText),
+          last_run: cell('last_run').innerText.trim(),
           links: Array.from(tr.querySelectorAll('a')).map(a => a.getAttribute('href'))};
 })"""
 
@@ -183,14 +194,18 @@ def test_the_page_renders_in_chromium_with_the_stale_feed_in_red(served, record_
     for feed_id, r in by_feed.items():
         f = expected[feed_id]
         stale = feed_id == STALE_FEED
-        assert (r["stale"], r["cls"]) == (("true", "stale") if stale else ("false", "fresh")), feed_id
-        assert (r["color"] == red and r["background"] == pink) is stale, (feed_id, r["color"], r["background"])
-        assert r["status"] == ("超时 STALE" if stale else "正常 ok")
+        red_row = f["status"] != "ok"
+        assert r["stale"] == str(stale).lower() and r["cls"] == ("fresh" if f["status"] == "ok" else f["status"]), feed_id
+        assert (r["color"] == red and r["background"] == pink) is red_row, (feed_id, r["color"], r["background"])
+        assert r["status"] == f["status_text"] and (f["status"] == "failed" or r["status"] == ("超时 STALE" if stale else "正常 ok"))
+        assert r["last_run"].startswith({"success": "成功", "failed": "失败"}[f["last_run"]["state"]]), r["last_run"]
+        q = f["quarantine_last"]
+        assert r["counts"] == [f"{q['rows']:,}", f"{q['records']:,}", f"{q['failures']:,}"], feed_id
         assert r["loaded"] == [f"{run['rows_loaded']:,}" for run in f["recent_runs"]], feed_id
         assert r["quarantined"] == [f"{run['rows_quarantined']:,}" for run in f["recent_runs"]], feed_id
-        assert r["pass_rate"] == f"{f['pass_rate_last']:.1%}"
+        assert r["rule_pass_rate"] == f"{f['rule_pass_rate']:.1%}" and r["row_load_rate"] == f"{f['row_load_rate']:.1%}"
         assert r["links"][0] == f"/dags/ingest_{feed_id}" and r["links"][1] == f"{URL_PREFIX}/data-docs/{f['data_docs']}"
     assert all(status == 200 for status in followed.values()), followed
     assert "<html" in docs_text.lower()
-    assert framed_class == "stale"
+    assert framed_class == expected[STALE_FEED]["status"]
     assert shot.exists() and shot.stat().st_size > 10_000

@@ -12,10 +12,12 @@ import pytest
 
 from safety_hub import alerts
 from safety_hub.alerts import ALERT_CONN_ID, TaskFailure, run_failure_alert, stale_feeds_alert
-from safety_hub.health import FeedHealth
+from safety_hub.health import STATUS_OK, STATUS_STALE, FeedHealth, data_as_of
+from safety_hub.settings import business_tz
+from safety_hub.warehouse.quarantine import QuarantineCounts
 from webhook_receiver import Receiver
 
-CN = dt.timezone(dt.timedelta(hours=8))
+CN = business_tz()
 CONN_ENV = f"AIRFLOW_CONN_{ALERT_CONN_ID.upper()}"
 
 
@@ -87,35 +89,41 @@ def test_state_keys_of_mapped_instances_are_split_by_the_dags_task_ids():
 
 # --- stale feeds ------------------------------------------------------------------------------
 
-def health(feed_id: str, loaded_at: dt.datetime | None, limit: float, now: dt.datetime) -> FeedHealth:
-    stale = loaded_at is None or now - loaded_at > dt.timedelta(hours=limit)
-    return FeedHealth(feed_id, loaded_at.date() if loaded_at else None, loaded_at, limit, stale, 10, 1, 1.0, None)
+def health(feed_id: str, business_date: dt.date | None, limit: float, now: dt.datetime) -> FeedHealth:
+    """A feed whose latest business date loaded is ``business_date`` (loaded at 02:00 the next day)."""
+    as_of = data_as_of(business_date) if business_date else None
+    stale = as_of is None or now - as_of > dt.timedelta(hours=limit)
+    loaded_at = dt.datetime.combine(business_date + dt.timedelta(days=1), dt.time(2), tzinfo=CN) if business_date else None
+    return FeedHealth(feed_id, STATUS_STALE if stale else STATUS_OK, business_date, as_of, loaded_at, limit, stale, None, False,
+                      10, QuarantineCounts(1, 1, 1), 1.0, 0.9, None)
 
 
 def test_a_feed_alerts_in_the_hour_it_goes_stale_and_not_in_the_next():
-    start = dt.datetime(2026, 11, 4, 14, 5, tzinfo=CN)
+    start = dt.datetime(2026, 11, 4, 11, 5, tzinfo=CN)
     end = start + dt.timedelta(hours=1)
-    rows = [health("emb_hazard", dt.datetime(2026, 11, 3, 2, 30, tzinfo=CN), 36, end),  # stale at 14:30 on the 4th
-            health("hcc_project", dt.datetime(2026, 11, 4, 3, 0, tzinfo=CN), 36, end),  # fresh
-            health("tc_dg_vehicle", dt.datetime(2026, 11, 1, 3, 0, tzinfo=CN), 36, end)]  # stale for long
+    rows = [health("emb_hazard", dt.date(2026, 11, 2), 36, end),  # data as of 11-03 00:00: stale at 12:00 on the 4th
+            health("hcc_project", dt.date(2026, 11, 3), 36, end),  # fresh
+            health("tc_dg_vehicle", dt.date(2026, 10, 30), 36, end)]  # stale for long
     alert = stale_feeds_alert(rows, start, end)
     assert alert.kind == alerts.KIND_STALE
     assert alert.facts["newly_stale"] == ["emb_hazard"] and alert.facts["stale"] == ["emb_hazard", "tc_dg_vehicle"]
     assert "新超时 newly stale (1): emb_hazard" in alert.text()
-    assert "emb_hazard: 最后成功加载 last load 2026-11-03 02:30" in alert.text()
-    later = [health(h.feed_id, h.last_loaded_at, 36, end + dt.timedelta(hours=1)) for h in rows]
+    assert "检查时间 as of: 2026-11-04 12:05 北京时间" in alert.text()
+    assert ("emb_hazard: 最新业务日期 latest business date 2026-11-02 (数据截至 data as of 2026-11-03 00:00 北京时间), "
+            "应每 36 小时内更新 expected within 36 h; 最后成功加载 last load 2026-11-03 02:00 北京时间") in alert.text()
+    later = [health(h.feed_id, h.last_business_date, 36, end + dt.timedelta(hours=1)) for h in rows]
     assert stale_feeds_alert(later, end, end + dt.timedelta(hours=1)) is None, "no repeat every hour"
 
 
 def test_the_check_covering_eight_oclock_lists_every_stale_feed_even_never_loaded():
     start = dt.datetime(2026, 11, 4, 7, 5, tzinfo=CN)
     end = start + dt.timedelta(hours=1)
-    rows = [health("emb_hazard", None, 36, end), health("hcc_project", dt.datetime(2026, 11, 4, 3, 0, tzinfo=CN), 36, end)]
+    rows = [health("emb_hazard", None, 36, end), health("hcc_project", dt.date(2026, 11, 3), 36, end)]
     alert = stale_feeds_alert(rows, start, end)
     assert alert.facts == {"as_of": end.isoformat(), "newly_stale": [], "stale": ["emb_hazard"], "daily_summary": True}
-    assert "emb_hazard: 最后成功加载 last load 从未加载 never loaded" in alert.text()
+    assert "emb_hazard: 从未加载 never loaded" in alert.text()
     assert stale_feeds_alert(rows, start + dt.timedelta(hours=1), end + dt.timedelta(hours=1)) is None
-    fresh = [health("hcc_project", dt.datetime(2026, 11, 4, 3, 0, tzinfo=CN), 36, end)]
+    fresh = [health("hcc_project", dt.date(2026, 11, 3), 36, end)]
     assert stale_feeds_alert(fresh, start, end) is None, "no summary when nothing is stale"
 
 

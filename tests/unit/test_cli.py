@@ -130,3 +130,63 @@ def test_validate_refusal_is_one_line_of_300_characters_prefix_included(tmp_path
     assert main(["validate", "--feed", "hcc_project", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and len(err) <= 300 and "missing required column" in err
+
+
+def test_validate_show_lists_the_rejected_rows(tmp_path, capsys):
+    data = generate_day(DAY)
+    path = _write_csv(tmp_path / "drop.csv", data.records["hcc_project"])
+    assert main(["validate", "--feed", "hcc_project", str(path), "--date", DAY.isoformat(), "--show", "3"]) == 0
+    captured = capsys.readouterr()
+    shown = [line for line in captured.out.splitlines() if line.lstrip().startswith("row ")]
+    assert len(shown) == 3 and all("(" in line for line in shown), captured.out
+    assert "internal error" not in captured.err and captured.err == ""
+
+
+# --- a reader that goes away (`... | head`) ------------------------------------------------------
+
+def _run_with_closed_stdout(*args: str):
+    """Run the CLI in a process whose stdout pipe is closed by its reader before the output is written."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SAFETY_HUB_LOG": "WARNING"}
+    proc = subprocess.Popen([sys.executable, "-m", "safety_hub", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # the reader is gone before the CLI (still importing) writes a line
+    err = proc.stderr.read().decode("utf-8", "replace")
+    return proc.wait(timeout=120), err
+
+
+def test_a_closed_pipe_ends_quietly_with_141():
+    from safety_hub.cli import BROKEN_PIPE_EXIT
+
+    code, err = _run_with_closed_stdout("feeds")
+    assert code == BROKEN_PIPE_EXIT == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err and err == "", err
+
+
+def test_head_of_a_long_output_is_the_output_and_no_traceback(tmp_path):
+    """As a shell pipeline: `python -m safety_hub simulate ... | head -2` (pipefail shows the CLI's own exit)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if not shutil.which("bash") or not shutil.which("head"):
+        pytest.skip("needs bash and head")
+    cmd = (f"set -o pipefail; '{sys.executable}' -m safety_hub simulate --date {DAY} --days 3 --out '{tmp_path}' "
+           f"| head -2; echo \"exit=$?\" >&2")
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=300)
+    assert len(done.stdout.splitlines()) == 2 and done.stdout.startswith(f"{DAY}  "), done.stdout
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] in ("exit=141", "exit=0"), done.stderr  # 0 only if all fit in the pipe first
+
+
+def test_broken_pipe_in_a_command_is_caught_by_main(monkeypatch, capsys):
+    import safety_hub.cli as cli
+
+    def fails(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "cmd_feeds", fails)
+    monkeypatch.setattr(cli, "_stdout_closed", lambda: cli.BROKEN_PIPE_EXIT)  # pytest owns this process's stdout
+    assert cli.main(["feeds"]) == 141

@@ -191,7 +191,9 @@ def _beijing(run_time: str) -> str:
         t = dt.datetime.strptime(run_time, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
     except ValueError:
         return run_time
-    return t.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
+    from safety_hub.settings import beijing_time
+
+    return beijing_time(t, label=False)  # the column header names the zone
 
 
 def render_index(site: Path, entries: list[dict]) -> str:

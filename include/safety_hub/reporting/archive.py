@@ -20,7 +20,6 @@ WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
 WORKBOOK_NAME = "一情况两清单_{label}.xlsx"
 HTML_NAME = "安全生产周报_{label}.html"
 FIGURES_NAME = "figures.json"
-CN_TZ = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True, order=True)
@@ -51,7 +50,7 @@ class ReportWeek:
     @classmethod
     def previous(cls, today: dt.date | None = None) -> "ReportWeek":
         """The last complete week before ``today`` (Beijing): what Monday's scheduled run reports."""
-        today = today or dt.datetime.now(CN_TZ).date()
+        today = today or settings.beijing_today()
         return cls.containing(today - dt.timedelta(days=today.isoweekday()))
 
     @property

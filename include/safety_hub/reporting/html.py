@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 
+from safety_hub import settings
+
 STYLE = """
  body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 2rem; color: #222; }
  h1 { font-size: 1.6rem; }
@@ -26,7 +28,7 @@ STYLE = """
 
 
 def beijing_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
+    return settings.beijing_now()
 
 
 def page(title: str, body: str, head: str = "") -> str:

@@ -125,7 +125,7 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
     title = (f"天津市安全生产周报（{week.label}，{week.start.year}年{week.start.month}月{week.start.day}日—"
              f"{week.end.month}月{week.end.day}日）")
     data = fig.data_date.isoformat() if fig.data_date else "无"
-    generated = generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M")
+    generated = generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M 北京时间")
     kpis = page_parts.kpi_cards([
         ("本周排查隐患", h["found_week"], f"累计 {h['found_total']}"),
         ("本周整改销号", h["closed_week"], f"累计 {h['closed_total']}"),
