@@ -28,9 +28,12 @@ Runs every Monday at 06:00 Beijing time for the previous ISO week (Monday to Sun
 with the param `week` (`2026-W45`) to produce any past week. Writes into `reports/<yyyy-Www>/`:
 `一情况两清单_<week>.xlsx` (situation, problem-and-hazard list, rules-and-measures list),
 `安全生产周报_<week>.html` (self-contained, charts inlined) and `figures.json`.
-Figures are computed as of the week's Sunday from what the warehouse had loaded for business
-dates up to that Sunday, so producing a past week again gives the same figures. When the risk
-marts lack the week (`mart_district_week` etc.), they are built for it first (warehouse writer pool).
+Figures are computed as of the week's data date (the latest business date loaded within the
+week: its Sunday once complete, 终版; else the last loaded day, 非终版, as the files say), from
+what the warehouse had loaded up to that date, so producing a past week again gives the same
+figures. When the risk marts lack the week or are stale (`mart_district_week` etc.), they are
+built for it first (warehouse writer pool). A week without any load fails at once without retry
+and writes nothing.
 """,
     on_failure_callback=on_run_failure,  # one rolled-up alert per failed run
     default_args={"owner": "data-engineering", "retries": 1, "retry_delay": dt.timedelta(minutes=5), "on_failure_callback": on_failure},
@@ -48,19 +51,34 @@ def report_weekly():
 
     @task(pool=WAREHOUSE_POOL)
     def ensure_week_marts(week: str) -> bool:
-        from safety_hub.reporting.archive import ReportWeek
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from safety_hub.reporting.archive import NoWeekData, ReportWeek
         from safety_hub.reporting.marts import ensure_week_marts as ensure
+        from safety_hub.reporting.produce import week_data_date
         from safety_hub.warehouse.engine import get_engine
 
-        return ensure(get_engine(), ReportWeek.parse(week).end)
+        engine, parsed = get_engine(), ReportWeek.parse(week)
+        try:  # no data for the week: fail at once, no retry, nothing written
+            week_data_date(parsed, engine)
+        except NoWeekData as exc:
+            raise AirflowFailException(str(exc)) from None
+        return ensure(engine, parsed.end)
 
     # In the writer pool too: on the embedded DuckDB warehouse a reader in another process needs the file's lock.
     @task(pool=WAREHOUSE_POOL)
     def write_reports(week: str, built: bool) -> dict[str, str]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from safety_hub.reporting.archive import NoWeekData
         from safety_hub.reporting.produce import produce_week
 
-        report = produce_week(week, ensure_marts=False)
-        return {"week": week, "workbook": str(report.workbook), "html": str(report.html), "figures": str(report.figures)}
+        try:
+            report = produce_week(week, ensure_marts=False)
+        except NoWeekData as exc:
+            raise AirflowFailException(str(exc)) from None
+        return {"week": week, "workbook": str(report.workbook), "html": str(report.html), "figures": str(report.figures),
+                "label": report.label}
 
     label = report_week()
     write_reports(label, ensure_week_marts(label))

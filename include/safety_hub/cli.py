@@ -568,7 +568,7 @@ def _warehouse_risk(args) -> int:
 
 def cmd_report(args) -> int:
     """Write one week's 一情况两清单 workbook and HTML report into reports/<yyyy-Www>/."""
-    from safety_hub.reporting.archive import ReportWeek
+    from safety_hub.reporting.archive import NoWeekData, ReportWeek
     from safety_hub.reporting.produce import produce_week
 
     try:
@@ -576,8 +576,13 @@ def cmd_report(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    report = produce_week(week)
+    try:
+        report = produce_week(week)
+    except NoWeekData as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"week {week.label} ({week.start} .. {week.end})")
+    print(f"as of: {report.label}")
     print(f"workbook: {report.workbook}")
     print(f"html report: {report.html}")
     return 0

@@ -1,7 +1,9 @@
-"""Risk analysis marts (issue #6), each computed as of a week's end (Sunday).
+"""Risk analysis marts (issue #6), one partition per ISO week (keyed by its Sunday), each
+computed as of the week's data date (the Sunday once the week is complete).
 
 - ``mart_enterprise_risk``: every key enterprise's score and 红/橙/黄/蓝 grade, with one column
-  per component (inherent risk, open and overdue hazards, accidents, enforcement, lapsed 安责险);
+  per component (inherent risk, open and overdue hazards, accidents, enforcement, lapsed 安责险, no
+  安责险 policy seen);
 - ``mart_district_week``: per district and ISO week, hazards found and closed, 动态整改率,
   按期整改率, overdue, 重大 and 挂牌督办 hazards, enforcement actions and fines;
 - ``mart_supervised_hazard``: listed (挂牌督办) hazards with a 红/黄/绿 progress flag.
@@ -9,9 +11,11 @@
 Weights, band limits and the flag's days-left threshold live in ``include/risk.yaml``
 (``settings.risk_config_path()``), validated here by a strict schema. The SQL is in
 ``sql/mart_*.sql``; config values are written into it as literals (numbers and known
-enum values only). A week is computed from what the warehouse knew by its end: facts
-loaded with ``business_date <= week_end`` and the hazard versions known by then
-(``hazard_asof.sql``), so rebuilding a past week gives the same figures.
+enum values only). A week is computed from what the warehouse knew by its data date (the
+latest business date loaded within the week, ``week_data_date``): facts loaded with
+``business_date <=`` that day and the hazard versions known by then (``hazard_asof.sql``);
+overdue, days left and windows count from that day. So an unfinished week is as of its
+last loaded day, a complete one as of its Sunday, and rebuilding a past week gives the same figures.
 """
 
 from __future__ import annotations
@@ -84,7 +88,8 @@ class Insurance(_Strict):
     points: Points
     mandatory_sectors: list[str]
     grace_days: int = Field(default=0, ge=0)
-    uninsured_is_lapsed: bool = True
+    # No policy of the enterprise loaded at all (未见保单): unknown, not a lapse; points as configured.
+    no_policy_seen_points: Points = Decimal(0)
 
 
 class Supervised(_Strict):
@@ -212,7 +217,7 @@ def enterprise_risk_sql(config: RiskConfig) -> str:
         enforcement_max=_num(config.enforcement.max_points),
         mandatory=_in("e.sector", config.insurance.mandatory_sectors),
         insurance_points=_num(config.insurance.points),
-        uninsured_is_lapsed="TRUE" if config.insurance.uninsured_is_lapsed else "FALSE",
+        no_policy_seen_points=_num(config.insurance.no_policy_seen_points),
         red_min=_num(config.bands.red_min),
         orange_min=_num(config.bands.orange_min),
         yellow_min=_num(config.bands.yellow_min),
@@ -245,11 +250,59 @@ def week_label(day: dt.date) -> str:
     return f"{iso.year}-W{iso.week:02d}"
 
 
+def week_data_date(conn: sa.Connection, end: dt.date) -> dt.date | None:
+    """The as-of date of the week ending ``end``: the latest business date loaded within the week
+    (Monday to Sunday, so never after the Sunday); None when the warehouse holds no load for it."""
+    value = conn.execute(sa.text("SELECT MAX(business_date) FROM load_audit WHERE business_date BETWEEN :s AND :e"),
+                         {"s": end - dt.timedelta(days=6), "e": end}).scalar()
+    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+MART_PARTITIONS = {"mart_enterprise_risk": "as_of_date", "mart_district_week": "week_end", "mart_supervised_hazard": "as_of_date"}
+
+
+def _delete_week(conn: sa.Connection, end: dt.date) -> None:
+    for table, column in MART_PARTITIONS.items():
+        conn.execute(sa.text(f"DELETE FROM {table} WHERE {column} = :d"), {"d": end})
+
+
+def drop_empty_weeks(conn: sa.Connection) -> list[dt.date]:
+    """Delete the risk marts' partitions of weeks for which the warehouse holds no load (left by an
+    earlier build or report of a week without data); return their week ends."""
+    ends = set()
+    for table, column in MART_PARTITIONS.items():
+        ends |= {r[0] if isinstance(r[0], dt.date) else dt.date.fromisoformat(str(r[0])[:10])
+                 for r in conn.execute(sa.text(f"SELECT DISTINCT {column} FROM {table}"))}
+    empty = sorted(e for e in ends if week_data_date(conn, e) is None)
+    for end in empty:
+        _delete_week(conn, end)
+    return empty
+
+
+def drop_week_if_empty(engine: sa.Engine, end: dt.date) -> bool:
+    """Delete the risk marts' partitions of the week ending ``end`` when the warehouse holds no load
+    for it (a stale empty week left by an older build or report); return whether any were deleted.
+    Nothing is written when there is nothing to delete."""
+    with engine.connect() as conn:
+        if week_data_date(conn, end) is not None:
+            return False
+        stale = sum(conn.execute(sa.text(f"SELECT COUNT(*) FROM {t} WHERE {c} = :d"), {"d": end}).scalar()
+                    for t, c in MART_PARTITIONS.items())
+    if not stale:
+        return False
+    with engine.begin() as conn:
+        _delete_week(conn, end)
+    return True
+
+
 def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, config: RiskConfig | None = None) -> list[dt.date]:
     """Replace the risk marts' partitions of the weeks of ``as_of`` (default: every week with a
     loaded business date) inside the caller's transaction; return the week ends computed.
 
-    Any date stands for its week: the partition is the week's end (Sunday). Run after the
+    Any date stands for its week: the partition is the week's end (Sunday), its figures are as
+    of the week's data date (``week_data_date``: the Sunday once the week is complete, else the
+    latest business date loaded in it). A week without any load gets no rows (its partitions, if
+    any, are deleted), and so do the partitions of every other week without data. Run after the
     hazard lifecycle refresh (``build_marts`` does), which marks status regressions.
     """
     config = config or load_risk_config()
@@ -257,20 +310,25 @@ def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, 
         as_of = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit"))]
     ends = sorted({week_end(d) for d in as_of})
     enterprise, district, supervised = enterprise_risk_sql(config), district_week_sql(), supervised_hazard_sql(config)
+    computed = []
     for end in ends:
         start = end - dt.timedelta(days=6)
-        conn.execute(sa.text("DELETE FROM mart_enterprise_risk WHERE as_of_date = :d"), {"d": end})
+        _delete_week(conn, end)
+        day = week_data_date(conn, end)
+        if day is None:
+            continue
         conn.execute(sa.text(enterprise), {
-            "as_of": end,
-            "accidents_from": end - dt.timedelta(days=config.accidents.lookback_days - 1),
-            "enforcement_from": end - dt.timedelta(days=config.enforcement.lookback_days - 1),
-            "cover_ends_from": end - dt.timedelta(days=config.insurance.grace_days),
+            "week_end": end,
+            "as_of": day,
+            "accidents_from": day - dt.timedelta(days=config.accidents.lookback_days - 1),
+            "enforcement_from": day - dt.timedelta(days=config.enforcement.lookback_days - 1),
+            "cover_ends_from": day - dt.timedelta(days=config.insurance.grace_days),
         })
-        conn.execute(sa.text("DELETE FROM mart_district_week WHERE week_end = :d"), {"d": end})
-        conn.execute(sa.text(district), {"as_of": end, "week_start": start, "week_label": week_label(end)})
-        conn.execute(sa.text("DELETE FROM mart_supervised_hazard WHERE as_of_date = :d"), {"d": end})
-        conn.execute(sa.text(supervised), {"as_of": end})
-    return ends
+        conn.execute(sa.text(district), {"week_end": end, "as_of": day, "week_start": start, "week_label": week_label(end)})
+        conn.execute(sa.text(supervised), {"week_end": end, "as_of": day})
+        computed.append(end)
+    drop_empty_weeks(conn)
+    return computed
 
 
 def build_risk_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, config: RiskConfig | None = None) -> list[dt.date]:

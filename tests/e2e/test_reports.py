@@ -1,6 +1,7 @@
 """The weekly reports the report_weekly DAG wrote in the session's run (week 2026-W45, whose
-Monday to Wednesday are the simulated days), held against SQL over the warehouse, the risk
-marts and the simulator's own records; a past week produced again after later data arrived
+Monday to Wednesday are the simulated days: an unfinished week, reported as of its data date
+Wednesday 11-04, 非终版), held against SQL over the warehouse, the risk marts and the
+simulator's own records, all as of that date; a past week produced again after later data arrived
 gives the same figures; the HTML renders in headless Chromium with its charts and no errors."""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from test_hazards import expected_hazards
 pytestmark = pytest.mark.e2e
 WEEK = ReportWeek.containing(DAYS[-1])
 START, END = WEEK.start, WEEK.end
+AS_OF = DAYS[-1]  # the week's data date: every figure is as of it (overdue = deadline before it, open)
 
 
 # --- what the DAG wrote ----------------------------------------------------------------------
@@ -64,20 +66,22 @@ def test_the_weekly_dag_archived_both_reports_under_the_week(run):
     for name in ("workbook", "html", "figures"):
         assert files[name].exists() and files[name].stat().st_size > 0, name
     figures = json.loads(files["figures"].read_text(encoding="utf-8"))
-    assert (figures["week"], figures["as_of"], figures["data_date"]) == ("2026-W45", "2026-11-08", "2026-11-04")
+    assert (figures["week"], figures["week_end"], figures["as_of"], figures["data_date"]) == (
+        "2026-W45", "2026-11-08", "2026-11-04", "2026-11-04")
+    assert (figures["final"], figures["label"]) == (False, "数据截至 2026-11-04（北京时间），非终版")
 
 
 # --- the situation sheet against SQL and the simulator ---------------------------------------
 
 def sql_hazard_figures(run) -> dict:
-    """The same figures straight from ``hazard`` (the run loaded nothing after the week, so
-    the latest state is the state on its Sunday)."""
+    """The same figures straight from ``hazard`` (the run loaded nothing after the data date, so
+    the latest state is the state on that date)."""
     h = query(run, """
-        SELECT found_date, deadline, is_closed, closed_date, is_major, listed_supervision FROM hazard WHERE found_date <= :e""", e=END)
-    closed = h["is_closed"].astype(bool) & (pd.to_datetime(h["closed_date"]).dt.date <= END)
+        SELECT found_date, deadline, is_closed, closed_date, is_major, listed_supervision FROM hazard WHERE found_date <= :e""", e=AS_OF)
+    closed = h["is_closed"].astype(bool) & (pd.to_datetime(h["closed_date"]).dt.date <= AS_OF)
     found = pd.to_datetime(h["found_date"]).dt.date
     closed_date = pd.to_datetime(h["closed_date"]).dt.date
-    due = pd.to_datetime(h["deadline"]).dt.date < END
+    due = pd.to_datetime(h["deadline"]).dt.date < AS_OF
     major, listed = h["is_major"].fillna(False).astype(bool), h["listed_supervision"].fillna(False).astype(bool)
     return {
         "排查隐患": (int((found >= START).sum()), len(h)),
@@ -103,10 +107,16 @@ def test_situation_hazard_figures_equal_sql_over_the_warehouse(run):
 
 
 def test_situation_hazard_figures_equal_the_simulator_truth(run):
-    hazards = [h for h in expected_hazards(tuple(sorted(run.truth))).values() if h["found"] <= END]
-    closed = [h for h in hazards if h["rank"] == 3 and h["closed"] is not None and h["closed"] <= END]
-    due = [h for h in hazards if h["deadline"] is not None and h["deadline"] < END]
     got = situation(run)
+    assert_situation_hazards_equal_truth(got, tuple(sorted(run.truth)), AS_OF)
+
+
+def assert_situation_hazards_equal_truth(got: dict, days: tuple, as_of: dt.date) -> None:
+    """The situation sheet's hazard figures against the simulator's ledgers of ``days``, recomputed as of ``as_of``."""
+    hazards = [h for h in expected_hazards(days).values() if h["found"] <= as_of]
+    closed = [h for h in hazards if h["rank"] == 3 and h["closed"] is not None and h["closed"] <= as_of]
+    due = [h for h in hazards if h["deadline"] is not None and h["deadline"] < as_of]
+    assert due and len(closed) < len(hazards), "figures that can be wrong"
     assert got["排查隐患"] == (sum(h["found"] >= START for h in hazards), len(hazards))
     assert got["整改销号"] == (sum(h["closed"] >= START for h in closed), len(closed))
     assert got["超期未整改"][1] == sum(1 for h in due if h not in closed)
@@ -136,7 +146,7 @@ PENALTIES = {"罚款", "警告", "停产整顿", "吊销", "关闭取缔"}
 
 
 def test_situation_enforcement_figures_equal_the_simulator_truth(run):
-    records = [r for r in truth_enforcement(run) if r["decided"] <= END]
+    records = [r for r in truth_enforcement(run) if r["decided"] <= AS_OF]
     week = [r for r in records if r["decided"] >= START]
     got = situation(run)
     assert got["行政处罚"] == (sum(r["action"] in PENALTIES for r in week), sum(r["action"] in PENALTIES for r in records))
@@ -144,8 +154,8 @@ def test_situation_enforcement_figures_equal_the_simulator_truth(run):
     assert got["罚款金额"][1] == pytest.approx(sum(r["fine"] for r in records))
     for label, action in ACTIONS.items():
         assert got[label] == (sum(r["action"] == action for r in week), sum(r["action"] == action for r in records)), label
-    inspected = {r["uscc"] for r in records if r["inspected"] <= END}
-    assert got["执法检查企业"] == (len({r["uscc"] for r in records if START <= r["inspected"] <= END}), len(inspected))
+    inspected = {r["uscc"] for r in records if r["inspected"] <= AS_OF}
+    assert got["执法检查企业"] == (len({r["uscc"] for r in records if START <= r["inspected"] <= AS_OF}), len(inspected))
     assert got["行政处罚"][1] > got["行政处罚"][0] > 0 and got["罚款金额"][1] > 0
 
 
@@ -175,18 +185,22 @@ def test_hazard_list_holds_every_hazard_open_during_the_week(run):
     rows = sheet_rows(run, SHEET_HAZARDS, HAZARD_COLUMNS)
     sql = query(run, """
         SELECT uscc, found_date, deadline, is_closed, closed_date, listed_supervision FROM hazard
-        WHERE found_date <= :e AND NOT (is_closed AND closed_date < :s)""", e=END, s=START)
+        WHERE found_date <= :e AND NOT (is_closed AND closed_date < :s)""", e=AS_OF, s=START)
     assert len(rows) == len(sql) > 0
     key = lambda u, f: (u, pd.Timestamp(f).date())  # noqa: E731
     assert sorted(key(u, f) for u, f in zip(rows["统一社会信用代码"], rows["发现日期"])) == sorted(
         key(u, f) for u, f in zip(sql["uscc"], sql["found_date"]))
     truth = [h for h in expected_hazards(tuple(sorted(run.truth))).values()
-             if h["found"] <= END and not (h["rank"] == 3 and h["closed"] is not None and h["closed"] < START)]
+             if h["found"] <= AS_OF and not (h["rank"] == 3 and h["closed"] is not None and h["closed"] < START)]
     assert len(rows) == len(truth)
     deadline = pd.to_datetime(rows["整改时限"]).dt.date
     open_ = rows["销号日期"].isna()
-    assert ((rows["进展"] == "红") == (open_ & (deadline < END))).all(), "红 = open past its deadline"
+    assert ((rows["进展"] == "红") == (open_ & (deadline < AS_OF))).all(), "红 = open past its deadline (the data date)"
     assert (rows.loc[~open_, "进展"] == "绿").all(), "绿 = closed"
+    assert rows.loc[~open_, "剩余天数"].isna().all() and (~open_).any(), "剩余天数 is blank for closed hazards"
+    days_left = [(d - AS_OF).days for d in deadline[open_]]
+    assert list(rows.loc[open_, "剩余天数"]) == days_left, "剩余天数 counts from the data date"
+    assert ((rows.loc[open_, "剩余天数"] < 0) == (rows.loc[open_, "进展"] == "红")).all()
     assert (rows["进展"] == "红").sum() == situation(run)["超期未整改"][1]
     assert list(rows["序号"]) == list(range(1, len(rows) + 1))
     assert rows["所在区"].notna().all() and rows["问题（隐患描述）"].notna().all() and rows["整改措施"].notna().any()
@@ -227,7 +241,7 @@ def test_measure_list_equals_the_plan_and_sql(run):
         assert pd.Timestamp(r[8]).date() == t["planned"]
         assert r[10] == ("已完成" if t["done"] else "推进中")
         assert pd.notna(r[9]) == t["done"] and (not t["done"] or pd.Timestamp(r[9]).date() == t["completed"])
-        assert r[11] == ("绿" if t["done"] else "红" if t["planned"] < END else "黄" if (t["planned"] - END).days < 7 else "绿")
+        assert r[11] == ("绿" if t["done"] else "红" if t["planned"] < AS_OF else "黄" if (t["planned"] - AS_OF).days < 7 else "绿")
     done = int((rows["状态"] == "已完成").sum())
     assert 0 < done < len(rows), "some measures done, some not"
     assert situation(run)["其中：已完成"][1] == done and situation(run)["制度措施"][1] == len(rows)
@@ -251,7 +265,8 @@ def test_html_states_data_date_and_sources_and_matches_the_workbook(run):
     assert cards["本周排查隐患"] == str(got["排查隐患"][0]) and cards["本周整改销号"] == str(got["整改销号"][0])
     assert cards["超期未整改"] == str(got["超期未整改"][1]) and cards["重大隐患"] == str(got["重大隐患"][1])
     assert cards["动态整改率"] == f"{got['动态整改率'][1]:.1%}" and cards["本周行政处罚"] == str(got["行政处罚"][0])
-    assert "统计截止日：2026-11-08" in page and "数据截至：2026-11-04" in page and "本周数据尚不完整" in page
+    assert "统计截止日：2026-11-04" in page and "数据截至：2026-11-04（北京时间）" in page and "非终版" in page
+    assert "数据截至 2026-11-04（北京时间），非终版" in page
     for source in ("隐患台账（emb_hazard）", "执法处罚（emb_enforcement）", "制度措施清单（emb_policy_measure）"):
         assert source in page
     assert page.count("Plotly.newPlot") == 3 and page.count("* plotly.js v") == 1, "three charts, the library inlined once"

@@ -18,8 +18,8 @@ from safety_hub.reporting.archive import ReportWeek
 from safety_hub.reporting.cells import FORMULA_TRIGGERS, clean_text, neutralise
 from safety_hub.reporting.figures import WeeklyFigures
 from safety_hub.reporting.progress import hazard_progress, measure_progress
-from safety_hub.reporting.workbook import (HAZARD_COLUMNS, HEADER_ROW, MEASURE_COLUMNS, SHEET_HAZARDS, SHEET_MEASURES,
-                                           SHEET_SITUATION, display_width, workbook_bytes)
+from safety_hub.reporting.workbook import (HAZARD_COLUMNS, HEADER_ROW, MEASURE_COLUMNS, RISK_COLUMNS, SHEET_HAZARDS, SHEET_MEASURES,
+                                           SHEET_RISK, SHEET_SITUATION, display_width, workbook_bytes)
 
 # --- weeks and the archive -------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ def test_progress_flags(closed, deadline, flag):
 
 # --- the workbook ----------------------------------------------------------------------------
 
-def _figures(hazards: list[dict], measures: list[dict]) -> WeeklyFigures:
+def _figures(hazards: list[dict], measures: list[dict], risk: list[dict] = (), data_date=dt.date(2026, 11, 8)) -> WeeklyFigures:
     h = {k: 0 for k in ("found_week", "found_total", "closed_week", "closed_total", "major_week", "major_total", "major_closed_total",
                         "listed_week", "listed_total", "listed_open", "overdue", "major_overdue", "due", "closed_on_time")}
     h.update(found_week=12, found_total=40, closed_week=5, closed_total=30, due=10, closed_on_time=8)
@@ -164,8 +164,9 @@ def _figures(hazards: list[dict], measures: list[dict]) -> WeeklyFigures:
                         "revocations_week", "revocations_total", "closures_week", "closures_total", "joint_punishments_week",
                         "joint_punishments_total", "warning_talks_week", "warning_talks_total")}
     e.update(fine_wan_week=12.5, fine_wan_total=101.25, penalties_week=3)
-    return WeeklyFigures(week=ReportWeek.parse("2026-W45"), data_date=dt.date(2026, 11, 8), sources=["隐患台账（emb_hazard）"],
-                         hazards=h, enforcement=e, hazard_list=pd.DataFrame(hazards), measure_list=pd.DataFrame(measures))
+    return WeeklyFigures(week=ReportWeek.parse("2026-W45"), data_date=data_date, sources=["隐患台账（emb_hazard）"],
+                         hazards=h, enforcement=e, hazard_list=pd.DataFrame(hazards), measure_list=pd.DataFrame(measures),
+                         risk_list=pd.DataFrame(list(risk)))
 
 
 HAZARD = {"identity_key": "k1", "district_code": "120101", "district_name": "和平区", "uscc": "91120101MA05XXXXXX",
@@ -179,14 +180,20 @@ MEASURE = {"measure_id": "ZDCS-2026-001", "title": "=1+1 天津市安全生产�
            "status": "已完成", "progress": "绿"}
 
 
+RISK = {"grade": "红", "org_name": "天津渤化测试有限公司", "uscc": "91120116MA05XXXXXX", "district_name": "滨海新区", "sector": "危化",
+        "score": 72.5, "reasons": "行业领域（危化） +20；重大隐患未整改 2 项 +20；逾期重大隐患 1 项 +10"}
+
+
 @pytest.fixture(scope="module")
 def book():
-    return load_workbook(io.BytesIO(workbook_bytes(_figures([HAZARD, {**HAZARD, "identity_key": "k2", "progress": "绿"}], [MEASURE]))))
+    hazards = [HAZARD, {**HAZARD, "identity_key": "k2", "progress": "绿"}]
+    return load_workbook(io.BytesIO(workbook_bytes(_figures(hazards, [MEASURE], [RISK, {**RISK, "grade": "橙", "score": 45}]))))
 
 
-def test_three_sheets_with_chinese_headers_frozen_and_filtered(book):
-    assert book.sheetnames == [SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES]
-    for name, columns in ((SHEET_HAZARDS, HAZARD_COLUMNS), (SHEET_MEASURES, MEASURE_COLUMNS), (SHEET_SITUATION, None)):
+def test_four_sheets_with_chinese_headers_frozen_and_filtered(book):
+    assert book.sheetnames == [SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES, SHEET_RISK]
+    for name, columns in ((SHEET_HAZARDS, HAZARD_COLUMNS), (SHEET_MEASURES, MEASURE_COLUMNS), (SHEET_RISK, RISK_COLUMNS),
+                          (SHEET_SITUATION, None)):
         ws = book[name]
         headers = [c.value for c in ws[HEADER_ROW]]
         if columns:
@@ -194,7 +201,65 @@ def test_three_sheets_with_chinese_headers_frozen_and_filtered(book):
         assert all(any("\u4e00" <= ch <= "\u9fff" for ch in h) for h in headers), headers
         assert ws.freeze_panes == f"A{HEADER_ROW + 1}", "the header row stays in view"
         assert ws.auto_filter.ref.startswith(f"A{HEADER_ROW}:") and ws.auto_filter.ref.endswith(str(ws.max_row))
-        assert "天津市安全生产一情况两清单" in ws["A1"].value and "统计截止日：2026-11-08" in ws["A2"].value
+        assert "2026-W45" in ws["A1"].value and "终版" in ws["A1"].value and "统计截止日：2026-11-08" in ws["A2"].value
+        assert "数据截至 2026-11-08（北京时间），终版" in ws["A2"].value
+
+
+def test_every_sheet_prints_landscape_one_page_wide_with_its_header_on_every_page(book):
+    """Read back by openpyxl: A4 landscape, fit to 1 page wide and any number tall, row 3 (the
+    headers) repeated, the print area exactly the table (no blank page beyond it)."""
+    for ws in book.worksheets:
+        setup = ws.page_setup
+        assert (setup.orientation, setup.paperSize, setup.fitToWidth, setup.fitToHeight) == ("landscape", 9, 1, 0), ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage is True, ws.title
+        assert ws.print_title_rows == f"${HEADER_ROW}:${HEADER_ROW}", ws.title
+        last_col = ws.cell(row=HEADER_ROW, column=ws.max_column).column_letter
+        assert ws.print_area == f"'{ws.title}'!$A$1:${last_col}${ws.max_row}", ws.title
+        assert ws[f"{last_col}{HEADER_ROW}"].value and ws.cell(row=HEADER_ROW, column=ws.max_column + 1).value is None
+
+
+def test_the_risk_sheet_lists_red_and_orange_enterprises_with_their_reasons(book):
+    ws = book[SHEET_RISK]
+    rows = [dict(zip([c.header for c in RISK_COLUMNS], r)) for r in ws.iter_rows(min_row=HEADER_ROW + 1, values_only=True)]
+    assert [(r["序号"], r["风险等级"], r["风险分"]) for r in rows] == [(1, "红", 72.5), (2, "橙", 45)]
+    assert rows[0]["评分构成"] == RISK["reasons"] and rows[0]["单位名称"] == RISK["org_name"]
+    grade = ws.cell(row=HEADER_ROW + 1, column=2)
+    assert grade.fill.fgColor.rgb == "FFC0392B" and ws.cell(row=HEADER_ROW + 2, column=2).fill.fgColor.rgb == "FFE67E22"
+
+
+def test_an_unfinished_week_is_labelled_as_of_its_data_date():
+    from safety_hub.reporting.weekly import render_weekly_report
+
+    fig = _figures([HAZARD], [MEASURE], [RISK], data_date=dt.date(2026, 11, 4))
+    assert (fig.as_of, fig.complete, fig.status) == (dt.date(2026, 11, 4), False, "非终版")
+    assert fig.label == "数据截至 2026-11-04（北京时间），非终版"
+    headline = fig.headline()
+    assert (headline["as_of"], headline["week_end"], headline["final"], headline["label"]) == (
+        "2026-11-04", "2026-11-08", False, "数据截至 2026-11-04（北京时间），非终版")
+    ws = load_workbook(io.BytesIO(workbook_bytes(fig)))[SHEET_SITUATION]
+    assert "非终版" in ws["A1"].value and "统计截止日：2026-11-04" in ws["A2"].value and fig.label in ws["A2"].value
+    page = render_weekly_report(fig)
+    assert fig.label in page and "统计截止日：2026-11-04" in page and "非终版" in page and "2026-11-08（周日）" in page
+    assert RISK["reasons"] in page
+    final = _figures([HAZARD], [MEASURE], data_date=dt.date(2026, 11, 8))
+    assert (final.as_of, final.complete, final.label) == (dt.date(2026, 11, 8), True, "数据截至 2026-11-08（北京时间），终版")
+
+
+def test_risk_reasons_name_every_component_that_scored():
+    from safety_hub.reporting.marts import risk_reasons
+    from safety_hub.risk import load_risk_config
+
+    config = load_risk_config()
+    row = {"sector": "危化", "major_hazard_level": "二级", "employees": 350, "inherent_industry": 20, "inherent_major_source": 20,
+           "inherent_headcount": 8, "n_open_major": 2, "open_major": 10, "n_overdue_major": 1, "overdue_major": 10,
+           "n_open_hazards": 3, "open_hazards": 3, "n_overdue_hazards": 0, "overdue_hazards": 0, "n_accidents": 0, "accidents": 0,
+           "n_enforcement": 1, "enforcement": 2.5, "insurance_lapsed": 0, "insurance_unseen": 0, "insurance_mandatory": True,
+           "insurance_status": "未见保单"}
+    assert risk_reasons(row, config) == (
+        "行业领域（危化） +20；重大危险源（二级） +20；从业人员 350 人 +8；重大隐患未整改 2 项 +10；逾期重大隐患 1 项 +10；"
+        f"一般隐患未整改 3 项 +3；近{config.enforcement.lookback_days}天执法处罚 1 次 +2.5；未见安责险保单（未计分）")
+    lapsed = {**row, "insurance_status": "脱保", "insurance_lapsed": 10, "enforcement": 0, "n_enforcement": 0}
+    assert risk_reasons(lapsed, config).endswith("一般隐患未整改 3 项 +3；安责险脱保 +10")
 
 
 def test_situation_sheet_holds_the_figures_as_numbers(book):
@@ -255,3 +320,31 @@ def test_report_command_rejects_a_bad_week(capsys):
 
     assert main(["report", "--week", "2026-45"]) == 2
     assert "expected yyyy-Www" in capsys.readouterr().err
+
+
+def test_report_for_a_week_without_data_is_one_line_exit_1_and_no_mart_rows(tmp_path, monkeypatch, capsys):
+    """On a warehouse without any load for the week: one line on stderr, exit 1, no mart rows
+    (16 stale empty rows an older build left for the week are deleted), no files."""
+    import sqlalchemy as sa
+
+    from safety_hub.cli import main
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'w.duckdb'}")
+    engine = get_engine()
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("""INSERT INTO mart_district_week SELECT '2026-W45', DATE '2026-11-02', DATE '2026-11-08', district_code,
+                                district_name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL
+                                FROM dim_district"""))
+    engine.dispose()
+    assert main(["report", "--week", "2026-W45"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "2026-W45" in err and "no load" in err and "Traceback" not in err
+    engine = get_engine()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM mart_district_week")).scalar() == 0
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM mart_enterprise_risk")).scalar() == 0
+    engine.dispose()
+    assert not (tmp_path / "reports" / "2026-W45").exists()

@@ -32,7 +32,7 @@ MON = dt.date(2026, 11, 2)
 LOADED = dt.date(2026, 11, 4)  # the registry snapshot and most facts are loaded on this day
 NEXT_WEEK = dt.date(2026, 11, 9)
 COMPONENTS = ["inherent_industry", "inherent_major_source", "inherent_headcount", "open_hazards", "overdue_hazards",
-              "open_major", "overdue_major", "accidents", "enforcement", "insurance_lapsed"]
+              "open_major", "overdue_major", "accidents", "enforcement", "insurance_lapsed", "insurance_unseen"]
 
 # Round numbers, owned by these tests (the shipped include/risk.yaml may be tuned freely).
 CONFIG = {
@@ -45,7 +45,7 @@ CONFIG = {
     "hazards": {"open_points": 1, "overdue_points": 2, "major_weight": 5, "max_points": 20},
     "accidents": {"lookback_days": 365, "points": {"重大": 50, "较大": 30, "一般": 10}, "max_points": 60},
     "enforcement": {"lookback_days": 30, "points": {"罚款": 2, "停产整顿": 8}, "max_points": 20},
-    "insurance": {"points": 10, "mandatory_sectors": ["危化"], "grace_days": 3, "uninsured_is_lapsed": True},
+    "insurance": {"points": 10, "mandatory_sectors": ["危化"], "grace_days": 3, "no_policy_seen_points": 10},
     "supervised": {"yellow_days_left": 7},
 }
 TRADE, CHEM, MINE = "C3411", "C2614", "B0911"  # 工贸 (5 points), 危化 (20, insurance mandatory), 非煤矿山 (default 1)
@@ -142,14 +142,17 @@ class Warehouse:
                                                "death_limit_wan": Decimal("50"),
                                                "updated_at": dt.datetime.combine(loaded, dt.time(9), tzinfo=CN)}, loaded)
 
-    def build(self, weeks=(SUN,), config: dict | None = None) -> list[dt.date]:
-        """Write the rows, the load audit and the dimensions, then the risk marts for ``weeks``."""
+    def build(self, weeks=(SUN,), config: dict | None = None, through: dt.date | None = SUN) -> list[dt.date]:
+        """Write the rows, the load audit and the dimensions, then the risk marts for ``weeks``.
+
+        ``through``: a (rowless) load of that business date too, by default the week's Sunday, so
+        the week is complete and computed as of its Sunday; None: the week as its rows leave it."""
         with self.engine.begin() as conn:
             for name in [*self.rows, "load_audit"]:
                 conn.execute(self.md.tables[name].delete())
             for name, rows in self.rows.items():
                 conn.execute(self.md.tables[name].insert(), rows)
-            days = sorted({r["business_date"] for rows in self.rows.values() for r in rows})
+            days = sorted({r["business_date"] for rows in self.rows.values() for r in rows} | ({through} if through else set()))
             conn.execute(self.md.tables["load_audit"].insert(), [
                 {"feed_id": "emb_hazard", "batch_id": f"run-{d}", "business_date": d, "raw_file": "raw", "raw_sha256": "0",
                  "rows_extracted": 0, "rows_valid": 0, "rows_quarantined": 0, "rows_duplicate": 0, "rows_stale": 0, "rows_loaded": 0,
@@ -201,7 +204,7 @@ def test_inherent_risk_alone(wh):
     wh.build()
     assert points(wh.risk(plain)) == {"inherent_industry": 5}
     p = wh.risk(plain)
-    assert (p["score"], p["grade"], p["grade_rank"], p["sector"], p["insurance_status"]) == (5, "蓝", 4, "工贸", "未投保")
+    assert (p["score"], p["grade"], p["grade_rank"], p["sector"], p["insurance_status"]) == (5, "蓝", 4, "工贸", "未见保单")
     c = wh.risk(chem)
     assert points(c) == {"inherent_industry": 20, "inherent_major_source": 30, "inherent_headcount": 12}
     assert (c["score"], c["grade"], c["grade_rank"], c["insurance_status"]) == (62, "红", 1, "在保")
@@ -290,36 +293,43 @@ def test_enforcement_alone_by_action_type_in_the_lookback_window(wh):
     assert r["n_enforcement"] == 3 and points(r) == {"inherent_industry": 5, "enforcement": 10}
 
 
-@pytest.mark.parametrize(("policies", "status", "lapsed"), [
-    ([], "未投保", 10),
-    ([(SUN - dt.timedelta(days=300), SUN + dt.timedelta(days=65))], "在保", 0),
-    ([(SUN - dt.timedelta(days=365), SUN - dt.timedelta(days=3))], "在保", 0),  # ended 3 days ago: within grace_days
-    ([(SUN - dt.timedelta(days=365), SUN - dt.timedelta(days=4))], "脱保", 10),
-    ([(SUN + dt.timedelta(days=1), SUN + dt.timedelta(days=366))], "未投保", 10),  # starts after the week
-], ids=["uninsured", "covered", "grace", "lapsed", "future-start"])
-def test_insurance_alone(wh, policies, status, lapsed):
+@pytest.mark.parametrize(("policies", "status", "scored"), [
+    ([], "未见保单", {"insurance_unseen": 10}),  # CONFIG scores no policy seen (no_policy_seen_points: 10)
+    ([(SUN - dt.timedelta(days=300), SUN + dt.timedelta(days=65))], "在保", {}),
+    ([(SUN - dt.timedelta(days=365), SUN - dt.timedelta(days=3))], "在保", {}),  # ended 3 days ago: within grace_days
+    ([(SUN - dt.timedelta(days=365), SUN - dt.timedelta(days=4))], "脱保", {"insurance_lapsed": 10}),
+    ([(SUN + dt.timedelta(days=1), SUN + dt.timedelta(days=366))], "脱保", {"insurance_lapsed": 10}),  # not in force yet
+], ids=["no-policy-seen", "covered", "grace", "lapsed", "future-start"])
+def test_insurance_alone(wh, policies, status, scored):
     chem = wh.enterprise(CHEM)
     for start, end in policies:
         wh.policy(chem, start, end)
     wh.build()
     r = wh.risk(chem)
-    assert (r["insurance_mandatory"], r["insurance_status"], r["insurance_lapsed"]) == (True, status, lapsed)
-    assert points(r) == {"inherent_industry": 20, **({"insurance_lapsed": lapsed} if lapsed else {})}
+    assert (r["insurance_mandatory"], r["insurance_status"]) == (True, status)
+    assert points(r) == {"inherent_industry": 20, **scored}
 
 
 def test_insurance_only_counts_where_it_is_mandatory(wh):
     trade = wh.enterprise()
     wh.build()
     r = wh.risk(trade)
-    assert (r["insurance_mandatory"], r["insurance_status"], r["insurance_lapsed"]) == (False, "未投保", 0)
+    assert (r["insurance_mandatory"], r["insurance_status"], r["insurance_lapsed"], r["insurance_unseen"]) == (False, "未见保单", 0, 0)
 
 
-def test_uninsured_is_not_lapsed_when_configured(wh):
+def test_no_policy_seen_is_not_a_lapse(wh, tmp_path):
+    """未见保单 (no policy loaded at all) is unknown, not 脱保: it scores no_policy_seen_points, which
+    defaults to 0 (as shipped), while a policy that ended still scores as lapsed."""
     never = wh.enterprise(CHEM)
     ended = wh.enterprise(CHEM)
     wh.policy(ended, SUN - dt.timedelta(days=400), SUN - dt.timedelta(days=35))
-    wh.build(config=merged(insurance={"uninsured_is_lapsed": False}))
-    assert wh.risk(never)["insurance_lapsed"] == 0 and wh.risk(ended)["insurance_lapsed"] == 10
+    config = {**CONFIG, "insurance": {k: v for k, v in CONFIG["insurance"].items() if k != "no_policy_seen_points"}}
+    wh.build(config=config)
+    assert load_risk_config(wh.config_path).insurance.no_policy_seen_points == 0
+    n, e = wh.risk(never), wh.risk(ended)
+    assert (n["insurance_status"], n["insurance_lapsed"], n["insurance_unseen"], n["score"]) == ("未见保单", 0, 0, 20)
+    assert (e["insurance_status"], e["insurance_lapsed"], e["insurance_unseen"], e["score"]) == ("脱保", 10, 0, 30)
+    assert load_risk_config(settings.PROJECT_DIR / "include" / "risk.yaml").insurance.no_policy_seen_points == 0
 
 
 @pytest.mark.parametrize(("score", "grade", "rank"), [
@@ -337,7 +347,7 @@ def test_band_limits_are_inclusive(wh, score, grade, rank):
 
 
 def test_ties_share_grade_and_rank(wh):
-    a, b = wh.enterprise(CHEM, "二级"), wh.enterprise(CHEM, "二级")  # 20 + 20 + 10 uninsured = 50
+    a, b = wh.enterprise(CHEM, "二级"), wh.enterprise(CHEM, "二级")  # 20 + 20 + 10 no policy seen = 50
     top = wh.enterprise(CHEM, "一级")  # 60
     low = wh.enterprise()  # 5
     wh.build()
@@ -361,7 +371,7 @@ def test_every_score_is_the_sum_of_its_components(wh):
 
 
 def test_a_weight_change_in_the_yaml_changes_the_grade_on_rerun(wh, monkeypatch):
-    ent = wh.enterprise(CHEM, "二级")  # 20 + 20 + 10 uninsured = 50: 橙
+    ent = wh.enterprise(CHEM, "二级")  # 20 + 20 + 10 no policy seen = 50: 橙
     wh.build()
     before = wh.risk(ent)
     assert (before["score"], before["grade"]) == (50, "橙")
@@ -426,7 +436,7 @@ def test_name_and_district_are_the_versions_in_force(wh):
     wh.build()
     r = wh.risk(ent)
     assert (r["district_code"], r["district_name"], r["org_name"]) == ("120101", "和平区", f"天津测试{ent[-4:]}有限公司")
-    assert r["data_through"] == LOADED and r["reported_risk_level"] == "低风险"
+    assert r["data_through"] == SUN and r["reported_risk_level"] == "低风险"
 
 
 # --- mart_district_week ---------------------------------------------------------------------
@@ -489,7 +499,7 @@ def test_district_week_rates_agree_with_mart_district_hazard_for_the_same_day(wh
     (SUN + dt.timedelta(days=6), None, 6, "黄"),
     (SUN + dt.timedelta(days=7), None, 7, "绿"),
     (SUN + dt.timedelta(days=30), None, 30, "绿"),
-    (SUN - dt.timedelta(days=10), dt.date(2026, 11, 3), -10, "绿"),  # closed, even after its deadline
+    (SUN - dt.timedelta(days=10), dt.date(2026, 11, 3), None, "绿"),  # closed, even after its deadline: no days left shown
     (None, None, None, "黄"),
 ], ids=["overdue", "due-today", "6-left", "7-left", "on-track", "closed", "no-deadline"])
 def test_supervised_progress_flag(wh, deadline, closed, days_left, progress):
@@ -577,7 +587,7 @@ def test_build_marts_fills_the_risk_marts(wh, monkeypatch):
     wh.build(weeks=())
     assert wh.q("SELECT COUNT(*) AS n FROM mart_enterprise_risk").n[0] == 0
     monkeypatch.setenv("SAFETY_HUB_RISK_CONFIG", str(wh.config_path))
-    assert build_marts(wh.engine) == [LOADED]
+    assert build_marts(wh.engine) == [LOADED, SUN]
     assert wh.risk(ent)["open_major"] == 5
     assert wh.q("SELECT progress FROM mart_supervised_hazard WHERE as_of_date = :d", d=SUN)["progress"].tolist() == ["黄"]
     assert wh.q("SELECT SUM(major_hazards) AS n FROM mart_district_week WHERE week_end = :d", d=SUN).n[0] == 1
@@ -618,3 +628,49 @@ def test_cli_validates_the_config_and_rebuilds_the_marts(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert str(w.config_path) in err and "field 'supervised.yellow_days_left'" in err
     assert w.risk(ent)["grade"] == "红", "an invalid file changes nothing"
+
+
+# --- the as-of date of a week ---------------------------------------------------------------
+
+def test_an_unfinished_week_is_computed_as_of_its_data_date(wh):
+    """Data loaded up to Wednesday 11-04: the week's partition (keyed by its Sunday) counts overdue and
+    days left against 11-04, not the future Sunday; once Sunday is loaded, against Sunday."""
+    ent = wh.enterprise()
+    wh.hazard(ent, deadline=dt.date(2026, 11, 3))  # overdue on Wednesday already
+    wh.hazard(ent, deadline=dt.date(2026, 11, 6))  # due Friday: not overdue on Wednesday, overdue on Sunday
+    listed = wh.hazard(ent, deadline=dt.date(2026, 11, 5), major=True, listed=True)
+    assert wh.build(through=None) == [SUN]
+    r = wh.risk(ent, SUN)
+    assert (r["n_overdue_hazards"], r["n_overdue_major"], r["data_through"]) == (1, 0, LOADED)
+    s = wh.q("SELECT * FROM mart_supervised_hazard WHERE as_of_date = :d", d=SUN).set_index("identity_key").loc[listed]
+    assert (s.days_left, s.progress, s.data_through) == (1, "黄", LOADED)
+    week = wh.q("SELECT SUM(overdue) AS overdue, MAX(data_through) AS through FROM mart_district_week WHERE week_end = :d", d=SUN).iloc[0]
+    assert (week.overdue, week.through) == (1, LOADED)
+
+    wh.build()  # Sunday loaded: the week is complete
+    r = wh.risk(ent, SUN)
+    assert (r["n_overdue_hazards"], r["n_overdue_major"], r["data_through"]) == (2, 1, SUN)
+    s = wh.q("SELECT * FROM mart_supervised_hazard WHERE as_of_date = :d", d=SUN).iloc[0]
+    assert (s.days_left, s.progress) == (-3, "红")
+    assert wh.q("SELECT SUM(overdue) AS n FROM mart_district_week WHERE week_end = :d", d=SUN).n[0] == 3
+
+
+def test_a_week_without_data_gets_no_rows_and_stale_empty_weeks_are_removed(wh):
+    ent = wh.enterprise()
+    wh.hazard(ent)
+    w44, w46 = dt.date(2026, 11, 1), dt.date(2026, 11, 15)
+    assert wh.build(weeks=(w44, SUN, w46), through=None) == [SUN]  # only W45 holds a load
+    wh.hazard(ent, major=True, listed=True)
+    wh.build(weeks=(w44, SUN, w46), through=None)
+    for table, column in (("mart_district_week", "week_end"), ("mart_enterprise_risk", "as_of_date"),
+                          ("mart_supervised_hazard", "as_of_date")):
+        assert wh.q(f"SELECT DISTINCT {column} AS d FROM {table}")["d"].tolist() == [SUN], table
+    # partitions of an empty week left by an older build (16 empty district rows) go at the next build
+    with wh.engine.begin() as conn:
+        conn.execute(sa.text("""INSERT INTO mart_district_week SELECT '2026-W46', CAST(:s AS DATE), CAST(:e AS DATE), district_code,
+                                district_name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL
+                                FROM dim_district"""), {"s": w46 - dt.timedelta(days=6), "e": w46})
+    assert wh.q("SELECT COUNT(*) AS n FROM mart_district_week WHERE week_end = :d", d=w46).n[0] == 16
+    wh.build(through=None)
+    assert wh.q("SELECT COUNT(*) AS n FROM mart_district_week WHERE week_end = :d", d=w46).n[0] == 0
+    assert wh.q("SELECT COUNT(*) AS n FROM mart_district_week WHERE week_end = :d", d=SUN).n[0] == 16

@@ -1,8 +1,8 @@
 """ISO weeks and the report archive: ``reports/<yyyy-Www>/``.
 
 A weekly report covers one ISO week (Monday to Sunday) and is computed as of
-that week's Sunday, from what the warehouse had loaded for business dates up to
-that Sunday. Its files live in the week's folder, so producing a past week
+the week's data date (the latest business date loaded within it: the Sunday once
+the week is complete), from what the warehouse had loaded up to that date. Its files live in the week's folder, so producing a past week
 again replaces that week's files and nothing else.
 """
 
@@ -64,7 +64,7 @@ class ReportWeek:
 
     @property
     def end(self) -> dt.date:
-        """Sunday: the report's 统计截止日."""
+        """Sunday: the last day of the week (the 统计截止日 once the week is complete)."""
         return dt.date.fromisocalendar(self.iso_year, self.week, 7)
 
     def shift(self, weeks: int) -> "ReportWeek":
@@ -72,6 +72,15 @@ class ReportWeek:
 
     def __str__(self) -> str:
         return self.label
+
+
+class NoWeekData(RuntimeError):
+    """The warehouse holds no load for any business date of the week: there is nothing to report."""
+
+    def __init__(self, week: ReportWeek):
+        self.week = week
+        super().__init__(f"week {week.label} ({week.start} .. {week.end}): the warehouse holds no load for any business date "
+                         f"of that week; nothing reported (load the week's days first)")
 
 
 def week_dir(week: ReportWeek) -> Path:

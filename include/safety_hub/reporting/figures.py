@@ -1,11 +1,15 @@
-"""The figures of one weekly report, read from the warehouse as of the week's Sunday.
+"""The figures of one weekly report, read from the warehouse as of the week's data date.
 
-Every query takes the week's Monday (``week_start``) and Sunday (``as_of``) and
-sees only what was loaded for business dates up to that Sunday: the hazards
-through ``hazard_version`` (hazard_asof.sql), enforcement through the facts'
-business date, the measures list through its daily snapshot membership, the
-marts through their ``as_of_date``/week. So the report of a past week gives
-the same figures whenever it is produced. The SQL is in ``safety_hub/sql/report_*.sql``.
+The as-of date of a week is its data date: the latest business date loaded within the week
+(``safety_hub.risk.week_data_date``), so the Sunday once the week is complete (终版) and the last
+loaded day while it is not (非终版); a week without any load has no report (``NoWeekData``).
+Every query takes the week's Monday (``week_start``) and that date (``as_of``) and sees only
+what was loaded for business dates up to it: the hazards through ``hazard_version``
+(hazard_asof.sql), enforcement through the facts' business date, the measures list through its
+daily snapshot membership, the marts through their week partition (computed as of the same
+date). Overdue (超期/逾期) is a deadline before the as-of date and not closed by then, as in
+``mart_district_hazard`` for that day. So the report of a past week gives the same figures
+whenever it is produced. The SQL is in ``safety_hub/sql/report_*.sql``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from safety_hub.registry import load_registry
-from safety_hub.reporting.archive import ReportWeek
+from safety_hub.reporting.archive import NoWeekData, ReportWeek
 from safety_hub.reporting.progress import hazard_progress, measure_progress
 
 TREND_WEEKS = 8
@@ -67,7 +71,7 @@ class WeeklyFigures:
     """Everything the workbook and the HTML report show for one week."""
 
     week: ReportWeek
-    data_date: dt.date | None  # latest business date loaded up to the Sunday (数据截至)
+    data_date: dt.date | None  # the as-of date: latest business date loaded within the week (数据截至)
     sources: list[str]  # feeds whose data the report uses (数据来源)
     hazards: dict  # report_situation_hazards.sql
     enforcement: dict  # report_situation_enforcement.sql
@@ -79,26 +83,37 @@ class WeeklyFigures:
     risk_by_district: pd.DataFrame = field(default_factory=pd.DataFrame)
     risk_as_of: dt.date | None = None
     supervised: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_supervised_hazard
+    risk_list: pd.DataFrame = field(default_factory=pd.DataFrame)  # 红/橙 enterprises with their reasons (mart_enterprise_risk)
     warn_days: int = 7  # progress flags: 黄 with fewer days left (include/risk.yaml supervised.yellow_days_left)
 
     @property
     def as_of(self) -> dt.date:
-        return self.week.end
+        """The date every figure is computed as of (统计截止日): the data date, never after the Sunday."""
+        return min(self.data_date, self.week.end) if self.data_date is not None else self.week.end
 
     @property
     def complete(self) -> bool:
-        """Whether every business day of the week was loaded (else the figures are as of ``data_date``'s data)."""
+        """Whether the week's Sunday was loaded: the report is final (终版), else provisional (非终版)."""
         return self.data_date is not None and self.data_date >= self.week.end
 
     @property
+    def status(self) -> str:
+        return "终版" if self.complete else "非终版"
+
+    @property
+    def label(self) -> str:
+        """How the report names its date and state, e.g. 数据截至 2026-11-04（北京时间），非终版."""
+        return f"数据截至 {self.as_of:%Y-%m-%d}（北京时间），{self.status}"
+
+    @property
     def rectification_rate(self) -> float | None:
-        """动态整改率 as of the Sunday: closed / found."""
+        """动态整改率 as of the as-of date: closed / found."""
         found = self.hazards["found_total"]
         return self.hazards["closed_total"] / found if found else None
 
     @property
     def on_time_rate(self) -> float | None:
-        """按期整改率 as of the Sunday: closed by the deadline / deadline passed."""
+        """按期整改率 as of the as-of date: closed by the deadline / deadline passed."""
         due = self.hazards["due"]
         return self.hazards["closed_on_time"] / due if due else None
 
@@ -106,8 +121,9 @@ class WeeklyFigures:
         """The headline figures (JSON-safe): what figures.json archives and the tests compare."""
         rate, on_time = self.rectification_rate, self.on_time_rate
         return {
-            "week": self.week.label, "as_of": self.as_of.isoformat(),
+            "week": self.week.label, "week_end": self.week.end.isoformat(), "as_of": self.as_of.isoformat(),
             "data_date": self.data_date.isoformat() if self.data_date else None,
+            "final": self.complete, "label": self.label,
             "hazards": self.hazards, "enforcement": self.enforcement,
             "rectification_rate": None if rate is None else round(rate, 6),
             "on_time_rate": None if on_time is None else round(on_time, 6),
@@ -115,6 +131,7 @@ class WeeklyFigures:
             "measures_completed": int(self.measure_list["completed_by_asof"].sum()) if len(self.measure_list) else 0,
             "risk": {str(r.grade): int(r.enterprises) for r in self.risk.itertuples()} if len(self.risk) else {},
             "supervised_rows": len(self.supervised),
+            "risk_red_orange": len(self.risk_list),
         }
 
 
@@ -122,10 +139,11 @@ def _table_exists(conn: sa.Connection, name: str) -> bool:
     return sa.inspect(conn).has_table(name)
 
 
-def data_date(conn: sa.Connection, as_of: dt.date) -> dt.date | None:
-    """The latest business date loaded on or before ``as_of``."""
-    value = conn.execute(sa.text("SELECT MAX(business_date) FROM load_audit WHERE business_date <= :d"), {"d": as_of}).scalar()
-    return value if value is None or isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+def data_date(conn: sa.Connection, week: ReportWeek) -> dt.date | None:
+    """The week's data date: the latest business date loaded within it (None: no load in the week)."""
+    from safety_hub.risk import week_data_date
+
+    return week_data_date(conn, week.end)
 
 
 def sources(conn: sa.Connection, as_of: dt.date) -> list[str]:
@@ -136,35 +154,37 @@ def sources(conn: sa.Connection, as_of: dt.date) -> list[str]:
     return [f"{feeds[f].title}（{f}）" for f in sorted(used & loaded)]
 
 
-def hazard_list(conn: sa.Connection, week: ReportWeek, warn_days: int) -> pd.DataFrame:
-    frame = _frame(conn, _hazard_sql("report_hazard_list.sql", ledgers=_ledgers_sql()), as_of=week.end, week_start=week.start)
+def hazard_list(conn: sa.Connection, week: ReportWeek, as_of: dt.date, warn_days: int) -> pd.DataFrame:
+    """Every hazard open at some point of the week up to ``as_of``; 剩余天数 against ``as_of``, blank once closed."""
+    frame = _frame(conn, _hazard_sql("report_hazard_list.sql", ledgers=_ledgers_sql()), as_of=as_of, week_start=week.start)
     if frame.empty:
         return frame.assign(progress=pd.Series(dtype="string"), days_left=pd.Series(dtype="Int64"))
     for col in ("found_date", "deadline", "closed_date"):
         frame[col] = pd.to_datetime(frame[col]).dt.date
     frame["closed_by_asof"] = frame["closed_by_asof"].fillna(False).astype(bool)
-    frame["days_left"] = [None if pd.isna(d) or d is None else (d - week.end).days for d in frame["deadline"]]
-    frame["progress"] = [hazard_progress(c, d, week.end, warn_days) for c, d in zip(frame["closed_by_asof"], frame["deadline"])]
+    frame["days_left"] = pd.Series([None if c or d is None or pd.isna(d) else (d - as_of).days
+                                    for c, d in zip(frame["closed_by_asof"], frame["deadline"])], index=frame.index, dtype=object)
+    frame["progress"] = [hazard_progress(c, d, as_of, warn_days) for c, d in zip(frame["closed_by_asof"], frame["deadline"])]
     order = {"红": 0, "黄": 1, "绿": 2}
     frame = frame.assign(_p=frame["progress"].map(order), _m=~frame["is_major"].fillna(False).astype(bool))
     frame = frame.sort_values(["_p", "_m", "deadline", "district_code", "org_name", "identity_key"], na_position="last")
     return frame.drop(columns=["_p", "_m"]).reset_index(drop=True)
 
 
-def measure_list(conn: sa.Connection, week: ReportWeek, warn_days: int) -> pd.DataFrame:
-    frame = _frame(conn, sql_file("report_measure_list.sql"), as_of=week.end)
+def measure_list(conn: sa.Connection, as_of: dt.date, warn_days: int) -> pd.DataFrame:
+    frame = _frame(conn, sql_file("report_measure_list.sql"), as_of=as_of)
     if frame.empty:
         return frame.assign(progress=pd.Series(dtype="string"), status=pd.Series(dtype="string"))
     for col in ("registered_date", "planned_date", "completed_date"):
         frame[col] = pd.to_datetime(frame[col]).dt.date
     frame["completed_by_asof"] = frame["completed_by_asof"].fillna(False).astype(bool)
     frame["status"] = frame["completed_by_asof"].map({True: "已完成", False: "推进中"})
-    frame["progress"] = [measure_progress(c, p, week.end, warn_days) for c, p in zip(frame["completed_by_asof"], frame["planned_date"])]
+    frame["progress"] = [measure_progress(c, p, as_of, warn_days) for c, p in zip(frame["completed_by_asof"], frame["planned_date"])]
     return frame.sort_values(["district_code", "measure_id"], na_position="first").reset_index(drop=True)
 
 
 def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = None) -> WeeklyFigures:
-    """Read every figure of ``week``'s report as of its Sunday."""
+    """Read every figure of ``week``'s report as of its data date (``NoWeekData`` when it has none)."""
     from safety_hub.reporting import marts
     from safety_hub.reporting.progress import warn_days as default_warn_days
     from safety_hub.warehouse.engine import ensure_schema
@@ -172,15 +192,18 @@ def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = No
     warn = default_warn_days() if warn_days is None else warn_days
     ensure_schema(engine)
     with engine.connect() as conn:
-        params = {"as_of": week.end, "week_start": week.start}
+        day = data_date(conn, week)
+        if day is None:
+            raise NoWeekData(week)
+        params = {"as_of": day, "week_start": week.start}
         figures = WeeklyFigures(
             week=week,
-            data_date=data_date(conn, week.end),
-            sources=sources(conn, week.end),
+            data_date=day,
+            sources=sources(conn, day),
             hazards=_numbers(conn.execute(sa.text(_hazard_sql("report_situation_hazards.sql")), params).mappings().one()),
             enforcement=_numbers(conn.execute(sa.text(sql_file("report_situation_enforcement.sql")), params).mappings().one()),
-            hazard_list=hazard_list(conn, week, warn),
-            measure_list=measure_list(conn, week, warn),
+            hazard_list=hazard_list(conn, week, day, warn),
+            measure_list=measure_list(conn, day, warn),
             warn_days=warn,
         )
         marts.attach(conn, figures, TREND_WEEKS)

@@ -54,6 +54,14 @@ def flag(value: str | None) -> str:
     return f'<span class="flag flag-{value}">{value}</span>'
 
 
+def flag_grade(value: str | None) -> str:
+    """A 红/橙/黄/蓝 risk grade as a coloured badge."""
+    colours = {"红": "#c0392b", "橙": "#e67e22", "黄": "#f1c40f", "蓝": "#2e86c1"}
+    if value not in colours:
+        return ""
+    return f'<span class="flag" style="background: {colours[value]}">{value}</span>'
+
+
 def table(headers: list[str], rows: list[list[object]], text_columns: set[int] = frozenset(), raw_columns: set[int] = frozenset()) -> str:
     """An escaped HTML table; ``raw_columns`` hold markup built here (flags), everything else is escaped."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)

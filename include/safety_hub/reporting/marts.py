@@ -2,8 +2,9 @@
 
 ``mart_district_week`` gives the trend over weeks and the district comparison,
 ``mart_enterprise_risk`` the risk distribution and ``mart_supervised_hazard``
-the listed hazards with their progress flags; every one is partitioned by the
-week's end (Sunday), computed from what the warehouse knew that day.
+the listed hazards with their progress flags, and the 红/橙 enterprises with the
+components that made their grade, in words (``risk_reasons``); every one is
+partitioned by the week's end (Sunday) and computed as of the week's data date.
 """
 
 from __future__ import annotations
@@ -26,8 +27,14 @@ def _frame(conn: sa.Connection, sql: str, **params) -> pd.DataFrame:
 
 
 def has_week(conn: sa.Connection, week_end: dt.date) -> bool:
-    """Whether the risk marts hold the week ending ``week_end``."""
-    return bool(conn.execute(sa.text("SELECT COUNT(*) FROM mart_district_week WHERE week_end = :d"), {"d": week_end}).scalar())
+    """Whether the risk marts hold the week ending ``week_end`` computed as of the week's current data date."""
+    from safety_hub.risk import week_data_date
+
+    built = conn.execute(sa.text("SELECT MAX(data_through) FROM mart_district_week WHERE week_end = :d"), {"d": week_end}).scalar()
+    if built is None:
+        return False
+    built = built if isinstance(built, dt.date) else dt.date.fromisoformat(str(built)[:10])
+    return built == week_data_date(conn, week_end)
 
 
 def trend(conn: sa.Connection, week_end: dt.date, weeks: int) -> pd.DataFrame:
@@ -97,6 +104,52 @@ def supervised(conn: sa.Connection, week_end: dt.date) -> pd.DataFrame:
     return frame.drop(columns="_p").reset_index(drop=True)
 
 
+def _points(value) -> str:
+    f = float(value)
+    return f"{f:g}" if f.is_integer() else f"{f:.2f}".rstrip("0")
+
+
+def risk_reasons(row: dict, config) -> str:
+    """The components that made an enterprise's score, in words, e.g.
+    ``重大隐患未整改 2 项 +30；逾期隐患 1 项 +10`` (only components that scored; a mandatory
+    enterprise with no 安责险 policy seen says so even when that scores nothing)."""
+    parts = []
+
+    def add(column: str, text: str) -> None:
+        if float(row.get(column) or 0) > 0:
+            parts.append(f"{text} +{_points(row[column])}")
+
+    add("inherent_industry", f"行业领域（{row.get('sector') or '其他'}）")
+    add("inherent_major_source", f"重大危险源（{row.get('major_hazard_level')}）")
+    add("inherent_headcount", f"从业人员 {int(row.get('employees') or 0)} 人")
+    add("open_major", f"重大隐患未整改 {int(row['n_open_major'])} 项")
+    add("overdue_major", f"逾期重大隐患 {int(row['n_overdue_major'])} 项")
+    add("open_hazards", f"一般隐患未整改 {int(row['n_open_hazards'])} 项")
+    add("overdue_hazards", f"逾期一般隐患 {int(row['n_overdue_hazards'])} 项")
+    add("accidents", f"近{config.accidents.lookback_days}天生产安全事故 {int(row['n_accidents'])} 起")
+    add("enforcement", f"近{config.enforcement.lookback_days}天执法处罚 {int(row['n_enforcement'])} 次")
+    add("insurance_lapsed", "安责险脱保")
+    if row.get("insurance_mandatory") and row.get("insurance_status") == "未见保单":
+        unseen = float(row.get("insurance_unseen") or 0)
+        parts.append(f"未见安责险保单 +{_points(unseen)}" if unseen > 0 else "未见安责险保单（未计分）")
+    return "；".join(parts)
+
+
+def risk_list(conn: sa.Connection, week_end: dt.date, config=None) -> pd.DataFrame:
+    """The 红 and 橙 enterprises of the week (highest score first) with ``reasons``, the components of their grade in words."""
+    from safety_hub.risk import load_risk_config
+
+    frame = _frame(conn, """
+        SELECT * FROM mart_enterprise_risk WHERE as_of_date = :d AND grade_rank <= 2
+        ORDER BY grade_rank, score DESC, district_code, uscc""", d=week_end)
+    if frame.empty:
+        return frame.assign(reasons=pd.Series(dtype="string"))
+    config = config or load_risk_config()
+    frame["score"] = frame["score"].astype(float)
+    frame["reasons"] = [risk_reasons(r, config) for r in frame.to_dict("records")]
+    return frame.reset_index(drop=True)
+
+
 def attach(conn: sa.Connection, figures, weeks: int) -> None:
     """Fill the mart-based parts of ``figures`` (a ``WeeklyFigures``) for its week."""
     end = figures.week.end
@@ -106,14 +159,16 @@ def attach(conn: sa.Connection, figures, weeks: int) -> None:
     figures.districts = districts(conn, end)
     figures.risk = risk_distribution(conn, end)
     figures.risk_by_district = risk_by_district(conn, end)
-    figures.risk_as_of = end
+    figures.risk_as_of = figures.as_of
     figures.supervised = supervised(conn, end)
+    figures.risk_list = risk_list(conn, end)
 
 
 def ensure_week_marts(engine: sa.Engine, week_end: dt.date) -> bool:
-    """Build the risk marts of the week ending ``week_end`` when they are missing (a week before
-    they existed, or without a loaded business day); return whether it built them. Each week is
-    computed from what the warehouse knew at its end, so building it later gives the same rows."""
+    """Build the risk marts of the week ending ``week_end`` when they are missing or were computed
+    as of an earlier data date than the week's current one; return whether it built them. A week
+    without any load gets no rows (its stale partitions are removed). Each week is computed from
+    what the warehouse knew at its data date, so building it later gives the same rows."""
     from safety_hub.risk import build_risk_marts
     from safety_hub.warehouse.engine import ensure_schema
 

@@ -20,12 +20,31 @@ class WeekReport:
     workbook: Path
     html: Path
     figures: Path
+    label: str  # 数据截至 <date>（北京时间），终版 / 非终版
+
+
+def week_data_date(week: ReportWeek, engine: sa.Engine):
+    """The week's data date, or ``NoWeekData`` when the warehouse holds no load for any day of it
+    (then the week's stale empty mart partitions, left by an older build, are deleted)."""
+    from safety_hub.risk import drop_week_if_empty
+    from safety_hub.risk import week_data_date as data_date
+    from safety_hub.warehouse.engine import ensure_schema
+
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        day = data_date(conn, week.end)
+    if day is None:
+        drop_week_if_empty(engine, week.end)
+        raise archive.NoWeekData(week)
+    return day
 
 
 def produce_week(week: ReportWeek | str, engine: sa.Engine | None = None, ensure_marts: bool = True) -> WeekReport:
-    """Compute ``week``'s figures as of its Sunday and write its three files (replacing that week's files only).
+    """Compute ``week``'s figures as of its data date and write its three files (replacing that week's files only).
 
-    With ``ensure_marts`` the risk marts of the week are built first when they are missing."""
+    A week without any load raises ``NoWeekData`` before anything is written (no mart rows, no
+    files). With ``ensure_marts`` the risk marts of the week are built first when they are missing
+    or stale."""
     from safety_hub.reporting.figures import load_figures
     from safety_hub.reporting.marts import ensure_week_marts
     from safety_hub.reporting.weekly import render_weekly_report
@@ -34,15 +53,15 @@ def produce_week(week: ReportWeek | str, engine: sa.Engine | None = None, ensure
 
     week = ReportWeek.parse(week) if isinstance(week, str) else week
     engine = engine or get_engine()
+    week_data_date(week, engine)
     if ensure_marts:
         ensure_week_marts(engine, week.end)
     fig = load_figures(engine, week)
-    if fig.data_date is None:
-        raise RuntimeError(f"the warehouse holds no load up to {week.end} (week {week.label}): nothing to report")
     headline = json.dumps({**fig.headline(), "sources": fig.sources}, ensure_ascii=False, indent=1, sort_keys=True)
     return WeekReport(
         week=week,
         workbook=archive.write_atomic(archive.workbook_path(week), workbook_bytes(fig)),
         html=archive.write_atomic(archive.html_path(week), render_weekly_report(fig).encode("utf-8")),
         figures=archive.write_atomic(archive.figures_path(week), headline.encode("utf-8")),
+        label=fig.label,
     )

@@ -1,9 +1,9 @@
 """The weekly HTML report in Chinese: one self-contained page per ISO week.
 
 Headline figures, the trend over the last weeks, the district comparison, the
-risk distribution, the overdue major hazards and the listed (挂牌督办) hazards
-with their progress flags, with the 统计截止日, the data date and the sources
-stated. Plotly's JavaScript is inlined once, so the page opens offline.
+risk distribution with every 红/橙 enterprise and the components of its grade, the
+overdue major hazards and the listed (挂牌督办) hazards with their progress flags,
+with the as-of date (数据截至, 终版/非终版) and the sources stated. Plotly's JavaScript is inlined once, so the page opens offline.
 """
 
 from __future__ import annotations
@@ -106,6 +106,14 @@ def _supervised_table(fig: WeeklyFigures) -> tuple[str, int]:
     return page_parts.table(headers, body, text_columns={0, 1, 2, 3, 6}, raw_columns={8}), len(s)
 
 
+def _risk_table(fig: WeeklyFigures) -> tuple[str, int]:
+    r = fig.risk_list
+    body = [[page_parts.flag_grade(x.grade), x.org_name, x.district_name, "" if pd.isna(x.sector) else x.sector, f"{float(x.score):g}", x.reasons]
+            for x in r.head(LIST_LIMIT).itertuples()]
+    headers = ["风险等级", "单位名称", "所在区", "行业领域", "风险分", "评分构成"]
+    return page_parts.table(headers, body, text_columns={1, 2, 3, 5}, raw_columns={0}), len(r)
+
+
 def _district_table(d: pd.DataFrame) -> str:
     body = [[r.district_name, int(r.hazards_found), int(r.hazards_closed), int(r.hazards_open), int(r.overdue),
              int(r.major_hazards), int(r.supervised), _pct(r.dynamic_rate), int(r.enforcement_actions), f"{float(r.penalty_amount_wan):.2f}"]
@@ -124,13 +132,13 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
     week = fig.week
     title = (f"天津市安全生产周报（{week.label}，{week.start.year}年{week.start.month}月{week.start.day}日—"
              f"{week.end.month}月{week.end.day}日）")
-    data = fig.data_date.isoformat() if fig.data_date else "无"
     generated = generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M 北京时间")
+    as_of = f"{fig.as_of:%Y-%m-%d}"
     kpis = page_parts.kpi_cards([
         ("本周排查隐患", h["found_week"], f"累计 {h['found_total']}"),
         ("本周整改销号", h["closed_week"], f"累计 {h['closed_total']}"),
-        ("动态整改率", _pct(fig.rectification_rate), "截至统计截止日"),
-        ("按期整改率", _pct(fig.on_time_rate), "截至统计截止日"),
+        ("动态整改率", _pct(fig.rectification_rate), f"截至 {as_of}"),
+        ("按期整改率", _pct(fig.on_time_rate), f"截至 {as_of}"),
         ("超期未整改", h["overdue"], f"其中重大 {h['major_overdue']}"),
         ("重大隐患", h["major_total"], f"本周新增 {h['major_week']}"),
         ("挂牌督办", h["listed_total"], f"未销号 {h['listed_open']}"),
@@ -141,10 +149,13 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
     no_data = "<p>暂无数据</p>"
     overdue_html, n_overdue = _overdue_major_table(fig)
     supervised_html, n_supervised = _supervised_table(fig)
+    risk_html, n_risk = _risk_table(fig)
     warning = "" if fig.complete else (
-        f'<p class="warning">本周数据尚不完整：已加载的业务数据截至 {data}，统计截止日 {week.end:%Y-%m-%d} 前的其余日期尚未入库。</p>')
+        f'<p class="warning">非终版：本周数据截至 {as_of}（北京时间），{as_of} 之后至 {week.end:%Y-%m-%d}（周日）的业务数据尚未入库；'
+        f"各项数字按 {as_of} 计算（超期 = 整改期限早于 {as_of} 且未销号），周日数据入库后重新生成即为终版。</p>")
     body = f"""<h1>{html.escape(title)}</h1>
-<p class="note" id="report-meta">统计截止日：{week.end:%Y-%m-%d}（周日）；数据截至：{data}；
+<p class="note" id="report-status"><b>{html.escape(fig.label)}</b></p>
+<p class="note" id="report-meta">统计截止日：{as_of}（{"周日" if fig.complete else "本周最新数据日期"}）；数据截至：{as_of}（北京时间）；{fig.status}；
 数据来源：{html.escape('、'.join(fig.sources) or '无')}；生成时间：{html.escape(generated)}</p>
 {warning}
 <h2>一、主要指标</h2>
@@ -154,17 +165,21 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
 <h2>三、各区对比（本周）</h2>
 <div id="districts">{district_chart(fig.districts) if len(fig.districts) else no_data}</div>
 {_district_table(fig.districts) if len(fig.districts) else ""}
-<h2>四、企业风险分布（截至 {week.end:%Y-%m-%d}）</h2>
+<h2>四、企业风险分布（截至 {as_of}）</h2>
 <div id="risk">{risk_chart(fig.risk, fig.risk_by_district) if int(fig.risk["enterprises"].sum() if len(fig.risk) else 0) else no_data}</div>
-<h2>五、超期重大隐患{_shown(n_overdue)}</h2>
+<h2>五、红橙风险企业及评分构成{_shown(n_risk)}</h2>
+<div id="risk-list">{risk_html if n_risk else "<p>无红色、橙色风险企业。</p>"}</div>
+<h2>六、超期重大隐患{_shown(n_overdue)}</h2>
 {overdue_html if n_overdue else "<p>无超期重大隐患。</p>"}
-<h2>六、挂牌督办隐患及进展{_shown(n_supervised)}</h2>
+<h2>七、挂牌督办隐患及进展{_shown(n_supervised)}</h2>
 {supervised_html if n_supervised else "<p>无挂牌督办隐患。</p>"}
 <h2>说明</h2>
-<p class="note">本周：{week.start:%Y-%m-%d} 至 {week.end:%Y-%m-%d}（ISO 周 {week.label}）。所有数字按统计截止日当时仓库已加载的数据计算（业务日期不晚于统计截止日），
-事后补报或更新不改变往周报告。隐患已按“统一社会信用代码＋规范化描述＋发现日期”跨部门、跨批次去重。
-动态整改率 = 截至统计截止日已验收销号隐患数 ÷ 排查隐患数；按期整改率 = 期限内销号数 ÷ 整改期限已到的隐患数；超期 = 未销号且已过整改期限。
+<p class="note">本周：{week.start:%Y-%m-%d} 至 {week.end:%Y-%m-%d}（ISO 周 {week.label}）。统计截止日为本周已入库的最新业务日期（数据截至日，北京时间）：
+周日数据入库后为终版，此前为非终版。所有数字按统计截止日当时仓库已加载的数据计算（业务日期不晚于统计截止日），
+事后补报或更新不改变往周报告。单位名称为企业维度中的规范名称。隐患已按“统一社会信用代码＋规范化描述＋发现日期”跨部门、跨批次去重。
+动态整改率 = 截至统计截止日已验收销号隐患数 ÷ 排查隐患数；按期整改率 = 期限内销号数 ÷ 整改期限已到的隐患数；超期（逾期）= 整改期限早于统计截止日且未销号；剩余天数 = 整改期限 − 统计截止日（已销号不计）。
 进展：红 = 已超期未销号；黄 = 距整改期限不足 {fig.warn_days} 天（或未定期限）；绿 = 已销号或按计划推进。
-行政处罚含罚款、警告、停产整顿、吊销、关闭取缔；联合惩戒、约谈单列。企业风险等级见 include/risk.yaml 的评分规则。</p>
+行政处罚含罚款、警告、停产整顿、吊销、关闭取缔；联合惩戒、约谈单列。企业风险等级见 include/risk.yaml 的评分规则：
+未见安责险保单（未加载到任何保单）不视为脱保，按配置计分（默认不计分）。</p>
 """
     return page_parts.page(title, body, head=page_parts.plotly_script())

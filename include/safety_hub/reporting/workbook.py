@@ -1,12 +1,14 @@
 """The 一情况两清单 workbook of one week (Excel, openpyxl).
 
-Three sheets, each a title row, a note row (统计截止日, 数据截至, 数据来源) and a
+Four sheets, each a title row, a note row (统计截止日, 数据截至 … 终版/非终版, 数据来源) and a
 table with Chinese headers, a frozen header row, an autofilter and column widths
-fitted to the content (CJK characters count double):
+fitted to the content (CJK characters count double), set up to print: A4 landscape, fit
+to one page wide, the header row repeated on every page, the print area the table:
 
-- 一情况: the situation figures, this week and cumulative as of the Sunday;
-- 问题隐患清单: every hazard open at some point of the week, with 进展 红/黄/绿;
-- 制度措施清单: the rules and measures list with its status and 进展 on the Sunday.
+- 一情况: the situation figures, this week and cumulative as of the week's data date;
+- 问题隐患清单: every hazard open at some point of the week, with 剩余天数 and 进展 红/黄/绿;
+- 制度措施清单: the rules and measures list with its status and 进展 on that date;
+- 红橙风险企业: every 红/橙 enterprise with its score and the components that made its grade.
 
 Every cell is written through ``cells.neutralise`` (no formula injection);
 numbers and dates stay typed, with number formats.
@@ -23,7 +25,7 @@ from typing import Literal
 from safety_hub.reporting.cells import neutralise
 from safety_hub.reporting.figures import WeeklyFigures
 
-SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES = "一情况", "问题隐患清单", "制度措施清单"
+SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES, SHEET_RISK = "一情况", "问题隐患清单", "制度措施清单", "红橙风险企业"
 TITLE = "天津市安全生产一情况两清单"
 HEADER_ROW = 3  # row 1: title, row 2: note, row 3: headers, data from row 4
 FORMATS = {"int": "#,##0", "pct": "0.0%", "wan": "#,##0.00", "date": "yyyy-mm-dd", "number": "0.00"}
@@ -59,6 +61,14 @@ MEASURE_COLUMNS = [
 ]
 
 
+RISK_COLUMNS = [
+    Column("序号", "seq", "int"), Column("风险等级", "grade"), Column("单位名称", "org_name"), Column("统一社会信用代码", "uscc"),
+    Column("所在区", "district_name"), Column("行业领域", "sector"), Column("风险分", "score", "number"),
+    Column("评分构成", "reasons", wrap=True),
+]
+GRADE_FILLS = {"红": ("FFC0392B", "FFFFFFFF"), "橙": ("FFE67E22", "FFFFFFFF")}
+
+
 def display_width(value: object) -> int:
     """Characters as a spreadsheet shows them: East Asian wide and full-width characters count 2."""
     if value is None:
@@ -80,7 +90,7 @@ def _situation_rows(fig: WeeklyFigures) -> list[dict]:
         ("隐患排查治理", "整改销号", "条", h["closed_week"], h["closed_total"], "验收销号；本周：销号日期在本周"),
         ("隐患排查治理", "动态整改率", "%", None, fig.rectification_rate, "截至统计截止日已销号 ÷ 排查隐患"),
         ("隐患排查治理", "按期整改率", "%", None, fig.on_time_rate, "期限内销号 ÷ 整改期限已到的隐患"),
-        ("隐患排查治理", "超期未整改", "条", None, h["overdue"], "未销号且已过整改期限"),
+        ("隐患排查治理", "超期未整改", "条", None, h["overdue"], "整改期限早于统计截止日且未销号（逾期）"),
         ("隐患排查治理", "重大隐患", "条", h["major_week"], h["major_total"], ""),
         ("隐患排查治理", "其中：已销号重大隐患", "条", None, h["major_closed_total"], ""),
         ("隐患排查治理", "挂牌督办隐患", "条", h["listed_week"], h["listed_total"], ""),
@@ -114,11 +124,14 @@ def _measure_rows(fig: WeeklyFigures) -> list[dict]:
     return [{**r, "seq": i} for i, r in enumerate(fig.measure_list.to_dict("records"), start=1)]
 
 
+def _risk_rows(fig: WeeklyFigures) -> list[dict]:
+    return [{**r, "seq": i, "_kind": "number"} for i, r in enumerate(fig.risk_list.to_dict("records"), start=1)]
+
+
 def _note(fig: WeeklyFigures) -> str:
-    data = fig.data_date.isoformat() if fig.data_date else "无"
-    incomplete = "" if fig.complete else "（本周数据尚不完整）"
+    incomplete = "" if fig.complete else "（本周数据尚不完整，周日数据入库后重新生成为终版）"
     return (f"统计周：{fig.week.label}（{fig.week.start:%Y-%m-%d} 至 {fig.week.end:%Y-%m-%d}）；统计截止日：{fig.as_of:%Y-%m-%d}；"
-            f"数据截至：{data}{incomplete}；数据来源：{'、'.join(fig.sources) or '无'}")
+            f"{fig.label}{incomplete}；数据来源：{'、'.join(fig.sources) or '无'}")
 
 
 def write_sheet(ws, title: str, note: str, columns: list[Column], rows: list[dict]) -> None:
@@ -148,8 +161,9 @@ def write_sheet(ws, title: str, note: str, columns: list[Column], rows: list[dic
             kind = row.get("_kind", col.kind) if col.kind == "number" else col.kind
             if kind in FORMATS and isinstance(value, (int, float, dt.date)):
                 cell.number_format = FORMATS[kind]
-            if col.kind == "flag" and value in FLAG_FILLS:
-                fill, font = FLAG_FILLS[value]
+            fills = FLAG_FILLS if col.kind == "flag" else GRADE_FILLS if col.key == "grade" and columns is RISK_COLUMNS else {}
+            if value in fills:
+                fill, font = fills[value]
                 cell.fill = PatternFill("solid", fgColor=fill)
                 cell.font = Font(bold=True, color=font)
                 cell.alignment = Alignment(horizontal="center")
@@ -161,23 +175,41 @@ def write_sheet(ws, title: str, note: str, columns: list[Column], rows: list[dic
         cap = WRAP_WIDTH if col.wrap else MAX_WIDTH
         ws.column_dimensions[get_column_letter(j)].width = min(cap, max(MIN_WIDTH, widths[j - 1] + 2))
     ws.freeze_panes = f"A{HEADER_ROW + 1}"
-    ws.auto_filter.ref = f"A{HEADER_ROW}:{last_col}{HEADER_ROW + max(len(rows), 1)}"
+    last_row = HEADER_ROW + max(len(rows), 1)
+    ws.auto_filter.ref = f"A{HEADER_ROW}:{last_col}{last_row}"
+    print_setup(ws, f"A1:{last_col}{last_row}")
+
+
+def print_setup(ws, area: str) -> None:
+    """A4 landscape, fit to one page wide (as many pages tall as needed), the header row repeated
+    on every page, the print area the table itself (no blank page beyond it), page numbers."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    ws.print_area = area
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
 
 
 def build_workbook(fig: WeeklyFigures):
-    """The three sheets for ``fig``'s week as an openpyxl Workbook."""
+    """The four sheets for ``fig``'s week as an openpyxl Workbook."""
     from openpyxl import Workbook
 
     wb = Workbook()
     note = _note(fig)
-    period = f"（{fig.week.label}，截至{fig.as_of:%Y年%m月%d日}）"
+    period = f"（{fig.week.label}，截至{fig.as_of:%Y年%m月%d日}，{fig.status}）"
     situation = wb.active
     situation.title = SHEET_SITUATION
     columns = [c if c.key != "total" else Column(f"累计（截至{fig.as_of:%m月%d日}）", "total", "number") for c in SITUATION_COLUMNS]
     write_sheet(situation, f"{TITLE}：一情况{period}", note, columns, _situation_rows(fig))
     write_sheet(wb.create_sheet(SHEET_HAZARDS), f"{TITLE}：问题隐患清单{period}", note, HAZARD_COLUMNS, _hazard_rows(fig))
     write_sheet(wb.create_sheet(SHEET_MEASURES), f"{TITLE}：制度措施清单{period}", note, MEASURE_COLUMNS, _measure_rows(fig))
+    write_sheet(wb.create_sheet(SHEET_RISK), f"红色、橙色风险企业及评分构成{period}", note, RISK_COLUMNS, _risk_rows(fig))
     wb.properties.title = f"{TITLE} {fig.week.label}"
     wb.properties.creator = "safety-hub"
     return wb

@@ -1,5 +1,6 @@
--- mart_district_week: per district, the ISO week [:week_start, :as_of] (Monday to Sunday), from
--- what the warehouse knew at the week's end :as_of. Every district gets a row (zeros included).
+-- mart_district_week: per district, the ISO week [:week_start, :week_end] (Monday to Sunday), as of
+-- :as_of, the week's data date (its Sunday once the week is complete, else the latest business
+-- date loaded in it), from what the warehouse knew then. Every district gets a row (zeros included).
 --
 -- hazards      the de-duplicated hazards known on :as_of (hazard_asof.sql) found by then:
 --              found / closed in the week (found_date / closed_date in the week); at the week's
@@ -63,7 +64,7 @@ enf AS (
 SELECT
     :week_label,
     CAST(:week_start AS DATE),
-    CAST(:as_of AS DATE),
+    CAST(:week_end AS DATE),
     d.district_code,
     d.district_name,
     COALESCE(hz.found_in_week, 0),

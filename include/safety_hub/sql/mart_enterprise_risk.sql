@@ -1,5 +1,6 @@
--- mart_enterprise_risk: each key enterprise's risk score and grade (红/橙/黄/蓝) as of :as_of
--- (a week's end), from what the warehouse knew by then. Values in braces come from
+-- mart_enterprise_risk: each key enterprise's risk score and grade (红/橙/黄/蓝) in the partition of
+-- the week ending :week_end, as of :as_of (the week's data date: its Sunday once the week is
+-- complete, else the latest business date loaded in it), from what the warehouse knew by then. Values in braces come from
 -- include/risk.yaml (safety_hub.risk fills them in); every component is in points rounded to
 -- 2 decimals and the score is their sum, so the row explains its grade.
 --
@@ -13,9 +14,10 @@
 -- accidents    by grade, occurred in [:accidents_from, :as_of], loaded by :as_of; capped.
 -- enforcement  by action type, decided in [:enforcement_from, :as_of], loaded by :as_of; capped.
 -- insurance    在保: a policy loaded by :as_of started by then and ends on or after
---              :cover_ends_from (:as_of minus the grace days); 脱保: policies started by then,
---              none covering; 未投保: none started. Points when the sector is mandatory and the
---              status is 脱保 (or 未投保 when uninsured_is_lapsed).
+--              :cover_ends_from (:as_of minus the grace days); 脱保: policies loaded by then,
+--              none in force (ended, or not started yet); 未见保单: no policy of the enterprise loaded at all (unknown, not a
+--              lapse). When the sector is mandatory: 脱保 scores insurance_lapsed, 未见保单 scores
+--              insurance_unseen (no_policy_seen_points, default 0).
 -- grade        score >= red_min → 红, >= orange_min → 橙, >= yellow_min → 黄, else 蓝 (limits
 --              inclusive). risk_rank: 1 = highest score; equal scores share a rank.
 INSERT INTO mart_enterprise_risk
@@ -23,7 +25,7 @@ INSERT INTO mart_enterprise_risk
      reported_risk_level, n_open_hazards, n_overdue_hazards, n_open_major, n_overdue_major, n_accidents, n_enforcement,
      insurance_mandatory, insurance_status,
      inherent_industry, inherent_major_source, inherent_headcount, open_hazards, overdue_hazards, open_major, overdue_major,
-     accidents, enforcement, insurance_lapsed, score, grade, grade_rank, risk_rank, data_through, config_sha)
+     accidents, enforcement, insurance_lapsed, insurance_unseen, score, grade, grade_rank, risk_rank, data_through, config_sha)
 WITH snapshot AS (
     SELECT MAX(business_date) AS snapshot_date
     FROM snapshot_member
@@ -74,8 +76,7 @@ action AS (
 ),
 cover AS (
     SELECT uscc,
-           MAX(CASE WHEN start_date <= :as_of AND end_date >= :cover_ends_from THEN 1 ELSE 0 END) AS covered,
-           MAX(CASE WHEN start_date <= :as_of THEN 1 ELSE 0 END) AS started
+           MAX(CASE WHEN start_date <= :as_of AND end_date >= :cover_ends_from THEN 1 ELSE 0 END) AS covered
     FROM fact_liability_insurance
     WHERE business_date <= :as_of
     GROUP BY uscc
@@ -93,7 +94,7 @@ counted AS (
            COALESCE(x.n, 0) AS n_enforcement,
            COALESCE(x.points, 0) AS enforcement_points,
            {mandatory} AS insurance_mandatory,
-           CASE WHEN c.covered = 1 THEN '在保' WHEN c.started = 1 THEN '脱保' ELSE '未投保' END AS insurance_status
+           CASE WHEN c.covered = 1 THEN '在保' WHEN c.uscc IS NOT NULL THEN '脱保' ELSE '未见保单' END AS insurance_status
     FROM e
     LEFT JOIN named n ON n.uscc = e.uscc
     LEFT JOIN hazards hz ON hz.uscc = e.uscc
@@ -113,14 +114,16 @@ points AS (
            CAST(ROUND(LEAST(n_overdue_major * {overdue_points} * {major_weight}, {hazards_max}), 2) AS DECIMAL(10, 2)) AS overdue_major,
            CAST(ROUND(LEAST(accident_points, {accidents_max}), 2) AS DECIMAL(10, 2)) AS accidents,
            CAST(ROUND(LEAST(enforcement_points, {enforcement_max}), 2) AS DECIMAL(10, 2)) AS enforcement,
-           CAST(CASE WHEN insurance_mandatory AND (insurance_status = '脱保' OR (insurance_status = '未投保' AND {uninsured_is_lapsed}))
-                     THEN {insurance_points} ELSE 0 END AS DECIMAL(10, 2)) AS insurance_lapsed
+           CAST(CASE WHEN insurance_mandatory AND insurance_status = '脱保' THEN {insurance_points} ELSE 0 END
+                AS DECIMAL(10, 2)) AS insurance_lapsed,
+           CAST(CASE WHEN insurance_mandatory AND insurance_status = '未见保单' THEN {no_policy_seen_points} ELSE 0 END
+                AS DECIMAL(10, 2)) AS insurance_unseen
     FROM counted e
 ),
 scored AS (
     SELECT p.*,
            inherent_industry + inherent_major_source + inherent_headcount + open_hazards + overdue_hazards + open_major
-           + overdue_major + accidents + enforcement + insurance_lapsed AS score
+           + overdue_major + accidents + enforcement + insurance_lapsed + insurance_unseen AS score
     FROM points p
 ),
 graded AS (
@@ -129,12 +132,12 @@ graded AS (
     FROM scored s
 )
 SELECT
-    CAST(:as_of AS DATE),
+    CAST(:week_end AS DATE),
     g.uscc, g.display_name, g.display_district, d.district_name, g.industry_code, g.sector, g.major_hazard_level, g.employees,
     g.risk_level, g.n_open_hazards, g.n_overdue_hazards, g.n_open_major, g.n_overdue_major, g.n_accidents, g.n_enforcement,
     g.insurance_mandatory, g.insurance_status,
     g.inherent_industry, g.inherent_major_source, g.inherent_headcount, g.open_hazards, g.overdue_hazards, g.open_major, g.overdue_major,
-    g.accidents, g.enforcement, g.insurance_lapsed,
+    g.accidents, g.enforcement, g.insurance_lapsed, g.insurance_unseen,
     g.score,
     CASE g.grade_rank WHEN 1 THEN '红' WHEN 2 THEN '橙' WHEN 3 THEN '黄' ELSE '蓝' END,
     g.grade_rank,
