@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from safety_hub import settings
 from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
 from safety_hub.extract import extract
-from safety_hub.landing import RECORDS, land_raw, land_records, partition_dir, read_records, read_sidecar
+from safety_hub.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
 from safety_hub.registry import get_feed
 
 log = logging.getLogger(__name__)
@@ -84,56 +84,35 @@ def run_land(feed_id: str, day: dt.date) -> dict:
 QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member")
 
 
-def run_validate(feed_id: str, day: dt.date, batch_id: str) -> dict:
+def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | None = None) -> dict:
     """Validate the landed batch; stage its valid rows and its quality records (quarantine, flags, results).
 
-    The quality records are staged as parquet beside ``valid.parquet`` and written by
-    ``run_load`` in the load's transaction. A batch over the feed's threshold loads
-    nothing: its quality records are committed here and ``FeedQualityError`` is raised.
+    The delivery is read and validated ``batch_rows`` records at a time
+    (``settings.validate_batch_rows()``; ``quality.stream``), with the decisions of one run
+    over all of it. The quality records are staged as parquet beside ``valid.parquet`` and
+    written by ``run_load`` in the load's transaction. A batch over the feed's threshold
+    (decided on the whole delivery's totals) loads nothing: its quality records are
+    committed here and ``FeedQualityError`` is raised.
     """
-    from safety_hub.quality.expectations import rule_descriptions
-    from safety_hub.quality.validate import check_batch, quarantine_frame
-    from safety_hub.warehouse.load import STAGE_BATCH_ROWS
+    from safety_hub.quality.stream import validate_delivery
 
     feed = get_feed(feed_id)
     part = partition_dir(feed_id, day)
     if not (part / RECORDS).exists():
         raise FeedError(feed_id, str(part), "no parsed records (run land first)")
-    records, rows, rejects = read_records(part)
-    check = check_batch(feed, records, day).add_landing_rejects(rejects)
-    descriptions = rule_descriptions(feed)
-    quarantine = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions, rows=rows)
-    flags = quarantine_frame(check, records, batch_id=batch_id, business_date=day, raw_file=str(part), key=feed.key, descriptions=descriptions, warnings=True, rows=rows)
-    now = dt.datetime.now(dt.timezone.utc)
-    results = pd.DataFrame([{**r, "feed_id": feed_id, "batch_id": batch_id, "business_date": day, "validated_at": now} for r in check.rule_results])
-
     stage = staging_partition(feed_id, day)
-    stage.mkdir(parents=True, exist_ok=True)
-    check.valid_rows().to_parquet(stage / "valid.parquet", index=False, row_group_size=STAGE_BATCH_ROWS)
+    check = validate_delivery(feed, part, day, batch_id=batch_id, stage=stage, batch_rows=batch_rows)
     accounted = read_sidecar(part).get("accounting") or {}
     summary = {
         "feed_id": feed_id, "business_date": day.isoformat(), "batch_id": batch_id,
         # physical rows of the delivery = rows (records: valid + quarantined) + set aside (title, header, blank, note)
         "physical": accounted.get("physical"), "set_aside": accounted.get("set_aside", {}),
         "rows": check.rows, "valid": check.valid, "quarantined": check.quarantined,
-        "flagged": len(check.flags),
+        "flagged": check.flagged,
         "invalid_share": round(check.invalid_share, 4), "threshold": feed.validation.max_invalid_share,
         "rule_counts": {k: v for k, v in check.rule_counts.items() if v},
     }
     (stage / "validation.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
-
-    # The batch's quality records, staged beside valid.parquet: the load writes them in its own
-    # transaction, so a batch's quarantine and its facts are committed together or not at all.
-    quality = {"quarantine": quarantine, "quality_flag": flags, "validation_result": results}
-    if feed.mode == "snapshot":  # every delivered key, valid or not: what today's snapshot contains
-        keys = check.typed[feed.key[0]].dropna().astype(str).unique()
-        quality["snapshot_member"] = pd.DataFrame({"feed_id": feed_id, "business_date": day, "record_key": keys})
-    for table in QUALITY_TABLES:
-        path = stage / f"{table}.parquet"
-        if table in quality:
-            quality[table].to_parquet(path, index=False)
-        else:
-            path.unlink(missing_ok=True)
     if check.gx_result is not None:
         from safety_hub.quality.docs import store_result
 

@@ -97,3 +97,15 @@ def duckdb_memory_limit() -> str:
     bounds a task's memory whatever the batch size (bench/README.md, bench-load at 10M rows).
     """
     return os.environ.get("SAFETY_HUB_DUCKDB_MEMORY_LIMIT", "512MB")
+
+
+def validate_batch_rows() -> int:
+    """Records validated at a time (``SAFETY_HUB_VALIDATE_BATCH_ROWS``, default 200,000).
+
+    Validation reads a landed delivery batch by batch (``quality.stream``), so its memory is
+    bounded by this, whatever the delivery's size; the decisions do not depend on it.
+    """
+    value = int(os.environ.get("SAFETY_HUB_VALIDATE_BATCH_ROWS", "200000"))
+    if value < 1:
+        raise ValueError(f"SAFETY_HUB_VALIDATE_BATCH_ROWS must be at least 1, not {value}")
+    return value

@@ -148,10 +148,11 @@ class MulticolumnValuesConsistentPerKey(MulticolumnMapMetricProvider):
 
     @multicolumn_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_list, key_columns=1, **kwargs):
-        keys = list(column_list.columns[:key_columns])
-        values = column_list.drop(columns=keys).astype("string").fillna("\x00").agg("\x1f".join, axis=1)
-        distinct = values.groupby([column_list[k] for k in keys], dropna=True).transform("nunique")
-        return distinct.reindex(column_list.index).fillna(1).le(1)
+        # A delivery validated batch by batch: the whole delivery's answer (quality.crossrow).
+        from safety_hub.quality.crossrow import consistent_per_key_mask, delivery_answer
+
+        answer = delivery_answer(column_list, key_columns)
+        return consistent_per_key_mask(column_list, key_columns) if answer is None else answer
 
 
 class ExpectMulticolumnValuesToBeConsistentPerKey(MulticolumnMapExpectation):

@@ -661,15 +661,22 @@ def _collect_decisions(check: BatchCheck, feed: Feed, result) -> None:
             else:
                 broken.append(rule_id)
         check.rule_counts[rule_id] = len(indexes)
-        check.rule_results.append({
-            "rule_id": rule_id,
-            "severity": feed.validation.severity(rule_id),
-            "expectation": r.expectation_config.type,
-            "success": bool(r.success),
-            "unexpected_count": int(res.get("unexpected_count") or 0),
-            "unexpected_percent": float(res.get("unexpected_percent") or 0.0),
-            "element_count": int(res.get("element_count") or check.rows),
-        })
+        check.rule_results.append(rule_result(feed, r, check.rows))
+
+
+def rule_result(feed: Feed, r, rows: int) -> dict:
+    """One expectation's ``validation_result`` row (``rows``: the batch's records, when GX counted none)."""
+    rule_id = r.expectation_config.meta["rule_id"]
+    res = r.result or {}
+    return {
+        "rule_id": rule_id,
+        "severity": feed.validation.severity(rule_id),
+        "expectation": r.expectation_config.type,
+        "success": bool(r.success),
+        "unexpected_count": int(res.get("unexpected_count") or 0),
+        "unexpected_percent": float(res.get("unexpected_percent") or 0.0),
+        "element_count": int(res.get("element_count") or rows),
+    }
 
 
 def _texts(col: pd.Series) -> list[str | None]:
@@ -694,11 +701,17 @@ def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str,
                                descriptions=descriptions, warnings=warnings, rows=rows)
     if warnings or check.landing_rejects is None:
         return frame
+    landing = landing_quarantine(check.feed_id, check.landing_rejects, batch_id=batch_id, business_date=business_date, raw_file=raw_file)
+    return landing if frame.empty else pd.concat([frame, landing], ignore_index=True)
+
+
+def landing_quarantine(feed_id: str, rejects: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str) -> pd.DataFrame:
+    """The quarantine rows of the rows refused at landing (``landing.read_records``' rejects), with their raw text."""
     from safety_hub.landing.accounting import LANDING_RULES
 
-    r = check.landing_rejects
-    landing = pd.DataFrame({
-        "feed_id": check.feed_id, "batch_id": batch_id, "business_date": business_date,
+    r = rejects
+    return pd.DataFrame({
+        "feed_id": feed_id, "batch_id": batch_id, "business_date": business_date,
         "raw_file": [f"{raw_file}/{name}" for name in r["file"]],
         "row_number": r["row"].astype("int64").tolist(), "record_key": "",
         "rule_id": r["rule"].tolist(),
@@ -706,7 +719,6 @@ def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str,
         "original_values": [json.dumps({"_raw": raw}, ensure_ascii=False) for raw in r["raw"]],
         "quarantined_at": dt.datetime.now(dt.timezone.utc),
     }, columns=_QUARANTINE_COLUMNS)
-    return landing if frame.empty else pd.concat([frame, landing], ignore_index=True)
 
 
 def _record_quarantine(check: BatchCheck, records: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str, key: list[str],

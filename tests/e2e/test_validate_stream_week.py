@@ -1,0 +1,78 @@
+"""The simulator's deliveries, landed through the real extract and land, validated batch by batch,
+decide as one whole-file run: the same staged valid rows, quarantine and flag rows (every column),
+``validation_result`` rows, rule counts and GX result totals, for every feed and day.
+
+Each delivery is cut into two batches of unequal size (60/40), so rows that share a key in
+``doc_no.unique`` or ``stretch.one_chief_pair`` fall on both sides of a cut. The whole-file
+reference is what ``run_validate`` staged before it streamed (``tests/validate_reference.py``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from conftest import DAYS
+from validate_reference import assert_same_stage, comparable_summary, read_stage, whole_file_stage
+
+from safety_hub.registry import load_registry
+
+pytestmark = pytest.mark.e2e
+FEEDS = sorted(load_registry())
+
+
+@pytest.fixture(scope="module")
+def landed(simulator, tmp_path_factory):
+    """Every feed's deliveries of DAYS extracted and landed into a separate data dir (restored afterwards)."""
+    from safety_hub.pipeline import run_extract, run_land
+
+    home = tmp_path_factory.mktemp("hub-vstream")
+    saved = {k: os.environ.get(k) for k in ("SAFETY_HUB_HOME", "SAFETY_HUB_WAREHOUSE_URL")}
+    os.environ["SAFETY_HUB_HOME"] = str(home)
+    os.environ["SAFETY_HUB_WAREHOUSE_URL"] = f"duckdb:///{home / 'warehouse.duckdb'}"
+    try:
+        for day in DAYS:
+            for feed_id in FEEDS:
+                run_extract(feed_id, day, f"vstream__{feed_id}__{day}", force=True)
+                run_land(feed_id, day)
+        yield home
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+# The rules that look across rows, and their feeds: the week must have rows they catch.
+ACROSS_ROWS = {"emb_enforcement": "doc_no.unique", "tc_rail_segment_chief": "stretch.one_chief_pair"}
+
+
+@pytest.mark.parametrize("feed_id", FEEDS)
+def test_streamed_validation_equals_the_whole_file(landed, feed_id, tmp_path):
+    import pyarrow.parquet as pq
+
+    from safety_hub.landing import RECORDS, partition_dir
+    from safety_hub.quality.stream import validate_delivery
+
+    feed = load_registry()[feed_id]
+    week: dict[str, int] = {}
+    for day in DAYS:
+        part = partition_dir(feed_id, day)
+        records = pq.ParquetFile(part / RECORDS).metadata.num_rows
+        assert records > 10, "a real delivery"
+        batch = -(-records * 3 // 5)
+        got = validate_delivery(feed, part, day, batch_id="week", stage=tmp_path / f"{day}-streamed", batch_rows=batch)
+        want = whole_file_stage(feed, part, day, "week", tmp_path / f"{day}-whole")
+        assert got.batches == 2
+        assert_same_stage(read_stage(tmp_path / f"{day}-streamed"), read_stage(tmp_path / f"{day}-whole"), feed)
+        assert (got.rows, got.valid, got.quarantined, got.flagged) == (want.rows, want.valid, want.quarantined, len(want.flags))
+        assert got.rule_counts == want.rule_counts
+        assert got.rule_results == want.rule_results
+        assert comparable_summary(got.gx_result) == comparable_summary(want.gx_result)
+        for rule, n in got.rule_counts.items():
+            week[rule] = week.get(rule, 0) + n
+    assert sum(week.values()) > 0, "the simulator's defects were caught"
+    if feed_id in ACROSS_ROWS:
+        assert week.get(ACROSS_ROWS[feed_id], 0) > 0, "the rule across rows caught rows"
