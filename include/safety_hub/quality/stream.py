@@ -246,10 +246,9 @@ class ResultTotals:
 
     def result(self):
         """One ``ExpectationSuiteValidationResult`` for the delivery."""
-        from great_expectations.core.expectation_validation_result import (
-            ExpectationSuiteValidationResult,
-            ExpectationValidationResult,
-        )
+        from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+
+        from safety_hub.quality.validate import suite_result
 
         results = []
         for t in self._totals or []:
@@ -260,21 +259,8 @@ class ResultTotals:
             body, success = self._body(t, first)
             results.append(ExpectationValidationResult(success=success, expectation_config=first.expectation_config, result=body,
                                                        meta=first.meta, exception_info=first.exception_info))
-        evaluated = len(results)
-        successful = sum(1 for r in results if r.success)
-        return ExpectationSuiteValidationResult(
-            results=results,
-            success=successful == evaluated,
-            suite_name=self._suite_name,
-            statistics={
-                "evaluated_expectations": evaluated,
-                "successful_expectations": successful,
-                "unsuccessful_expectations": evaluated - successful,
-                "success_percent": successful / evaluated * 100 if evaluated else None,
-            },
-            meta={**(self._meta or {}), "safety_hub_batches": self.batches, "safety_hub_rows": self.rows},
-            batch_id=self._batch_id,
-        )
+        return suite_result(results, self._suite_name, {**(self._meta or {}), "safety_hub_batches": self.batches, "safety_hub_rows": self.rows},
+                            self._batch_id)
 
     @staticmethod
     def _body(t: _Totals, first) -> tuple[dict, bool]:

@@ -553,12 +553,19 @@ def _validate_groups(batch_def, suite, typed, spare_batch_def=None):
     order = _gx_order(suite)
     failed = {i for i in order if _raised(results[i])}
     ordered = [results[i] for i in order if i in failed] + [results[i] for i in order if i not in failed]
-    evaluated = len(ordered)
-    successful = sum(1 for r in ordered if r.success)
+    return suite_result(ordered, suite.name, meta, batch_id)
+
+
+def suite_result(results: list, suite_name: str, meta: dict, batch_id):
+    """The suite's ``ExpectationSuiteValidationResult`` from its expectations' results, with the statistics GX computes."""
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResult
+
+    evaluated = len(results)
+    successful = sum(1 for r in results if r.success)
     return ExpectationSuiteValidationResult(
-        results=ordered,
+        results=results,
         success=successful == evaluated,
-        suite_name=suite.name,
+        suite_name=suite_name,
         statistics={
             "evaluated_expectations": evaluated,
             "successful_expectations": successful,
