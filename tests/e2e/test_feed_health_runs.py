@@ -24,7 +24,7 @@ from conftest import DAYS, query
 
 pytestmark = pytest.mark.e2e
 FEED = "hcc_project"
-GOOD_DAY, BAD_DAY = dt.date(2026, 11, 16), dt.date(2026, 11, 17)  # days of their own (see test_alerting, test_bad_input)
+GOOD_DAY, BAD_DAY = dt.date(2026, 11, 30), dt.date(2026, 12, 1)  # later than any other test's run of this feed (its last run is the latest by date)
 
 
 def _state(dag_run) -> str:
