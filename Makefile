@@ -32,10 +32,12 @@ demo: $(STAMP)  ## simulate 3 days, run every DAG through Airflow, print the sum
 
 PYTEST_WORKERS ?= 2
 
-test: $(STAMP)  ## the whole test suite on PYTEST_WORKERS processes (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
+test: $(STAMP)  ## the import contracts, then the whole test suite on PYTEST_WORKERS processes (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
-test-fast: $(STAMP)  ## unit and DAG tests only
+test-fast: $(STAMP)  ## the import contracts, unit and DAG tests only
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest tests/unit tests/dags
 
 stack-test: $(STAMP)  ## the production topology natively: Airflow on PostgreSQL, Celery + Redis, 2 workers; 3 days through the scheduler

@@ -66,7 +66,7 @@ def prepare(work: Path) -> None:
     """Copy the registry with ``emb_hazard`` delivered as a CSV file drop."""
     import yaml
 
-    from safety_hub import settings
+    from safety_hub.config import settings
 
     shutil.copytree(os.environ.get("BENCH_SOURCE_FEEDS") or settings.feeds_dir(), work / "feeds")
     path = work / "feeds" / f"{FEED_ID}.yaml"
@@ -113,7 +113,7 @@ def _run(stage: str, day, batch_id: str):
         return pipeline.run_load(FEED_ID, day, batch_id)
     if stage == "build":
         from safety_hub.warehouse.engine import get_engine
-        from safety_hub.warehouse.transform import build_dimensions, build_marts
+        from safety_hub.warehouse.build import build_dimensions, build_marts
 
         engine = get_engine()
         return {"enterprises": build_dimensions(engine), "mart_dates": len(build_marts(engine))}
@@ -131,10 +131,10 @@ def stage_pipeline(stage: str, day: str, batch_id: str) -> dict:
 
 
 def stage_warm(day: str, batch_id: str) -> dict:
-    """Every stage in one process after a Celery worker's imports (Airflow, ``safety_hub.warmup``)."""
+    """Every stage in one process after a Celery worker's imports (Airflow, ``safety_hub.ops.warmup``)."""
     t0 = time.perf_counter()
     import airflow.sdk  # noqa: F401  (a Celery worker has Airflow imported before it forks a task)
-    import safety_hub.warmup  # noqa: F401
+    import safety_hub.ops.warmup  # noqa: F401
 
     out = {"warmup_s": time.perf_counter() - t0, "stages": {}}
     for stage in (*STAGES, "build"):
@@ -148,7 +148,7 @@ def stage_warm(day: str, batch_id: str) -> dict:
 # --- driver ---------------------------------------------------------------------------------
 
 def main() -> None:
-    from safety_hub import settings
+    from safety_hub.config import settings
 
     os.environ.setdefault("BENCH_SOURCE_FEEDS", str(settings.feeds_dir()))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -61,7 +61,7 @@ def build_typed(rows: int, work: Path, changed: float, base_rows: int = 50_000) 
 
     from hazard_data import hazard_table, unique_ids
     from safety_hub.quality.normalise import UNPARSED, normalise
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     feed = get_feed(FEED_ID)
     base, day = hazard_table(min(rows, base_rows), base_rows=base_rows)
@@ -70,7 +70,7 @@ def build_typed(rows: int, work: Path, changed: float, base_rows: int = 50_000) 
     table = pa.Table.from_pandas(typed, preserve_index=False)
     table = table.take(pa.array(np.arange(rows) % table.num_rows))
     table = table.set_column(table.schema.get_field_index("hazard_id"), "hazard_id", unique_ids(rows))
-    from safety_hub.warehouse.load import STAGE_BATCH_ROWS
+    from safety_hub.config.settings import STAGE_BATCH_ROWS
 
     parquet = work / "typed.parquet"
     pq.write_table(table, parquet, row_group_size=STAGE_BATCH_ROWS)  # as run_validate writes valid.parquet
@@ -90,7 +90,7 @@ def write_upsert_batch(table, path: Path, day: dt.date, changed: float) -> None:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from safety_hub.warehouse.load import STAGE_BATCH_ROWS
+    from safety_hub.config.settings import STAGE_BATCH_ROWS
 
     nxt = day + dt.timedelta(days=1)
     mask = np.zeros(table.num_rows, dtype=bool)
@@ -140,7 +140,7 @@ def stage_load(backend: str, url: str, work: Path, day: dt.date, repeat: int, ch
     import pyarrow.parquet as pq
     import sqlalchemy as sa
 
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
     from safety_hub.warehouse.engine import ensure_schema, get_engine
     from safety_hub.warehouse.load import load_frame, load_parquet
 

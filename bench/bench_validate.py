@@ -68,7 +68,7 @@ def stage_raw(csv: Path, repeat: int) -> dict:
 
 def _csv_feed():
     """The hazard feed as a CSV file drop (its registry delivery is the REST API)."""
-    from safety_hub.registry import FileDropDelivery, get_feed
+    from safety_hub.config.registry import FileDropDelivery, get_feed
 
     feed = get_feed(FEED_ID)
     drop = FileDropDelivery(kind="file_drop", conn_id="bench", pattern="emb_hazard_{date:%Y%m%d}.csv", format="csv", encoding="auto")
@@ -77,8 +77,8 @@ def _csv_feed():
 
 def _read_landing(csv: Path, feed=None):
     """The landing read of a delivered CSV: the file's bytes -> ``landing.parse_files``."""
-    from safety_hub.extract import RawFile
-    from safety_hub.landing import parse_files
+    from safety_hub.ingest.extract import RawFile
+    from safety_hub.ingest.landing import parse_files
 
     return parse_files(feed or _csv_feed(), [RawFile(csv.name, csv.read_bytes())]).frame
 
@@ -86,7 +86,7 @@ def _read_landing(csv: Path, feed=None):
 def stage_validate(csv: Path, day: dt.date, repeat: int) -> dict:
     import safety_hub.quality.normalise as norm_mod
     import safety_hub.quality.validate as validate_mod
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     feed = get_feed(FEED_ID)
     # Phase timers: wrap the module-level names check_batch/normalise look up (no change to them).
@@ -153,7 +153,7 @@ def stage_validate(csv: Path, day: dt.date, repeat: int) -> dict:
         med["phases"]["rest of check_batch (suite, decisions)"] = med["check"] - med["phases"].get("gx _validate (waits for the columns it needs)", 0.0)
 
     # The USCC check alone, old (per value) against new (vectorised), on the typed column GX sees.
-    from safety_hub.domain import is_valid_uscc, uscc_valid_mask
+    from safety_hub.domain.uscc import is_valid_uscc, uscc_valid_mask
 
     column = check.typed["uscc"].dropna()
     t_old, _, old = median_time(lambda: column.map(is_valid_uscc).astype(bool), 1)
@@ -175,7 +175,7 @@ def stage_profile(csv: Path, day: dt.date, top: int) -> dict:
     import pstats
 
     from safety_hub.quality.validate import check_batch
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     feed = get_feed(FEED_ID)
     records = _read_landing(csv)

@@ -55,7 +55,7 @@ def versions() -> str:
 
 
 def agency_columns() -> list[str]:
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     return [c.source for c in get_feed(FEED_ID).columns]
 

@@ -7,8 +7,8 @@ import datetime as dt
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from safety_hub.dagkit import WAREHOUSE_POOL, on_failure, on_run_failure
-from safety_hub.settings import BUSINESS_TZ
+from safety_hub.ops.dagkit import WAREHOUSE_POOL, on_failure, on_run_failure
+from safety_hub.config.settings import BUSINESS_TZ
 
 HOURLY = "5 * * * *"  # five past the hour: after the ingest DAGs' on-the-hour and ten-minute starts
 
@@ -22,7 +22,7 @@ HOURLY = "5 * * * *"  # five past the hour: after the ingest DAGs' on-the-hour a
     tags=["ops", "alerts"],
     doc_md="""
 ### Feed health check (数据源时效检查)
-Every hour, computes feed health (`safety_hub.health`, the same figures as the UI's
+Every hour, computes feed health (`safety_hub.ops.health`, the same figures as the UI's
 **Feed health** page and `python -m safety_hub health`) as of the end of the run's interval, and
 sends one alert through the `safety_hub_alerts` connection when a feed went stale in that hour
 (no successful load within its `fresh_within_hours`), plus a summary of every stale feed at
@@ -34,7 +34,7 @@ sends one alert through the `safety_hub_alerts` connection when a feed went stal
 def feed_health_check():
     @task(pool=WAREHOUSE_POOL)  # reading the DuckDB file takes its lock
     def check_freshness(**context) -> dict:
-        from safety_hub.alerts import check_stale_feeds
+        from safety_hub.ops.alerts import check_stale_feeds
 
         return check_stale_feeds(context["data_interval_start"], context["data_interval_end"])
 

@@ -11,9 +11,9 @@ import datetime as dt
 from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure, on_run_failure
-from safety_hub.registry import agencies, load_registry
-from safety_hub.settings import BUSINESS_TZ, business_tz
+from safety_hub.ops.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure, on_run_failure
+from safety_hub.config.registry import agencies, load_registry
+from safety_hub.config.settings import BUSINESS_TZ, business_tz
 
 DOC = """
 ### Ingest `{feed_id}` — {title}
@@ -25,7 +25,7 @@ DOC = """
   param to (re)ingest any day. Re-running a day replaces that day.
 * Raw: `data/raw/{feed_id}/dt=<date>/`; rejected rows: table `quarantine`;
   loaded rows: table `{table}`; one row per run in `load_audit`.
-* Lineage: every task reports its datasets to OpenLineage (`safety_hub/lineage.py`).
+* Lineage: every task reports its datasets to OpenLineage (`safety_hub/ops/lineage.py`).
 """
 
 
@@ -68,10 +68,10 @@ def build_ingest_dag(feed, agency_name: str):
         def extract(**context) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            from safety_hub.errors import DuplicateDelivery
+            from safety_hub.domain.errors import DuplicateDelivery
             from safety_hub.pipeline import run_extract
 
-            from safety_hub.lineage import report
+            from safety_hub.ops.lineage import report
 
             day = business_date(context)
             try:
@@ -83,7 +83,7 @@ def build_ingest_dag(feed, agency_name: str):
 
         @task(retries=0)
         def land(extracted: dict, **context) -> dict:
-            from safety_hub.lineage import report
+            from safety_hub.ops.lineage import report
             from safety_hub.pipeline import run_land
 
             day = business_date(context)
@@ -93,7 +93,7 @@ def build_ingest_dag(feed, agency_name: str):
 
         @task(pool=WAREHOUSE_POOL, retries=0)
         def validate(landed: dict, **context) -> dict:
-            from safety_hub.lineage import report
+            from safety_hub.ops.lineage import report
             from safety_hub.pipeline import run_validate
 
             day = business_date(context)
@@ -103,7 +103,7 @@ def build_ingest_dag(feed, agency_name: str):
 
         @task(pool=WAREHOUSE_POOL, outlets=[Asset(asset_uri(feed.target_table))])
         def load(validated: dict, **context) -> dict:
-            from safety_hub.lineage import report
+            from safety_hub.ops.lineage import report
             from safety_hub.pipeline import run_load
 
             day = business_date(context)
@@ -116,7 +116,7 @@ def build_ingest_dag(feed, agency_name: str):
             # Wait for a complete file without holding a worker slot between pokes.
             @task.sensor(poke_interval=300, timeout=feed.delivery.wait_timeout_hours * 3600, mode="reschedule", retries=0)
             def wait_for_file(**context) -> bool:
-                from safety_hub.extract import file_ready
+                from safety_hub.ingest.extract import file_ready
 
                 return file_ready(feed, business_date(context))
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, Param, dag, task
 
-from safety_hub.dagkit import asset_uri, on_failure, on_run_failure
+from safety_hub.ops.dagkit import asset_uri, on_failure, on_run_failure
 
 
 @dag(
@@ -28,7 +28,7 @@ Runs when `mart_district_hazard` changes. Writes `reports/district_hazard_<as_of
 def report_district_hazard():
     @task
     def write_report(**context) -> str:
-        from safety_hub.report import write_district_report
+        from safety_hub.reporting.district import write_district_report
 
         as_of = context["params"].get("as_of")
         return str(write_district_report(dt.date.fromisoformat(as_of) if as_of else None))

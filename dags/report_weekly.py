@@ -7,8 +7,8 @@ import datetime as dt
 from airflow.sdk import Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from safety_hub.dagkit import WAREHOUSE_POOL, business_date, on_failure, on_run_failure
-from safety_hub.settings import BUSINESS_TZ
+from safety_hub.ops.dagkit import WAREHOUSE_POOL, business_date, on_failure, on_run_failure
+from safety_hub.config.settings import BUSINESS_TZ
 
 WEEKLY = "0 6 * * 1"  # Monday 06:00 Beijing, after the last ingest of Sunday's business day (04:00)
 
@@ -41,11 +41,12 @@ and writes nothing.
 def report_weekly():
     @task
     def report_week(**context) -> str:
+        from safety_hub.config.settings import beijing_today
         from safety_hub.reporting.archive import ReportWeek
 
         requested = (context.get("params") or {}).get("week")
         week = ReportWeek.parse(requested) if requested else ReportWeek.containing(business_date(context))
-        if week.end >= dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date() and not requested:
+        if week.end >= beijing_today() and not requested:
             raise ValueError(f"week {week.label} has not ended yet")
         return week.label
 

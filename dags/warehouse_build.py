@@ -6,8 +6,8 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetAny, dag, task
 
-from safety_hub.dagkit import WAREHOUSE_POOL, asset_uri, on_failure, on_run_failure
-from safety_hub.registry import load_registry
+from safety_hub.ops.dagkit import WAREHOUSE_POOL, asset_uri, on_failure, on_run_failure
+from safety_hub.config.registry import load_registry
 
 FACT_ASSETS = [Asset(asset_uri(f.target_table)) for f in load_registry().values()]
 MART_ASSET = Asset(asset_uri("mart_district_hazard"))
@@ -24,7 +24,7 @@ MART_ASSET = Asset(asset_uri("mart_district_hazard"))
 ### Warehouse build
 Triggered by any ingest DAG's load (Airflow Assets). Rebuilds `dim_enterprise`
 (one row per USCC across agencies) and `mart_district_hazard` for every loaded
-business date, each in one transaction (idempotent). SQL: `include/safety_hub/sql/`.
+business date, each in one transaction (idempotent). SQL: `include/safety_hub/warehouse/sql/`.
 Then rebuilds the Great Expectations Data Docs site (`reports/data_docs/index.html`)
 from every stored validation result, so quality history stays browsable.
 """,
@@ -35,14 +35,14 @@ def warehouse_build():
     @task(pool=WAREHOUSE_POOL)
     def build_dimensions() -> int:
         from safety_hub.warehouse.engine import get_engine
-        from safety_hub.warehouse.transform import build_dimensions as build
+        from safety_hub.warehouse.build import build_dimensions as build
 
         return build(get_engine())
 
     @task(pool=WAREHOUSE_POOL, outlets=[MART_ASSET])
     def build_marts(enterprises: int) -> list[str]:
         from safety_hub.warehouse.engine import get_engine
-        from safety_hub.warehouse.transform import build_marts as build
+        from safety_hub.warehouse.build import build_marts as build
 
         return [d.isoformat() for d in build(get_engine())]
 

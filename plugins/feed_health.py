@@ -1,7 +1,7 @@
 """Airflow plugin: the Feed health page (数据源健康) in the Airflow UI.
 
-Thin: the app and the page live in ``safety_hub.health_page`` (figures from
-``safety_hub.health``). The API server mounts the app at ``/feed-health``; the UI lists
+Thin: the app and the page live in ``safety_hub.ops.health_page`` (figures from
+``safety_hub.ops.health``). The API server mounts the app at ``/feed-health``; the UI lists
 it under Browse and shows it in a frame. Plugin apps are not behind Airflow's auth by
 default: the app's routes check the user themselves. Importing this module is cheap
 (the app is built at its first request), as every Airflow process that loads plugins
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from safety_hub.health_page import URL_PREFIX, app
+from safety_hub.ops.health_page import URL_PREFIX, app
 
 
 class FeedHealthPlugin(AirflowPlugin):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -233,7 +233,7 @@ def fact_keys(feed_id: str) -> list:
     """Every key in the feed's fact table (duplicates kept, so tests see them)."""
     import sqlalchemy as sa
 
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
     from safety_hub.warehouse.engine import ensure_schema, get_engine
 
     feed = get_feed(feed_id)

@@ -16,10 +16,10 @@ _TIMES = {"quarantine": "quarantined_at", "quality_flag": "quarantined_at", "val
 
 def whole_file_stage(feed, part: Path, day: dt.date, batch_id: str, stage: Path):
     """Stage ``part`` as one batch: the frames ``run_validate`` wrote, written the way it wrote them."""
-    from safety_hub.landing import read_records
+    from safety_hub.ingest.landing import read_records
     from safety_hub.quality.expectations import rule_descriptions
     from safety_hub.quality.validate import check_batch, quarantine_frame
-    from safety_hub.warehouse.load import STAGE_BATCH_ROWS
+    from safety_hub.config.settings import STAGE_BATCH_ROWS
 
     records, rows, rejects = read_records(part)
     check = check_batch(feed, records, day).add_landing_rejects(rejects)

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub.config import settings
 from safety_hub.cli import _date
 from safety_hub_dev.simulator.generate import DEFAULT_SEED
 

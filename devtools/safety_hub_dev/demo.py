@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub.config import settings
 from safety_hub_dev.localairflow import DEFAULT_SIM_PORT, DEFAULT_TOKEN, airflow_env
 
 
@@ -133,7 +133,7 @@ def run_demo(days: int = DEMO_LENGTH, end: dt.date | None = None) -> int:
 
 def print_summary() -> None:
     from safety_hub.pipeline import table_counts
-    from safety_hub.report import latest_as_of
+    from safety_hub.reporting.district import latest_as_of
     from safety_hub.warehouse.engine import get_engine
     from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS, quarantine_counts
 

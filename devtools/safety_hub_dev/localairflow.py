@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from safety_hub import lineage, settings
+from safety_hub.ops import lineage
+from safety_hub.config import settings
 from safety_hub_dev.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def create_pools(warehouse_slots: int = 1) -> None:
     one extract pool per agency (``include/feeds/_agencies.yaml``)."""
     from airflow.models.pool import Pool
 
-    from safety_hub.dagkit import WAREHOUSE_POOL, agency_pool
-    from safety_hub.registry import agencies
+    from safety_hub.ops.dagkit import WAREHOUSE_POOL, agency_pool
+    from safety_hub.config.registry import agencies
 
     what = "One writer at a time on the warehouse (DuckDB file)" if warehouse_slots == 1 else "Concurrent warehouse loads on PostgreSQL"
     Pool.create_or_update_pool(WAREHOUSE_POOL, warehouse_slots, what, include_deferred=False)
@@ -115,8 +116,8 @@ def _record_interval(dag_id: str, run_id: str, interval: tuple[dt.datetime, dt.d
 def run_ingest(dags: dict, feed_id: str, day: dt.date) -> str:
     """Run ``ingest_<feed_id>`` for business day ``day`` as the scheduler would have: the logical
     date and data interval of that day's scheduled run, and the day as the ``business_date`` param."""
-    from safety_hub.dagkit import logical_date_for, scheduled_interval
-    from safety_hub.registry import get_feed
+    from safety_hub.ops.dagkit import logical_date_for, scheduled_interval
+    from safety_hub.config.registry import get_feed
 
     schedule = get_feed(feed_id).schedule
     return run_dag(dags[f"ingest_{feed_id}"], logical_date_for(day, schedule), {"business_date": day.isoformat()},

@@ -36,8 +36,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safety_hub import lineage, settings
-from safety_hub.deploy_secrets import refuse_insecure
+from safety_hub.ops import lineage
+from safety_hub.config import settings
+from safety_hub.ops.deploy_secrets import refuse_insecure
 from safety_hub_dev.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
@@ -228,7 +229,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata,
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata.replace("+psycopg2", ""),
         "AIRFLOW__CELERY__BROKER_URL": cfg.redis,
-        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "safety_hub.celery_config.CELERY_CONFIG",
+        "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "safety_hub.ops.celery_config.CELERY_CONFIG",
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "86400",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_DIR / "dags"),
@@ -391,7 +392,7 @@ def running_stack(cfg: StackConfig, progress=print, *, schedule: bool = True, ex
     ``schedule=False`` turns off the scheduler's cron and asset scheduling
     (``[scheduler] use_job_schedule``): only runs triggered through the API are created.
     ``extra_env`` is added to every Airflow service's environment (e.g. the alert connection).
-    Nothing starts while a secret of ``cfg`` is weak (:class:`~safety_hub.deploy_secrets.InsecureSecrets`).
+    Nothing starts while a secret of ``cfg`` is weak (:class:`~safety_hub.ops.deploy_secrets.InsecureSecrets`).
     """
     refuse_insecure(stack_secrets(cfg))
     # Not this machine's own Airflow or safety hub settings, nor agency tokens (the simulator's come from cfg).

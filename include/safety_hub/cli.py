@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 
 def _date(text: str) -> dt.date:
@@ -26,7 +26,7 @@ def _date(text: str) -> dt.date:
 
 def schedule_table() -> str:
     """The ingest schedule as a Markdown table (Beijing and UTC), for dags/README.md."""
-    from safety_hub.registry import agencies, load_registry
+    from safety_hub.config.registry import agencies, load_registry
 
     names = agencies()
     lines = ["| DAG | feed | agency | delivery | Beijing (UTC+8) | UTC |", "|---|---|---|---|---|---|"]
@@ -42,7 +42,7 @@ def schedule_table() -> str:
 
 
 def cmd_feeds(args) -> int:
-    from safety_hub.registry import agencies, load_registry
+    from safety_hub.config.registry import agencies, load_registry
 
     if args.markdown:
         print(schedule_table())
@@ -58,7 +58,7 @@ def cmd_feeds(args) -> int:
 
 def cmd_check_secrets(args) -> int:
     """Exit 2, one line per problem on stderr, while a deployment secret is weak; 0 when all are fit."""
-    from safety_hub.deploy_secrets import DEPLOY_SECRETS, problems
+    from safety_hub.ops.deploy_secrets import DEPLOY_SECRETS, problems
 
     names = args.names or list(DEPLOY_SECRETS)
     found = problems({name: os.environ.get(name) for name in names})
@@ -73,8 +73,8 @@ def cmd_check_secrets(args) -> int:
 
 def cmd_validate(args) -> int:
     """Exit 0 within the feed's threshold, 1 over it, 2 when the file is unreadable or refused; one line, never a traceback."""
-    from safety_hub.errors import FeedError, one_line
-    from safety_hub.registry import RegistryError, get_feed
+    from safety_hub.domain.errors import FeedError, one_line
+    from safety_hub.config.registry import RegistryError, get_feed
 
     try:
         feed = get_feed(args.feed)
@@ -97,10 +97,10 @@ def cmd_validate(args) -> int:
 
 
 def _validate_file(feed, path: Path, args) -> int:
-    from safety_hub.errors import FeedError, one_line
-    from safety_hub.extract import RawFile
-    from safety_hub.landing import parse_files
-    from safety_hub.landing.accounting import rejects_frame
+    from safety_hub.domain.errors import FeedError, one_line
+    from safety_hub.ingest.extract import RawFile
+    from safety_hub.ingest.landing import parse_files
+    from safety_hub.ingest.landing.accounting import rejects_frame
     from safety_hub.quality.validate import check_batch
 
     if path.is_symlink():
@@ -121,7 +121,7 @@ def _validate_file(feed, path: Path, args) -> int:
     else:
         files = [RawFile(path.name, path.read_bytes())]
         if feed.delivery.kind == "file_drop":
-            from safety_hub.extract import marker_rows
+            from safety_hub.ingest.extract import marker_rows
 
             expected_rows = marker_rows(feed, path)  # <file><marker_suffix> beside it, as the extract reads it
     parsed = parse_files(feed, files, expected_rows=expected_rows)
@@ -138,7 +138,7 @@ def _validate_file(feed, path: Path, args) -> int:
         if count:
             print(f"  {rule:<40} {count}")
     if args.show:
-        from safety_hub.landing.accounting import LANDING_RULES
+        from safety_hub.ingest.landing.accounting import LANDING_RULES
         from safety_hub.quality.expectations import rule_descriptions
 
         text = rule_descriptions(feed)
@@ -150,7 +150,7 @@ def _validate_file(feed, path: Path, args) -> int:
 
 
 def _feed_ids(args) -> list[str]:
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     feeds = load_registry()
     if args.feed == "all":
@@ -165,7 +165,7 @@ def _feed_ids(args) -> list[str]:
 def _rebuild(engine) -> None:
     """After replays or backfills: dimensions, marts and the Data Docs site."""
     from safety_hub.quality.docs import build_docs
-    from safety_hub.warehouse.transform import build_dimensions, build_marts
+    from safety_hub.warehouse.build import build_dimensions, build_marts
 
     build_dimensions(engine)
     build_marts(engine)
@@ -179,7 +179,7 @@ def _run_each(jobs: list[tuple[str, dt.date]], step) -> int:
     delivery, a quality breach or a warehouse that rejects the batch, whose quarantine then rolls
     back with it); the exit code says whether any failed. The traceback goes to the log (debug).
     """
-    from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError, one_line
+    from safety_hub.domain.errors import DuplicateDelivery, FeedError, FeedQualityError, one_line
     from safety_hub.warehouse.engine import get_engine
 
     failures = 0
@@ -262,9 +262,9 @@ def cmd_quarantine(args) -> int:
 
     import sqlalchemy as sa
 
-    from safety_hub.masking import MASK, mask_fields, personal_fields
-    from safety_hub.registry import RegistryError, get_feed
-    from safety_hub.settings import beijing_time
+    from safety_hub.domain.masking import MASK, mask_fields, personal_fields
+    from safety_hub.config.registry import RegistryError, get_feed
+    from safety_hub.config.settings import beijing_time
     from safety_hub.warehouse.engine import ensure_schema, get_engine
     from safety_hub.warehouse.quarantine import FAILURES, LABELS, counts_for
 
@@ -326,8 +326,8 @@ def _airflow_home_for_cli() -> bool:
 
 def cmd_health(args) -> int:
     """Per feed: the last Airflow run (state, error), freshness by business date, volumes, quarantine, pass rates."""
-    from safety_hub.health import STATUS_OK, airflow_last_runs, feed_health
-    from safety_hub.settings import beijing_now, beijing_time
+    from safety_hub.ops.health import STATUS_OK, airflow_last_runs, feed_health
+    from safety_hub.config.settings import beijing_now, beijing_time
     from safety_hub.warehouse.engine import get_engine
     from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS
 
@@ -385,8 +385,8 @@ def cmd_warehouse(args) -> int:
         return _warehouse_provision(args)
     if args.action == "migrate":
         return _warehouse_migrate()
-    from safety_hub.errors import one_line
-    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.domain.errors import one_line
+    from safety_hub.warehouse.roles import grant_analyst
     from safety_hub.warehouse.engine import get_engine
 
     import sqlalchemy as sa
@@ -451,7 +451,8 @@ def _warehouse_migrate() -> int:
 
 def _warehouse_risk(args) -> int:
     """Validate include/risk.yaml, then (unless --check) rebuild the risk marts with it: a change of weights is an edit plus this."""
-    from safety_hub.risk import RiskConfigError, build_risk_marts, load_risk_config
+    from safety_hub.config.risk import RiskConfigError, load_risk_config
+    from safety_hub.warehouse.risk import build_risk_marts
 
     try:
         config = load_risk_config()

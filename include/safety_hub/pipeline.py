@@ -15,11 +15,11 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from safety_hub import settings
-from safety_hub.errors import DuplicateDelivery, FeedError, FeedQualityError
-from safety_hub.extract import extract
-from safety_hub.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
-from safety_hub.registry import get_feed
+from safety_hub.config import settings
+from safety_hub.domain.errors import DuplicateDelivery, FeedError, FeedQualityError
+from safety_hub.ingest.extract import extract
+from safety_hub.ingest.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
+from safety_hub.config.registry import get_feed
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
         if result.staged != summary["valid"]:
             raise RuntimeError(f"feed {feed_id} {day}: valid.parquet holds {result.staged} rows, validation passed {summary['valid']}")
         if feed.mode == "snapshot":
-            from safety_hub.warehouse.transform import detect_snapshot_deletions
+            from safety_hub.warehouse.load import detect_snapshot_deletions
 
             detect_snapshot_deletions(conn, feed)
         audit = md.tables["load_audit"]
@@ -181,7 +181,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
             )
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
     if feed.delivery.kind == "file_drop":
-        from safety_hub.extract import archive_file
+        from safety_hub.ingest.extract import archive_file
 
         archive_file(feed, day)
     return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}

@@ -46,8 +46,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from safety_hub.domain import USCC_CHARSET, parse_date, uscc_check_char
-from safety_hub.registry import get_feed
+from safety_hub.domain.uscc import USCC_CHARSET, uscc_check_char
+from safety_hub.domain.dates import parse_date
+from safety_hub.config.registry import get_feed
 from safety_hub_dev.simulator import generate_day
 from safety_hub_dev.simulator.deliver import api_page, csv_bytes, xlsx_bytes
 from safety_hub_dev.simulator.generate import DEFAULT_SEED

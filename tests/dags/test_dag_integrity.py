@@ -25,7 +25,7 @@ def test_dag_files_import_without_errors(dagbag):
 
 
 def test_one_ingest_dag_per_registered_feed(dagbag):
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     assert {f"ingest_{f}" for f in load_registry()} <= set(dagbag.dags)
     assert {"warehouse_build", "report_district_hazard", "report_weekly"} <= set(dagbag.dags)
@@ -102,6 +102,8 @@ def test_weekly_report_runs_monday_morning_beijing_for_the_previous_week(dagbag)
     assert tasks["write_reports"].pool == "warehouse_writer", "reading the DuckDB file takes its lock"
     assert tasks["write_reports"].upstream_task_ids == {"report_week", "ensure_week_marts"}
     # the interval of the Monday 2026-11-09 06:00 run starts on the Monday before: ISO week 2026-W45
-    cn = dt.timezone(dt.timedelta(hours=8))
+    from safety_hub.config.settings import business_tz
+
+    cn = business_tz()
     interval = dag.timetable.infer_manual_data_interval(run_after=dt.datetime(2026, 11, 9, 7, tzinfo=cn).astimezone(dt.timezone.utc))
     assert interval.start.in_timezone("Asia/Shanghai").isocalendar()[:2] == (2026, 45)

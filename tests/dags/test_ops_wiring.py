@@ -24,7 +24,7 @@ def dagbag():
 
 
 def test_every_dag_rolls_its_failures_up_into_one_alert(dagbag):
-    from safety_hub.dagkit import RunFailureNotifier, on_failure
+    from safety_hub.ops.dagkit import RunFailureNotifier, on_failure
 
     for dag_id, dag in dagbag.dags.items():
         callbacks = dag.on_failure_callback if isinstance(dag.on_failure_callback, list) else [dag.on_failure_callback]

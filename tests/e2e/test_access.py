@@ -7,7 +7,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from safety_hub.warehouse.access import grant_analyst
+from safety_hub.warehouse.roles import grant_analyst
 
 pytestmark = pytest.mark.e2e
 

@@ -53,8 +53,8 @@ def hub(airflow_db, tmp_path_factory):
 
 
 def _deliver(case: generate.Case) -> Path:
-    from safety_hub.extract import drop_path
-    from safety_hub.registry import get_feed
+    from safety_hub.ingest.extract import drop_path
+    from safety_hub.config.registry import get_feed
 
     path = drop_path(get_feed(case.feed), DAY)
     for name, content in case.files.items():
@@ -63,7 +63,7 @@ def _deliver(case: generate.Case) -> Path:
 
 
 def _run(feed_id: str) -> str:
-    from safety_hub.dagkit import logical_date_for
+    from safety_hub.ops.dagkit import logical_date_for
     from safety_hub_dev.localairflow import load_dags, run_dag
 
     return run_dag(load_dags()[f"ingest_{feed_id}"], logical_date_for(DAY), {"business_date": DAY.isoformat()})
@@ -71,7 +71,7 @@ def _run(feed_id: str) -> str:
 
 def _warehouse(feed_id: str) -> dict:
     """What the warehouse holds for the feed's day: fact rows (and a checksum), quarantine, audit."""
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
     from safety_hub.warehouse.engine import ensure_schema, get_engine
 
     feed = get_feed(feed_id)
@@ -90,7 +90,7 @@ def _warehouse(feed_id: str) -> dict:
 
 def _partition(feed_id: str) -> dict:
     """The raw partition's files (name -> sha256), sidecar included."""
-    from safety_hub.landing import partition_dir
+    from safety_hub.ingest.landing import partition_dir
 
     part = partition_dir(feed_id, DAY)
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(part.iterdir()) if p.is_file()}
@@ -98,7 +98,7 @@ def _partition(feed_id: str) -> dict:
 
 @pytest.mark.parametrize("case_id", READ)
 def test_a_delivery_read_in_full_reconciles_in_the_warehouse(hub, case_id):
-    from safety_hub.landing import partition_dir, read_sidecar
+    from safety_hub.ingest.landing import partition_dir, read_sidecar
 
     case = CASES[case_id]
     want = case.expect
@@ -130,7 +130,7 @@ def test_a_refused_delivery_fails_its_run_and_changes_nothing(hub, case_id, capl
     assert before[1]["facts"] > 0
 
     path = _deliver(case)
-    with caplog.at_level(logging.ERROR, logger="safety_hub.dagkit"):
+    with caplog.at_level(logging.ERROR, logger="safety_hub.ops.dagkit"):
         assert _run(case.feed) == "failed"
     failed = [r.getMessage() for r in caplog.records if r.getMessage().startswith("FAILED ")]
     assert failed, "no task failure was logged"

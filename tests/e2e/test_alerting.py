@@ -12,8 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
-from safety_hub.alerts import ALERT_CONN_ID
-from safety_hub.settings import business_tz
+from safety_hub.ops.alerts import ALERT_CONN_ID
+from safety_hub.config.settings import business_tz
 import deliveries
 from webhook_receiver import Receiver
 
@@ -47,7 +47,7 @@ def deliver_half_invalid(day: dt.date) -> int:
 
 
 def test_a_run_breaching_the_quality_threshold_sends_one_rolled_up_alert(isolated_hub, receiver, monkeypatch):
-    from safety_hub.dagkit import logical_date_for
+    from safety_hub.ops.dagkit import logical_date_for
     from safety_hub_dev.localairflow import load_dags
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")  # links in the message
@@ -76,13 +76,13 @@ def test_a_run_breaching_the_quality_threshold_sends_one_rolled_up_alert(isolate
 
 
 def test_a_failed_run_without_the_connection_only_logs(isolated_hub, monkeypatch, caplog):
-    from safety_hub.dagkit import logical_date_for
+    from safety_hub.ops.dagkit import logical_date_for
     from safety_hub_dev.localairflow import load_dags
 
     monkeypatch.delenv(CONN_ENV, raising=False)
     day = BAD_DAY + dt.timedelta(days=1)
     deliver_half_invalid(day)
-    with caplog.at_level("WARNING", logger="safety_hub.alerts"):
+    with caplog.at_level("WARNING", logger="safety_hub.ops.alerts"):
         dag_run = load_dags()[f"ingest_{FEED}"].test(logical_date=logical_date_for(day), run_conf={"business_date": day.isoformat()})
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
     alerts_logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT ")]
@@ -101,7 +101,7 @@ def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver
     business date loaded: the session's last simulated day, plus each feed's limit)."""
     from airflow.sdk import timezone
 
-    from safety_hub.health import feed_health
+    from safety_hub.ops.health import feed_health
     from safety_hub_dev.localairflow import load_dags
 
     dag = load_dags()["feed_health_check"]

@@ -11,7 +11,7 @@ import os
 import pytest
 import sqlalchemy as sa
 
-from safety_hub.errors import FeedError, FeedQualityError
+from safety_hub.domain.errors import FeedError, FeedQualityError
 from safety_hub_dev.simulator import generate_day
 from deliveries import csv_bytes, deliver
 
@@ -38,7 +38,7 @@ def bad_env(simulator, airflow_db, tmp_path_factory):
 
 
 def _run_ingest(day: dt.date) -> str:
-    from safety_hub.dagkit import logical_date_for
+    from safety_hub.ops.dagkit import logical_date_for
     from safety_hub_dev.localairflow import load_dags, run_dag
 
     return run_dag(load_dags()[f"ingest_{FEED}"], logical_date_for(day), {"business_date": day.isoformat()})
@@ -62,7 +62,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_delivery_fails_cleanly_and_keeps_the_raw_file(bad_env, case):
-    from safety_hub.landing import partition_dir, refused_dir
+    from safety_hub.ingest.landing import partition_dir, refused_dir
     from safety_hub.pipeline import run_extract, run_land
 
     home, drop = bad_env

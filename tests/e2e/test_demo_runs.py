@@ -20,7 +20,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_logical_date_follows_the_feed_schedule():
-    from safety_hub.dagkit import logical_date_for, scheduled_interval
+    from safety_hub.ops.dagkit import logical_date_for, scheduled_interval
 
     utc = dt.timezone.utc
     assert logical_date_for(dt.date(2026, 11, 3), "30 2 * * *") == dt.datetime(2026, 11, 2, 18, 30, tzinfo=utc)  # 02:30 Beijing
@@ -38,8 +38,8 @@ def test_demo_runs_leave_the_scheduler_its_next_day(duckdb_run):
     from airflow.models.serialized_dag import SerializedDagModel
     from airflow.utils.session import create_session
 
-    from safety_hub.dagkit import logical_date_for, scheduled_interval
-    from safety_hub.registry import load_registry
+    from safety_hub.ops.dagkit import logical_date_for, scheduled_interval
+    from safety_hub.config.registry import load_registry
 
     checked = 0
     with create_session() as session:

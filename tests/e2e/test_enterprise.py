@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import query
-from safety_hub.domain import canonical_org_name, map_district
+from safety_hub.domain.text import canonical_org_name
+from safety_hub.domain.places import map_district
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ import os
 import pytest
 
 from conftest import DAYS, expected_valid_keys, fact_keys
-from safety_hub.errors import DuplicateDelivery, FeedError
+from safety_hub.domain.errors import DuplicateDelivery, FeedError
 from safety_hub.pipeline import run_feed
 from safety_hub_dev.simulator import generate_day
 from safety_hub_dev.simulator.deliver import csv_bytes
@@ -52,7 +52,7 @@ def test_api_retries_transient_faults_and_loads_exactly(hub, simulator, fast_api
                                              (("ok", "500", "500", "500", "500"), "page 2: HTTP 500")],
                          ids=["garbage-page", "retries-exhausted"])
 def test_api_failure_midway_leaves_nothing_and_rerun_is_exact(hub, simulator, fast_api, faults, problem):
-    from safety_hub.landing import partition_dir
+    from safety_hub.ingest.landing import partition_dir
 
     fast_api.inject(*faults)
     with pytest.raises(FeedError, match=problem):
@@ -69,8 +69,8 @@ FEED = "hcc_project"
 
 
 def _drop(day: dt.date, content: bytes) -> str:
-    from safety_hub.extract import drop_path
-    from safety_hub.registry import get_feed
+    from safety_hub.ingest.extract import drop_path
+    from safety_hub.config.registry import get_feed
 
     path = drop_path(get_feed(FEED), day)
     archived = path.parent / "_archive" / path.name
@@ -117,7 +117,7 @@ def test_duplicate_file_is_recognised_skipped_and_audited(hub, simulator):
 def test_drifted_columns_new_kept_in_raw_renamed_mapped_by_alias(hub, simulator):
     import pandas as pd
 
-    from safety_hub.landing import partition_dir, read_sidecar
+    from safety_hub.ingest.landing import partition_dir, read_sidecar
 
     rows = [{("工程名称" if k == "项目名称" else k): v for k, v in r.items()} | {"备注": "新增字段"} for r in _records()]
     _drop(DAY, csv_bytes(rows, "gbk"))
@@ -146,6 +146,6 @@ def test_wrong_encoding_fails_then_rerun_is_exact(hub, simulator):
 
 
 def test_every_simulated_feed_has_a_registry_entry():
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     assert set(SPECS) <= set(load_registry())

@@ -19,10 +19,10 @@ import yaml
 
 from browser import chromium, record_console, screenshot_path
 from airflow_api import ApiServer, api_server
-from safety_hub import settings
-from safety_hub.health import feed_health, last_runs, read_engine
-from safety_hub.registry import load_registry
-from safety_hub.health_page import URL_PREFIX, _json_ready
+from safety_hub.config import settings
+from safety_hub.ops.health import feed_health, last_runs, read_engine
+from safety_hub.config.registry import load_registry
+from safety_hub.ops.health_page import URL_PREFIX, _json_ready
 
 pytestmark = pytest.mark.e2e
 STALE_FEED = "emb_enforcement"  # its freshness limit is cut below the age of its data

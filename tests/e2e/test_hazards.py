@@ -18,8 +18,11 @@ import re
 import pytest
 
 from conftest import detected, query
-from safety_hub.domain import map_district, normalise_uscc, parse_date, to_halfwidth
-from safety_hub.registry import load_registry
+from safety_hub.domain.places import map_district
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.domain.dates import parse_date
+from safety_hub.domain.text import to_halfwidth
+from safety_hub.config.registry import load_registry
 from safety_hub_dev.simulator.generate import generate_day
 from safety_hub_dev.simulator.spec import SPECS
 

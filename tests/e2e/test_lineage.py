@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from conftest import DAYS
-from safety_hub import lineage
-from safety_hub.connections import ConnectionInfo
-from safety_hub.registry import load_registry
+from safety_hub.ops import lineage
+from safety_hub.config.connections import ConnectionInfo
+from safety_hub.config.registry import load_registry
 
 pytestmark = pytest.mark.e2e
 FEEDS = load_registry()

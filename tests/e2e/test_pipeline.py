@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from safety_hub.domain import DISTRICTS
-from safety_hub.registry import load_registry
+from safety_hub.domain.places import DISTRICTS
+from safety_hub.config.registry import load_registry
 from conftest import detected, expected_quarantine, expected_valid_keys, query
 
 pytestmark = pytest.mark.e2e
@@ -199,7 +199,7 @@ def test_dim_date_covers_every_business_date_with_iso_weeks(run):
 
 
 def test_dim_industry_maps_registered_codes_to_sectors(run):
-    from safety_hub.domain import industry_sector
+    from safety_hub.domain.industry import industry_sector
 
     dim = query(run, "SELECT industry_code, sector FROM dim_industry")
     codes = set(query(run, "SELECT DISTINCT industry_code FROM fact_ent_registry")["industry_code"])

@@ -58,8 +58,8 @@ def sheet(workbook: Path, name: str, columns) -> pd.DataFrame:
 
 
 def district_report_overdue(engine: sa.Engine, as_of: dt.date) -> int:
-    """超期未改 of the district report (safety_hub.report) for ``as_of``: what its page shows."""
-    from safety_hub.report import district_summary, render_district_report
+    """超期未改 of the district report (safety_hub.reporting.district) for ``as_of``: what its page shows."""
+    from safety_hub.reporting.district import district_summary, render_district_report
 
     frame = district_summary(engine, as_of)
     assert len(frame) > 0, f"mart_district_hazard holds no rows for {as_of}"
@@ -144,7 +144,7 @@ def finished(duckdb_run, sim_server, tmp_path_factory):
     from safety_hub_dev.simulator import write_day
     from safety_hub_dev.simulator.connections import simulator_connections
     from safety_hub.warehouse.engine import get_engine
-    from safety_hub.warehouse.transform import build_dimensions, build_marts
+    from safety_hub.warehouse.build import build_dimensions, build_marts
 
     home = tmp_path_factory.mktemp("finished-week")
     url = copy_warehouse(duckdb_run, home)

@@ -18,8 +18,10 @@ from openpyxl import load_workbook
 
 from browser import chromium, record_console, screenshot_path
 from conftest import DAYS, SIM_TOKEN, query
-from safety_hub.domain import normalise_uscc, parse_date, to_halfwidth
-from safety_hub.registry import get_feed
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.domain.dates import parse_date
+from safety_hub.domain.text import to_halfwidth
+from safety_hub.config.registry import get_feed
 from safety_hub.reporting import archive
 from safety_hub.reporting.archive import ReportWeek
 from safety_hub.reporting.cells import FORMULA_TRIGGERS
@@ -289,7 +291,7 @@ def test_a_past_week_produced_again_later_gives_the_same_figures(duckdb_run, sim
     from safety_hub_dev.simulator import write_day
     from safety_hub_dev.simulator.connections import simulator_connections
     from safety_hub.warehouse.engine import get_engine
-    from safety_hub.warehouse.transform import build_dimensions, build_marts
+    from safety_hub.warehouse.build import build_dimensions, build_marts
 
     archived = json.loads(week_files(duckdb_run)["figures"].read_text(encoding="utf-8"))
     source = Path(duckdb_run.warehouse_url.removeprefix("duckdb:///"))

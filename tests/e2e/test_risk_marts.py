@@ -20,8 +20,13 @@ import pandas as pd
 import pytest
 
 from conftest import DAYS, detected, query
-from safety_hub.domain import industry_sector, map_district, normalise_uscc, parse_date, to_halfwidth
-from safety_hub.risk import GRADES, load_risk_config, week_end, week_label
+from safety_hub.domain.industry import industry_sector
+from safety_hub.domain.places import map_district
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.domain.dates import parse_date
+from safety_hub.domain.text import to_halfwidth
+from safety_hub.config.risk import GRADES, load_risk_config
+from safety_hub.warehouse.risk import week_end, week_label
 from safety_hub_dev.simulator.datasets.emb_extra import REGISTRY, employees_of, key_enterprises
 from safety_hub_dev.simulator.enterprises import enterprise_pool
 from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day

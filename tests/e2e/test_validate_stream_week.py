@@ -16,7 +16,7 @@ import pytest
 from conftest import DAYS
 from validate_reference import assert_same_stage, comparable_summary, read_stage, whole_file_stage
 
-from safety_hub.registry import load_registry
+from safety_hub.config.registry import load_registry
 
 pytestmark = pytest.mark.e2e
 FEEDS = sorted(load_registry())
@@ -53,7 +53,7 @@ ACROSS_ROWS = {"emb_enforcement": "doc_no.unique", "tc_rail_segment_chief": "str
 def test_streamed_validation_equals_the_whole_file(landed, feed_id, tmp_path):
     import pyarrow.parquet as pq
 
-    from safety_hub.landing import RECORDS, partition_dir
+    from safety_hub.ingest.landing import RECORDS, partition_dir
     from safety_hub.quality.stream import validate_delivery
 
     feed = load_registry()[feed_id]

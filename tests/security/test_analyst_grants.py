@@ -68,7 +68,7 @@ def _denied(engine, role, sql):
 
 @pytest.mark.parametrize("role", ["pg_read_server_files", "pg_read_all_data", "pg_write_server_files", "pg_monitor", "pg_nothing_yet"])
 def test_builtin_roles_are_refused_even_when_adopting(warehouse, role):
-    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.warehouse.roles import grant_analyst
 
     engine, _ = warehouse
     for adopt in (False, True):
@@ -80,7 +80,8 @@ def test_builtin_roles_are_refused_even_when_adopting(warehouse, role):
 
 
 def test_an_existing_role_is_refused_unless_adopted(warehouse):
-    from safety_hub.warehouse.access import grant_analyst, is_analyst_role
+    from safety_hub.warehouse.roles import grant_analyst
+    from safety_hub.warehouse.access import is_analyst_role
 
     engine, created = warehouse
     role = _role(created, "sh_existing")
@@ -95,7 +96,8 @@ def test_an_existing_role_is_refused_unless_adopted(warehouse):
 
 
 def test_a_created_role_is_marked_and_reused(warehouse):
-    from safety_hub.warehouse.access import grant_analyst, is_analyst_role
+    from safety_hub.warehouse.roles import grant_analyst
+    from safety_hub.warehouse.access import is_analyst_role
 
     engine, created = warehouse
     role = _role(created, "sh_new_analyst")
@@ -106,7 +108,7 @@ def test_a_created_role_is_marked_and_reused(warehouse):
 
 @pytest.mark.parametrize("attribute", ["SUPERUSER", "IN ROLE pg_read_all_data", "IN ROLE pg_read_server_files", "BYPASSRLS"])
 def test_powerful_roles_are_refused_even_when_adopting(warehouse, attribute):
-    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.warehouse.roles import grant_analyst
 
     engine, created = warehouse
     role = _role(created, "sh_powerful")
@@ -148,7 +150,7 @@ def _feeds_with_changes(target: Path) -> None:
 
 
 def test_personal_columns_added_after_grant_analyst_stay_hidden(warehouse, tmp_path, monkeypatch):
-    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.warehouse.roles import grant_analyst
     from safety_hub.warehouse.engine import ensure_schema
 
     engine, created = warehouse
@@ -169,7 +171,7 @@ def test_personal_columns_added_after_grant_analyst_stay_hidden(warehouse, tmp_p
 
 
 def test_grants_are_column_level_only(warehouse):
-    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.warehouse.roles import grant_analyst
 
     engine, created = warehouse
     role = _role(created, "sh_analyst_cols")

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from safety_hub.errors import DuplicateDelivery
+from safety_hub.domain.errors import DuplicateDelivery
 from safety_hub.pipeline import run_feed
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +21,8 @@ DAY = dt.date(2026, 11, 25)
 @pytest.fixture
 def drop(hub, tmp_path, monkeypatch):
     """A drop folder of this test's own holding the day's delivery."""
-    from safety_hub.extract import drop_path
-    from safety_hub.registry import get_feed
+    from safety_hub.ingest.extract import drop_path
+    from safety_hub.config.registry import get_feed
     from safety_hub_dev.simulator import generate_day
     from safety_hub_dev.simulator.deliver import csv_bytes
 
@@ -38,7 +38,7 @@ def drop(hub, tmp_path, monkeypatch):
 def test_a_rerun_appends_its_skip_and_the_load_stays(drop):
     import sqlalchemy as sa
 
-    from safety_hub.health import data_as_of, feed_health
+    from safety_hub.ops.health import data_as_of, feed_health
     from safety_hub.warehouse.engine import get_engine
 
     run_feed(FEED, DAY, batch_id="scheduled__1")

@@ -62,7 +62,7 @@ def site(tmp_path_factory) -> Path:
 
     from safety_hub.quality import docs
     from safety_hub.quality.validate import check_batch
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     home = tmp_path_factory.mktemp("data-docs-home")
     with pytest.MonkeyPatch.context() as mp:
@@ -205,7 +205,7 @@ def client(site, airflow_db):
 
     from airflow.api_fastapi.app import create_auth_manager
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-    from safety_hub.health_page import URL_PREFIX, create_app
+    from safety_hub.ops.health_page import URL_PREFIX, create_app
 
     token = create_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
     root = FastAPI()
@@ -217,7 +217,7 @@ def client(site, airflow_db):
 
 
 def assert_isolated(response) -> None:
-    from safety_hub.health_page import DATA_DOCS_CSP
+    from safety_hub.ops.health_page import DATA_DOCS_CSP
 
     csp = response.headers.get("content-security-policy", "")
     assert csp == DATA_DOCS_CSP, (response.request.url, csp)
@@ -229,7 +229,7 @@ def assert_isolated(response) -> None:
 
 
 def test_every_data_docs_response_is_sandboxed(site, client):
-    from safety_hub.health_page import DATA_DOCS_TYPES
+    from safety_hub.ops.health_page import DATA_DOCS_TYPES
 
     served = [p for p in site.rglob("*") if p.is_file() and p.suffix in DATA_DOCS_TYPES]
     assert len(served) >= 4
@@ -267,7 +267,7 @@ class _Site(http.server.SimpleHTTPRequestHandler):
     requests: list[str] = []
 
     def do_GET(self):
-        from safety_hub.health_page import DATA_DOCS_HEADERS, DATA_DOCS_TYPES
+        from safety_hub.ops.health_page import DATA_DOCS_HEADERS, DATA_DOCS_TYPES
 
         type(self).requests.append(self.path)
         target = (Path(self.directory) / self.path.split("?")[0].lstrip("/")).resolve()

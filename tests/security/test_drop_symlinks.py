@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from safety_hub.alerts import ALERT_CONN_ID
+from safety_hub.ops.alerts import ALERT_CONN_ID
 from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -45,11 +45,11 @@ def drop(simulator, airflow_db, tmp_path, monkeypatch):
 
 
 def test_a_symbolic_link_delivery_is_refused_without_quoting_its_target(drop, receiver, caplog):
-    from safety_hub import settings
-    from safety_hub.dagkit import logical_date_for
-    from safety_hub.extract import drop_path
+    from safety_hub.config import settings
+    from safety_hub.ops.dagkit import logical_date_for
+    from safety_hub.ingest.extract import drop_path
     from safety_hub_dev.localairflow import load_dags
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     folder, secret = drop
     os.symlink(secret, drop_path(get_feed(FEED), DAY))

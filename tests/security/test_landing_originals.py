@@ -36,13 +36,13 @@ def _rows(n: int | None = None) -> list[dict]:
 
 
 def _land(content: bytes, name: str = "在建项目_20261102.csv") -> Path:
-    from safety_hub.extract import Extract, RawFile
-    from safety_hub.landing import land_raw, land_records
-    from safety_hub.registry import get_feed
+    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.landing import land_raw, land_records
+    from safety_hub.config.registry import get_feed
 
     land_raw(Extract(FEED, DAY, "test", [RawFile(name, content)]))
     land_records(get_feed(FEED), DAY)
-    from safety_hub.landing import partition_dir
+    from safety_hub.ingest.landing import partition_dir
 
     return partition_dir(FEED, DAY)
 
@@ -55,10 +55,10 @@ def _leftovers(home: Path) -> list[str]:
 def test_a_replaced_delivery_keeps_its_originals_and_every_audited_sha256_verifies(home, monkeypatch):
     from deliveries import csv_bytes
 
-    from safety_hub.extract import drop_path
-    from safety_hub.landing import kept_deliveries, read_sidecar, verify_delivery
+    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.landing import kept_deliveries, read_sidecar, verify_delivery
     from safety_hub.pipeline import run_feed
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
     from safety_hub.warehouse.engine import get_engine
 
     (home / "drop").mkdir()
@@ -91,7 +91,7 @@ def test_a_replaced_partition_still_parses_and_replays(home):
     """The kept originals sit beside the partition's own files and do not change what it reads."""
     from deliveries import csv_bytes
 
-    from safety_hub.landing import partition_dir, read_records
+    from safety_hub.ingest.landing import partition_dir, read_records
     from safety_hub.pipeline import run_land
 
     _land(csv_bytes(_rows(10)))
@@ -104,8 +104,8 @@ def test_a_replaced_partition_still_parses_and_replays(home):
 def test_a_landing_that_fails_while_writing_leaves_no_temporary_folder(home):
     from deliveries import csv_bytes
 
-    from safety_hub.extract import Extract, RawFile
-    from safety_hub.landing import land_raw, pending_dir
+    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.landing import land_raw, pending_dir
 
     part = _land(csv_bytes(_rows(10)))
     before = sorted(p.name for p in part.iterdir())
@@ -120,7 +120,7 @@ def test_a_landing_that_fails_while_writing_leaves_no_temporary_folder(home):
 def test_a_landing_that_fails_at_the_swap_keeps_the_accepted_partition(home, monkeypatch):
     from deliveries import csv_bytes
 
-    from safety_hub.landing import read_sidecar
+    from safety_hub.ingest.landing import read_sidecar
 
     part = _land(csv_bytes(_rows(10)))
     accepted = read_sidecar(part)["sha256"]

@@ -254,15 +254,15 @@ def test_simulator_refuses_to_listen_beyond_loopback_without_tokens():
 
 
 def _api_feed(**delivery):
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     feed = get_feed("emb_hazard")
     return feed.model_copy(update={"delivery": feed.delivery.model_copy(update=delivery)})
 
 
 def test_plain_http_to_a_remote_agency_is_refused_before_any_request(monkeypatch):
-    from safety_hub.errors import FeedError
-    from safety_hub.extract import extract_rest_api
+    from safety_hub.domain.errors import FeedError
+    from safety_hub.ingest.extract import extract_rest_api
 
     monkeypatch.setenv("AIRFLOW_CONN_EMB_API", json.dumps({"conn_type": "http", "host": "http://agency.example.gov.cn", "password": "t"}))
     feed = _api_feed()
@@ -283,8 +283,8 @@ def test_plain_http_to_a_remote_agency_is_refused_before_any_request(monkeypatch
     ("ftp://agency.example.gov.cn", {"allow_http": True}, {}, False),
 ])
 def test_transport_rules(host, delivery, extra, allowed):
-    from safety_hub.errors import FeedError
-    from safety_hub.extract import check_transport
+    from safety_hub.domain.errors import FeedError
+    from safety_hub.ingest.extract import check_transport
 
     feed = _api_feed(**delivery)
     if allowed:
@@ -295,7 +295,7 @@ def test_transport_rules(host, delivery, extra, allowed):
 
 
 def test_feed_files_do_not_allow_http():
-    from safety_hub.registry import RestApiDelivery, load_registry
+    from safety_hub.config.registry import RestApiDelivery, load_registry
 
     assert RestApiDelivery.model_fields["allow_http"].default is False
     assert not [f.feed_id for f in load_registry().values() if getattr(f.delivery, "allow_http", False)]

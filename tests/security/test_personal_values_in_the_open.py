@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from safety_hub.alerts import ALERT_CONN_ID
+from safety_hub.ops.alerts import ALERT_CONN_ID
 from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
@@ -35,7 +35,7 @@ def receiver(monkeypatch):
 def clear_delivery(simulator, airflow_db, tmp_path, monkeypatch) -> list[str]:
     """The day's gas inspections in the agency's database of this test's own, with the name and
     phone of over half the rows in clear; returns the clear values."""
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
     from safety_hub_dev.simulator import generate_day
     from safety_hub_dev.simulator.deliver import write_sqlite
     from safety_hub_dev.simulator.spec import SPECS
@@ -55,8 +55,9 @@ def clear_delivery(simulator, airflow_db, tmp_path, monkeypatch) -> list[str]:
 
 
 def test_clear_personal_values_stay_in_the_audit_layer(clear_delivery, receiver, caplog, capfd):
-    from safety_hub import lineage, settings
-    from safety_hub.dagkit import logical_date_for
+    from safety_hub.ops import lineage
+    from safety_hub.config import settings
+    from safety_hub.ops.dagkit import logical_date_for
     from safety_hub_dev.localairflow import load_dags
     from safety_hub.quality.docs import build_docs, docs_dir
     from safety_hub.warehouse.engine import get_engine

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from safety_hub.cli import main
-from safety_hub.masking import mask_value
+from safety_hub.domain.masking import mask_value
 
 FEED = "hcc_gas_inspection"
 DAY = dt.date(2026, 10, 1)

@@ -33,8 +33,8 @@ def _validated(day: dt.date = DAY, batch_id: str = "b1") -> dict:
     """Land the day's 在建项目 file and validate it; the summary (with some rows quarantined)."""
     from deliveries import csv_bytes
 
-    from safety_hub.extract import Extract, RawFile
-    from safety_hub.landing import land_raw
+    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate
     from safety_hub_dev.simulator import generate_day
 
@@ -47,7 +47,7 @@ def _validated(day: dt.date = DAY, batch_id: str = "b1") -> dict:
 
 def _fact_table(engine: sa.Engine, refuse: str | None) -> None:
     """Recreate the feed's fact table (empty); with ``refuse`` a CHECK that rejects the rows it names."""
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
     from safety_hub.warehouse.engine import ensure_schema
 
     table = ensure_schema(engine).tables[get_feed(FEED).target_table]
@@ -60,7 +60,7 @@ def _fact_table(engine: sa.Engine, refuse: str | None) -> None:
 
 
 def _counts(engine: sa.Engine, day: dt.date = DAY) -> dict[str, int]:
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     tables = (*QUALITY, "load_audit", get_feed(FEED).target_table)
     with engine.connect() as conn:
@@ -70,7 +70,7 @@ def _counts(engine: sa.Engine, day: dt.date = DAY) -> dict[str, int]:
 
 def _load_fails_then_succeeds(engine: sa.Engine) -> None:
     from safety_hub.pipeline import run_load
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     summary = _validated()
     _fact_table(engine, refuse="TRUE")
@@ -117,9 +117,9 @@ def test_a_refused_load_leaves_no_quarantine_on_postgres(home, monkeypatch):
 def test_a_batch_over_the_threshold_keeps_its_quarantine_and_loads_nothing(home, monkeypatch):
     from deliveries import csv_bytes
 
-    from safety_hub.errors import FeedQualityError
-    from safety_hub.extract import Extract, RawFile
-    from safety_hub.landing import land_raw
+    from safety_hub.domain.errors import FeedQualityError
+    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate
     from safety_hub_dev.simulator import generate_day
     from safety_hub.warehouse.engine import get_engine
@@ -143,8 +143,8 @@ def test_backfill_reports_a_refused_day_in_one_line_and_goes_on(home, monkeypatc
     from deliveries import csv_bytes
 
     from safety_hub import cli
-    from safety_hub.extract import drop_path
-    from safety_hub.registry import get_feed
+    from safety_hub.ingest.extract import drop_path
+    from safety_hub.config.registry import get_feed
     from safety_hub_dev.simulator import generate_day
     from safety_hub.warehouse.engine import get_engine
 

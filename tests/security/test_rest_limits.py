@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from safety_hub.connections import ConnectionInfo
-from safety_hub.errors import FeedError
+from safety_hub.config.connections import ConnectionInfo
+from safety_hub.domain.errors import FeedError
 
 DAY = dt.date(2026, 11, 2)
 MB = 1 << 20
@@ -108,7 +108,7 @@ def serve():
 
 
 def _feed(**delivery):
-    from safety_hub.registry import Feed, get_feed
+    from safety_hub.config.registry import Feed, get_feed
 
     feed = get_feed("emb_hazard")
     data = feed.model_dump()
@@ -118,7 +118,7 @@ def _feed(**delivery):
 
 def _extract(monkeypatch, server: _Server, seconds: float, **delivery) -> tuple[FeedError, float]:
     """Extract from ``server`` in a thread; fail unless it raised a ``FeedError`` within ``seconds``."""
-    from safety_hub import extract
+    from safety_hub.ingest import extract
 
     monkeypatch.setattr(extract, "get_connection", lambda conn_id: ConnectionInfo(conn_id, server.url, "token", {"timeout": 5, "backoff_seconds": 0.1}))
     feed = _feed(**delivery)
@@ -156,7 +156,7 @@ def test_a_trickling_server_is_cut_off_at_the_request_deadline(serve, monkeypatc
 
 
 def test_the_default_deadline_is_bounded():
-    from safety_hub.registry import RestApiDelivery
+    from safety_hub.config.registry import RestApiDelivery
 
     delivery = RestApiDelivery(kind="rest_api", conn_id="x", endpoint="/x")
     assert (delivery.request_deadline_seconds, delivery.max_page_mb, delivery.max_pages) == (120, 50, 10_000)

@@ -16,7 +16,7 @@ import zipfile
 
 import pytest
 
-from safety_hub.errors import FeedError
+from safety_hub.domain.errors import FeedError
 from safety_hub.pipeline import run_feed
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +49,7 @@ BILLION_LAUGHS = lambda x: x.replace(b"<worksheet", LAUGHS, 1)  # noqa: E731
 @pytest.fixture
 def drops(hub, tmp_path, monkeypatch):
     """Drop folders of this test's own for the Excel feed's and the CSV feed's agencies."""
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     folders = {}
     for feed_id in (XLSX_FEED, CSV_FEED):
@@ -62,8 +62,8 @@ def drops(hub, tmp_path, monkeypatch):
 
 def _refused(feed_id: str, content: bytes) -> tuple[str, int]:
     """Deliver ``content`` as the day's file, run the feed; the refusal's text and the peak traced memory."""
-    from safety_hub.extract import drop_path
-    from safety_hub.registry import get_feed
+    from safety_hub.ingest.extract import drop_path
+    from safety_hub.config.registry import get_feed
 
     drop_path(get_feed(feed_id), DAY).write_bytes(content)
     tracemalloc.start()
@@ -78,7 +78,7 @@ def _refused(feed_id: str, content: bytes) -> tuple[str, int]:
 
 def _nothing_loaded(feed_id: str) -> None:
     from conftest import fact_keys
-    from safety_hub.landing import partition_dir, refused_dir
+    from safety_hub.ingest.landing import partition_dir, refused_dir
 
     assert fact_keys(feed_id) == []
     assert not partition_dir(feed_id, DAY).exists(), "no partition for a refused delivery"
@@ -106,7 +106,7 @@ def test_a_hostile_workbook_is_refused_in_little_memory(drops, patch, limit):
 
 
 def test_an_oversized_csv_field_is_refused_in_one_line(drops):
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
     from safety_hub_dev.simulator import generate_day
     from safety_hub_dev.simulator.deliver import csv_bytes
 

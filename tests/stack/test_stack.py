@@ -45,11 +45,11 @@ def stack_run():
     for what, port in (("PostgreSQL", PG_PORT), ("Redis", REDIS_PORT)):
         if not reachable(PG_HOST, port):
             pytest.skip(f"{what} is not reachable on {PG_HOST}:{port}: the stack needs the machine's own (see README, 'Production')")
-    from safety_hub.dagkit import logical_date_for
-    from safety_hub.registry import load_registry
+    from safety_hub.ops.dagkit import logical_date_for
+    from safety_hub.config.registry import load_registry
     from safety_hub.reporting.archive import ReportWeek
     from safety_hub_dev.simulator import generate_day, write_day
-    from safety_hub.alerts import ALERT_CONN_ID
+    from safety_hub.ops.alerts import ALERT_CONN_ID
     from safety_hub_dev.simulator.connections import SPECS  # (registered by the simulator package)
     from safety_hub_dev.stack import drop_databases, trigger, wait_for_runs
 
@@ -103,7 +103,7 @@ def _wait_for_dags(stack, token, timeout: float = 300) -> None:
     """Until the DAG processor has serialised every DAG file's DAGs."""
     import time
 
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     expected = {f"ingest_{f}" for f in load_registry()} | {"warehouse_build", "report_district_hazard", "report_weekly"}
     deadline = time.monotonic() + timeout
@@ -136,7 +136,7 @@ def _warehouse(stack_run, sql: str):
 
 
 def test_every_run_succeeded_through_the_scheduler(stack_run):
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     states = stack_run["states"]
     assert len(states) == len(DAYS) * len(load_registry()) + 3
@@ -160,7 +160,7 @@ def test_tasks_ran_on_both_celery_workers(stack_run):
 
 
 def test_warehouse_on_postgresql_matches_the_truth(stack_run):
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     truth = stack_run["truth"]
     for feed_id, feed in sorted(load_registry().items()):
@@ -174,7 +174,7 @@ def test_warehouse_on_postgresql_matches_the_truth(stack_run):
 
 
 def test_a_broken_delivery_fails_its_run_and_alerts_once(stack_run):
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     dag_id, run_id = stack_run["bad_run"]
     assert stack_run["bad_state"] == "failed"
@@ -193,8 +193,8 @@ def test_workers_sent_openlineage_events_for_every_extract_and_load(stack_run):
     """The provider's listener and the tasks' own dataset events, from Celery workers' task processes."""
     import json
 
-    from safety_hub import lineage
-    from safety_hub.registry import load_registry
+    from safety_hub.ops import lineage
+    from safety_hub.config.registry import load_registry
 
     cfg = stack_run["cfg"]
     events = lineage.read_events(lineage.events_path(json.dumps(lineage.file_transport(cfg.workdir / "hub"))))

@@ -61,7 +61,7 @@ def test_the_corpus_covers_every_class_and_delivery_kind(corpus):
 
 def _feed_for(case: dict):
     """The registered feed, or its copy with the case's overrides (smaller limits, a marker)."""
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     feed = get_feed(case["feed"])
     update = {}
@@ -73,9 +73,9 @@ def _feed_for(case: dict):
 @pytest.fixture
 def run_case(corpus, monkeypatch):
     """Run one case through ``main(["validate", ...])`` in-process: (exit code, stdout, stderr, seen, seconds)."""
-    import safety_hub.landing as landing
+    import safety_hub.ingest.landing as landing
     import safety_hub.quality.validate as validate
-    import safety_hub.registry as registry
+    import safety_hub.config.registry as registry
     from safety_hub.cli import main
 
     root, cases = corpus

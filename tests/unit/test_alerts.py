@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from safety_hub import alerts
-from safety_hub.alerts import ALERT_CONN_ID, TaskFailure, run_failure_alert, stale_feeds_alert
-from safety_hub.health import STATUS_OK, STATUS_STALE, FeedHealth, data_as_of
-from safety_hub.settings import business_tz
+from safety_hub.ops import alerts
+from safety_hub.ops.alerts import ALERT_CONN_ID, TaskFailure, run_failure_alert, stale_feeds_alert
+from safety_hub.ops.health import STATUS_OK, STATUS_STALE, FeedHealth, data_as_of
+from safety_hub.config.settings import business_tz
 from safety_hub.warehouse.quarantine import QuarantineCounts
 from webhook_receiver import Receiver
 
@@ -132,7 +132,7 @@ def test_the_check_covering_eight_oclock_lists_every_stale_feed_even_never_loade
 def test_without_the_connection_alerts_are_only_logged(monkeypatch, caplog):
     monkeypatch.delenv(CONN_ENV, raising=False)
     alert = run_failure_alert("d", "r", [TaskFailure("t", error_type="ValueError", error="boom")])
-    with caplog.at_level("WARNING", logger="safety_hub.alerts"):
+    with caplog.at_level("WARNING", logger="safety_hub.ops.alerts"):
         assert alerts.deliver(alert) == "log"
     assert "ValueError: boom" in caplog.text
 
@@ -211,7 +211,7 @@ def test_email_through_the_smtp_connection(monkeypatch):
 
 
 def test_webhook_url_from_connection_parts():
-    from safety_hub.connections import ConnectionInfo
+    from safety_hub.config.connections import ConnectionInfo
 
     assert alerts.webhook_url(ConnectionInfo("c", host="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k")) == \
         "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"

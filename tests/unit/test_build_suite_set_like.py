@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from safety_hub.registry import Rule, get_feed, load_registry
+from safety_hub.config.registry import Rule, get_feed, load_registry
 
 
 def _context():

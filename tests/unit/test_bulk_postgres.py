@@ -18,11 +18,12 @@ import pytest
 import sqlalchemy as sa
 from pg_scratch import scratch_database
 
+from safety_hub.config.settings import business_tz
 from safety_hub.warehouse import bulk
 from safety_hub.warehouse.bulk import bulk_insert
 
 UTC = dt.timezone.utc
-CST = dt.timezone(dt.timedelta(hours=8))
+CST = business_tz()
 
 # Text that CSV, COPY or the old na_rep="\N" could get wrong.
 AWKWARD_TEXT = [

@@ -16,7 +16,7 @@ DAY = dt.date(2026, 11, 2)
 
 
 def test_feeds_lists_every_registered_feed(capsys):
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     assert main(["feeds"]) == 0
     out = capsys.readouterr().out
@@ -107,7 +107,7 @@ def test_validate_reads_a_folder_of_api_pages(tmp_path, capsys):
 
 
 def test_validate_checks_the_count_in_the_marker_beside_the_file(tmp_path, capsys, monkeypatch):
-    import safety_hub.registry as registry
+    import safety_hub.config.registry as registry
 
     feed = registry.get_feed("hcc_project")
     marked = feed.model_copy(update={"delivery": feed.delivery.model_copy(update={"marker_suffix": ".ok"})})

@@ -14,8 +14,9 @@ import logging
 import pandas as pd
 import pytest
 
-from safety_hub import codes
-from safety_hub.domain import make_uscc, map_district
+from safety_hub.domain import codes
+from safety_hub.domain.uscc import make_uscc
+from safety_hub.domain.places import map_district
 
 
 @pytest.mark.parametrize("plate, ok", [
@@ -199,7 +200,7 @@ def test_consistent_per_key_fails_every_row_of_a_conflicting_key_but_not_resubmi
 def test_code_columns_are_stored_in_one_spelling():
     """A ``code`` column (plates, permits, UN numbers) is half-width, upper case and trimmed in the warehouse."""
     from safety_hub.quality.normalise import normalise
-    from safety_hub.registry import get_feed
+    from safety_hub.config.registry import get_feed
 
     typed = normalise(get_feed("tc_dg_waybill"), pd.DataFrame({"CPHM": ["津Ａ12345 ", "津b23456", None], "UNH": ["１２０３", "1203", ""],
                                                                "GCHM": ["津ａ1234挂", None, "津A1234挂"]}))

@@ -263,7 +263,7 @@ def test_every_compose_variable_is_in_env_example():
 
 
 def test_env_example_holds_only_placeholders():
-    from safety_hub.deploy_secrets import DEPLOY_SECRETS
+    from safety_hub.ops.deploy_secrets import DEPLOY_SECRETS
 
     values = _env_example()
     secrets = {k: v for k, v in values.items() if k not in NON_SECRET_ENV_KEYS}

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from safety_hub import settings
-from safety_hub.registry import RegistryError, load_cross_rules
+from safety_hub.config import settings
+from safety_hub.config.registry import RegistryError, load_cross_rules
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.crosscheck import run_cross_rules
 from safety_hub.warehouse.engine import ensure_schema
@@ -175,7 +175,7 @@ CASES = [
 
 
 def test_a_document_number_used_by_another_case_in_another_batch_flags_both(tmp_path):
-    from safety_hub.codes import normalise_doc_no
+    from safety_hub.domain.codes import normalise_doc_no
 
     engine, md = _warehouse(tmp_path)
     with engine.begin() as conn:

@@ -9,19 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from safety_hub.domain import (
-    DISTRICTS,
-    USCC_CHARSET,
-    USCC_WEIGHTS,
-    is_pilot_era_uscc,
-    is_valid_uscc,
-    make_uscc,
-    map_district,
-    normalise_uscc,
-    org_code_check_char,
-    parse_date,
-    uscc_check_char,
-)
+from safety_hub.domain.places import DISTRICTS, map_district
+from safety_hub.domain.uscc import USCC_CHARSET, USCC_WEIGHTS, is_pilot_era_uscc, is_valid_uscc, make_uscc, normalise_uscc, org_code_check_char, uscc_check_char
+from safety_hub.domain.dates import parse_date
 
 WORKED_EXAMPLE = "91120116697415782C"  # DOMAIN.md §1: sum 1321, 1321 mod 31 = 19, 31 - 19 = 12 -> 'C'
 ORG_WEIGHTS_FROM_SPEC = (3, 7, 9, 10, 5, 8, 4, 2)  # DOMAIN.md §1, GB 11714
@@ -333,7 +323,7 @@ def test_parse_date_passes_dates_through():
     ("A0421", "渔业"), ("G5310", "铁路"), ("c2614", "危化"), ("Ｃ２６１４", "危化"), ("K7010", None), (None, None),
 ])
 def test_industry_sector_longest_prefix(code, sector):
-    from safety_hub.domain import industry_sector
+    from safety_hub.domain.industry import industry_sector
 
     assert industry_sector(code) == sector
 

@@ -12,10 +12,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from safety_hub.domain import canonical_org_name, make_uscc
-from safety_hub.registry import RegistryError, load_precedence
+from safety_hub.domain.text import canonical_org_name
+from safety_hub.domain.uscc import make_uscc
+from safety_hub.config.registry import RegistryError, load_precedence
 from safety_hub.warehouse.engine import ensure_schema
-from safety_hub.warehouse.transform import build_dimensions, canonical_name_sql
+from safety_hub.warehouse.build import build_dimensions, canonical_name_sql
 
 D1, D2, D3 = dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)
 A = make_uscc("91", "120116", "1A2B3C4D")
@@ -54,7 +55,7 @@ def test_a_rename_is_not_a_spelling_variant():
 
 def test_canonical_name_sql_agrees_with_python(tmp_path):
     """The warehouse applies the same rules in SQL to names already normalised at load (half-width, trimmed)."""
-    from safety_hub.domain import normalise_org_name
+    from safety_hub.domain.text import normalise_org_name
 
     names = ["天津市宏远化工有限责任公司", "（天津）宏远化工有限公司", "天津宏远 化工有限公司", "天津宏远［集团］有限公司",
              "天津宏远【集团】有限公司", "天津市", "(天津)", "中国铁路北京局集团有限责任公司天津工务段", "宏远天津市化工有限公司", "O'Brien 天津"]
@@ -144,7 +145,7 @@ def test_registry_district_wins_over_a_later_hazard_report(engine):
 
 
 def test_precedence_config_is_validated(tmp_path):
-    from safety_hub import settings
+    from safety_hub.config import settings
 
     feeds = tmp_path / "feeds"
     shutil.copytree(settings.feeds_dir(), feeds)

@@ -8,10 +8,10 @@ import os
 
 import pytest
 
-from safety_hub import extract as ex
-from safety_hub.connections import ConnectionInfo
-from safety_hub.errors import FeedError
-from safety_hub.registry import get_feed
+from safety_hub.ingest import extract as ex
+from safety_hub.config.connections import ConnectionInfo
+from safety_hub.domain.errors import FeedError
+from safety_hub.config.registry import get_feed
 
 DAY = dt.date(2026, 11, 5)
 BODY = "项目编号,项目名称\nXM1,甲\nXM2,乙\nXM3,丙\n".encode("gbk")
@@ -68,7 +68,7 @@ def test_a_marker_without_a_count_is_refused_without_quoting_it(drop, content):
 
 
 def test_the_count_is_checked_at_landing(drop, tmp_path, monkeypatch):
-    from safety_hub.landing import land_raw, land_records, read_sidecar
+    from safety_hub.ingest.landing import land_raw, land_records, read_sidecar
 
     monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / "hub"))
     feed = _feed()
@@ -132,7 +132,7 @@ def test_a_dropped_file_is_landed_by_streaming_its_bytes_and_hashed_as_copied(dr
     import hashlib
     import json
 
-    from safety_hub.landing import SIDECAR, land_raw, pending_dir
+    from safety_hub.ingest.landing import SIDECAR, land_raw, pending_dir
 
     monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / "home"))
     feed = _feed(marker=None)

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from safety_hub.domain import accident_grade, railway_km
+from safety_hub.domain.codes import accident_grade, railway_km
 
 # --- accident grade: every band edge on every criterion -------------------------------
 # "以上" includes the bound, "以下" excludes it; direct loss in 万元 (1亿 = 10000万元).

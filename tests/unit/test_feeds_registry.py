@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from safety_hub.registry import agencies, load_registry
+from safety_hub.config.registry import agencies, load_registry
 from safety_hub_dev.simulator.generate import generate_day
 from safety_hub_dev.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from safety_hub.quality.validate import check_batch
-from safety_hub.registry import load_registry
+from safety_hub.config.registry import load_registry
 from safety_hub_dev.simulator.generate import generate_day
 from safety_hub_dev.simulator.spec import SPECS
 
@@ -39,7 +39,7 @@ def _find(feed_id: str, predicate) -> dict:
 
 
 def _shift(text: str, days: int) -> str:
-    from safety_hub.domain import parse_date
+    from safety_hub.domain.dates import parse_date
 
     return (parse_date(text) + dt.timedelta(days=days)).isoformat()
 

@@ -21,11 +21,11 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from safety_hub.domain import normalise_uscc
-from safety_hub.extract import RawFile
-from safety_hub.landing import parse_files, unmapped_columns
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.ingest.extract import RawFile
+from safety_hub.ingest.landing import parse_files, unmapped_columns
 from safety_hub.quality.validate import check_batch
-from safety_hub.registry import get_feed
+from safety_hub.config.registry import get_feed
 from safety_hub_dev.simulator import deliver
 from safety_hub_dev.simulator.enterprises import enterprise_pool
 from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day

@@ -19,10 +19,10 @@ DAY = dt.date(2026, 11, 2)
 STORE = f"""
 import datetime as dt, json
 import pandas as pd
-from safety_hub.landing import apply_aliases
+from safety_hub.ingest.landing import apply_aliases
 from safety_hub.quality.docs import store_result
 from safety_hub.quality.validate import check_batch
-from safety_hub.registry import get_feed
+from safety_hub.config.registry import get_feed
 from safety_hub_dev.simulator.generate import generate_day
 
 day = dt.date.fromisoformat("{DAY.isoformat()}")

@@ -9,8 +9,8 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from safety_hub.health import RECENT_RUNS, LastRun, feed_health, read_engine
-from safety_hub.health_page import health_payload, render_page
+from safety_hub.ops.health import RECENT_RUNS, LastRun, feed_health, read_engine
+from safety_hub.ops.health_page import health_payload, render_page
 
 NOW = dt.datetime(2026, 11, 4, 6, 0, tzinfo=dt.timezone.utc)  # 14:00 Beijing on 11-04
 NO_RUNS: dict = {}  # Airflow's records read, no run recorded (the runs are given, not read, in these tests)

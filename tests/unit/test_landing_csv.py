@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from safety_hub.errors import FeedError
-from safety_hub.extract import RawFile
-from safety_hub.landing import parse_files
-from safety_hub.registry import Limits, get_feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.extract import RawFile
+from safety_hub.ingest.landing import parse_files
+from safety_hub.config.registry import Limits, get_feed
 
 FEED = get_feed("hcc_project")  # a CSV file drop, encoding auto, 11 columns
 HEADER = "项目编号,项目名称,施工许可证号,施工单位统一社会信用代码,施工单位名称,所在区,开工日期,计划竣工日期,项目状态,报送批次,更新时间"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from safety_hub.errors import FeedError
-from safety_hub.landing.delimited import parse_csv
-from safety_hub.registry import get_feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.landing.delimited import parse_csv
+from safety_hub.config.registry import get_feed
 
 FEED = get_feed("hcc_project")
 HEADER = ",".join(c.source for c in FEED.columns)

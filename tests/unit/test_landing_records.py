@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from safety_hub.errors import FeedError
-from safety_hub.landing.records import parse_jsonl, parse_pages
-from safety_hub.registry import get_feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.landing.records import parse_jsonl, parse_pages
+from safety_hub.config.registry import get_feed
 
 
 def _limited(feed_id: str, **limits):

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from safety_hub.errors import FeedError
-from safety_hub.extract import Extract, RawFile
-from safety_hub.landing import land_raw, land_records, partition_dir, read_records, refused_dir
-from safety_hub.registry import get_feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.extract import Extract, RawFile
+from safety_hub.ingest.landing import land_raw, land_records, partition_dir, read_records, refused_dir
+from safety_hub.config.registry import get_feed
 
 DAY = dt.date(2026, 11, 2)
 FEED = get_feed("hcc_project")

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from adversarial import generate
-from safety_hub.errors import FeedError
-from safety_hub.extract import RawFile
-from safety_hub.landing import ROW, Unstreamable, parse_files, stream_records
-from safety_hub.registry import get_feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.extract import RawFile
+from safety_hub.ingest.landing import ROW, Unstreamable, parse_files, stream_records
+from safety_hub.config.registry import get_feed
 
 PIECES = (1, 97, 1024)  # bytes per piece: every line its own piece, a few lines, many lines
 FEED = get_feed("hcc_project")
@@ -144,9 +144,9 @@ def test_a_file_cut_off_is_refused_as_when_read_whole(piece_bytes, tmp_path):
 
 
 def test_land_records_writes_the_same_records_streamed_or_whole(tmp_path, monkeypatch):
-    from safety_hub import landing
-    from safety_hub.extract import Extract
-    from safety_hub.landing import land_raw, land_records, partition_dir, read_records, read_sidecar
+    from safety_hub.ingest import landing
+    from safety_hub.ingest.extract import Extract
+    from safety_hub.ingest.landing import land_raw, land_records, partition_dir, read_records, read_sidecar
 
     day = dt.date(2026, 11, 2)
     content = ("\n".join([HEADER] + _lines(3000, 7) + ["", "注：完"]) + "\n").encode("gbk")
@@ -177,7 +177,7 @@ def test_land_records_writes_the_same_records_streamed_or_whole(tmp_path, monkey
 
 @pytest.mark.parametrize("seed", range(20))
 def test_odd_quote_lines_agree_with_counting_each_line(seed, monkeypatch):
-    from safety_hub.landing import delimited
+    from safety_hub.ingest.landing import delimited
 
     rng = random.Random(seed)
     lines = [bytes(rng.choice(b'ab,"\r ') for _ in range(rng.randrange(0, 12))) for _ in range(rng.randrange(0, 60))]

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 from openpyxl import Workbook
 
-from safety_hub.errors import FeedError
-from safety_hub.landing import accounting
-from safety_hub.landing.xlsx import parse_xlsx
-from safety_hub.registry import Limits, load_registry
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.landing import accounting
+from safety_hub.ingest.landing.xlsx import parse_xlsx
+from safety_hub.config.registry import Limits, load_registry
 from safety_hub_dev.simulator.deliver import xlsx_bytes
 
 FEED = load_registry()["emb_ent_registry"]
@@ -186,9 +186,9 @@ def test_stray_far_cell_is_one_rejected_row_not_minutes_and_gigabytes(tmp_path):
     path.write_bytes(_stray_far_cell_workbook())
     child = textwrap.dedent(f"""
         import json, resource, sys, time
-        from safety_hub.landing import accounting
-        from safety_hub.landing.xlsx import parse_xlsx
-        from safety_hub.registry import load_registry
+        from safety_hub.ingest.landing import accounting
+        from safety_hub.ingest.landing.xlsx import parse_xlsx
+        from safety_hub.config.registry import load_registry
         feed = load_registry()["emb_ent_registry"]
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         t = time.perf_counter()

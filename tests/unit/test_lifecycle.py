@@ -12,12 +12,13 @@ import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
-from safety_hub.registry import get_feed
+from safety_hub.config.registry import get_feed
+from safety_hub.config.settings import business_tz
 from safety_hub.warehouse.engine import ensure_schema
 from safety_hub.warehouse.lifecycle import WHITESPACE_RE2, identity_keys, normalise_descriptions, refresh
 from safety_hub.warehouse.load import load_frame
 
-CN = dt.timezone(dt.timedelta(hours=8))
+CN = business_tz()
 D1, D2, D3 = dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)
 
 

@@ -1,4 +1,4 @@
-"""OpenLineage dataset naming and configuration (``safety_hub.lineage``), without running a DAG."""
+"""OpenLineage dataset naming and configuration (``safety_hub.ops.lineage``), without running a DAG."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from safety_hub import lineage
-from safety_hub.connections import ConnectionInfo
-from safety_hub.lineage import DatasetRef, api_dataset, file_dataset, sql_namespace, sql_table_dataset, warehouse_dataset
-from safety_hub.registry import load_registry
+from safety_hub.ops import lineage
+from safety_hub.config.connections import ConnectionInfo
+from safety_hub.ops.lineage import DatasetRef, api_dataset, file_dataset, sql_namespace, sql_table_dataset, warehouse_dataset
+from safety_hub.config.registry import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 FEEDS = load_registry()
@@ -128,7 +128,7 @@ def test_the_stages_chain_through_their_datasets(tmp_path, monkeypatch):
 
 
 def test_paths_match_the_pipeline(tmp_path, monkeypatch):
-    from safety_hub.landing import partition_dir
+    from safety_hub.ingest.landing import partition_dir
     from safety_hub.pipeline import staging_partition
 
     monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
@@ -218,7 +218,7 @@ def test_report_does_nothing_without_openlineage(monkeypatch):
 
 def test_importing_lineage_is_light():
     """ingest tasks import it lazily, but DAG files may too: no Airflow, OpenLineage, SQLAlchemy or pandas."""
-    code = ("import sys, safety_hub.lineage\n"
+    code = ("import sys, safety_hub.ops.lineage\n"
             "print(','.join(m for m in ('airflow', 'openlineage', 'sqlalchemy', 'pandas') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

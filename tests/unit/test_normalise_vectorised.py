@@ -20,10 +20,13 @@ import math
 import pandas as pd
 import pytest
 
-from safety_hub.domain import clean_text, map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
+from safety_hub.domain.text import clean_text, normalise_org_name, to_halfwidth
+from safety_hub.domain.places import map_district
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.domain.dates import parse_date
 from safety_hub.quality.normalise import UNPARSED, _typed, normalise
 from gx_reference import comparable, whole_frame_validate
-from safety_hub.registry import Column, get_feed
+from safety_hub.config.registry import Column, get_feed
 
 # --- the per-row reference (normalise before vectorising) ------------------------------------
 

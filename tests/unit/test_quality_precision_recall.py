@@ -25,9 +25,9 @@ import logging
 import pytest
 
 import pandas as pd
-from safety_hub.landing import apply_aliases
+from safety_hub.ingest.landing import apply_aliases
 from safety_hub.quality.validate import check_batch
-from safety_hub.registry import get_feed
+from safety_hub.config.registry import get_feed
 from safety_hub_dev.simulator.generate import REPAIRABLE, generate_day
 from safety_hub_dev.simulator.spec import SPECS
 

@@ -1,4 +1,4 @@
-"""Tests for the feed registry (``safety_hub.registry``): the shipped feeds and error messages."""
+"""Tests for the feed registry (``safety_hub.config.registry``): the shipped feeds and error messages."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from safety_hub.registry import RegistryError, load_registry
+from safety_hub.config.registry import RegistryError, load_registry
 
 FEEDS_DIR = Path(__file__).resolve().parents[2] / "include" / "feeds"
 FEED_FILE = "hcc_project.yaml"

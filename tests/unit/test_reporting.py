@@ -247,7 +247,7 @@ def test_an_unfinished_week_is_labelled_as_of_its_data_date():
 
 def test_risk_reasons_name_every_component_that_scored():
     from safety_hub.reporting.marts import risk_reasons
-    from safety_hub.risk import load_risk_config
+    from safety_hub.config.risk import load_risk_config
 
     config = load_risk_config()
     row = {"sector": "危化", "major_hazard_level": "二级", "employees": 350, "inherent_industry": 20, "inherent_major_source": 20,

@@ -20,13 +20,15 @@ import sqlalchemy as sa
 import yaml
 from pg_scratch import scratch_database
 
-from safety_hub import settings
-from safety_hub.domain import make_uscc
-from safety_hub.risk import RiskConfigError, build_risk_marts, load_risk_config, week_end, week_label
+from safety_hub.config import settings
+from safety_hub.config.settings import business_tz
+from safety_hub.domain.uscc import make_uscc
+from safety_hub.config.risk import RiskConfigError, load_risk_config
+from safety_hub.warehouse.risk import build_risk_marts, week_end, week_label
 from safety_hub.warehouse.engine import ensure_schema
-from safety_hub.warehouse.transform import build_dimensions
+from safety_hub.warehouse.build import build_dimensions
 
-CN = dt.timezone(dt.timedelta(hours=8))
+CN = business_tz()
 SUN = dt.date(2026, 11, 8)  # the week's end (2026-W45: 2026-11-02 .. 2026-11-08)
 MON = dt.date(2026, 11, 2)
 LOADED = dt.date(2026, 11, 4)  # the registry snapshot and most facts are loaded on this day
@@ -475,7 +477,7 @@ def test_district_week_against_hand_counts(wh):
 
 def test_district_week_rates_agree_with_mart_district_hazard_for_the_same_day(wh):
     """动态整改率 and 按期整改率 at a week's end are those of mart_district_hazard as of that Sunday."""
-    from safety_hub.warehouse.transform import sql_file
+    from safety_hub.warehouse.sqltext import sql_file
 
     ent = wh.enterprise()
     for i in range(6):
@@ -580,7 +582,7 @@ def test_a_missing_or_malformed_file_is_named(tmp_path):
 
 def test_build_marts_fills_the_risk_marts(wh, monkeypatch):
     """warehouse/transform.build_marts (the warehouse_build DAG's task) builds the weeks of the loaded days."""
-    from safety_hub.warehouse.transform import build_marts
+    from safety_hub.warehouse.build import build_marts
 
     ent = wh.enterprise(CHEM)
     wh.hazard(ent, major=True, listed=True, deadline=SUN + dt.timedelta(days=3))

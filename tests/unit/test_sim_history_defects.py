@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from safety_hub.landing import apply_aliases
+from safety_hub.ingest.landing import apply_aliases
 from safety_hub.quality.normalise import normalise
-from safety_hub.registry import get_feed
+from safety_hub.config.registry import get_feed
 from safety_hub_dev.simulator.generate import generate_day
 from safety_hub_dev.simulator.spec import SPECS
 from safety_hub.warehouse.bulk import bulk_insert

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from safety_hub.domain import normalise_uscc, parse_date, to_halfwidth
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.domain.dates import parse_date
+from safety_hub.domain.text import to_halfwidth
 from safety_hub_dev.simulator.datasets.hcc_hazard import emb_same_day
 from safety_hub_dev.simulator.enterprises import enterprise_pool
 from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day

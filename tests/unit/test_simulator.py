@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 import requests
 
-from safety_hub.domain import is_valid_uscc, normalise_uscc, parse_date
+from safety_hub.domain.uscc import is_valid_uscc, normalise_uscc
+from safety_hub.domain.dates import parse_date
 from safety_hub_dev.simulator import generate_day, write_day
 from safety_hub_dev.simulator.generate import DEFECT_RATES, REPAIRABLE, SPECS  # noqa: F401
 
@@ -23,7 +24,7 @@ USCC_FIELD = {feed_id: spec.uscc for feed_id, spec in SPECS.items()}
 
 def key_of(feed: str, record: dict) -> str:
     """A record's key as the truth (and the warehouse) holds it: half-width, trimmed."""
-    from safety_hub.domain import to_halfwidth
+    from safety_hub.domain.text import to_halfwidth
 
     return to_halfwidth(str(record[KEY[feed]])).strip()
 

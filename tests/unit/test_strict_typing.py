@@ -14,10 +14,10 @@ import logging
 import pandas as pd
 import pytest
 
-from safety_hub.landing import apply_aliases
+from safety_hub.ingest.landing import apply_aliases
 from safety_hub.quality.normalise import UNPARSED, _typed, normalise
 from safety_hub.quality.validate import check_batch
-from safety_hub.registry import Column, get_feed
+from safety_hub.config.registry import Column, get_feed
 
 DAY = dt.date(2026, 11, 3)
 

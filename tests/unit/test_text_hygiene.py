@@ -17,11 +17,11 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from safety_hub.domain import canonical_org_name, clean_text, normalise_org_name
-from safety_hub.landing import apply_aliases
+from safety_hub.domain.text import canonical_org_name, clean_text, normalise_org_name
+from safety_hub.ingest.landing import apply_aliases
 from safety_hub.quality import normalise as norm
 from safety_hub.quality.normalise import _typed, normalise
-from safety_hub.registry import Column, get_feed
+from safety_hub.config.registry import Column, get_feed
 
 DAY = dt.date(2026, 11, 3)
 C0 = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"]

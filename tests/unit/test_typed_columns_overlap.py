@@ -16,7 +16,7 @@ import pytest
 
 from safety_hub.quality import normalise as norm
 from safety_hub.quality import validate as val
-from safety_hub.registry import get_feed
+from safety_hub.config.registry import get_feed
 
 
 @functools.lru_cache(maxsize=None)

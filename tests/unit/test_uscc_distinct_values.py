@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from safety_hub import domain
-from safety_hub.domain import is_pilot_era_uscc, is_valid_uscc, make_uscc, uscc_pilot_era_mask, uscc_valid_mask
+from safety_hub.domain import uscc as domain
+from safety_hub.domain.uscc import is_pilot_era_uscc, is_valid_uscc, make_uscc, uscc_pilot_era_mask, uscc_valid_mask
 
 EXAMPLE = "91120116697415782C"
 

@@ -14,10 +14,10 @@ import logging
 import pandas as pd
 import pytest
 
-from safety_hub.domain import USCC_CHARSET, is_pilot_era_uscc, is_valid_uscc, uscc_check_char
-from safety_hub.landing import apply_aliases
+from safety_hub.domain.uscc import USCC_CHARSET, is_pilot_era_uscc, is_valid_uscc, uscc_check_char
+from safety_hub.ingest.landing import apply_aliases
 from safety_hub.quality.validate import check_batch
-from safety_hub.registry import load_registry
+from safety_hub.config.registry import load_registry
 from safety_hub_dev.simulator.generate import generate_day
 from safety_hub_dev.simulator.spec import SPECS
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from safety_hub.domain import (
+from safety_hub.domain.uscc import (
     USCC_CHARSET,
     is_pilot_era_uscc,
     is_valid_uscc,

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from gx_reference import comparable, whole_frame_validate
-from safety_hub.registry import Rule, get_feed
+from safety_hub.config.registry import Rule, get_feed
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,15 +34,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from validate_reference import assert_same_stage, comparable_summary, read_stage, whole_file_stage  # noqa: E402
 
-from safety_hub.registry import get_feed  # noqa: E402
+from safety_hub.config.registry import get_feed  # noqa: E402
 
 DAY = dt.date(2026, 11, 5)
 
 
 def _land(part: Path, frame: pd.DataFrame, rows: np.ndarray, rejects: list | None = None) -> Path:
     """A landed partition as ``landing.land_records`` leaves it: records (text, physical rows) and rejects."""
-    from safety_hub.landing import RECORDS, REJECTS, ROW
-    from safety_hub.landing.accounting import rejects_frame
+    from safety_hub.ingest.landing import RECORDS, REJECTS, ROW
+    from safety_hub.ingest.landing.accounting import rejects_frame
 
     part.mkdir(parents=True, exist_ok=True)
     frame.assign(**{ROW: rows}).to_parquet(part / RECORDS, index=False)
@@ -68,7 +68,7 @@ def _compare(feed, part: Path, tmp: Path, batch_rows: int, *, min_batches: int):
 def test_large_hazard_ledger_in_batches(tmp_path):
     from hazard_data import FEED_ID, hazard_table
 
-    from safety_hub.landing.accounting import Reject
+    from safety_hub.ingest.landing.accounting import Reject
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     table, _ = hazard_table(300_000)
@@ -95,7 +95,7 @@ def _day():
 
 def _penalties(n_tiles: int = 4) -> pd.DataFrame:
     """The day's clean penalty cases, tiled with new case ids and document numbers; then a few numbers shared across tiles."""
-    from safety_hub.landing import apply_aliases
+    from safety_hub.ingest.landing import apply_aliases
 
     feed = get_feed("emb_enforcement")
     data = _day()
@@ -165,7 +165,7 @@ def test_plan_keeps_rules_across_rows_whole():
 
 
 def _land_for_run(tmp_path, monkeypatch, frame):
-    from safety_hub.landing import SIDECAR, partition_dir
+    from safety_hub.ingest.landing import SIDECAR, partition_dir
 
     monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
     monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
@@ -178,7 +178,7 @@ def test_threshold_on_the_delivery_totals(tmp_path, monkeypatch):
     """Over the threshold on the whole delivery: the quarantine committed, the same message as one whole run."""
     import sqlalchemy as sa
 
-    from safety_hub.errors import FeedQualityError
+    from safety_hub.domain.errors import FeedQualityError
     from safety_hub.pipeline import run_validate
     from safety_hub.warehouse.engine import get_engine
 

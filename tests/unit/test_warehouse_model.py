@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from safety_hub.registry import load_registry
+from safety_hub.config.registry import load_registry
 from safety_hub.warehouse import docs
 from safety_hub.warehouse.schema import LAYERS, LINEAGE, build_metadata, is_personal, table_layer
 
@@ -35,7 +35,7 @@ def test_facts_carry_lineage_and_registry_personal_marks():
 
 
 def test_grant_analyst_explains_that_duckdb_has_no_roles(tmp_path):
-    from safety_hub.warehouse.access import grant_analyst
+    from safety_hub.warehouse.roles import grant_analyst
 
     with pytest.raises(ValueError, match="read_only=True"):
         grant_analyst(sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}"), "analyst")

@@ -6,7 +6,8 @@ import datetime as dt
 import random
 from dataclasses import dataclass, replace
 
-from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET, make_uscc
+from safety_hub.domain.places import DISTRICTS, LEGACY_DISTRICTS
+from safety_hub.domain.uscc import USCC_CHARSET, make_uscc
 
 _PLACES = ["津港", "海河", "滨城", "渤海", "津南", "东丽", "北辰", "宝坻", "武清", "蓟州", "静海", "临港", "泰达", "津东", "华北", "北方"]
 _CORES = ["宏远", "鑫源", "恒通", "永安", "瑞丰", "盛达", "华泰", "中联", "金桥", "润通", "安泰", "广利", "天成", "汇丰", "正大", "聚力"]

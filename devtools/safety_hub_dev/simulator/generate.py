@@ -14,7 +14,8 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET, uscc_check_char
+from safety_hub.domain.places import DISTRICTS, LEGACY_DISTRICTS
+from safety_hub.domain.uscc import USCC_CHARSET, uscc_check_char
 from safety_hub_dev.simulator import datasets  # noqa: F401  (registers every dataset)
 from safety_hub_dev.simulator.enterprises import enterprise_pool, renames
 from safety_hub_dev.simulator.spec import ACTIVE_PROFILE, SPECS, DatasetSpec

@@ -10,6 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Literal, Union
 
+from safety_hub.config.settings import business_tz
 from safety_hub_dev.simulator.enterprises import Enterprise
 
 
@@ -136,7 +137,7 @@ def register(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
-CN_TZ = dt.timezone(dt.timedelta(hours=8))
+CN_TZ = business_tz()  # Beijing time, the one definition (config/settings.py)
 
 
 def stamp(day: dt.date, rng: random.Random) -> str:

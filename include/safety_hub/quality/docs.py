@@ -9,7 +9,7 @@ Agency values never reach the pages as markup, nor personal values unmasked:
 * ``store_result`` stores a result with the values it quotes (``unexpected_list``,
   ``partial_unexpected_list``, ``partial_unexpected_counts``, the index lists, observed
   values) HTML-escaped, as GX puts them in its pages raw, and the values of the feed's
-  personal columns masked (``safety_hub.masking``); ``build_docs`` does the same to any
+  personal columns masked (``safety_hub.domain.masking``); ``build_docs`` does the same to any
   result stored before (one without the ``safety_hub_sanitised`` mark in its meta);
 * ``build_docs`` then rewrites every page GX built (``docs_html.rewrite_page``: no script,
   no remote stylesheet or URL, no event handler; our own small stylesheet inlined) and
@@ -28,8 +28,8 @@ import html
 import logging
 from pathlib import Path
 
-from safety_hub import settings
-from safety_hub.masking import mask_value
+from safety_hub.config import settings
+from safety_hub.domain.masking import mask_value
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ def sanitise_body(body: dict | None, columns: list[str], personal: set[str]) -> 
 
 def _personal(feed_id: str) -> set[str] | None:
     """The feed's personal columns; None for a feed no longer in the registry."""
-    from safety_hub.masking import personal_columns
-    from safety_hub.registry import RegistryError, get_feed
+    from safety_hub.domain.masking import personal_columns
+    from safety_hub.config.registry import RegistryError, get_feed
 
     try:
         return personal_columns(get_feed(feed_id))

@@ -27,7 +27,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "Helvetica Neue", Arial, sans-serif; margin: 1rem 1.4rem;
@@ -177,7 +177,7 @@ def rewrite_page(text: str) -> str:
 # --- the index -------------------------------------------------------------------------------
 
 def _feed_titles() -> dict[str, str]:
-    from safety_hub.registry import load_registry
+    from safety_hub.config.registry import load_registry
 
     try:
         return {f: feed.title for f, feed in load_registry().items()}
@@ -191,7 +191,7 @@ def _beijing(run_time: str) -> str:
         t = dt.datetime.strptime(run_time, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
     except ValueError:
         return run_time
-    from safety_hub.settings import beijing_time
+    from safety_hub.config.settings import beijing_time
 
     return beijing_time(t, label=False)  # the column header names the zone
 

@@ -22,9 +22,9 @@ from great_expectations.expectations.metrics.map_metric_provider import (
     multicolumn_condition_partial,
 )
 
-from safety_hub.domain import DISTRICTS
+from safety_hub.domain.places import DISTRICTS
 from safety_hub.quality.normalise import UNPARSED
-from safety_hub.registry import Feed
+from safety_hub.config.registry import Feed
 
 
 class ColumnValuesValidUscc(ColumnMapMetricProvider):
@@ -34,7 +34,7 @@ class ColumnValuesValidUscc(ColumnMapMetricProvider):
     def _pandas(cls, column, **kwargs):
         # Vectorised (numpy over the code bytes); same answers as column.map(is_valid_uscc).
         # GX passes the column with nulls already dropped; the mask keeps its index.
-        from safety_hub.domain import uscc_valid_mask
+        from safety_hub.domain.uscc import uscc_valid_mask
 
         return uscc_valid_mask(column)
 
@@ -51,7 +51,7 @@ class ColumnValuesNotPilotEraUscc(ColumnMapMetricProvider):
 
     @column_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column, **kwargs):
-        from safety_hub.domain import uscc_pilot_era_mask
+        from safety_hub.domain.uscc import uscc_pilot_era_mask
 
         return ~uscc_pilot_era_mask(column)
 
@@ -69,17 +69,17 @@ class ExpectColumnValuesToNotBePilotEraUscc(ColumnMapExpectation):
 
 
 def _code_expectation(check: str, doc: str) -> type[ColumnMapExpectation]:
-    """A column map expectation (and its metric) from a scalar check in ``safety_hub.codes``.
+    """A column map expectation (and its metric) from a scalar check in ``safety_hub.domain.codes``.
 
     ``check`` names the function (``is_valid_plate``); the expectation is
     ``expect_column_values_to_be_<check without is_>`` and runs the check once per
-    distinct value (:func:`safety_hub.codes.column_mask`).
+    distinct value (:func:`safety_hub.domain.codes.column_mask`).
     """
     suffix = check.removeprefix("is_")
     metric = f"column_values.{suffix}"
 
     def _pandas(cls, column, **kwargs):
-        from safety_hub import codes
+        from safety_hub.domain import codes
 
         return codes.column_mask(column, getattr(codes, check))
 
@@ -127,7 +127,7 @@ class ColumnPairUnNumberMatchesClass(ColumnPairMapMetricProvider):
 
     @column_pair_condition_partial(engine=PandasExecutionEngine)
     def _pandas(cls, column_A, column_B, **kwargs):
-        from safety_hub import codes
+        from safety_hub.domain import codes
 
         return codes.pair_mask(column_A, column_B, codes.un_number_matches_class)
 

@@ -27,9 +27,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from safety_hub import settings
-from safety_hub.domain import clean_text, map_district, normalise_org_name, normalise_uscc, parse_date, to_halfwidth
-from safety_hub.registry import Column, Feed
+from safety_hub.config import settings
+from safety_hub.domain.text import clean_text, normalise_org_name, to_halfwidth
+from safety_hub.domain.places import map_district
+from safety_hub.domain.uscc import normalise_uscc
+from safety_hub.domain.dates import parse_date
+from safety_hub.config.registry import Column, Feed
 
 UNPARSED = "_unparsed_"
 _TRUE = {"是", "Y", "YES", "TRUE", "1", "√", "T"}
@@ -449,11 +452,11 @@ def _halfwidth_key(text: pd.Series) -> pd.Series:
 
 
 def derive(function: str, args: list[pd.Series], index: pd.Index) -> pd.Series:
-    """Apply ``safety_hub.domain.<function>`` row by row (None where an argument is missing)."""
-    from safety_hub import domain
+    """Apply ``safety_hub.domain.codes.<function>`` row by row (None where an argument is missing)."""
+    from safety_hub.domain import codes
 
-    fn = getattr(domain, function, None)
+    fn = getattr(codes, function, None)
     if fn is None:
-        raise ValueError(f"derived column function '{function}' is not defined in safety_hub.domain")
+        raise ValueError(f"derived column function '{function}' is not defined in safety_hub.domain.codes")
     values = [None if any(pd.isna(v) for v in row) else fn(*row) for row in zip(*args)] if args else []
     return pd.Series(values, index=index, dtype="object")

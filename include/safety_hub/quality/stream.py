@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from safety_hub.registry import Feed
+from safety_hub.config.registry import Feed
 
 log = logging.getLogger(__name__)
 
@@ -383,13 +383,13 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
     ``validation_result.parquet`` and, for a snapshot feed, ``snapshot_member.parquet``
     (the same rows one whole-delivery run writes); returns the totals.
     """
-    from safety_hub import settings
-    from safety_hub.landing import RECORDS, REJECTS, ROW
-    from safety_hub.landing.accounting import rejects_frame
+    from safety_hub.config import settings
+    from safety_hub.ingest.landing import RECORDS, REJECTS, ROW
+    from safety_hub.ingest.landing.accounting import rejects_frame
     from safety_hub.quality.crossrow import delivery_scope
     from safety_hub.quality.expectations import build_suite, rule_descriptions
     from safety_hub.quality.validate import check_batch, landing_quarantine, quarantine_frame, rule_result
-    from safety_hub.warehouse.load import STAGE_BATCH_ROWS
+    from safety_hub.config.settings import STAGE_BATCH_ROWS
 
     batch_rows = batch_rows or settings.validate_batch_rows()
     suite = build_suite(feed, day)

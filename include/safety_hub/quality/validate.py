@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from safety_hub.quality.normalise import UNPARSED, TypedColumns, _is_arrow_text, normalise  # noqa: F401  (normalise: still importable from here)
-from safety_hub.registry import Feed
+from safety_hub.config.registry import Feed
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ def _validate(batch_def, suite, typed, spare_batch_def=None):
     definition in another GX context, on which every other group's batch is loaded ahead
     (see ``_Batches``).
     """
-    from safety_hub.domain import uscc_masks_shared
+    from safety_hub.domain.uscc import uscc_masks_shared
 
     _kwargs_memo.clear()
     try:
@@ -714,7 +714,7 @@ def quarantine_frame(check: BatchCheck, records: pd.DataFrame, *, batch_id: str,
 
 def landing_quarantine(feed_id: str, rejects: pd.DataFrame, *, batch_id: str, business_date: dt.date, raw_file: str) -> pd.DataFrame:
     """The quarantine rows of the rows refused at landing (``landing.read_records``' rejects), with their raw text."""
-    from safety_hub.landing.accounting import LANDING_RULES
+    from safety_hub.ingest.landing.accounting import LANDING_RULES
 
     r = rejects
     return pd.DataFrame({

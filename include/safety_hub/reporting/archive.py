@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
 WORKBOOK_NAME = "一情况两清单_{label}.xlsx"

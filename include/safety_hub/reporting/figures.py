@@ -1,7 +1,7 @@
 """The figures of one weekly report, read from the warehouse as of the week's data date.
 
 The as-of date of a week is its data date: the latest business date loaded within the week
-(``safety_hub.risk.week_data_date``), so the Sunday once the week is complete (终版) and the last
+(``safety_hub.warehouse.risk.week_data_date``), so the Sunday once the week is complete (终版) and the last
 loaded day while it is not (非终版); a week without any load has no report (``NoWeekData``).
 Every query takes the week's Monday (``week_start``) and that date (``as_of``) and sees only
 what was loaded for business dates up to it: the hazards through ``hazard_version``
@@ -21,19 +21,21 @@ from importlib import resources
 import pandas as pd
 import sqlalchemy as sa
 
-from safety_hub.registry import load_registry
+from safety_hub.config.registry import load_registry
 from safety_hub.reporting.archive import NoWeekData, ReportWeek
 from safety_hub.reporting.progress import hazard_progress, measure_progress
+from safety_hub.warehouse.sqltext import sql_file as warehouse_sql
 
 TREND_WEEKS = 8
 
 
 def sql_file(name: str) -> str:
-    return resources.files("safety_hub").joinpath("sql", name).read_text(encoding="utf-8")
+    """A report query, ``reporting/sql/<name>``."""
+    return resources.files("safety_hub.reporting").joinpath("sql", name).read_text(encoding="utf-8")
 
 
 def _hazard_sql(name: str, **parts: str) -> str:
-    return sql_file(name).format(hazard_asof=sql_file("hazard_asof.sql"), **parts)
+    return sql_file(name).format(hazard_asof=warehouse_sql("hazard_asof.sql"), **parts)
 
 
 def _ledgers_sql() -> str:
@@ -141,7 +143,7 @@ def _table_exists(conn: sa.Connection, name: str) -> bool:
 
 def data_date(conn: sa.Connection, week: ReportWeek) -> dt.date | None:
     """The week's data date: the latest business date loaded within it (None: no load in the week)."""
-    from safety_hub.risk import week_data_date
+    from safety_hub.warehouse.risk import week_data_date
 
     return week_data_date(conn, week.end)
 

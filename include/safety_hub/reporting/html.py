@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 STYLE = """
  body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif; margin: 2rem; color: #222; }

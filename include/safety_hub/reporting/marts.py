@@ -1,4 +1,4 @@
-"""The report's reads of the risk marts (built by ``safety_hub.risk`` in warehouse_build).
+"""The report's reads of the risk marts (built by ``safety_hub.warehouse.risk`` in warehouse_build).
 
 ``mart_district_week`` gives the trend over weeks and the district comparison,
 ``mart_enterprise_risk`` the risk distribution and ``mart_supervised_hazard``
@@ -28,7 +28,7 @@ def _frame(conn: sa.Connection, sql: str, **params) -> pd.DataFrame:
 
 def has_week(conn: sa.Connection, week_end: dt.date) -> bool:
     """Whether the risk marts hold the week ending ``week_end`` computed as of the week's current data date."""
-    from safety_hub.risk import week_data_date
+    from safety_hub.warehouse.risk import week_data_date
 
     built = conn.execute(sa.text("SELECT MAX(data_through) FROM mart_district_week WHERE week_end = :d"), {"d": week_end}).scalar()
     if built is None:
@@ -137,7 +137,7 @@ def risk_reasons(row: dict, config) -> str:
 
 def risk_list(conn: sa.Connection, week_end: dt.date, config=None) -> pd.DataFrame:
     """The 红 and 橙 enterprises of the week (highest score first) with ``reasons``, the components of their grade in words."""
-    from safety_hub.risk import load_risk_config
+    from safety_hub.config.risk import load_risk_config
 
     frame = _frame(conn, """
         SELECT * FROM mart_enterprise_risk WHERE as_of_date = :d AND grade_rank <= 2
@@ -169,7 +169,7 @@ def ensure_week_marts(engine: sa.Engine, week_end: dt.date) -> bool:
     as of an earlier data date than the week's current one; return whether it built them. A week
     without any load gets no rows (its stale partitions are removed). Each week is computed from
     what the warehouse knew at its data date, so building it later gives the same rows."""
-    from safety_hub.risk import build_risk_marts
+    from safety_hub.warehouse.risk import build_risk_marts
     from safety_hub.warehouse.engine import ensure_schema
 
     ensure_schema(engine)

@@ -26,8 +26,8 @@ class WeekReport:
 def week_data_date(week: ReportWeek, engine: sa.Engine):
     """The week's data date, or ``NoWeekData`` when the warehouse holds no load for any day of it
     (then the week's stale empty mart partitions, left by an older build, are deleted)."""
-    from safety_hub.risk import drop_week_if_empty
-    from safety_hub.risk import week_data_date as data_date
+    from safety_hub.warehouse.risk import drop_week_if_empty
+    from safety_hub.warehouse.risk import week_data_date as data_date
     from safety_hub.warehouse.engine import ensure_schema
 
     ensure_schema(engine)

@@ -15,7 +15,7 @@ FLAGS = ("红", "黄", "绿")
 
 def warn_days() -> int:
     """N: fewer days than this left to a deadline makes an open item 黄."""
-    from safety_hub.risk import load_risk_config
+    from safety_hub.config.risk import load_risk_config
 
     return load_risk_config().supervised.yellow_days_left
 

@@ -16,46 +16,17 @@ marks with a comment on the role, and granted it CONNECT on this database.
 
 from __future__ import annotations
 
-import re
-
 import sqlalchemy as sa
 
 from safety_hub.warehouse.schema import is_personal, table_layer
 
 ANALYST_LAYERS = ("core", "marts")
-_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 TAG = "safety_hub grant-analyst: read-only analyst role (core and marts, no personal columns)"
 # Predefined roles whose members read or write any table or file: column grants would mean nothing.
 _ALL_SEEING = ("pg_read_all_data", "pg_write_all_data", "pg_read_server_files", "pg_write_server_files", "pg_execute_server_program")
 
 
-def grant_analyst(engine: sa.Engine, role: str, adopt: bool = False) -> dict[str, list[str]]:
-    """Create (if needed) ``role`` and grant it read access to core and marts only.
-
-    An existing role is used only if grant-analyst created it, or ``adopt`` says to take it
-    over (it is then marked as grant-analyst's); ``pg_*`` roles, superusers and roles that can
-    read every table anyway are always refused. Idempotent: every grant is revoked first, so
-    a table moved to ``audit`` or a column newly marked personal disappears from the role on
-    the next run. Returns the tables granted in full, those granted without personal columns,
-    and those withheld.
-    """
-    from safety_hub.warehouse.engine import ensure_schema
-
-    if engine.dialect.name != "postgresql":
-        raise ValueError(
-            f"grant-analyst needs PostgreSQL (this warehouse is {engine.dialect.name}); "
-            "DuckDB has no roles: give analysts a read-only connection, duckdb.connect(path, read_only=True)")
-    if not _ROLE.match(role):
-        raise ValueError(f"role name {role!r}: use lower-case letters, digits and underscores, starting with a letter")
-    if role.startswith("pg_") or role == "public":
-        raise ValueError(f"role {role} refused: pg_* roles are PostgreSQL's own (and public is everyone); name a role of your own")
-    md = ensure_schema(engine)
-    with engine.begin() as conn:
-        _claim(conn, role, adopt)
-        return apply_grants(conn, md, role)
-
-
-def _claim(conn: sa.Connection, role: str, adopt: bool) -> None:
+def claim_analyst_role(conn: sa.Connection, role: str, adopt: bool) -> None:
     """Create and mark ``role``, or check that an existing one may be used."""
     row = conn.execute(sa.text(
         "SELECT rolsuper, rolbypassrls, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = :r"),

@@ -14,7 +14,7 @@ import json
 import pandas as pd
 import sqlalchemy as sa
 
-from safety_hub.registry import load_cross_rules
+from safety_hub.config.registry import load_cross_rules
 from safety_hub.warehouse.bulk import bulk_insert
 
 _LINEAGE = ("record_key", "batch_id", "business_date", "raw_file")

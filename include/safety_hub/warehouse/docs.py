@@ -13,7 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from safety_hub.registry import load_registry
+from safety_hub.config.registry import load_registry
 from safety_hub.warehouse.schema import LINEAGE, LAYERS, build_metadata, is_personal, table_layer
 
 DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "warehouse.md"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from safety_hub import settings
-from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS
+from safety_hub.config import settings
+from safety_hub.domain.places import DISTRICTS, LEGACY_DISTRICTS
+from safety_hub.warehouse.access import regrant_analysts
 from safety_hub.warehouse.schema import build_metadata
 
 
@@ -159,8 +160,6 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
             added = _add_missing_columns(conn, md, existing)
             _add_missing_indexes(conn, md)
             if postgres and (missing or added):
-                from safety_hub.warehouse.access import regrant_analysts
-
                 regrant_analysts(conn, md)
             districts = md.tables["dim_district"]
             legacy = md.tables["dim_district_legacy"]

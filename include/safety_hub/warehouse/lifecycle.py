@@ -24,10 +24,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from safety_hub.registry import Feed, load_registry
+from safety_hub.config.registry import Feed, load_registry
 from safety_hub.warehouse.bulk import bulk_insert
+from safety_hub.warehouse.crosscheck import found_in_warehouse
+from safety_hub.warehouse.sqltext import insert_select, sql_file, sql_literal
 
 REGRESSION_RULE = "status.no_regression"
+IDENTITY = "_identity_key"  # the load's staging column holding the hazard identity (feeds with a lifecycle)
 # What Python's ``\s`` matches in a str (``str.isspace``), as an RE2 class for Arrow's regex kernels.
 WHITESPACE_RE2 = r"[\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]+"
 
@@ -55,9 +58,6 @@ def record_versions(conn: sa.Connection, md: sa.MetaData, feed: Feed, staging: s
     ``staging`` is the load's staging table (typed feed columns plus the hazard identity,
     after dedupe, before stale rows are skipped).
     """
-    from safety_hub.warehouse.load import IDENTITY, insert_select
-    from safety_hub.warehouse.transform import sql_literal
-
     table = md.tables["hazard_version"]
     conn.execute(table.delete().where(table.c.feed_id == feed.feed_id, table.c.business_date == lineage["business_date"]))
     lc = feed.lifecycle
@@ -87,8 +87,6 @@ def _regression_case(feeds: list[Feed]) -> str:
 
 def refresh(conn: sa.Connection, md: sa.MetaData, as_of: dt.date | None) -> dict[str, int]:
     """Mark regressions, quarantine them, rebuild ``hazard`` as of ``as_of`` (inside one transaction)."""
-    from safety_hub.warehouse.transform import sql_file
-
     feeds = [f for f in load_registry().values() if f.lifecycle is not None]
     versions = _versions_with_prev_max(feeds)
     conn.execute(sa.text(f"""
@@ -120,8 +118,6 @@ def _versions_with_prev_max(feeds: list[Feed]) -> str:
 
 def _quarantine_regressions(conn: sa.Connection, md: sa.MetaData, feeds: list[Feed], versions: str) -> int:
     """Rewrite the ``status.no_regression`` rows of ``quarantine`` from the marked versions."""
-    from safety_hub.warehouse.crosscheck import found_in_warehouse
-
     quarantine = md.tables["quarantine"]
     conn.execute(quarantine.delete().where(quarantine.c.rule_id == REGRESSION_RULE))
     rows = conn.execute(sa.text(f"""

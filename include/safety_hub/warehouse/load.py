@@ -31,12 +31,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
-from safety_hub.registry import Feed
+from safety_hub.config.registry import Feed
+from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
 from safety_hub.warehouse.bulk import bulk_insert
+from safety_hub.warehouse.lifecycle import IDENTITY, identity_keys, record_versions
+from safety_hub.warehouse.sqltext import insert_select, sql_file
 
-STAGE_BATCH_ROWS = 100_000  # rows read from valid.parquet and staged at a time (also its row-group size)
 ROW = "_row"  # staging: the row's position in the batch (ties in dedupe go to the later row)
-IDENTITY = "_identity_key"  # staging: the hazard identity, for feeds with a lifecycle
 DEDUPE_ORDER = ("updated_at", "report_batch")  # the latest report of a key wins, in this order
 
 
@@ -82,28 +83,12 @@ def _load(conn: sa.Connection, md: sa.MetaData, feed: Feed, lineage: dict, stage
     restore = _raise_work_mem(conn, staged) if conn.dialect.name == "postgresql" else None
     duplicates = _dedupe(conn, stg, feed)
     if feed.lifecycle is not None:
-        from safety_hub.warehouse.lifecycle import record_versions
-
         record_versions(conn, md, feed, stg, lineage)
     loaded, stale = _merge(conn, fact, stg, feed, lineage)
     conn.execute(sa.text(f'DROP TABLE "{stg.name}"'))
     if restore is not None:
         conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": restore})
     return LoadResult(staged=staged, duplicates=duplicates, loaded=loaded, stale=stale)
-
-
-def insert_select(conn: sa.Connection, table: sa.Table, lineage: dict, exprs: dict[str, str]) -> tuple[str, str, dict]:
-    """(column list, SELECT list, params) for an ``INSERT INTO table``: lineage columns bound as
-    parameters, every other column from its expression in ``exprs``."""
-    names, select, params = [], [], {}
-    for c in table.columns:
-        names.append(f'"{c.name}"')
-        if c.name in lineage:
-            params[f"lin_{c.name}"] = lineage[c.name]
-            select.append(f"CAST(:lin_{c.name} AS {c.type.compile(dialect=conn.dialect)})")
-        else:
-            select.append(exprs[c.name])
-    return ", ".join(names), ", ".join(select), params
 
 
 def _create_staging(conn: sa.Connection, fact: sa.Table, feed: Feed) -> sa.Table:
@@ -117,8 +102,6 @@ def _create_staging(conn: sa.Connection, fact: sa.Table, feed: Feed) -> sa.Table
 
 def _stage(conn: sa.Connection, stg: sa.Table, feed: Feed, batches: Iterable[pa.RecordBatch]) -> int:
     """Insert Arrow record batches into the staging table with their positions; return the row count."""
-    from safety_hub.warehouse.lifecycle import identity_keys
-
     lc = feed.lifecycle
     offset = 0
     for batch in batches:
@@ -160,8 +143,6 @@ def _identity_function(raw) -> Iterator[str]:
     to the same file in this process shares: a fixed name registered by one pooled
     connection would clash with the next. So each load registers its own name and removes it.
     """
-    from safety_hub.warehouse.lifecycle import identity_keys
-
     name = f"_safety_hub_identity_{uuid.uuid4().hex[:12]}"
     raw.create_function(name, identity_keys, ["VARCHAR", "VARCHAR", "DATE"], "VARCHAR", type="arrow", null_handling="special")
     try:
@@ -217,3 +198,10 @@ def _raise_work_mem(conn: sa.Connection, rows: int) -> str | None:
         return None
     conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": f"{want_kb}kB"})
     return current[0]
+
+
+def detect_snapshot_deletions(conn: sa.Connection, feed: Feed) -> int:
+    """Recompute ``snapshot_deletion`` for a snapshot feed (inside the load's transaction)."""
+    conn.execute(sa.text("DELETE FROM snapshot_deletion WHERE feed_id = :feed_id"), {"feed_id": feed.feed_id})
+    sql = sql_file("snapshot_deletion.sql").format(fact=feed.target_table, key=feed.key[0])
+    return conn.execute(sa.text(sql), {"feed_id": feed.feed_id}).rowcount

@@ -12,6 +12,9 @@
 runs it at every start (so a password changed in ``.env`` takes effect), the native stack
 (``stack.py``) before it starts anything. It also takes over a warehouse made by an earlier
 login: tables not owned by the owner are handed to it.
+
+:func:`grant_analyst` (``python -m safety_hub warehouse grant-analyst``) creates or adopts a
+read-only analyst role and gives it the column grants of ``access.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import re
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+
+from safety_hub.warehouse.access import apply_grants, claim_analyst_role
+from safety_hub.warehouse.engine import ensure_schema
 
 ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DML = "SELECT, INSERT, UPDATE, DELETE"
@@ -85,3 +91,27 @@ def drop_roles(admin: sa.Engine, roles: Iterable[str]) -> None:
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for role in roles:
             conn.execute(sa.text(f"DROP ROLE IF EXISTS {_ident(role)}"))
+
+
+def grant_analyst(engine: sa.Engine, role: str, adopt: bool = False) -> dict[str, list[str]]:
+    """Create (if needed) ``role`` and grant it read access to core and marts only.
+
+    An existing role is used only if grant-analyst created it, or ``adopt`` says to take it
+    over (it is then marked as grant-analyst's); ``pg_*`` roles, superusers and roles that can
+    read every table anyway are always refused. Idempotent: every grant is revoked first, so
+    a table moved to ``audit`` or a column newly marked personal disappears from the role on
+    the next run. Returns the tables granted in full, those granted without personal columns,
+    and those withheld.
+    """
+    if engine.dialect.name != "postgresql":
+        raise ValueError(
+            f"grant-analyst needs PostgreSQL (this warehouse is {engine.dialect.name}); "
+            "DuckDB has no roles: give analysts a read-only connection, duckdb.connect(path, read_only=True)")
+    if not ROLE.match(role):
+        raise ValueError(f"role name {role!r}: use lower-case letters, digits and underscores, starting with a letter")
+    if role.startswith("pg_") or role == "public":
+        raise ValueError(f"role {role} refused: pg_* roles are PostgreSQL's own (and public is everyone); name a role of your own")
+    md = ensure_schema(engine)
+    with engine.begin() as conn:
+        claim_analyst_role(conn, role, adopt)
+        return apply_grants(conn, md, role)

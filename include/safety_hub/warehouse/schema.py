@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from safety_hub.registry import Feed, load_registry
+from safety_hub.config.registry import Feed, load_registry
 
 _TYPES = {
     "str": sa.Text,
@@ -289,7 +289,7 @@ def _points(name: str, comment: str) -> sa.Column:
 
 
 def _risk_tables(md: sa.MetaData) -> None:
-    """The risk marts (safety_hub.risk; weights in include/risk.yaml), each as of a week's end (Sunday)."""
+    """The risk marts (safety_hub.warehouse.risk; weights in include/risk.yaml), each as of a week's end (Sunday)."""
     sa.Table(
         "mart_enterprise_risk", md,
         sa.Column("as_of_date", sa.Date, primary_key=True, comment="所属周的周日（分区）；按该周数据日期 data_through 评估"),

@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 import random
 
-from safety_hub.domain import DISTRICTS, make_uscc
+from safety_hub.domain.places import DISTRICTS
+from safety_hub.domain.uscc import make_uscc
 from safety_hub_dev.simulator.enterprises import Enterprise
 
 _BODY_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"

@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 import random
 
-from safety_hub.domain import DISTRICTS
+from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.enterprises import Enterprise
 from safety_hub_dev.simulator.spec import Api, DatasetSpec, RuleDefect, knob, register, stamp
 

@@ -13,7 +13,9 @@ import random
 import re
 from dataclasses import dataclass, replace
 
-from safety_hub.domain import DISTRICTS, accident_grade, make_uscc, normalise_uscc
+from safety_hub.domain.places import DISTRICTS
+from safety_hub.domain.codes import accident_grade
+from safety_hub.domain.uscc import make_uscc, normalise_uscc
 from safety_hub_dev.simulator.datasets._units import fishery_units, insured_units
 from safety_hub_dev.simulator.enterprises import Enterprise
 from safety_hub_dev.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, knob, register, stamp

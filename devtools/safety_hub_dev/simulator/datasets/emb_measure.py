@@ -16,7 +16,8 @@ import datetime as dt
 import functools
 import random
 
-from safety_hub.domain import DISTRICTS, make_uscc
+from safety_hub.domain.places import DISTRICTS
+from safety_hub.domain.uscc import make_uscc
 from safety_hub_dev.simulator.enterprises import Enterprise
 from safety_hub_dev.simulator.spec import DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp
 

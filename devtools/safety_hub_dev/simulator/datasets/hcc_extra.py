@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from safety_hub.domain import DISTRICTS
+from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.enterprises import Enterprise
 from safety_hub_dev.simulator.spec import DatasetSpec, SqliteTable, XlsxDrop, cn_date, register, stamp
 

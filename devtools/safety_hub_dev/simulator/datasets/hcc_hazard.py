@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from safety_hub.domain import DISTRICTS
+from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.datasets import emb
 from safety_hub_dev.simulator.enterprises import Enterprise, pool_seed
 from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, knob, register, stamp

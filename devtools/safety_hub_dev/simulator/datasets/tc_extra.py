@@ -10,7 +10,7 @@ import functools
 import random
 from dataclasses import dataclass
 
-from safety_hub.domain import DISTRICTS
+from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.datasets._units import railway_units
 from safety_hub_dev.simulator.enterprises import Enterprise
 from safety_hub_dev.simulator.spec import CN_TZ, Api, DatasetSpec, RuleDefect, SqliteTable, XlsxDrop, cn_date, register, stamp

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from safety_hub.errors import FeedError
-from safety_hub.landing.accounting import FileCount, ParsedFile, Reject
-from safety_hub.registry import Feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.landing.accounting import FileCount, ParsedFile, Reject
+from safety_hub.config.registry import Feed
 
 HEADER_SEARCH_LINES = 30
 # A note row below the data starts like one of these (注：…, 填报人：…).

@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from safety_hub.connections import get_connection
-from safety_hub.errors import FeedError
-from safety_hub.registry import FileDropDelivery, Feed, RestApiDelivery, SqlExtractDelivery
-from safety_hub.settings import business_tz
+from safety_hub.config.connections import get_connection
+from safety_hub.domain.errors import FeedError
+from safety_hub.config.registry import FileDropDelivery, Feed, RestApiDelivery, SqlExtractDelivery
+from safety_hub.config.settings import business_tz
 
 CN_TZ = business_tz()
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
     and holds at most ``max_page_mb``; at most ``max_pages`` pages and ``max_total_mb`` are read
     per run; a redirect is refused (not followed) and named. Every refusal is a one-line ``FeedError``.
     """
-    from safety_hub import fetch
+    from safety_hub.ingest import fetch
 
     conn = get_connection(delivery.conn_id)
     limits = fetch.Limits(

@@ -1,7 +1,7 @@
 -- mart_enterprise_risk: each key enterprise's risk score and grade (红/橙/黄/蓝) in the partition of
 -- the week ending :week_end, as of :as_of (the week's data date: its Sunday once the week is
 -- complete, else the latest business date loaded in it), from what the warehouse knew by then. Values in braces come from
--- include/risk.yaml (safety_hub.risk fills them in); every component is in points rounded to
+-- include/risk.yaml (safety_hub.warehouse.risk fills them in); every component is in points rounded to
 -- 2 decimals and the score is their sum, so the row explains its grade.
 --
 -- enterprises  the members of the key-enterprise registry's latest snapshot delivered by :as_of

@@ -1,6 +1,6 @@
 """Stage 5, model: conformed dimensions and marts, rebuilt from the facts.
 
-The SQL lives in ``safety_hub/sql/*.sql`` (one statement per concern, readable
+The SQL lives in ``safety_hub/warehouse/sql/*.sql`` (one statement per concern, readable
 by an analyst); each rebuild is one transaction and therefore idempotent.
 """
 
@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from importlib import resources
 
 import pandas as pd
 import sqlalchemy as sa
 
-from safety_hub.domain import ORG_NAME_PREFIXES, ORG_NAME_REPLACEMENTS, canonical_org_name, industry_sector, map_district
-from safety_hub.registry import load_precedence, load_registry
+from safety_hub.domain.text import ORG_NAME_PREFIXES, ORG_NAME_REPLACEMENTS, canonical_org_name
+from safety_hub.domain.industry import industry_sector
+from safety_hub.domain.places import map_district
+from safety_hub.config.registry import load_precedence, load_registry
+from safety_hub.config.risk import load_risk_config
 from safety_hub.warehouse.bulk import bulk_insert
+from safety_hub.warehouse.crosscheck import run_cross_rules
 from safety_hub.warehouse.engine import ensure_schema
+from safety_hub.warehouse.lifecycle import refresh
+from safety_hub.warehouse.risk import refresh_risk_marts
+from safety_hub.warehouse.sqltext import sql_file, sql_literal
 
 CONFORMED_COLUMNS = ("uscc", "org_name", "district_code")
-
-
-def sql_file(name: str) -> str:
-    return resources.files("safety_hub").joinpath("sql", name).read_text(encoding="utf-8")
 
 
 def _enterprise_sources() -> str:
@@ -34,10 +36,6 @@ def _enterprise_sources() -> str:
                 f"SELECT uscc, org_name, district_code, feed_id, business_date, updated_at FROM {feed.target_table} WHERE uscc IS NOT NULL"
             )
     return "\n    UNION ALL\n    ".join(selects)
-
-
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def canonical_name_sql(column: str) -> str:
@@ -173,11 +171,7 @@ def _industries(conn: sa.Connection) -> list[dict]:
 def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[dt.date]:
     """Refresh the hazard lifecycle (regressions, ``hazard``), then mart_district_hazard for
     ``as_of`` dates (default: every loaded business date) and the risk marts for their weeks
-    (``safety_hub.risk``); one transaction."""
-    from safety_hub.risk import load_risk_config, refresh_risk_marts
-    from safety_hub.warehouse.crosscheck import run_cross_rules
-    from safety_hub.warehouse.lifecycle import refresh
-
+    (``safety_hub.warehouse.risk``); one transaction."""
     risk_config = load_risk_config()  # a bad risk.yaml fails before the transaction opens
     md = ensure_schema(engine)
     with engine.begin() as conn:
@@ -192,10 +186,3 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[d
             conn.execute(stmt, {"as_of": day})
         refresh_risk_marts(conn, as_of, risk_config)
     return as_of
-
-
-def detect_snapshot_deletions(conn: sa.Connection, feed) -> int:
-    """Recompute ``snapshot_deletion`` for a snapshot feed (inside the load's transaction)."""
-    conn.execute(sa.text("DELETE FROM snapshot_deletion WHERE feed_id = :feed_id"), {"feed_id": feed.feed_id})
-    sql = sql_file("snapshot_deletion.sql").format(fact=feed.target_table, key=feed.key[0])
-    return conn.execute(sa.text(sql), {"feed_id": feed.feed_id}).rowcount

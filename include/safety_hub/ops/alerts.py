@@ -31,9 +31,9 @@ import urllib.request
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
-from safety_hub.settings import beijing_time, business_tz
+from safety_hub.config.settings import beijing_time, business_tz
 
-log = logging.getLogger("safety_hub.alerts")
+log = logging.getLogger("safety_hub.ops.alerts")
 
 ALERT_CONN_ID = "safety_hub_alerts"
 FAILURE_XCOM_KEY = "safety_hub_failure"
@@ -166,7 +166,7 @@ def stale_feeds_alert(health: list, start: dt.datetime, end: dt.datetime, summar
 # --- delivering ------------------------------------------------------------------------------
 
 def _alert_connection():
-    from safety_hub.connections import get_connection
+    from safety_hub.config.connections import get_connection
 
     try:
         return get_connection(ALERT_CONN_ID)
@@ -340,7 +340,7 @@ def notify_run_failure(context: dict) -> Alert:
 
 def check_stale_feeds(start: dt.datetime, end: dt.datetime) -> dict:
     """The ``feed_health_check`` task: feed health as of ``end``; alert on feeds that went stale."""
-    from safety_hub.health import feed_health
+    from safety_hub.ops.health import feed_health
     from safety_hub.warehouse.engine import get_engine
 
     health = feed_health(get_engine(), now=end)

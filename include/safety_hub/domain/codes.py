@@ -1,5 +1,7 @@
 """Regulatory code formats beyond the USCC (DOMAIN.md §6-7): vehicle plates,
-construction permit numbers, UN numbers and penalty document numbers.
+construction permit numbers, UN numbers and penalty document numbers; accident grades and
+railway mileage. The derived-column functions of the feed YAMLs (``derived: function:``) are
+looked up here (``normalise_doc_no``, ``permit_date``, ``accident_grade``, ``railway_km``).
 
 Each check has a scalar form (``is_valid_*``, for one value and for tests) and
 runs over whole columns through :func:`column_mask`, which calls the scalar
@@ -13,6 +15,8 @@ import datetime as dt
 import re
 import unicodedata
 from typing import TYPE_CHECKING, Callable
+
+from safety_hub.domain.text import to_halfwidth
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,3 +152,51 @@ def pair_mask(a: pd.Series, b: pd.Series, check: Callable[[object, object], bool
 
     table = np.array([bool(check(x, y)) for x, y in uniques] + [False], dtype=bool)
     return pd.Series(table[codes], index=a.index, dtype=bool)
+
+
+# --- Accident grades (DOMAIN.md §4, 国务院令第493号 Article 3) -----------------------------
+
+# Lower bound of each grade on each criterion ("以上" includes the bound, "以下"
+# excludes it), highest grade first; direct loss in 万元 (1亿 = 10000万元).
+_ACCIDENT_GRADES: tuple[tuple[str, int, int, float], ...] = (
+    ("特别重大", 30, 100, 10000),
+    ("重大", 10, 50, 5000),
+    ("较大", 3, 10, 1000),
+)
+
+
+def accident_grade(deaths: object, serious_injuries: object, direct_loss_wan: object) -> str:
+    """The 493号令 grade of an accident: 特别重大, 重大, 较大 or 一般.
+
+    Thresholds are lower bounds that include themselves (30 deaths is 特别重大,
+    29 is 重大); the highest grade reached on any one criterion applies, so
+    0 deaths with a loss of 5000万元 is 重大. ``direct_loss_wan`` is in 万元.
+    """
+    deaths_n, injuries_n, loss = float(deaths), float(serious_injuries), float(direct_loss_wan)
+    for grade, min_deaths, min_injuries, min_loss in _ACCIDENT_GRADES:
+        if deaths_n >= min_deaths or injuries_n >= min_injuries or loss >= min_loss:
+            return grade
+    return "一般"
+
+
+# --- Railway mileage (DOMAIN.md data dictionary 9: K123+456) ------------------------------
+
+_RAILWAY_KM = re.compile(r"^[A-Z]{0,3}K(\d{1,4})\+(\d{1,3}(?:\.\d+)?)$")
+
+
+def railway_km(text: object) -> float | None:
+    """Railway mileage ``K123+456`` (km + metres) as decimal km: 123.456.
+
+    Accepts full-width text, spaces, lower case and design-mileage prefixes
+    (``DK``, ``AK``...); the metre part is below 1000. None when unparseable.
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return None
+    raw = to_halfwidth(str(text)).strip().upper().replace(" ", "")
+    m = _RAILWAY_KM.match(raw)
+    if not m:
+        return None
+    metres = float(m[2])
+    if metres >= 1000:
+        return None
+    return round(int(m[1]) + metres / 1000, 4)

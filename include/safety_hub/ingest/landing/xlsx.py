@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from safety_hub.errors import FeedError
-from safety_hub.landing.accounting import FileCount, ParsedFile, Reject
-from safety_hub.landing.delimited import HEADER_SEARCH_LINES, _check_names, _is_note
-from safety_hub.registry import Feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.landing.accounting import FileCount, ParsedFile, Reject
+from safety_hub.ingest.landing.delimited import HEADER_SEARCH_LINES, _check_names, _is_note
+from safety_hub.config.registry import Feed
 
 HEADER_SEARCH_ROWS = HEADER_SEARCH_LINES
 EXCEL_MAX_COLUMNS = 16_384  # XFD: a row holding more cells is not a workbook Excel wrote

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from safety_hub.errors import FeedError
+from safety_hub.domain.errors import FeedError
 
 # Reasons a physical row is not a record. Anything else is parsed or rejected.
 SET_ASIDE = ("title", "header", "blank", "note")

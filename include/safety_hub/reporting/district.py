@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from safety_hub import settings
+from safety_hub.config import settings
 from safety_hub.reporting.html import beijing_now, chart, kpi_cards, page
 from safety_hub.warehouse.engine import get_engine
 

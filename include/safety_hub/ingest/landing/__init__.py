@@ -27,15 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from safety_hub import settings
-from safety_hub.errors import FeedError
-from safety_hub.extract import Extract, RawFile
-from safety_hub.landing import accounting
-from safety_hub.landing.accounting import Parsed
-from safety_hub.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
-from safety_hub.landing.records import parse_jsonl, parse_pages
-from safety_hub.landing.xlsx import parse_xlsx
-from safety_hub.registry import Feed
+from safety_hub.config import settings
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.extract import Extract, RawFile
+from safety_hub.ingest.landing import accounting
+from safety_hub.ingest.landing.accounting import Parsed
+from safety_hub.ingest.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
+from safety_hub.ingest.landing.records import parse_jsonl, parse_pages
+from safety_hub.ingest.landing.xlsx import parse_xlsx
+from safety_hub.config.registry import Feed
 
 log = logging.getLogger(__name__)
 SIDECAR = "_sidecar.json"

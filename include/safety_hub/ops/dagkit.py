@@ -7,9 +7,9 @@ import logging
 
 from airflow.sdk import BaseNotifier
 
-from safety_hub.settings import BUSINESS_TZ, business_tz
+from safety_hub.config.settings import BUSINESS_TZ, business_tz
 
-log = logging.getLogger("safety_hub.alerts")
+log = logging.getLogger("safety_hub.ops.alerts")
 
 WAREHOUSE_POOL = "warehouse_writer"
 
@@ -60,7 +60,7 @@ def scheduled_interval(day: dt.date, schedule: str) -> tuple[dt.datetime, dt.dat
 def on_failure(context: dict) -> None:
     """Every task's failure callback: one clear log line (DAG, task, run, error), and the error
     kept with the task instance for the run's one rolled-up alert (``RunFailureNotifier``)."""
-    from safety_hub.alerts import record_task_failure
+    from safety_hub.ops.alerts import record_task_failure
 
     ti = context.get("task_instance")
     log.error(
@@ -84,7 +84,7 @@ class RunFailureNotifier(BaseNotifier):
             super().render_template_fields(context, jinja_env)
 
     def notify(self, context) -> None:
-        from safety_hub.alerts import notify_run_failure
+        from safety_hub.ops.alerts import notify_run_failure
 
         notify_run_failure(context)
 

@@ -7,7 +7,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # include/safety_hub
 PROJECT_DIR = PACKAGE_DIR.parents[1]
 BUSINESS_TZ = "Asia/Shanghai"  # the IANA name (Airflow's timetables); China keeps UTC+8 all year
 ZONE_LABEL = "北京时间"  # how a time shown to a person names its zone
@@ -97,6 +97,11 @@ def duckdb_memory_limit() -> str:
     bounds a task's memory whatever the batch size (bench/README.md, bench-load at 10M rows).
     """
     return os.environ.get("SAFETY_HUB_DUCKDB_MEMORY_LIMIT", "512MB")
+
+
+# The hand-off of validated rows to the load: valid.parquet is written in row groups of this many
+# rows (quality/stream.py) and the load reads and stages that many at a time (warehouse/load.py).
+STAGE_BATCH_ROWS = 100_000
 
 
 def validate_batch_rows() -> int:

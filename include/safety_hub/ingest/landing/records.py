@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from safety_hub.errors import FeedError
-from safety_hub.landing.accounting import FileCount, ParsedFile, Reject
-from safety_hub.registry import Feed
+from safety_hub.domain.errors import FeedError
+from safety_hub.ingest.landing.accounting import FileCount, ParsedFile, Reject
+from safety_hub.config.registry import Feed
 
 
 def _frame(records: list[dict]) -> pd.DataFrame:

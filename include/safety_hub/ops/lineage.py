@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +235,11 @@ def report(stage: str, feed_id: str, day: dt.date, result: dict | None = None) -
     try:
         if not active():
             return False
-        from safety_hub.registry import get_feed
+        from safety_hub.config.registry import get_feed
 
         feed = get_feed(feed_id)
         if stage == "extract":
-            from safety_hub.connections import get_connection
+            from safety_hub.config.connections import get_connection
 
             # The delivery lands as the day's pending partition; the dataset is the partition it becomes.
             landed = Path((result or {}).get("raw_dir") or raw_partition(feed_id, day))

@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from safety_hub import settings
+from safety_hub.config import settings
 
 FEED_ID = re.compile(r"^[a-z][a-z0-9]*_[a-z0-9_]+$")
 
@@ -147,7 +147,7 @@ class Column(_Strict):
 
 
 class Derived(_Strict):
-    """A column computed from other (typed) columns by a function in ``safety_hub.domain``."""
+    """A column computed from other (typed) columns by a function in ``safety_hub.domain.codes``."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     function: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")

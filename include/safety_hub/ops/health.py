@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from safety_hub.registry import load_registry
-from safety_hub.settings import business_tz
+from safety_hub.config.registry import load_registry
+from safety_hub.config.settings import business_tz
 from safety_hub.warehouse.quarantine import QuarantineCounts, quarantine_counts
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def last_runs(dag_ids: list[str]) -> dict[str, LastRun]:
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
-    from safety_hub.alerts import _failures_from_metadata_db
+    from safety_hub.ops.alerts import _failures_from_metadata_db
 
     if not dag_ids:
         return {}
@@ -207,7 +207,7 @@ def last_runs(dag_ids: list[str]) -> dict[str, LastRun]:
 
 def airflow_last_runs(feed_ids: list[str] | None = None) -> tuple[dict[str, LastRun] | None, str | None]:
     """``last_runs`` of the feeds' ingest DAGs, or ``(None, reason)`` when Airflow's records cannot be read."""
-    from safety_hub.errors import one_line
+    from safety_hub.domain.errors import one_line
 
     feed_ids = feed_ids if feed_ids is not None else list(load_registry())
     try:
@@ -226,7 +226,7 @@ def read_engine(url: str | None = None) -> sa.Engine:
     and a task opening the file during that read fails likewise: local DuckDB only).
     Other databases (PostgreSQL in production) pool.
     """
-    from safety_hub import settings
+    from safety_hub.config import settings
     from safety_hub.warehouse.engine import get_engine
 
     url = url or settings.warehouse_url()

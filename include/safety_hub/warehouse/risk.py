@@ -9,7 +9,7 @@ computed as of the week's data date (the Sunday once the week is complete).
 - ``mart_supervised_hazard``: listed (挂牌督办) hazards with a 红/黄/绿 progress flag.
 
 Weights, band limits and the flag's days-left threshold live in ``include/risk.yaml``
-(``settings.risk_config_path()``), validated here by a strict schema. The SQL is in
+(``settings.risk_config_path()``), validated by the strict schema of ``safety_hub.config.risk``. The SQL is in
 ``sql/mart_*.sql``; config values are written into it as literals (numbers and known
 enum values only). A week is computed from what the warehouse knew by its data date (the
 latest business date loaded within the week, ``week_data_date``): facts loaded with
@@ -21,159 +21,19 @@ last loaded day, a complete one as of its Sunday, and rebuilding a past week giv
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from decimal import Decimal
-from pathlib import Path
-from typing import Annotated
 
 import sqlalchemy as sa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from safety_hub import settings
-from safety_hub.domain import INDUSTRY_SECTORS
-
-GRADES = ("红", "橙", "黄", "蓝")  # grade_rank 1..4
-REGISTRY_FEED = "emb_ent_registry"
-
-Points = Annotated[Decimal, Field(ge=0, decimal_places=2)]
-
-
-class RiskConfigError(ValueError):
-    """``risk.yaml`` does not satisfy the schema; the message names the file and the field."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Bands(_Strict):
-    """Lowest score of each grade, inclusive (``score >= red_min`` is 红)."""
-
-    red_min: Points
-    orange_min: Points
-    yellow_min: Points
-
-
-class Lookup(_Strict):
-    points: dict[str, Points]
-    default: Points = Decimal(0)
-
-
-class HeadcountBand(_Strict):
-    min_employees: int = Field(ge=0)
-    points: Points
-
-
-class Inherent(_Strict):
-    industry: Lookup
-    major_source: Lookup
-    headcount: list[HeadcountBand]
-
-
-class Hazards(_Strict):
-    open_points: Points
-    overdue_points: Points
-    major_weight: Points
-    max_points: Points | None = None
-
-
-class Events(_Strict):
-    lookback_days: int = Field(gt=0)
-    points: dict[str, Points]
-    max_points: Points | None = None
-
-
-class Insurance(_Strict):
-    points: Points
-    mandatory_sectors: list[str]
-    grace_days: int = Field(default=0, ge=0)
-    # No policy of the enterprise loaded at all (未见保单): unknown, not a lapse; points as configured.
-    no_policy_seen_points: Points = Decimal(0)
-
-
-class Supervised(_Strict):
-    yellow_days_left: int = Field(gt=0)
-
-
-class RiskConfig(_Strict):
-    bands: Bands
-    inherent: Inherent
-    hazards: Hazards
-    accidents: Events
-    enforcement: Events
-    insurance: Insurance
-    supervised: Supervised
-
-    def domain_errors(self) -> list[tuple[str, str]]:
-        """Problems across fields or against the warehouse's domain, as (field, message)."""
-        from safety_hub.registry import get_feed
-
-        errors = []
-        b = self.bands
-        if not b.orange_min < b.red_min:
-            errors.append(("bands.orange_min", f"must be below red_min ({b.red_min})"))
-        if not b.yellow_min < b.orange_min:
-            errors.append(("bands.yellow_min", f"must be below orange_min ({b.orange_min})"))
-        mins = [band.min_employees for band in self.inherent.headcount]
-        if any(a >= b for a, b in zip(mins, mins[1:])):
-            errors.append(("inherent.headcount", f"min_employees must increase strictly, got {mins}"))
-
-        def enum(feed_id: str, column: str) -> list[str]:
-            return list(get_feed(feed_id).column(column).values or {})
-
-        known = {
-            "inherent.industry.points": list(INDUSTRY_SECTORS),
-            "inherent.major_source.points": enum(REGISTRY_FEED, "major_hazard_level"),
-            "accidents.points": enum("emb_accident", "grade"),
-            "enforcement.points": enum("emb_enforcement", "action_type"),
-            "insurance.mandatory_sectors": list(INDUSTRY_SECTORS),
-        }
-        given = {
-            "inherent.industry.points": self.inherent.industry.points,
-            "inherent.major_source.points": self.inherent.major_source.points,
-            "accidents.points": self.accidents.points,
-            "enforcement.points": self.enforcement.points,
-            "insurance.mandatory_sectors": self.insurance.mandatory_sectors,
-        }
-        for field, values in given.items():
-            unknown = [v for v in values if v not in known[field]]
-            if unknown:
-                errors.append((field, f"unknown values {unknown}; known: {known[field]}"))
-        return errors
-
-    @property
-    def sha(self) -> str:
-        """Short hash of the weights (comments and layout of the file do not change it)."""
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
-
-
-def load_risk_config(path: Path | str | None = None) -> RiskConfig:
-    """Read and validate ``risk.yaml`` (default: ``settings.risk_config_path()``)."""
-    path = Path(path) if path is not None else settings.risk_config_path()
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RiskConfigError(f"{path}: risk configuration not found (set SAFETY_HUB_RISK_CONFIG)") from None
-    except yaml.YAMLError as exc:
-        raise RiskConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise RiskConfigError(f"{path}: expected a mapping at the top level")
-    try:
-        config = RiskConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  field '{'.'.join(str(p) for p in e['loc']) or '<root>'}': {e['msg']}" for e in exc.errors()]
-        raise RiskConfigError("\n".join([f"{path}: invalid risk configuration", *lines])) from None
-    problems = config.domain_errors()
-    if problems:
-        raise RiskConfigError("\n".join([f"{path}: invalid risk configuration", *(f"  field '{f}': {m}" for f, m in problems)]))
-    return config
+from safety_hub.config.risk import REGISTRY_FEED, HeadcountBand, Lookup, RiskConfig, load_risk_config
+from safety_hub.warehouse.engine import ensure_schema
+from safety_hub.warehouse.sqltext import sql_file, sql_literal
 
 
 # --- SQL ------------------------------------------------------------------------------------
 
 def _lit(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return sql_literal(text)
 
 
 def _num(value: Decimal | int | None) -> str:
@@ -199,8 +59,6 @@ def _in(column: str, values: list[str]) -> str:
 
 
 def enterprise_risk_sql(config: RiskConfig) -> str:
-    from safety_hub.warehouse.transform import sql_file
-
     return sql_file("mart_enterprise_risk.sql").format(
         hazard_asof=sql_file("hazard_asof.sql"),
         registry_feed=_lit(REGISTRY_FEED),
@@ -226,14 +84,10 @@ def enterprise_risk_sql(config: RiskConfig) -> str:
 
 
 def district_week_sql() -> str:
-    from safety_hub.warehouse.transform import sql_file
-
     return sql_file("mart_district_week.sql").format(hazard_asof=sql_file("hazard_asof.sql"))
 
 
 def supervised_hazard_sql(config: RiskConfig) -> str:
-    from safety_hub.warehouse.transform import sql_file
-
     return sql_file("mart_supervised_hazard.sql").format(
         hazard_asof=sql_file("hazard_asof.sql"), yellow_days_left=config.supervised.yellow_days_left)
 
@@ -334,8 +188,6 @@ def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, 
 def build_risk_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, config: RiskConfig | None = None) -> list[dt.date]:
     """Rebuild the risk marts for the weeks of ``as_of`` in one transaction (idempotent);
     return the week ends (Sundays) computed."""
-    from safety_hub.warehouse.engine import ensure_schema
-
     config = config or load_risk_config()  # a bad file fails before the transaction opens
     ensure_schema(engine)
     with engine.begin() as conn:

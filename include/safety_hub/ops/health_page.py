@@ -72,8 +72,8 @@ def health_payload(engine=None, now: dt.datetime | None = None, runs: dict | Non
     ``runs``: the ingest DAGs' last runs (``health.last_runs``); by default read from Airflow's
     metadata DB, and when that fails the page says so (``runs_error``) instead of calling feeds 正常.
     """
-    from safety_hub.health import airflow_last_runs, feed_health, read_engine
-    from safety_hub.registry import agencies, load_registry
+    from safety_hub.ops.health import airflow_last_runs, feed_health, read_engine
+    from safety_hub.config.registry import agencies, load_registry
 
     now = now or dt.datetime.now(dt.timezone.utc)
     engine = engine or read_engine()
@@ -128,7 +128,7 @@ a { color: #1d4ed8; }
 
 def _time(value) -> str:
     """A time of the payload (a datetime, or its ISO text) as a person reads it: Beijing time."""
-    from safety_hub.settings import beijing_time
+    from safety_hub.config.settings import beijing_time
 
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
