@@ -5,7 +5,7 @@ codes, date spellings, status spellings). Values that cannot be typed are kept
 in ``_unparsed_<column>`` so a rule can quarantine them with the original text.
 
 Text hygiene, one rule for every feed and every column typed from text (before
-trimming and typing; ``domain.clean_text`` is the same rule for one value):
+trimming and typing; ``domain.text.clean_text`` is the same rule for one value):
 
 * control characters (Unicode category Cc: NUL and the other C0 characters, DEL,
   the C1 characters U+0080-U+009F) are removed;
@@ -49,7 +49,7 @@ _UNCLEAN_PY = {False: "[\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]",
 
 
 def _clean(text: pd.Series, multiline: bool = False) -> pd.Series:
-    """``text`` (a ``string`` column) with ``domain.clean_text`` applied to each value.
+    """``text`` (a ``string`` column) with ``domain.text.clean_text`` applied to each value.
 
     The common clean column costs one scan of its bytes (``_unclean_utf8``) and is
     returned as it is; only a column holding such a character is rewritten (Arrow kernels)."""
