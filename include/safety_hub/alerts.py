@@ -201,14 +201,14 @@ def _webhook_body(alert: Alert, fmt: str) -> dict:
 
 
 def _send_email(alert: Alert, conn) -> None:
-    import html
-
     from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    from safety_hub.rendering import render
 
     to = conn.extra.get("to")
     if not to:
         raise ValueError(f"connection {ALERT_CONN_ID}: extra.to (comma-separated addresses) is required for e-mail")
-    body = f"<pre style=\"font-family: sans-serif\">{html.escape(alert.text())}</pre>"
+    body = render("alert_email.html", text=alert.text())
     with SmtpHook(smtp_conn_id=ALERT_CONN_ID) as hook:
         hook.send_email_smtp(to=to, subject=alert.title, html_content=body)
 
