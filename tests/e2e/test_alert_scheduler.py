@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from safety_hub.alerts import ALERT_CONN_ID
-from safety_hub.stack import free_port, service, tail, wait_http
+from safety_hub_dev.stack import free_port, service, tail, wait_http
 from webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e

@@ -54,7 +54,7 @@ def test_a_failed_run_under_dag_test_still_sends_one_alert_naming_the_task_it_fa
     roll-up (errors, mapped tasks, upstream_failed) is checked under a real scheduler
     (test_alert_scheduler.py) and under Celery (tests/stack)."""
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")  # links in the message
     deliver_half_invalid(BAD_DAY)
@@ -76,7 +76,7 @@ def test_a_failed_run_under_dag_test_still_sends_one_alert_naming_the_task_it_fa
 
 def test_a_failed_run_without_the_connection_only_logs(isolated_hub, monkeypatch, caplog):
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     monkeypatch.delenv(CONN_ENV, raising=False)
     day = BAD_DAY + dt.timedelta(days=1)
@@ -101,7 +101,7 @@ def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver
     from airflow.sdk import timezone
 
     from safety_hub.health import feed_health
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     dag = load_dags()["feed_health_check"]
     latest_deadline = max(h.stale_since for h in feed_health(run.engine()))
