@@ -10,11 +10,11 @@ CHROMIUM := /usr/bin/chromium
 
 .PHONY: install browser demo test test-fast stack-test airflow airflow-cli lock clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml devtools/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(UV) pip install --python $(PY) --quiet -r requirements.txt
-	$(UV) pip install --python $(PY) --quiet --no-deps -e .
+	$(UV) pip install --python $(PY) --quiet -r requirements.txt -r requirements-dev.txt
+	$(UV) pip install --python $(PY) --quiet --no-deps -e . -e devtools
 	@$(MAKE) --no-print-directory browser
 	@touch $(STAMP)
 
@@ -25,7 +25,7 @@ browser:  ## Debian's chromium for the weekly report's browser test (apt-get, on
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-noto-cjk >/dev/null; \
 	else echo "$(CHROMIUM) is missing and cannot be installed here (not root or no apt-get): the browser test will skip"; fi
 
-install: $(STAMP)  ## create .venv and install the pinned dependencies
+install: $(STAMP)  ## create .venv: the production and dev locks, the package and the dev package (devtools/), editable
 
 demo: $(STAMP)  ## simulate 3 days, run every DAG through Airflow, print the summary
 	$(PY) -m safety_hub demo --days 3
@@ -47,8 +47,9 @@ airflow: $(STAMP)  ## the Airflow UI on the project's AIRFLOW_HOME (http://local
 airflow-cli: $(STAMP)  ## any airflow command on the project's home, e.g. make airflow-cli ARGS="dags list-import-errors"
 	$(PY) -m safety_hub airflow $(ARGS)
 
-lock:  ## re-resolve requirements.in into the pinned requirements.txt
+lock:  ## re-resolve requirements.in into the production lock requirements.txt, then requirements-dev.in (constrained by it) into requirements-dev.txt
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+	$(UV) pip compile requirements-dev.in -o requirements-dev.txt --python-version 3.11
 
 clean:
 	rm -rf .airflow data reports

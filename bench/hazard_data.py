@@ -1,6 +1,6 @@
 """Shared helpers for the benchmarks: hazard rows in the emb_hazard layout, timing, RSS.
 
-Rows come from the simulator (``safety_hub.simulator``'s ``hazards()`` builder and
+Rows come from the simulator (``safety_hub_dev.simulator``'s ``hazards()`` builder and
 its defect injector) for a few business days, then are tiled to the requested
 size with a unique ``yhbh`` (hazard id) per row. Generating a million rows this
 way takes seconds, not the minutes the per-record simulator would need.
@@ -62,9 +62,9 @@ def agency_columns() -> list[str]:
 
 def simulated_records(base_rows: int, days: int = 4, seed: int = SEED) -> tuple[list[dict], dt.date]:
     """About ``base_rows`` delivered hazard records (defects injected) over ``days`` days."""
-    from safety_hub.simulator.enterprises import enterprise_pool
-    from safety_hub.simulator.generate import _inject  # the simulator's own defect injector
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator.enterprises import enterprise_pool
+    from safety_hub_dev.simulator.generate import _inject  # the simulator's own defect injector
+    from safety_hub_dev.simulator.spec import SPECS
 
     spec = SPECS[FEED_ID]
     pool = enterprise_pool(seed)

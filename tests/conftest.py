@@ -22,8 +22,8 @@ SESSION_DIR = Path(tempfile.mkdtemp(prefix="safety-hub-tests-"))
 SIM_TOKEN = "test-token-0123456789"
 DROPZONE = SESSION_DIR / "dropzone"
 
-from safety_hub.demo import DEMO_DAYS  # noqa: E402  (light imports: no Airflow)
-from safety_hub.localairflow import configure  # noqa: E402
+from safety_hub_dev.demo import DEMO_DAYS  # noqa: E402  (light imports: no Airflow)
+from safety_hub_dev.localairflow import configure  # noqa: E402
 
 DAYS = list(DEMO_DAYS)  # the demo's window: the README's example dates are in it
 
@@ -73,8 +73,8 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def sim_server():
     """The simulator's HTTP API on a free port (tests may inject faults into it)."""
-    from safety_hub.simulator.connections import simulator_connections
-    from safety_hub.simulator.server import start_in_thread
+    from safety_hub_dev.simulator.connections import simulator_connections
+    from safety_hub_dev.simulator.server import start_in_thread
 
     server = start_in_thread(token=SIM_TOKEN)
     os.environ.update(simulator_connections(server.url, SIM_TOKEN, DROPZONE))
@@ -85,7 +85,7 @@ def sim_server():
 @pytest.fixture(scope="session")
 def simulator(sim_server):
     """Every agency's deliveries for DAYS (API served, files dropped, databases written); returns the truth."""
-    from safety_hub.simulator import generate_day, write_day
+    from safety_hub_dev.simulator import generate_day, write_day
 
     truth = {}
     for day in DAYS:
@@ -98,7 +98,7 @@ def simulator(sim_server):
 @pytest.fixture(scope="session")
 def airflow_db():
     """One migrated Airflow metadata DB (SQLite) with the pools, for the whole session."""
-    from safety_hub.localairflow import prepare
+    from safety_hub_dev.localairflow import prepare
 
     prepare()
     return SESSION_DIR / "airflow"
@@ -167,7 +167,7 @@ def expected_quarantine(truth: dict, feed_id: str) -> list[dict]:
 def run_pipeline(backend: str, warehouse_url: str, truth: dict) -> PipelineRun:
     """Run every DAG for DAYS through Airflow into ``warehouse_url`` (once per backend per session)."""
     if backend not in _runs:
-        from safety_hub.localairflow import run_days
+        from safety_hub_dev.localairflow import run_days
 
         run = PipelineRun(backend, warehouse_url, SESSION_DIR / f"hub-{backend}", {}, truth)
         run.activate()

@@ -9,7 +9,7 @@ import io
 import os
 from pathlib import Path
 
-from safety_hub.simulator.deliver import HCC_FILE
+from safety_hub_dev.simulator.deliver import HCC_FILE
 
 PROJECT_FEED = "hcc_project"
 
@@ -34,7 +34,7 @@ def deliver(drop: str | Path, day: dt.date, content: bytes) -> str:
 def deliver_half_invalid(drop: str | Path, day: dt.date) -> int:
     """The day's 在建项目 file with half its rows in an unknown district (over the feed's
     invalid-share threshold); returns the row count."""
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
 
     rows = generate_day(day).records[PROJECT_FEED]
     for row in rows[: len(rows) // 2]:

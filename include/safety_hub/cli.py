@@ -1,4 +1,9 @@
-"""``python -m safety_hub``: feeds, simulate, simulator, validate, demo, airflow."""
+"""``python -m safety_hub``: feeds, validate, quarantine, health, replay, backfill, warehouse, report.
+
+Installed packages add commands through the entry-point group ``safety_hub.cli`` (``add_commands``):
+the development package ``safety_hub_dev`` adds simulate, simulator, demo and airflow. The package
+itself never imports it, so in the production image those commands are simply absent.
+"""
 
 from __future__ import annotations
 
@@ -49,132 +54,6 @@ def cmd_feeds(args) -> int:
     for row in [header, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
     return 0
-
-
-def cmd_simulate(args) -> int:
-    from safety_hub.simulator import generate_day, write_day
-    from safety_hub.simulator.deliver import write_api_pages
-
-    if args.profile != "demo":
-        return _simulate_profile(args)
-    for i in range(args.days):
-        day = args.date + dt.timedelta(days=i)
-        data = generate_day(day, args.seed)
-        paths = write_day(data, args.out)
-        paths.update(write_api_pages(data, args.out))
-        for feed_id, truth in data.truth["feeds"].items():
-            print(f"{day}  {feed_id:<24} rows={truth['rows_delivered']:<5} distinct_valid={truth['distinct_valid']:<5} defects={len(truth['defects'])}")
-        for name, path in paths.items():
-            print(f"{day}  wrote {name}: {path}")
-    return 0
-
-
-def _simulate_profile(args) -> int:
-    """``simulate --profile city``: working days only, then the period's figures beside the days' truth."""
-    import json
-
-    from safety_hub.simulator import generate_day, write_day
-    from safety_hub.simulator.deliver import write_api_pages
-    from safety_hub.simulator.profile import PeriodFigures, day_figures
-
-    period = PeriodFigures()
-    try:
-        for i in range(args.days):
-            day = args.date + dt.timedelta(days=i)
-            data = generate_day(day, args.seed, profile=args.profile)
-            if not data.records:
-                print(f"{day}  no deliveries ({data.truth.get('holiday') or 'weekend'})")
-                continue
-            write_day(data, args.out)
-            write_api_pages(data, args.out)
-            period.add(day, day_figures(data))
-            rows = sum(t["rows_delivered"] for t in data.truth["feeds"].values())
-            defects = sum(len(t["defects"]) for t in data.truth["feeds"].values())
-            print(f"{day}  rows={rows:<6} waybills={data.truth['feeds']['tc_dg_waybill']['rows_delivered']:<5} defects={defects}", flush=True)
-    except ValueError as exc:  # a date outside the statutory calendar, an unknown profile
-        print(f"simulate: {exc}", file=sys.stderr)
-        return 2
-    result = {"profile": args.profile, "seed": args.seed, **period.result()}
-    if result["from"] is None:
-        print("no working day in the period: nothing written")
-        return 0
-    path = Path(args.out) / "truth" / "period" / f"{result['from']}_{result['to']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
-    for name, value in result["figures"].items():
-        target = result["targets"].get(name)
-        print(f"{name:<32} {value if value is not None else 'no feed':>10}" + (f"   (annual target {target:g})" if target is not None else ""))
-    print(f"wrote the period's figures: {path}")
-    return 0
-
-
-def _simulator_tokens(host: str) -> str | dict[str, str]:
-    """The simulator's API tokens, from the environment (a command line is visible to every ``ps``).
-
-    ``<AGENCY>_API_TOKEN`` (EMB_API_TOKEN, TC_API_TOKEN) per agency, as compose passes them; or
-    one master secret in SAFETY_HUB_SIMULATOR_TOKEN each agency's token is derived from (the
-    native stack). Without either, the demo's well-known master, on loopback only.
-    """
-    import ipaddress
-
-    from safety_hub.localairflow import DEFAULT_TOKEN
-    from safety_hub.simulator.server import MASTER_TOKEN_VAR, api_agencies
-
-    names = {agency: f"{agency.upper()}_API_TOKEN" for agency in api_agencies()}
-    given = {agency: os.environ[name] for agency, name in names.items() if os.environ.get(name)}
-    master = os.environ.get(MASTER_TOKEN_VAR)
-    if given:
-        missing = [names[a] for a in names if a not in given]
-        if missing and not master:
-            raise ValueError(f"set {', '.join(missing)} too (each agency has its own token)")
-        if missing:
-            from safety_hub.simulator.server import agency_token
-
-            given |= {a: agency_token(master, a) for a in names if a not in given}
-        return given
-    if master:
-        return master
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"listening on {host} needs real tokens: set {', '.join(names.values())} "
-                         f"(or {MASTER_TOKEN_VAR}) in the environment; the demo token serves loopback only")
-    return DEFAULT_TOKEN
-
-
-def cmd_simulator(args) -> int:
-    import time
-
-    from safety_hub.simulator import generate_day, write_day
-    from safety_hub.simulator.server import SimulatorServer
-
-    try:
-        tokens = _simulator_tokens(args.host)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    server = SimulatorServer(args.host, args.port, tokens, args.seed)
-    from safety_hub.simulator.server import ENDPOINTS
-
-    print(f"agency simulator on {server.url}: " + ", ".join(f"/api/v1/{e}" for e in sorted(ENDPOINTS)) + f" (seed {args.seed})", flush=True)
-    if args.action == "serve":
-        server.serve_forever()
-        return 0
-    import threading
-
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    written: set[dt.date] = set()
-    while True:  # write each finished business day's file drops, like the agencies do
-        today = settings.beijing_today()
-        for back in range(args.days, 0, -1):
-            day = today - dt.timedelta(days=back)
-            if day not in written:
-                write_day(generate_day(day, args.seed), args.out)
-                written.add(day)
-                print(f"wrote deliveries for {day} to {args.out}", flush=True)
-        time.sleep(600)
 
 
 def cmd_check_secrets(args) -> int:
@@ -342,19 +221,34 @@ def cmd_replay(args) -> int:
 
 def cmd_backfill(args) -> int:
     """Run the whole flow for a date range, forward or backward; same result either way."""
-    from safety_hub.demo import cli_environment
     from safety_hub.pipeline import run_feed
 
     days = [args.start + dt.timedelta(days=i) for i in range((args.end - args.start).days + 1)]
     if args.reverse:
         days.reverse()
     jobs = [(f, day) for day in days for f in _feed_ids(args)]
-    simulator = cli_environment(agencies=True)  # no connections configured: the demo's, agencies simulated
+    simulator = _local_environment(agencies=True)  # no connections configured: the demo's, agencies simulated
     try:
         return _run_each(jobs, lambda f, day: run_feed(f, day, force=True))
     finally:
         if simulator is not None:
             simulator.shutdown()
+
+
+def _local_environment(agencies: bool = False):
+    """The environment a command that reads connections runs in where none is configured.
+
+    Each entry point of the group ``safety_hub.environment`` (the development package's: the demo
+    home's connections, agencies simulated) is called with ``agencies``; the first that returns
+    something (a server to ``shutdown()``) wins. Without such a package, nothing changes.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENVIRONMENT_GROUP), key=lambda e: e.name):
+        server = ep.load()(agencies=agencies)
+        if server is not None:
+            return server
+    return None
 
 
 def cmd_quarantine(args) -> int:
@@ -418,7 +312,7 @@ def _airflow_home_for_cli() -> bool:
 
     ``AIRFLOW_HOME`` or ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` from the environment, else the
     local Airflow of the demo home, ``make demo`` / ``make airflow`` (``.airflow/`` under
-    ``SAFETY_HUB_HOME``, as ``demo.local_env`` has it) when it exists.
+    ``SAFETY_HUB_HOME``, as the development package's ``demo.local_env`` has it) when it exists.
     """
     if os.environ.get("AIRFLOW_HOME") or os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         return True
@@ -596,52 +490,13 @@ def cmd_report(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
-    from safety_hub.demo import run_demo
-
-    return run_demo(days=args.days, end=args.end)
-
-
-def cmd_airflow(args) -> int:
-    """Run the ``airflow`` CLI against the project-local home (SQLite, project DAGs)."""
-    from safety_hub.demo import local_env
-
-    os.environ.update(local_env())
-    bin_dir = str(Path(sys.executable).parent)
-    os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")  # standalone spawns `airflow`
-    airflow = os.path.join(bin_dir, "airflow")
-    os.execv(airflow, [airflow, *args.airflow_args])
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from safety_hub.simulator.generate import DEFAULT_SEED
-
     p = argparse.ArgumentParser(prog="python -m safety_hub", description="Cross-agency work-safety data platform")
     sub = p.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("feeds", help="list the registered feeds")
     f.add_argument("--markdown", action="store_true", help="print the schedule table of dags/README.md")
     f.set_defaults(func=cmd_feeds)
-
-    s = sub.add_parser("simulate", help="write simulated agency deliveries and truth manifests")
-    s.add_argument("--date", type=_date, required=True)
-    s.add_argument("--out", type=Path, required=True)
-    s.add_argument("--days", type=int, default=1, help="number of consecutive days from --date")
-    s.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    s.add_argument("--profile", default="demo", choices=["demo", "city"],
-                   help="demo (default): every feed its demo volume every day; city: a city's volumes on the statutory working days, "
-                        "with the period's figures in <out>/truth/period/")
-    s.set_defaults(func=cmd_simulate)
-
-    sim = sub.add_parser("simulator", help="run the agency simulator (EMB and TC APIs; 'run' also writes daily file drops); "
-                         "tokens from the environment: EMB_API_TOKEN, TC_API_TOKEN or SAFETY_HUB_SIMULATOR_TOKEN")
-    sim.add_argument("action", choices=["serve", "run"])
-    sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8765)
-    sim.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone")
-    sim.add_argument("--days", type=int, default=3, help="'run': keep the last N business days delivered")
-    sim.set_defaults(func=cmd_simulator)
 
     cs = sub.add_parser("check-secrets", help="refuse (exit 2) while a deployment secret in the environment is empty, "
                         "a change-me placeholder, short or shared; compose runs it before any service")
@@ -707,15 +562,23 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--week", default=None, help="ISO week, e.g. 2026-W45 (default: the previous week, Beijing)")
     rp.set_defaults(func=cmd_report)
 
-    d = sub.add_parser("demo", help="simulate, run every DAG through Airflow for the demo's days, print a summary")
-    d.add_argument("--days", type=int, default=3)
-    d.add_argument("--end", type=_date, default=None, help="last business day (default: the demo's fixed window, 2026-11-02 .. 2026-11-04)")
-    d.set_defaults(func=cmd_demo)
-
-    a = sub.add_parser("airflow", help="the airflow CLI on the project's local AIRFLOW_HOME")
-    a.add_argument("airflow_args", nargs=argparse.REMAINDER)
-    a.set_defaults(func=cmd_airflow)
+    add_commands(sub)
     return p
+
+
+COMMAND_GROUP = "safety_hub.cli"  # entry points: functions given the subparsers, each adding its command(s)
+ENVIRONMENT_GROUP = "safety_hub.environment"  # entry points: the local environment of commands without connections
+
+
+def add_commands(sub) -> list[str]:
+    """Add the commands installed packages declare in the entry-point group ``safety_hub.cli``; their names."""
+    from importlib.metadata import entry_points
+
+    added = []
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        ep.load()(sub)
+        added.append(ep.name)
+    return added
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@
     .venv/bin/python tests/adversarial/generate.py --out /tmp/corpus [--date 2026-11-05]
 
 writes one folder per case under ``--out`` and ``manifest.json`` beside them. Every case
-starts from one simulated business day (``safety_hub.simulator.generate_day``): the
+starts from one simulated business day (``safety_hub_dev.simulator.generate_day``): the
 agency's records, delivered the way the simulator delivers them (``deliver.csv_bytes``,
 ``deliver.xlsx_bytes``, ``deliver.api_page``, and JSON lines as ``extract_sql`` writes
 them), then broken in one way: encodings, structure, truncation, Excel traps, limits,
@@ -48,10 +48,10 @@ from pathlib import Path
 
 from safety_hub.domain import USCC_CHARSET, parse_date, uscc_check_char
 from safety_hub.registry import get_feed
-from safety_hub.simulator import generate_day
-from safety_hub.simulator.deliver import api_page, csv_bytes, xlsx_bytes
-from safety_hub.simulator.generate import DEFAULT_SEED
-from safety_hub.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
+from safety_hub_dev.simulator import generate_day
+from safety_hub_dev.simulator.deliver import api_page, csv_bytes, xlsx_bytes
+from safety_hub_dev.simulator.generate import DEFAULT_SEED
+from safety_hub_dev.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 
 DAY = dt.date(2026, 11, 5)
 MANIFEST = "manifest.json"

@@ -1,7 +1,7 @@
 """A real Airflow API server for a test (``airflow api-server``), as a subprocess with the
 session's environment plus the test's overrides (the SimpleAuthManager with a known user; a free
-port), stopped with its process group (``safety_hub.stack.service``). The whole production
-topology, scheduler and Celery workers included, is ``safety_hub.stack`` (``make stack-test``).
+port), stopped with its process group (``safety_hub_dev.stack.service``). The whole production
+topology, scheduler and Celery workers included, is ``safety_hub_dev.stack`` (``make stack-test``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from safety_hub.stack import free_port, service, wait_http
+from safety_hub_dev.stack import free_port, service, wait_http
 
 USER, PASSWORD = "ops", "ops-password-not-a-secret"
 AIRFLOW = str(Path(sys.executable).parent / "airflow")

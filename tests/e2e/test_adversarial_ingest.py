@@ -22,7 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from adversarial import generate
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.spec import SPECS
 
 pytestmark = pytest.mark.e2e
 DAY = generate.DAY
@@ -64,7 +64,7 @@ def _deliver(case: generate.Case) -> Path:
 
 def _run(feed_id: str) -> str:
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags, run_dag
+    from safety_hub_dev.localairflow import load_dags, run_dag
 
     return run_dag(load_dags()[f"ingest_{feed_id}"], logical_date_for(DAY), {"business_date": DAY.isoformat()})
 

@@ -48,7 +48,7 @@ def deliver_half_invalid(day: dt.date) -> int:
 
 def test_a_run_breaching_the_quality_threshold_sends_one_rolled_up_alert(isolated_hub, receiver, monkeypatch):
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     monkeypatch.setenv("AIRFLOW__API__BASE_URL", "http://airflow.example:8080")  # links in the message
     rows = deliver_half_invalid(BAD_DAY)
@@ -77,7 +77,7 @@ def test_a_run_breaching_the_quality_threshold_sends_one_rolled_up_alert(isolate
 
 def test_a_failed_run_without_the_connection_only_logs(isolated_hub, monkeypatch, caplog):
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     monkeypatch.delenv(CONN_ENV, raising=False)
     day = BAD_DAY + dt.timedelta(days=1)
@@ -102,7 +102,7 @@ def test_the_hourly_check_alerts_when_feeds_go_stale_and_not_again(run, receiver
     from airflow.sdk import timezone
 
     from safety_hub.health import feed_health
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     dag = load_dags()["feed_health_check"]
     latest_deadline = max(h.stale_since for h in feed_health(run.engine()))

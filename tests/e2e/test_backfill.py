@@ -81,8 +81,8 @@ def test_volume_anomaly_is_noted_and_stale_feeds_are_reported(simulator, tmp_pat
     import sqlalchemy as sa
 
     from safety_hub.pipeline import run_feed
-    from safety_hub.simulator import generate_day
-    from safety_hub.simulator.deliver import write_day
+    from safety_hub_dev.simulator import generate_day
+    from safety_hub_dev.simulator.deliver import write_day
     from safety_hub.warehouse.engine import get_engine
 
     from conftest import DROPZONE

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from safety_hub.errors import FeedError, FeedQualityError
-from safety_hub.simulator import generate_day
+from safety_hub_dev.simulator import generate_day
 from deliveries import csv_bytes, deliver
 
 pytestmark = pytest.mark.e2e
@@ -39,7 +39,7 @@ def bad_env(simulator, airflow_db, tmp_path_factory):
 
 def _run_ingest(day: dt.date) -> str:
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags, run_dag
+    from safety_hub_dev.localairflow import load_dags, run_dag
 
     return run_dag(load_dags()[f"ingest_{FEED}"], logical_date_for(day), {"business_date": day.isoformat()})
 

@@ -65,7 +65,7 @@ def test_local_airflow_task_logs_at_info(tmp_path):
     import sys
     from pathlib import Path
 
-    from safety_hub.localairflow import airflow_env
+    from safety_hub_dev.localairflow import airflow_env
 
     env = airflow_env(airflow_home=tmp_path / "airflow", hub_home=tmp_path, sim_url="http://127.0.0.1:9", token="t" * 20,
                       dropzone=tmp_path / "dropzone")

@@ -13,9 +13,9 @@ import pytest
 from conftest import DAYS, expected_valid_keys, fact_keys
 from safety_hub.errors import DuplicateDelivery, FeedError
 from safety_hub.pipeline import run_feed
-from safety_hub.simulator import generate_day
-from safety_hub.simulator.deliver import csv_bytes
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator import generate_day
+from safety_hub_dev.simulator.deliver import csv_bytes
+from safety_hub_dev.simulator.spec import SPECS
 
 pytestmark = pytest.mark.e2e
 DAY = DAYS[0]

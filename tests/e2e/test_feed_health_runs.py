@@ -53,9 +53,9 @@ def test_a_failed_last_run_is_failed_everywhere_and_a_replay_does_not_make_the_f
     from safety_hub.dagkit import logical_date_for
     from safety_hub.health import data_as_of, feed_health, last_runs
     from safety_hub.health_page import health_payload
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
     from safety_hub.registry import get_feed
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
     from safety_hub.warehouse.engine import get_engine
 
     drop = Connection.get("hcc_drop").extra_dejson["path"]
@@ -131,7 +131,7 @@ def _ints(match) -> tuple[int, int, int]:
 
 
 def test_every_tool_counts_the_quarantine_the_same(duckdb_run, capsys):
-    from safety_hub.demo import print_summary
+    from safety_hub_dev.demo import print_summary
     from safety_hub.health import feed_health
     from safety_hub.health_page import health_payload
 

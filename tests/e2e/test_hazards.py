@@ -20,8 +20,8 @@ import pytest
 from conftest import detected, query
 from safety_hub.domain import map_district, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.registry import load_registry
-from safety_hub.simulator.generate import generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.generate import generate_day
+from safety_hub_dev.simulator.spec import SPECS
 
 pytestmark = pytest.mark.e2e
 FEED = "emb_hazard"

@@ -147,7 +147,7 @@ def test_rerunning_a_day_changes_no_count(run):
     A dropped file already loaded is recognised by its sha256 and skipped, and the audit says so."""
     if run.backend != "duckdb":
         pytest.skip("rerun semantics are checked on DuckDB; the PostgreSQL run checks the same loads (keeps make test under 15 min)")
-    from safety_hub.localairflow import load_dags, run_dag, run_ingest
+    from safety_hub_dev.localairflow import load_dags, run_dag, run_ingest
     from safety_hub.pipeline import table_counts
 
     history = ("load_audit", "validation_result")
@@ -239,7 +239,7 @@ def test_quality_flags_hold_every_warning_defect_and_nothing_else(run, feed_id):
 
 def _hazards_on_unloaded_segments(run) -> set[str]:
     """Valid rail hazards whose rostered segment never loaded on the run's days (from the simulator's truth)."""
-    from safety_hub.simulator.generate import generate_day
+    from safety_hub_dev.simulator.generate import generate_day
 
     segments = {k for day in run.truth.values() for k in day["feeds"]["tc_rail_segment_chief"]["valid_keys"]}
     out = set()

@@ -30,8 +30,8 @@ from safety_hub.reporting import archive
 from safety_hub.reporting.archive import ReportWeek
 from safety_hub.reporting.weekly import LIST_LIMIT
 from safety_hub.reporting.workbook import HAZARD_COLUMNS, HEADER_ROW, RISK_COLUMNS, SHEET_HAZARDS, SHEET_RISK, SHEET_SITUATION
-from safety_hub.simulator import generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator import generate_day
+from safety_hub_dev.simulator.spec import SPECS
 from test_reports import assert_situation_hazards_equal_truth, kpis
 
 pytestmark = pytest.mark.e2e
@@ -141,8 +141,8 @@ def finished(duckdb_run, sim_server, tmp_path_factory):
     """A copy of the session's DuckDB warehouse that also loads Sunday 11-08, with W45 produced again."""
     from safety_hub.pipeline import run_feed
     from safety_hub.reporting.produce import produce_week
-    from safety_hub.simulator import write_day
-    from safety_hub.simulator.connections import simulator_connections
+    from safety_hub_dev.simulator import write_day
+    from safety_hub_dev.simulator.connections import simulator_connections
     from safety_hub.warehouse.engine import get_engine
     from safety_hub.warehouse.transform import build_dimensions, build_marts
 
@@ -230,7 +230,7 @@ def test_the_weekly_dag_fails_at_once_without_retry_for_a_week_without_data(duck
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
 
     duckdb_run.activate()
     run = load_dags()["report_weekly"].test(run_conf={"week": EMPTY_WEEK.label})

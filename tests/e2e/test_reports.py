@@ -24,8 +24,8 @@ from safety_hub.reporting import archive
 from safety_hub.reporting.archive import ReportWeek
 from safety_hub.reporting.cells import FORMULA_TRIGGERS
 from safety_hub.reporting.workbook import HAZARD_COLUMNS, HEADER_ROW, MEASURE_COLUMNS, SHEET_HAZARDS, SHEET_MEASURES, SHEET_SITUATION
-from safety_hub.simulator import generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator import generate_day
+from safety_hub_dev.simulator.spec import SPECS
 from test_hazards import expected_hazards
 
 pytestmark = pytest.mark.e2e
@@ -220,7 +220,7 @@ def test_listed_hazards_carry_the_supervised_marts_progress_flags(run):
 
 def truth_measures(run) -> dict[str, dict]:
     """measure id -> the plan, with whether it was completed in the latest valid version the warehouse got."""
-    from safety_hub.simulator.datasets.emb_measure import YEAR, measure_plan
+    from safety_hub_dev.simulator.datasets.emb_measure import YEAR, measure_plan
 
     last_valid: dict[str, dt.date] = {}
     for day in sorted(run.truth):
@@ -286,8 +286,8 @@ def test_a_past_week_produced_again_later_gives_the_same_figures(duckdb_run, sim
     from safety_hub.cli import main
     from safety_hub.pipeline import run_feed
     from safety_hub.reporting.produce import produce_week
-    from safety_hub.simulator import write_day
-    from safety_hub.simulator.connections import simulator_connections
+    from safety_hub_dev.simulator import write_day
+    from safety_hub_dev.simulator.connections import simulator_connections
     from safety_hub.warehouse.engine import get_engine
     from safety_hub.warehouse.transform import build_dimensions, build_marts
 

@@ -22,10 +22,10 @@ import pytest
 from conftest import DAYS, detected, query
 from safety_hub.domain import industry_sector, map_district, normalise_uscc, parse_date, to_halfwidth
 from safety_hub.risk import GRADES, load_risk_config, week_end, week_label
-from safety_hub.simulator.datasets.emb_extra import REGISTRY, employees_of, key_enterprises
-from safety_hub.simulator.enterprises import enterprise_pool
-from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.datasets.emb_extra import REGISTRY, employees_of, key_enterprises
+from safety_hub_dev.simulator.enterprises import enterprise_pool
+from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day
+from safety_hub_dev.simulator.spec import SPECS
 from test_hazards import expected_hazards
 
 pytestmark = pytest.mark.e2e

@@ -23,8 +23,8 @@ def drop(hub, tmp_path, monkeypatch):
     """A drop folder of this test's own holding the day's delivery."""
     from safety_hub.extract import drop_path
     from safety_hub.registry import get_feed
-    from safety_hub.simulator import generate_day
-    from safety_hub.simulator.deliver import csv_bytes
+    from safety_hub_dev.simulator import generate_day
+    from safety_hub_dev.simulator.deliver import csv_bytes
 
     folder = tmp_path / "drop"
     folder.mkdir()

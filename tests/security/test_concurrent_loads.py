@@ -31,7 +31,7 @@ def _prepare(home, url) -> set[str]:
     from safety_hub.extract import Extract, RawFile
     from safety_hub.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate, staging_partition
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
 
     rows = generate_day(DAY).records[FEED]
     land_raw(Extract(FEED, DAY, "test", [RawFile("在建项目_20261102.csv", csv_bytes(rows))]))

@@ -167,7 +167,7 @@ def test_simulator_token_is_not_on_its_command_line():
 
 @pytest.mark.parametrize("field,value", [("secret", "change-me-jwt-secret"), ("token", ""), ("admin_password", "admin")])
 def test_native_stack_refuses_a_weak_secret_before_starting(tmp_path, monkeypatch, field, value):
-    from safety_hub import stack
+    from safety_hub_dev import stack
     from safety_hub.deploy_secrets import InsecureSecrets
 
     def started(*args, **kwargs):
@@ -183,13 +183,13 @@ def test_native_stack_refuses_a_weak_secret_before_starting(tmp_path, monkeypatc
 
 def test_native_stack_generates_secrets_that_pass(tmp_path):
     from safety_hub.deploy_secrets import problems
-    from safety_hub.stack import StackConfig, stack_secrets
+    from safety_hub_dev.stack import StackConfig, stack_secrets
 
     assert problems(stack_secrets(StackConfig(tmp_path))) == []
 
 
 def test_native_stack_listens_on_loopback_and_keeps_secrets_off_command_lines(tmp_path):
-    from safety_hub.stack import StackConfig, service_commands, stack_secrets
+    from safety_hub_dev.stack import StackConfig, service_commands, stack_secrets
 
     cfg = StackConfig(tmp_path)
     commands = service_commands(cfg)

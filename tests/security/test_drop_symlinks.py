@@ -48,7 +48,7 @@ def test_a_symbolic_link_delivery_is_refused_without_quoting_its_target(drop, re
     from safety_hub import settings
     from safety_hub.dagkit import logical_date_for
     from safety_hub.extract import drop_path
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
     from safety_hub.registry import get_feed
 
     folder, secret = drop

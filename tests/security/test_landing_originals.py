@@ -29,7 +29,7 @@ def home(tmp_path, monkeypatch):
 
 
 def _rows(n: int | None = None) -> list[dict]:
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
 
     rows = generate_day(DAY).records[FEED]
     return rows[:n] if n else rows

@@ -178,7 +178,7 @@ def test_compose_warehouse_logins():
 
 
 def test_each_agency_connection_has_its_own_token(tmp_path):
-    from safety_hub.simulator.connections import simulator_connections
+    from safety_hub_dev.simulator.connections import simulator_connections
 
     conns = {k: json.loads(v) for k, v in simulator_connections("http://127.0.0.1:1", "master-token-0123456789", tmp_path).items()}
     emb, tc = conns["AIRFLOW_CONN_EMB_API"]["password"], conns["AIRFLOW_CONN_TC_API"]["password"]
@@ -191,7 +191,7 @@ def test_each_agency_connection_has_its_own_token(tmp_path):
 def test_one_agencys_token_does_not_open_another_agencys_api():
     import requests
 
-    from safety_hub.simulator.server import ENDPOINTS, agency_tokens, start_in_thread
+    from safety_hub_dev.simulator.server import ENDPOINTS, agency_tokens, start_in_thread
 
     server = start_in_thread(port=0, token="master-token-0123456789")
     try:
@@ -212,8 +212,8 @@ def test_one_agencys_token_does_not_open_another_agencys_api():
 def test_simulator_takes_its_tokens_from_the_environment_not_argv():
     import requests
 
-    from safety_hub.simulator.server import ENDPOINTS
-    from safety_hub.stack import free_port
+    from safety_hub_dev.simulator.server import ENDPOINTS
+    from safety_hub_dev.stack import free_port
 
     port = free_port()
     tokens = {"EMB_API_TOKEN": "emb-token-0123456789abcdef", "TC_API_TOKEN": "tc-token-0123456789abcdef"}

@@ -36,9 +36,9 @@ def clear_delivery(simulator, airflow_db, tmp_path, monkeypatch) -> list[str]:
     """The day's gas inspections in the agency's database of this test's own, with the name and
     phone of over half the rows in clear; returns the clear values."""
     from safety_hub.registry import load_registry
-    from safety_hub.simulator import generate_day
-    from safety_hub.simulator.deliver import write_sqlite
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator import generate_day
+    from safety_hub_dev.simulator.deliver import write_sqlite
+    from safety_hub_dev.simulator.spec import SPECS
 
     monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / "hub"))
     monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
@@ -57,7 +57,7 @@ def clear_delivery(simulator, airflow_db, tmp_path, monkeypatch) -> list[str]:
 def test_clear_personal_values_stay_in_the_audit_layer(clear_delivery, receiver, caplog, capfd):
     from safety_hub import lineage, settings
     from safety_hub.dagkit import logical_date_for
-    from safety_hub.localairflow import load_dags
+    from safety_hub_dev.localairflow import load_dags
     from safety_hub.quality.docs import build_docs, docs_dir
     from safety_hub.warehouse.engine import get_engine
 

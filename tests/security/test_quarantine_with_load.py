@@ -36,7 +36,7 @@ def _validated(day: dt.date = DAY, batch_id: str = "b1") -> dict:
     from safety_hub.extract import Extract, RawFile
     from safety_hub.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
 
     land_raw(Extract(FEED, day, "test", [RawFile(f"在建项目_{day:%Y%m%d}.csv", csv_bytes(generate_day(day).records[FEED]))]))
     run_land(FEED, day)
@@ -121,7 +121,7 @@ def test_a_batch_over_the_threshold_keeps_its_quarantine_and_loads_nothing(home,
     from safety_hub.extract import Extract, RawFile
     from safety_hub.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
     from safety_hub.warehouse.engine import get_engine
 
     url = f"duckdb:///{home / 'warehouse.duckdb'}"
@@ -145,7 +145,7 @@ def test_backfill_reports_a_refused_day_in_one_line_and_goes_on(home, monkeypatc
     from safety_hub import cli
     from safety_hub.extract import drop_path
     from safety_hub.registry import get_feed
-    from safety_hub.simulator import generate_day
+    from safety_hub_dev.simulator import generate_day
     from safety_hub.warehouse.engine import get_engine
 
     url = f"duckdb:///{home / 'warehouse.duckdb'}"

@@ -25,8 +25,8 @@ XLSX_FEED, CSV_FEED = "emb_policy_measure", "hcc_project"
 
 
 def _workbook() -> bytes:
-    from safety_hub.simulator import generate_day
-    from safety_hub.simulator.deliver import xlsx_bytes
+    from safety_hub_dev.simulator import generate_day
+    from safety_hub_dev.simulator.deliver import xlsx_bytes
 
     return xlsx_bytes(generate_day(DAY).records[XLSX_FEED][:3], "制度措施清单")
 
@@ -107,8 +107,8 @@ def test_a_hostile_workbook_is_refused_in_little_memory(drops, patch, limit):
 
 def test_an_oversized_csv_field_is_refused_in_one_line(drops):
     from safety_hub.registry import get_feed
-    from safety_hub.simulator import generate_day
-    from safety_hub.simulator.deliver import csv_bytes
+    from safety_hub_dev.simulator import generate_day
+    from safety_hub_dev.simulator.deliver import csv_bytes
 
     limit = get_feed(CSV_FEED).limits.max_field_chars
     rows = generate_day(DAY).records[CSV_FEED]

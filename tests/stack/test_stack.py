@@ -1,6 +1,6 @@
 """``make stack-test``: the production topology, for real, on this machine.
 
-docker-compose.yml's services started natively from the venv (``safety_hub.stack``): Airflow
+docker-compose.yml's services started natively from the venv (``safety_hub_dev.stack``): Airflow
 on PostgreSQL metadata, CeleryExecutor with the Redis broker, api-server, scheduler,
 dag-processor, triggerer, two Celery workers, the warehouse on PostgreSQL and the agency
 simulator. Every ingest DAG runs for three simulated days through the scheduler (runs created
@@ -40,7 +40,7 @@ BAD_DAY = DAYS[-1] + dt.timedelta(days=1)
 
 @pytest.fixture(scope="module")
 def stack_run():
-    from safety_hub.stack import StackConfig, reachable, running_stack
+    from safety_hub_dev.stack import StackConfig, reachable, running_stack
 
     for what, port in (("PostgreSQL", PG_PORT), ("Redis", REDIS_PORT)):
         if not reachable(PG_HOST, port):
@@ -48,10 +48,10 @@ def stack_run():
     from safety_hub.dagkit import logical_date_for
     from safety_hub.registry import load_registry
     from safety_hub.reporting.archive import ReportWeek
-    from safety_hub.simulator import generate_day, write_day
+    from safety_hub_dev.simulator import generate_day, write_day
     from safety_hub.alerts import ALERT_CONN_ID
-    from safety_hub.simulator.connections import SPECS  # (registered by the simulator package)
-    from safety_hub.stack import drop_databases, trigger, wait_for_runs
+    from safety_hub_dev.simulator.connections import SPECS  # (registered by the simulator package)
+    from safety_hub_dev.stack import drop_databases, trigger, wait_for_runs
 
     suffix = os.getpid()
     # its own directory, not pytest's tmp_path: pytest prunes old base temps of concurrent sessions

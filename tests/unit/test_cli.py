@@ -10,7 +10,7 @@ import json
 import pytest
 
 from safety_hub.cli import main
-from safety_hub.simulator import generate_day
+from safety_hub_dev.simulator import generate_day
 
 DAY = dt.date(2026, 11, 2)
 
@@ -27,7 +27,7 @@ def test_feeds_lists_every_registered_feed(capsys):
 def test_simulate_writes_every_agency_and_the_truth(tmp_path, capsys):
     assert main(["simulate", "--date", DAY.isoformat(), "--out", str(tmp_path)]) == 0
     truth = json.loads((tmp_path / "truth" / f"{DAY}.json").read_text(encoding="utf-8"))
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator.spec import SPECS
 
     assert set(truth["feeds"]) == set(SPECS)
     assert (tmp_path / "hcc" / f"在建项目_{DAY:%Y%m%d}.csv").exists()
@@ -95,7 +95,7 @@ def test_dags_readme_schedule_table_is_current():
 
 
 def test_validate_reads_a_folder_of_api_pages(tmp_path, capsys):
-    from safety_hub.simulator.deliver import write_api_pages
+    from safety_hub_dev.simulator.deliver import write_api_pages
 
     data = generate_day(DAY)
     folder = write_api_pages(data, tmp_path, page_size=50)["emb_hazard"]

@@ -247,7 +247,11 @@ def test_simulator_serves_api_and_writes_drops_to_shared_volume():
     assert {"EMB_API_TOKEN", "TC_API_TOKEN"} <= set(_env("simulator"))
     assert "--out /opt/airflow/safety_hub_home/dropzone" in command
     assert _mounts("simulator").get("/opt/airflow/safety_hub_home") == "safety-hub-home"
-    assert SERVICES["simulator"]["image"] == SERVICES["airflow-worker"]["image"]
+    # Its own image: the production one plus the dev package (Dockerfile target `simulator`); every
+    # Airflow service runs the production target, which holds no dev tooling (test_dockerfile.py).
+    assert SERVICES["simulator"]["build"] == {"context": ".", "target": "simulator"}
+    assert SERVICES["simulator"]["image"] != SERVICES["airflow-worker"]["image"]
+    assert SERVICES["airflow-worker"]["build"] == {"context": ".", "target": "production"}
 
 
 def test_every_compose_variable_is_in_env_example():
@@ -273,7 +277,7 @@ def test_env_example_holds_only_placeholders():
 
 def test_image_matches_pinned_airflow():
     dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
-    base = re.search(r"^FROM\s+apache/airflow:(\S+?)-python3\.11\s*$", dockerfile, re.MULTILINE)
+    base = re.search(r"^FROM\s+apache/airflow:(\S+?)-python3\.11(?:\s+AS\s+\S+)?\s*$", dockerfile, re.MULTILINE)
     assert base, "Dockerfile must build FROM apache/airflow:<version>-python3.11"
     pinned = re.search(r"^apache-airflow==(\S+)", (ROOT / "requirements.txt").read_text(encoding="utf-8"), re.MULTILINE)
     assert pinned and base.group(1) == pinned.group(1)
@@ -299,7 +303,7 @@ COMPOSE_ONLY = {"DUMB_INIT_SETSID", "AIRFLOW_CONN_SAFETY_HUB_ALERTS"}
 
 
 def _native_env(tmp_path, service: str | None = None) -> dict[str, str]:
-    from safety_hub.stack import StackConfig, service_env, stack_env
+    from safety_hub_dev.stack import StackConfig, service_env, stack_env
 
     cfg = StackConfig(tmp_path)
     return stack_env(cfg) if service is None else service_env(cfg, service)
@@ -332,6 +336,6 @@ def test_native_stack_and_compose_agree_on_every_fixed_value(tmp_path):
 
 
 def test_native_stack_runs_the_same_airflow_commands_as_compose():
-    from safety_hub.stack import SERVICES
+    from safety_hub_dev.stack import SERVICES
 
     assert {*SERVICES, "celery worker"} == set(AIRFLOW_COMMANDS.values())

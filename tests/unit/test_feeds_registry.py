@@ -15,8 +15,8 @@ import re
 import pytest
 
 from safety_hub.registry import agencies, load_registry
-from safety_hub.simulator.generate import generate_day
-from safety_hub.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
+from safety_hub_dev.simulator.generate import generate_day
+from safety_hub_dev.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 
 FEEDS = sorted(SPECS)
 # The file-drop connection of each agency folder: extra.path = <dropzone>/<folder>.

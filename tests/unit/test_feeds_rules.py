@@ -18,8 +18,8 @@ import pytest
 
 from safety_hub.quality.validate import check_batch
 from safety_hub.registry import load_registry
-from safety_hub.simulator.generate import generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.generate import generate_day
+from safety_hub_dev.simulator.spec import SPECS
 
 DAY = dt.date(2026, 11, 3)
 LEGACY = ("emb_hazard", "hcc_project", "tc_dg_vehicle")  # rules of the first feeds are tested elsewhere

@@ -26,10 +26,10 @@ from safety_hub.extract import RawFile
 from safety_hub.landing import parse_files, unmapped_columns
 from safety_hub.quality.validate import check_batch
 from safety_hub.registry import get_feed
-from safety_hub.simulator import deliver
-from safety_hub.simulator.enterprises import enterprise_pool
-from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
-from safety_hub.simulator.spec import CN_TZ, SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
+from safety_hub_dev.simulator import deliver
+from safety_hub_dev.simulator.enterprises import enterprise_pool
+from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day
+from safety_hub_dev.simulator.spec import CN_TZ, SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 
 DAYS = [dt.date(2026, 11, 2) + dt.timedelta(days=i) for i in range(2)]  # the e2e tests cover 3 days
 FEEDS = sorted(SPECS)
@@ -187,7 +187,7 @@ def test_truth_key_is_the_delivered_key(feed_id):
 def test_simulator_serves_every_api_dataset():
     import requests
 
-    from safety_hub.simulator.server import agency_tokens, start_in_thread
+    from safety_hub_dev.simulator.server import agency_tokens, start_in_thread
 
     token, day = "feeds-test-token", DAYS[0]
     server = start_in_thread(port=0, token=token)

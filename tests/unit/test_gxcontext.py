@@ -23,7 +23,7 @@ from safety_hub.landing import apply_aliases
 from safety_hub.quality.docs import store_result
 from safety_hub.quality.validate import check_batch
 from safety_hub.registry import get_feed
-from safety_hub.simulator.generate import generate_day
+from safety_hub_dev.simulator.generate import generate_day
 
 day = dt.date.fromisoformat("{DAY.isoformat()}")
 feed = get_feed("emb_hazard")

@@ -23,7 +23,7 @@ from safety_hub.errors import FeedError
 from safety_hub.landing import accounting
 from safety_hub.landing.xlsx import parse_xlsx
 from safety_hub.registry import Limits, load_registry
-from safety_hub.simulator.deliver import xlsx_bytes
+from safety_hub_dev.simulator.deliver import xlsx_bytes
 
 FEED = load_registry()["emb_ent_registry"]
 HEADER = ["序号", "统一社会信用代码", "企业名称", "所在区", "行业代码", "监管类别", "从业人员数", "更新时间"]

@@ -153,7 +153,7 @@ def test_openlineage_datasets_carry_the_facets():
 
 def test_default_transport_is_the_same_everywhere(tmp_path):
     """localairflow (demo, tests) and docker compose configure the file transport lineage.file_transport describes."""
-    from safety_hub.localairflow import airflow_env
+    from safety_hub_dev.localairflow import airflow_env
 
     env = airflow_env(airflow_home=tmp_path / "airflow", hub_home=tmp_path / "hub", sim_url="http://127.0.0.1:9",
                       token="t", dropzone=tmp_path / "drop")

@@ -162,7 +162,7 @@ def test_int_columns(values):
 
 @functools.lru_cache(maxsize=None)
 def _day():
-    from safety_hub.simulator.generate import generate_day
+    from safety_hub_dev.simulator.generate import generate_day
 
     return generate_day(dt.date(2026, 11, 3))
 

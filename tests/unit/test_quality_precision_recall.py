@@ -28,8 +28,8 @@ import pandas as pd
 from safety_hub.landing import apply_aliases
 from safety_hub.quality.validate import check_batch
 from safety_hub.registry import get_feed
-from safety_hub.simulator.generate import REPAIRABLE, generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.generate import REPAIRABLE, generate_day
+from safety_hub_dev.simulator.spec import SPECS
 
 WEEK = [dt.date(2026, 11, 2) + dt.timedelta(days=i) for i in range(7)]
 # A swapped date pair may also put the earlier field after the business day.

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from safety_hub.landing import apply_aliases
 from safety_hub.quality.normalise import normalise
 from safety_hub.registry import get_feed
-from safety_hub.simulator.generate import generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.generate import generate_day
+from safety_hub_dev.simulator.spec import SPECS
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.crosscheck import run_cross_rules
 from safety_hub.warehouse.engine import ensure_schema

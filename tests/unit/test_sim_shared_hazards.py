@@ -6,9 +6,9 @@ import datetime as dt
 import re
 
 from safety_hub.domain import normalise_uscc, parse_date, to_halfwidth
-from safety_hub.simulator.datasets.hcc_hazard import emb_same_day
-from safety_hub.simulator.enterprises import enterprise_pool
-from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
+from safety_hub_dev.simulator.datasets.hcc_hazard import emb_same_day
+from safety_hub_dev.simulator.enterprises import enterprise_pool
+from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day
 
 DAYS = [dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)]
 

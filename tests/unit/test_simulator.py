@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from safety_hub.domain import is_valid_uscc, normalise_uscc, parse_date
-from safety_hub.simulator import generate_day, write_day
-from safety_hub.simulator.generate import DEFECT_RATES, REPAIRABLE, SPECS  # noqa: F401
+from safety_hub_dev.simulator import generate_day, write_day
+from safety_hub_dev.simulator.generate import DEFECT_RATES, REPAIRABLE, SPECS  # noqa: F401
 
 DAY = dt.date(2026, 11, 2)
 WEEK = [DAY + dt.timedelta(days=i) for i in range(7)]
@@ -228,7 +228,7 @@ WINDOW = "updated_since=2026-11-02T00:00:00%2B08:00&updated_until=2026-11-03T00:
 
 @pytest.fixture(scope="module")
 def server():
-    from safety_hub.simulator.server import start_in_thread
+    from safety_hub_dev.simulator.server import start_in_thread
 
     srv = start_in_thread(port=0, token={"emb": TOKEN, "tc": "unit-test-tc-token"})  # each agency its own token
     try:

@@ -65,8 +65,8 @@ def test_decimal_is_unaffected():
 
 @pytest.fixture(scope="module")
 def accidents() -> pd.DataFrame:
-    from safety_hub.simulator.generate import generate_day
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator.generate import generate_day
+    from safety_hub_dev.simulator.spec import SPECS
 
     data = generate_day(DAY)
     truth, key = data.truth["feeds"]["emb_accident"], SPECS["emb_accident"].key

@@ -110,8 +110,8 @@ def test_multiline_is_a_str_option_only_and_the_registry_stays_strict():
 # --- keys ---------------------------------------------------------------------------------------
 
 def _hazards(n: int = 6) -> pd.DataFrame:
-    from safety_hub.simulator.generate import generate_day
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator.generate import generate_day
+    from safety_hub_dev.simulator.spec import SPECS
 
     data = generate_day(DAY)
     truth, key = data.truth["feeds"]["emb_hazard"], SPECS["emb_hazard"].key

@@ -22,7 +22,7 @@ from safety_hub.registry import get_feed
 
 @functools.lru_cache(maxsize=None)
 def _records(feed_id: str, rows: int) -> pd.DataFrame:
-    from safety_hub.simulator.generate import generate_day
+    from safety_hub_dev.simulator.generate import generate_day
 
     base = pd.DataFrame.from_records(generate_day(dt.date(2026, 11, 3)).records[feed_id]).astype("string").replace({"": pd.NA})
     out = pd.concat([base] * (-(-rows // len(base))), ignore_index=True).iloc[:rows]

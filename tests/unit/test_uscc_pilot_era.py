@@ -18,8 +18,8 @@ from safety_hub.domain import USCC_CHARSET, is_pilot_era_uscc, is_valid_uscc, us
 from safety_hub.landing import apply_aliases
 from safety_hub.quality.validate import check_batch
 from safety_hub.registry import load_registry
-from safety_hub.simulator.generate import generate_day
-from safety_hub.simulator.spec import SPECS
+from safety_hub_dev.simulator.generate import generate_day
+from safety_hub_dev.simulator.spec import SPECS
 
 DAY = dt.date(2026, 11, 3)
 

@@ -21,7 +21,7 @@ from safety_hub.registry import Rule, get_feed
 
 @functools.lru_cache(maxsize=None)
 def _day():
-    from safety_hub.simulator.generate import generate_day
+    from safety_hub_dev.simulator.generate import generate_day
 
     return generate_day(dt.date(2026, 11, 3))
 

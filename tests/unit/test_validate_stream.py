@@ -88,7 +88,7 @@ def test_large_hazard_ledger_in_batches(tmp_path):
 
 @functools.lru_cache(maxsize=1)
 def _day():
-    from safety_hub.simulator.generate import generate_day
+    from safety_hub_dev.simulator.generate import generate_day
 
     return generate_day(DAY)
 

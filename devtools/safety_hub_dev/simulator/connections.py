@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from safety_hub.registry import load_registry
-from safety_hub.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
+from safety_hub_dev.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 
 
 def simulator_connections(sim_url: str, token: str | Mapping[str, str], dropzone: Path) -> dict[str, str]:
@@ -21,7 +21,7 @@ def simulator_connections(sim_url: str, token: str | Mapping[str, str], dropzone
     ``token``: the simulator's master secret (each agency's token is derived from it, as the
     server does) or agency -> token.
     """
-    from safety_hub.simulator.server import agency_tokens
+    from safety_hub_dev.simulator.server import agency_tokens
 
     tokens = agency_tokens(token)
     conns: dict[str, dict] = {}

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from safety_hub import settings
-from safety_hub.localairflow import DEFAULT_SIM_PORT, DEFAULT_TOKEN, airflow_env
+from safety_hub_dev.localairflow import DEFAULT_SIM_PORT, DEFAULT_TOKEN, airflow_env
 
 
 # The demo's window: three business days, Monday 2026-11-02 to Wednesday 2026-11-04 (ISO week
@@ -72,7 +72,7 @@ def cli_environment(agencies: bool = False):
     server = None
     port = DEFAULT_SIM_PORT
     if agencies:
-        from safety_hub.simulator.server import start_in_thread
+        from safety_hub_dev.simulator.server import start_in_thread
 
         port = _free_port(DEFAULT_SIM_PORT)
         server = start_in_thread(port=port, token=DEFAULT_TOKEN)
@@ -98,9 +98,9 @@ def _free_port(preferred: int) -> int:
 
 
 def run_demo(days: int = DEMO_LENGTH, end: dt.date | None = None) -> int:
-    from safety_hub import localairflow
-    from safety_hub.simulator import generate_day, write_day
-    from safety_hub.simulator.server import start_in_thread
+    from safety_hub_dev import localairflow
+    from safety_hub_dev.simulator import generate_day, write_day
+    from safety_hub_dev.simulator.server import start_in_thread
 
     started = time.monotonic()
     business_days = demo_days(days, end)

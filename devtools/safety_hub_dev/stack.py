@@ -38,7 +38,7 @@ from pathlib import Path
 
 from safety_hub import lineage, settings
 from safety_hub.deploy_secrets import refuse_insecure
-from safety_hub.simulator.connections import simulator_connections
+from safety_hub_dev.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
 BIN = Path(sys.executable).parent
@@ -241,7 +241,7 @@ def stack_env(cfg: StackConfig) -> dict[str, str]:
         "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{cfg.admin_user}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "safety_hub.stack.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "safety_hub_dev.stack.worker_hostname",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(cfg.worker_concurrency),
         "PYTHONPATH": str(settings.PROJECT_DIR / "include"),
         "SAFETY_HUB_HOME": str(cfg.workdir / "hub"),
@@ -270,7 +270,7 @@ def service_env(cfg: StackConfig, service: str) -> dict[str, str]:
 
 def simulator_env(cfg: StackConfig) -> dict[str, str]:
     """The simulator's own variables: its token (from which each agency's is derived), no Airflow secret."""
-    from safety_hub.simulator.server import MASTER_TOKEN_VAR
+    from safety_hub_dev.simulator.server import MASTER_TOKEN_VAR
 
     return {"PYTHONPATH": str(settings.PROJECT_DIR / "include"), "SAFETY_HUB_HOME": str(cfg.workdir / "hub"),
             MASTER_TOKEN_VAR: cfg.token}
@@ -352,7 +352,7 @@ def init(cfg: StackConfig, env: dict[str, str], progress=print) -> None:
     progress(f"migrating the warehouse {cfg.warehouse_db} as its owner {cfg.owner_role}")
     subprocess.run([sys.executable, "-m", "safety_hub", "warehouse", "migrate"], env={**env, "SAFETY_HUB_WAREHOUSE_URL": cfg.owner_url},
                    check=True, stdout=subprocess.DEVNULL, timeout=300)
-    code = "from safety_hub.localairflow import create_pools; create_pools(warehouse_slots=4)"
+    code = "from safety_hub_dev.localairflow import create_pools; create_pools(warehouse_slots=4)"
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
 
 

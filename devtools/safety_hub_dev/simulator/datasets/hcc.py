@@ -6,8 +6,8 @@ import datetime as dt
 import random
 
 from safety_hub.domain import DISTRICTS
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
 
 def projects(rng: random.Random, day: dt.date, pool: list[Enterprise], n: int) -> list[dict]:
     builders = [e for e in pool if e.sector == "建筑"] or pool

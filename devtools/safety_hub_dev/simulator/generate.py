@@ -15,9 +15,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from safety_hub.domain import DISTRICTS, LEGACY_DISTRICTS, USCC_CHARSET, uscc_check_char
-from safety_hub.simulator import datasets  # noqa: F401  (registers every dataset)
-from safety_hub.simulator.enterprises import enterprise_pool, renames
-from safety_hub.simulator.spec import ACTIVE_PROFILE, SPECS, DatasetSpec
+from safety_hub_dev.simulator import datasets  # noqa: F401  (registers every dataset)
+from safety_hub_dev.simulator.enterprises import enterprise_pool, renames
+from safety_hub_dev.simulator.spec import ACTIVE_PROFILE, SPECS, DatasetSpec
 
 DEFAULT_SEED = 20261101
 # Per-kind injection rates (DOMAIN.md: each defect type at 2-5%).
@@ -283,12 +283,12 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, pro
     ``profile``: None (the demo's, every feed its spec's volume every day) or a ``profile.Profile``
     or its name ("city": working days only, see ``profile``); ``feeds`` (a profile only): just these feeds.
     """
-    from safety_hub.simulator.profile import get_profile
+    from safety_hub_dev.simulator.profile import get_profile
 
     profile = get_profile(profile)
     if profile is None:
         return _generate_day(day, seed, scale, SPECS, enterprise_pool(seed))
-    from safety_hub.simulator.workdays import holiday_name, is_business_day
+    from safety_hub_dev.simulator.workdays import holiday_name, is_business_day
 
     if not is_business_day(day):  # weekends and statutory holidays: no agency delivers
         return DayData(day=day, seed=seed, truth={"date": day.isoformat(), "seed": seed, "profile": profile.name,

@@ -18,8 +18,8 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
-from safety_hub.simulator.spec import DatasetSpec
-from safety_hub.simulator.workdays import business_days, holiday_name, is_business_day, previous_business_day
+from safety_hub_dev.simulator.spec import DatasetSpec
+from safety_hub_dev.simulator.workdays import business_days, holiday_name, is_business_day, previous_business_day
 
 # The annual figures of the city (a year of the work this project's pipeline serves).
 TARGETS: dict[str, float] = {
@@ -127,7 +127,7 @@ def _year_mean(profile: Profile, year: int) -> float:
 
 
 def _city() -> Profile:
-    from safety_hub.simulator.datasets import emb, hcc_hazard
+    from safety_hub_dev.simulator.datasets import emb, hcc_hazard
 
     return Profile(
         name="city",
@@ -206,7 +206,7 @@ _LEDGERS = {
 
 def _valid_rows(data, feed_id: str) -> list[dict]:
     """The day's delivered rows of ``feed_id`` that load (valid, not a status regression)."""
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator.spec import SPECS
 
     if feed_id not in data.records:
         return []
@@ -228,7 +228,7 @@ def day_figures(data) -> dict:
             before = out["hazards"].get(identity)
             is_listed = r[listed] == "是" or bool(before and before[1])
             out["hazards"][identity] = [closed_on or (before[0] if before else None), is_listed]
-    from safety_hub.simulator.spec import SPECS
+    from safety_hub_dev.simulator.spec import SPECS
 
     key = SPECS["emb_enforcement"].key
     for r in _valid_rows(data, "emb_enforcement"):

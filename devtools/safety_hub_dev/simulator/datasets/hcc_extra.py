@@ -8,8 +8,8 @@ import datetime as dt
 import random
 
 from safety_hub.domain import DISTRICTS
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import DatasetSpec, SqliteTable, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import DatasetSpec, SqliteTable, XlsxDrop, cn_date, register, stamp
 
 # --- 危险性较大的分部分项工程 (住建部令第37号; 建办质〔2018〕31号) ------------------------------
 

@@ -17,8 +17,8 @@ import functools
 import random
 
 from safety_hub.domain import DISTRICTS, make_uscc
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp
 
 # The measure types of the list and how offices write them.
 TYPE_SPELLINGS = {

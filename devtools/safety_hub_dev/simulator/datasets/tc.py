@@ -6,8 +6,8 @@ import datetime as dt
 import random
 
 from safety_hub.domain import DISTRICTS
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import DatasetSpec, RuleDefect, SqliteTable, register, stamp
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import DatasetSpec, RuleDefect, SqliteTable, register, stamp
 
 _PLATE_LETTERS = "ABCDEFGHJKLMNPQR"
 

@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass
 
 from safety_hub.domain import DISTRICTS
-from safety_hub.simulator.datasets._units import railway_units
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import CN_TZ, Api, DatasetSpec, RuleDefect, SqliteTable, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.datasets._units import railway_units
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import CN_TZ, Api, DatasetSpec, RuleDefect, SqliteTable, XlsxDrop, cn_date, register, stamp
 
 _PLATE_LETTERS = "ABCDEFGHJKLMNPQR"
 _PLATE_CHARS = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ".replace("I", "").replace("O", "")

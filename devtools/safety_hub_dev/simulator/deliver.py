@@ -14,8 +14,8 @@ import json
 import sqlite3
 from pathlib import Path
 
-from safety_hub.simulator.generate import DayData
-from safety_hub.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
+from safety_hub_dev.simulator.generate import DayData
+from safety_hub_dev.simulator.spec import SPECS, Api, CsvDrop, SqliteTable, XlsxDrop
 
 # Kept for callers that name the HCC project drop directly.
 HCC_FILE = SPECS["hcc_project"].delivery.filename

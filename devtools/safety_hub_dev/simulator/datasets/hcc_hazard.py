@@ -13,9 +13,9 @@ import datetime as dt
 import random
 
 from safety_hub.domain import DISTRICTS
-from safety_hub.simulator.datasets import emb
-from safety_hub.simulator.enterprises import Enterprise, pool_seed
-from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, knob, register, stamp
+from safety_hub_dev.simulator.datasets import emb
+from safety_hub_dev.simulator.enterprises import Enterprise, pool_seed
+from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, knob, register, stamp
 
 SHARED_SHARE = 0.1  # records that are a hazard EMB reports the same day
 _CATEGORIES = ["高处作业", "临时用电", "脚手架", "基坑工程", "起重机械", "模板支撑", "消防安全", "文明施工"]

@@ -12,7 +12,7 @@ import functools
 import random
 
 from safety_hub.domain import DISTRICTS, make_uscc
-from safety_hub.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.enterprises import Enterprise
 
 _BODY_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 

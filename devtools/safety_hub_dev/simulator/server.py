@@ -10,7 +10,7 @@ to serve instead of the real ones (``429``, ``500``, ``timeout``, ``garbage``;
 Each agency has its own bearer token: the EMB token opens the EMB endpoints only, the TC token
 the TC ones. The server takes a mapping agency -> token, or one master secret from which each
 agency's token is derived (:func:`agency_tokens`; tests, the demo and the native stack), as
-:func:`safety_hub.simulator.connections.simulator_connections` derives them for the connections.
+:func:`safety_hub_dev.simulator.connections.simulator_connections` derives them for the connections.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
-from safety_hub.simulator.deliver import api_page
-from safety_hub.simulator.generate import DEFAULT_SEED, generate_day
-from safety_hub.simulator.spec import CN_TZ, SPECS, Api
+from safety_hub_dev.simulator.deliver import api_page
+from safety_hub_dev.simulator.generate import DEFAULT_SEED, generate_day
+from safety_hub_dev.simulator.spec import CN_TZ, SPECS, Api
 
 MAX_DAYS = 62
 MASTER_TOKEN_VAR = "SAFETY_HUB_SIMULATOR_TOKEN"  # the master secret, when the CLI is given no per-agency token

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from safety_hub import lineage, settings
-from safety_hub.simulator.connections import simulator_connections
+from safety_hub_dev.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
 DEFAULT_SIM_PORT = 8765

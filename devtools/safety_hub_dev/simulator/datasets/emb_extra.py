@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, replace
 
 from safety_hub.domain import DISTRICTS, accident_grade, make_uscc, normalise_uscc
-from safety_hub.simulator.datasets._units import fishery_units, insured_units
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, knob, register, stamp
+from safety_hub_dev.simulator.datasets._units import fishery_units, insured_units
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, knob, register, stamp
 
 # --- 重点企业名录 (key-enterprise registry, a daily full snapshot) -------------------------
 
@@ -448,7 +448,7 @@ def _issued_on(pool: list[Enterprise], n: int, day: dt.date) -> list[_Policy]:
     _book(pool, n)
     days = [day]
     if knob("insurance_catch_up", False):
-        from safety_hub.simulator.workdays import previous_business_day
+        from safety_hub_dev.simulator.workdays import previous_business_day
 
         before = previous_business_day(day)
         days = [before + dt.timedelta(days=i) for i in range(1, (day - before).days + 1)]

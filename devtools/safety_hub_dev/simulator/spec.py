@@ -1,6 +1,6 @@
 """How a simulated dataset is described: its record builder, its layout for the
 defect injector, and how its agency delivers it. Datasets register themselves
-in ``SPECS`` from the modules of ``safety_hub.simulator.datasets``."""
+in ``SPECS`` from the modules of ``safety_hub_dev.simulator.datasets``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable, Literal, Union
 
-from safety_hub.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.enterprises import Enterprise
 
 
 @dataclass(frozen=True)

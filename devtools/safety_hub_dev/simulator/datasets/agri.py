@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from safety_hub.simulator.datasets._units import fishery_units
-from safety_hub.simulator.enterprises import Enterprise
-from safety_hub.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
+from safety_hub_dev.simulator.datasets._units import fishery_units
+from safety_hub_dev.simulator.enterprises import Enterprise
+from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, register, stamp
 
 # 船名 prefixes: 津 + home port (汉沽, 塘沽, 大港, 北塘) + 渔.
 _PORTS = [("汉", "汉沽"), ("塘", "塘沽"), ("大", "大港"), ("北", "北塘"), ("", "天津")]
