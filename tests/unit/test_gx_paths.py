@@ -74,7 +74,7 @@ def test_a_generated_batch_with_injected_defects_decides_the_same():
 
 @functools.lru_cache(maxsize=1)
 def _day():
-    from safety_hub.simulator.generate import generate_day
+    from safety_hub_dev.simulator.generate import generate_day
 
     return generate_day(DAY)
 
