@@ -63,17 +63,11 @@ def prepare() -> None:
 
 
 def create_pools(warehouse_slots: int = 1) -> None:
-    """The warehouse writer pool (1 slot for the embedded DuckDB file, more on PostgreSQL) and
-    one extract pool per agency (``include/feeds/_agencies.yaml``)."""
-    from airflow.models.pool import Pool
+    """The pools of ``safety_hub.ops.pools`` (the one declaration); the local Airflow serves the
+    embedded DuckDB warehouse, so its writer pool has 1 slot."""
+    from safety_hub.ops.pools import declare_pools
 
-    from safety_hub.ops.dagkit import WAREHOUSE_POOL, agency_pool
-    from safety_hub.config.registry import agencies
-
-    what = "One writer at a time on the warehouse (DuckDB file)" if warehouse_slots == 1 else "Concurrent warehouse loads on PostgreSQL"
-    Pool.create_or_update_pool(WAREHOUSE_POOL, warehouse_slots, what, include_deferred=False)
-    for code, agency in agencies().items():
-        Pool.create_or_update_pool(agency_pool(code), agency.pool_slots, f"Extract slots for {agency.name}", include_deferred=False)
+    declare_pools(warehouse_slots=warehouse_slots)
 
 
 def load_dags() -> dict:

@@ -353,8 +353,8 @@ def init(cfg: StackConfig, env: dict[str, str], progress=print) -> None:
     progress(f"migrating the warehouse {cfg.warehouse_db} as its owner {cfg.owner_role}")
     subprocess.run([sys.executable, "-m", "safety_hub", "warehouse", "migrate"], env={**env, "SAFETY_HUB_WAREHOUSE_URL": cfg.owner_url},
                    check=True, stdout=subprocess.DEVNULL, timeout=300)
-    code = "from safety_hub_dev.localairflow import create_pools; create_pools(warehouse_slots=4)"
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "safety_hub", "pools"], env={**env, "SAFETY_HUB_WAREHOUSE_URL": cfg.owner_url},
+                   check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
 @dataclass

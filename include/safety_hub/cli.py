@@ -368,6 +368,15 @@ def cmd_health(args) -> int:
     return 1 if (stale or failed) and args.fail_on_stale else 0
 
 
+def cmd_pools(args) -> int:
+    """Create or update the Airflow pools (``ops/pools.py``) in the configured metadata DB."""
+    from safety_hub.ops.pools import declare_pools
+
+    for spec in declare_pools():
+        print(f"pool {spec.name}: {spec.slots} slot(s) ({spec.description})")
+    return 0
+
+
 def cmd_warehouse(args) -> int:
     """Warehouse administration: the analyst role, the generated data dictionary, the risk marts."""
     if args.action == "risk":
@@ -541,6 +550,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
     b.set_defaults(func=cmd_backfill)
 
+    pl = sub.add_parser("pools", help="create or update the Airflow pools: the warehouse writer (1 slot on DuckDB, "
+                        "SAFETY_HUB_WAREHOUSE_WRITER_SLOTS on PostgreSQL) and one extract pool per agency (_agencies.yaml)")
+    pl.set_defaults(func=cmd_pools)
     w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")

@@ -189,13 +189,13 @@ def test_worker_can_scale():
 
 
 def test_init_migrates_db_and_creates_pools():
+    """The pools are declared once (ops/pools.py): compose's init runs that declaration on the
+    PostgreSQL warehouse's URL and sets no pool of its own."""
     script = _command("airflow-init")
     assert "airflow db migrate" in script
-    pools = {name: int(slots) for name, slots in re.findall(r"airflow pools set (\S+) (\d+)", script)}
-    assert pools.get("warehouse_writer", 0) > 1, "PostgreSQL loads may run in parallel (DuckDB's single writer is local only)"
-    agencies = yaml.safe_load((ROOT / "include" / "feeds" / "_agencies.yaml").read_text(encoding="utf-8"))
-    for code, agency in agencies.items():
-        assert pools.get(f"pool_{code}") == agency["pool_slots"], f"pool_{code}"
+    assert "python -m safety_hub pools" in script
+    assert "airflow pools set" not in script, "pools are declared in include/safety_hub/ops/pools.py only"
+    assert "postgresql" in str(_env("airflow-init").get("SAFETY_HUB_WAREHOUSE_URL", "")), "the init's pools follow the PostgreSQL warehouse"
 
 
 def test_init_provisions_the_roles_and_databases():

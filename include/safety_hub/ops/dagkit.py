@@ -11,16 +11,12 @@ from safety_hub.config.settings import BUSINESS_TZ, business_tz
 
 log = logging.getLogger("safety_hub.ops.alerts")
 
-WAREHOUSE_POOL = "warehouse_writer"
+from safety_hub.ops.pools import WAREHOUSE_POOL, agency_pool  # noqa: F401  (the DAG files import them from here)
 
 
 def asset_uri(table: str) -> str:
     """The Airflow Asset URI for a warehouse table."""
     return f"safety-hub://warehouse/{table}"
-
-
-def agency_pool(agency: str) -> str:
-    return f"pool_{agency}"
 
 
 def business_date(context: dict) -> dt.date:
