@@ -34,7 +34,7 @@ sends one alert through the `safety_hub_alerts` connection when a feed went stal
 def feed_health_check():
     @task(pool=WAREHOUSE_POOL)  # reading the DuckDB file takes its lock
     def check_freshness(**context) -> dict:
-        from safety_hub.ops.alerts import check_stale_feeds
+        from safety_hub.ops.health import check_stale_feeds
 
         return check_stale_feeds(context["data_interval_start"], context["data_interval_end"])
 

@@ -10,14 +10,15 @@ import pandas as pd
 
 
 def whole_frame_validate(feed, records: pd.DataFrame, day: dt.date):
-    """One batch of the whole typed frame, one suite run."""
+    """One batch of the whole typed frame, one suite run (GX's public API only, a context of its own)."""
     from safety_hub.quality.expectations import build_suite
+    from safety_hub.quality.gxcontext import get_context
     from safety_hub.quality.normalise import normalise
-    from safety_hub.quality.validate import _context
 
     typed = normalise(feed, records.reset_index(drop=True))
-    source = _context().data_sources.get(f"batch_{feed.feed_id}")
-    batch = source.get_asset("records").get_batch_definition("whole").get_batch(batch_parameters={"dataframe": typed})
+    # The data source and asset names the engine uses: GX puts "<data source>-<asset>" in every result.
+    source = get_context().data_sources.add_pandas(f"batch_{feed.feed_id}")
+    batch = source.add_dataframe_asset("records").add_batch_definition_whole_dataframe("whole").get_batch(batch_parameters={"dataframe": typed})
     return batch.validate(build_suite(feed, day), result_format={"result_format": "COMPLETE"})
 
 

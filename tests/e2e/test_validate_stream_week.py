@@ -76,3 +76,31 @@ def test_streamed_validation_equals_the_whole_file(landed, feed_id, tmp_path):
     assert sum(week.values()) > 0, "the simulator's defects were caught"
     if feed_id in ACROSS_ROWS:
         assert week.get(ACROSS_ROWS[feed_id], 0) > 0, "the rule across rows caught rows"
+
+
+@pytest.mark.parametrize("feed_id", FEEDS)
+def test_plain_and_fast_gx_paths_stage_the_same(landed, feed_id, tmp_path, monkeypatch):
+    """``SAFETY_HUB_GX_PATH=plain`` (one ``batch.validate`` of the whole suite per batch) and the fast path
+    (``quality.engine``'s groups) stage the same valid rows, quarantine and flag rows, rule results and totals."""
+    import pyarrow.parquet as pq
+
+    from safety_hub.ingest.landing import RECORDS, partition_dir
+    from safety_hub.quality.engine import PATH_ENV
+    from safety_hub.quality.stream import validate_delivery
+
+    feed = load_registry()[feed_id]
+    caught = 0
+    for day in DAYS:
+        part = partition_dir(feed_id, day)
+        batch = -(-pq.ParquetFile(part / RECORDS).metadata.num_rows * 3 // 5)
+        checks = {}
+        for path in ("plain", "fast"):
+            monkeypatch.setenv(PATH_ENV, path)
+            checks[path] = validate_delivery(feed, part, day, batch_id="week", stage=tmp_path / f"{day}-{path}", batch_rows=batch)
+        plain, fast = checks["plain"], checks["fast"]
+        assert_same_stage(read_stage(tmp_path / f"{day}-fast"), read_stage(tmp_path / f"{day}-plain"), feed)
+        assert (fast.rows, fast.valid, fast.quarantined, fast.flagged) == (plain.rows, plain.valid, plain.quarantined, plain.flagged)
+        assert fast.rule_counts == plain.rule_counts and fast.rule_results == plain.rule_results
+        assert comparable_summary(fast.gx_result) == comparable_summary(plain.gx_result)
+        caught += sum(plain.rule_counts.values())
+    assert caught > 0, "the simulator's defects were caught"

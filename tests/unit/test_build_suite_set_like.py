@@ -10,9 +10,9 @@ from safety_hub.config.registry import Rule, get_feed, load_registry
 
 
 def _context():
-    from safety_hub.quality.validate import _context as ctx
+    from safety_hub.quality.engine import Engine
 
-    return ctx()
+    return Engine().context
 
 
 def _reference_suite(feed, business_date):

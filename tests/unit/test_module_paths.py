@@ -75,3 +75,12 @@ def test_every_package_file_path_exists():
             if not ok:
                 missing.setdefault(named, []).append(str(path.relative_to(ROOT)))
     assert not missing, "\n".join(f"{d}: {', '.join(sorted(f))}" for d, f in sorted(missing.items()))
+
+
+ZONE = re.compile(r"timezone\(\s*(?:dt\.|datetime\.)?timedelta\(\s*hours\s*=\s*8")
+
+
+def test_beijing_time_is_defined_once():
+    # It was defined a dozen times (DAG files, simulator, tests): config/settings.py is the one place.
+    defined = [str(p.relative_to(ROOT)) for p in _files() if p.suffix == ".py" and ZONE.search(p.read_text(encoding="utf-8"))]
+    assert defined == ["include/safety_hub/config/settings.py"], defined

@@ -216,14 +216,14 @@ def test_check_batch_equals_one_whole_frame_run(feed_id, far_future):
 
 def test_expectation_groups_cover_every_expectation_once():
     from safety_hub.quality.expectations import build_suite
-    from safety_hub.quality.validate import _context, _expectation_groups, _plan_facts, _Typed
+    from safety_hub.quality.engine import Engine, _expectation_groups, _plan_facts, _Suite, _Typed
 
-    _context()
+    Engine().context  # noqa: B018  (a GX context, our expectations registered)
     feed, day = get_feed("emb_hazard"), dt.date(2026, 11, 3)
     typed = normalise(feed, _records("emb_hazard"))
     suite = build_suite(feed, day)
-    ranged, sparse, complete, categorical = _plan_facts(_Typed(typed), suite)
-    groups = _expectation_groups(suite, list(typed.columns), ranged, sparse, categorical, complete)
+    ranged, sparse, complete, categorical = _plan_facts(_Typed(typed), _Suite(suite))
+    groups = _expectation_groups(_Suite(suite), list(typed.columns), ranged, sparse, categorical, complete)
     members = sorted(i for _, m in groups for i in m)
     assert members == list(range(len(suite.expectations)))
     assert all(cols is None or set(cols) <= set(typed.columns) for cols, _ in groups)

@@ -16,6 +16,7 @@ import pytest
 
 from safety_hub.quality import normalise as norm
 from safety_hub.quality import validate as val
+from safety_hub.quality.engine import Engine, Options
 from safety_hub.config.registry import get_feed
 
 
@@ -42,7 +43,6 @@ def test_threads_type_the_same_frame(monkeypatch, feed_id):
         threaded = columns.frame()
     pd.testing.assert_frame_equal(threaded, one_thread, check_exact=True)
     assert list(threaded.dtypes) == list(one_thread.dtypes)
-    assert norm._missing_arrays is None  # the shared all-missing arrays are let go
 
 
 def _comparable(check) -> tuple:
@@ -57,10 +57,8 @@ def _comparable(check) -> tuple:
 def test_validating_while_typing_decides_the_same(monkeypatch, feed_id):
     feed, records, day = get_feed(feed_id), _records(feed_id, 6000), dt.date(2026, 11, 3)
     monkeypatch.setattr(norm, "_PARALLEL_ROWS", 1)  # threads even for this small batch
-    monkeypatch.setattr(val, "_OVERLAP", False)
-    first_type_all = val.check_batch(feed, records, day)
-    monkeypatch.setattr(val, "_OVERLAP", True)
-    overlapped = val.check_batch(feed, records, day)
+    first_type_all = val.check_batch(feed, records, day, engine=Engine(Options(overlap=False)))
+    overlapped = val.check_batch(feed, records, day, engine=Engine(Options(overlap=True)))
     pd.testing.assert_frame_equal(overlapped.typed, first_type_all.typed, check_exact=True)
     assert _comparable(overlapped) == _comparable(first_type_all)
 
@@ -78,4 +76,3 @@ def test_a_failing_column_stops_the_workers(monkeypatch):
     monkeypatch.setattr(norm, "_typed", broken)
     with pytest.raises(RuntimeError, match="boom"):
         val.check_batch(feed, records, dt.date(2026, 11, 3))
-    assert norm._missing_arrays is None

@@ -82,13 +82,13 @@ def test_conditions_on_categorical_columns_select_the_same_rows():
 def test_which_columns_are_given_as_categories():
     from safety_hub.quality.expectations import build_suite
     from safety_hub.quality.normalise import normalise
-    from safety_hub.quality.validate import _context, _plan_facts, _Typed
+    from safety_hub.quality.engine import Engine, _plan_facts, _Suite, _Typed
 
-    _context()
+    Engine().context  # noqa: B018  (a GX context, our expectations registered)
     feed = _with_rules(get_feed("emb_hazard"), EXTRA_RULES)
     typed = normalise(feed, _records("emb_hazard"))
     suite = build_suite(feed, dt.date(2026, 11, 3))
-    condition_only = _plan_facts(_Typed(typed), suite)[3]
+    condition_only = _plan_facts(_Typed(typed), _Suite(suite))[3]
     got = {e.meta["rule_id"]: set(cols) for e, cols in zip(suite.expectations, condition_only) if cols}
     assert got == {
         "closed_date.required_if_closed": {"status"}, "measures.required_if_major": {"grade"}, "deadline.required_if_major": {"grade"},
@@ -100,14 +100,14 @@ def test_which_columns_are_given_as_categories():
 def test_groups_cover_every_expectation_once_with_categories():
     from safety_hub.quality.expectations import build_suite
     from safety_hub.quality.normalise import normalise
-    from safety_hub.quality.validate import _context, _expectation_groups, _plan_facts, _Typed
+    from safety_hub.quality.engine import Engine, _expectation_groups, _plan_facts, _Suite, _Typed
 
-    _context()
+    Engine().context  # noqa: B018  (a GX context, our expectations registered)
     feed = _with_rules(get_feed("emb_hazard"), EXTRA_RULES)
     typed = normalise(feed, _records("emb_hazard"))
     suite = build_suite(feed, dt.date(2026, 11, 3))
-    ranged, sparse, complete, categorical = _plan_facts(_Typed(typed), suite)
-    groups = _expectation_groups(suite, list(typed.columns), ranged, sparse, categorical, complete)
+    ranged, sparse, complete, categorical = _plan_facts(_Typed(typed), _Suite(suite))
+    groups = _expectation_groups(_Suite(suite), list(typed.columns), ranged, sparse, categorical, complete)
     members = sorted(i for _, m in groups for i in m)
     assert members == list(range(len(suite.expectations)))
     for cols, m in groups:  # one set of categorical columns per frame

@@ -36,7 +36,7 @@ def normalise_org_name(name: object) -> str | None:
 
 
 # --- Enterprise names for comparison (DOMAIN.md C3) ----------------------------------------
-# The same rules run in SQL over the warehouse (transform.canonical_name_sql), so keep them as
+# The same rules run in SQL over the warehouse (warehouse/build.py, canonical_name_sql), so keep them as
 # plain replacements and prefixes: every engine can apply REPLACE and a prefix test.
 ORG_NAME_REPLACEMENTS: tuple[tuple[str, str], ...] = (
     (" ", ""),  # after half-width conversion the ideographic space is a plain space

@@ -9,14 +9,16 @@ The connection decides the channel (no connection: alerts are only logged):
 * ``smtp``/``email``: an e-mail through the SMTP provider's hook (host, port, login,
   password; ``extra.from_email``, ``extra.to`` with comma-separated addresses).
 
-How a failed run becomes one message: every task's ``on_failure_callback``
-(``dagkit.on_failure``) records its error as an XCom (``safety_hub_failure``) of the
-failed task instance; the DAG's own ``on_failure_callback`` (``dagkit.RunFailureNotifier``),
-called once when the run fails, reads the run's task states and those XComs and sends
-one message naming the DAG, the run, every failed task (mapped ones counted, with
+How a failed run becomes one message, through Airflow's documented callback interface only
+(notifiers, and the callback context's ``ti``: ``airflow.sdk.TaskInstance``): every task's
+``on_failure_callback`` (``dagkit.TaskFailureRecorder``) records its error as an XCom
+(``safety_hub_failure``) of the failed task instance; the DAG's own ``on_failure_callback``
+(``dagkit.RunFailureNotifier``), called once when the run fails (in the DAG processor under
+the scheduler), reads the run's task states and those XComs through the context's ``ti`` and
+sends one message naming the DAG, the run, every failed task (mapped ones counted, with
 their feed) and each error. A run that failed on ``FeedQualityError`` is sent as a
 quality-threshold breach. Stale feeds come from ``health.feed_health`` via the hourly
-``feed_health_check`` DAG (``check_stale_feeds``).
+``feed_health_check`` DAG (``health.check_stale_feeds``).
 
 Imports no Airflow at module level: the Airflow parts are imported where they run.
 """
@@ -26,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sys
 import urllib.request
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -201,14 +202,14 @@ def _webhook_body(alert: Alert, fmt: str) -> dict:
 
 
 def _send_email(alert: Alert, conn) -> None:
-    import html
-
     from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    from safety_hub.reporting.rendering import render
 
     to = conn.extra.get("to")
     if not to:
         raise ValueError(f"connection {ALERT_CONN_ID}: extra.to (comma-separated addresses) is required for e-mail")
-    body = f"<pre style=\"font-family: sans-serif\">{html.escape(alert.text())}</pre>"
+    body = render("alert_email.html", text=alert.text())
     with SmtpHook(smtp_conn_id=ALERT_CONN_ID) as hook:
         hook.send_email_smtp(to=to, subject=alert.title, html_content=body)
 
@@ -230,20 +231,27 @@ def deliver(alert: Alert) -> str:
 
 
 # --- reading a failed run from Airflow -------------------------------------------------------
+# Only through the Task SDK's public task-instance interface (``airflow.sdk.TaskInstance``: the
+# ``ti`` of the callback's context): ``xcom_push`` in the task's callback, ``get_task_states``
+# and ``xcom_pull`` in the DAG's.
+
+def failure_record(context: dict) -> dict:
+    """What a failed task keeps for the run's roll-up: its error and its rendered map index."""
+    ti, exc = context["ti"], context.get("exception")
+    error = str(exc) if exc is not None else None
+    return {"error_type": type(exc).__name__ if exc is not None else None,
+            "error": error[:MAX_ERROR_CHARS] if error else None,
+            "label": getattr(ti, "rendered_map_index", None)}
+
 
 def record_task_failure(context: dict) -> None:
     """Keep a failed task's error with its task instance (an XCom) for the run's roll-up."""
-    ti = context.get("task_instance") or context.get("ti")
-    exc = context.get("exception")
+    ti = context.get("ti")
     if ti is None:
         return
-    error = str(exc) if exc is not None else None
-    record = {"error_type": type(exc).__name__ if exc is not None else None,
-              "error": error[:MAX_ERROR_CHARS] if error else None,
-              "label": getattr(ti, "rendered_map_index", None)}
     try:
-        ti.xcom_push(key=FAILURE_XCOM_KEY, value=record)
-    except Exception:  # e.g. a killed task's callback run by the DAG processor, which cannot write XComs
+        ti.xcom_push(key=FAILURE_XCOM_KEY, value=failure_record(context))
+    except Exception:  # e.g. a killed task's callback run where XComs cannot be written
         log.warning("could not record the failure of %s for the run's alert", getattr(ti, "task_id", "?"), exc_info=True)
 
 
@@ -255,7 +263,7 @@ def _split_state_key(key: str, task_ids: set[str]) -> tuple[str, int]:
     return (task_id, int(index)) if index.isdigit() and task_id in task_ids else (key, -1)
 
 
-def _parse_record(value) -> dict:
+def parse_record(value) -> dict:
     if isinstance(value, str):
         try:
             value = json.loads(value)
@@ -264,55 +272,20 @@ def _parse_record(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _failures_via_execution_api(dag_id: str, run_id: str, task_ids: set[str]) -> list[TaskFailure]:
-    """In the DAG processor (where DAG callbacks run under the scheduler): the Task Execution API."""
-    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-    from airflow.sdk.execution_time.xcom import XCom
-
-    states = RuntimeTaskInstance.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {})
+def run_failures(ti, dag_id: str, run_id: str, task_ids: set[str]) -> list[TaskFailure]:
+    """Every failed and upstream-failed task instance of a run, with the errors recorded for them,
+    read through ``ti`` (a task instance of the run, as the DAG callback's context gives it)."""
+    states = ti.get_task_states(dag_id=dag_id, run_ids=[run_id]).get(run_id, {})
     out = []
-    for key, state in states.items():
+    for key, state in sorted(states.items()):
         if state not in ("failed", "upstream_failed"):
             continue
         task_id, map_index = _split_state_key(key, task_ids)
         record = {}
         if state == "failed":
-            record = _parse_record(XCom.get_one(key=FAILURE_XCOM_KEY, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index))
+            record = parse_record(ti.xcom_pull(task_ids=task_id, key=FAILURE_XCOM_KEY, map_indexes=map_index, run_id=run_id))
         out.append(TaskFailure(task_id, map_index, state, record.get("label"), record.get("error_type"), record.get("error")))
     return out
-
-
-def _failures_from_metadata_db(dag_id: str, run_id: str) -> list[TaskFailure]:
-    """In-process runs (``dag.test()``), where Airflow's metadata DB is directly available."""
-    import sqlalchemy as sa
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        tis = session.scalars(sa.select(TaskInstance).where(
-            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-            TaskInstance.state.in_(["failed", "upstream_failed"]))).all()
-        rows = session.execute(sa.select(XComModel.task_id, XComModel.map_index, XComModel.value).where(
-            XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == FAILURE_XCOM_KEY)).all()
-        records = {(r.task_id, r.map_index): _parse_record(r.value) for r in rows}
-        out = []
-        for ti in tis:
-            record = records.get((ti.task_id, ti.map_index), {}) if ti.state == "failed" else {}
-            label = record.get("label") or (ti.rendered_map_index if ti.map_index >= 0 else None)
-            out.append(TaskFailure(ti.task_id, ti.map_index, str(ti.state), label, record.get("error_type"), record.get("error")))
-    return out
-
-
-def run_failures(dag_id: str, run_id: str, task_ids: set[str]) -> list[TaskFailure]:
-    """Every failed and upstream-failed task instance of a run, with the errors recorded for them.
-
-    The same two paths Airflow's own ``Variable.get`` takes: through the supervisor when the
-    code runs in a Task SDK process (the DAG processor), else from the metadata DB.
-    """
-    if hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS"):
-        return _failures_via_execution_api(dag_id, run_id, task_ids)
-    return _failures_from_metadata_db(dag_id, run_id)
 
 
 def run_url(dag_id: str, run_id: str) -> str | None:
@@ -329,23 +302,29 @@ def run_url(dag_id: str, run_id: str) -> str | None:
 
 
 def notify_run_failure(context: dict) -> Alert:
-    """The DAG-level failure callback's work: roll the run's failures up into one alert and send it."""
-    dag = context["dag"]
+    """The DAG-level failure callback's work: roll the run's failures up into one alert and send it.
+
+    The context is the one Airflow gives a DAG's ``on_failure_callback`` (``dag``, ``run_id``,
+    ``reason``, and ``ti``: the task instance that failed the run). When the run's task states
+    cannot be read (no ``ti``: a run failed by its timeout; or a DAG callback run outside a Task
+    SDK process, as ``dag.test()`` runs it), the alert says so and names what the context holds.
+    """
+    dag, ti = context["dag"], context.get("ti")
     run_id = context.get("run_id") or context["dag_run"].run_id
-    failures = run_failures(dag.dag_id, run_id, set(dag.task_ids))
-    alert = run_failure_alert(dag.dag_id, run_id, failures, context.get("reason"), run_url(dag.dag_id, run_id))
+    failures, unreadable = [], None
+    if ti is None:
+        unreadable = "no task instance in the callback's context"
+    else:
+        try:
+            failures = run_failures(ti, dag.dag_id, run_id, set(dag.task_ids))
+        except Exception as exc:
+            log.warning("could not read the task states of %s %s", dag.dag_id, run_id, exc_info=True)
+            unreadable = f"{type(exc).__name__}: {exc}"
+        if not failures:
+            failures = [TaskFailure(ti.task_id, ti.map_index if ti.map_index is not None else -1, "failed", ti.rendered_map_index)]
+    reason = context.get("reason")
+    if unreadable:
+        reason = f"{reason or '-'} (任务状态不可读 task states unreadable: {unreadable})"
+    alert = run_failure_alert(dag.dag_id, run_id, failures, reason, run_url(dag.dag_id, run_id))
     deliver(alert)
     return alert
-
-
-def check_stale_feeds(start: dt.datetime, end: dt.datetime) -> dict:
-    """The ``feed_health_check`` task: feed health as of ``end``; alert on feeds that went stale."""
-    from safety_hub.ops.health import feed_health
-    from safety_hub.warehouse.engine import get_engine
-
-    health = feed_health(get_engine(), now=end)
-    alert = stale_feeds_alert(health, start, end)
-    channel = deliver(alert) if alert else None
-    return {"as_of": end.isoformat(), "stale": [h.feed_id for h in health if h.stale],
-            "alerted": alert.facts["stale"] if alert else [], "newly_stale": alert.facts["newly_stale"] if alert else [],
-            "channel": channel}

@@ -57,25 +57,8 @@ def scheduled_interval(day: dt.date, schedule: str) -> tuple[dt.datetime, dt.dat
     return logical_date_for(day, schedule), logical_date_for(day + dt.timedelta(days=1), schedule)
 
 
-def on_failure(context: dict) -> None:
-    """Every task's failure callback: one clear log line (DAG, task, run, error), and the error
-    kept with the task instance for the run's one rolled-up alert (``RunFailureNotifier``)."""
-    from safety_hub.ops.alerts import record_task_failure
-
-    ti = context.get("task_instance")
-    log.error(
-        "FAILED dag=%s task=%s map_index=%s run=%s error=%s",
-        getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), getattr(ti, "map_index", -1),
-        context.get("run_id"), context.get("exception"),
-    )
-    record_task_failure(context)
-
-
-class RunFailureNotifier(BaseNotifier):
-    """The DAG-level ``on_failure_callback``: one alert per failed DAG run, listing every failed
-    task (mapped instances counted, not one alert each) with its error, sent through the
-    ``safety_hub_alerts`` connection (``alerts.py``). Airflow calls it once, when the run fails
-    (in the DAG processor under the scheduler; in-process under ``dag.test()``)."""
+class _Notifier(BaseNotifier):
+    """A notifier without templated fields."""
 
     def render_template_fields(self, context, jinja_env=None) -> None:
         # Nothing to template; and under dag.test() (Airflow 3.3.2) a DAG callback's context holds a
@@ -83,10 +66,36 @@ class RunFailureNotifier(BaseNotifier):
         if self.template_fields:
             super().render_template_fields(context, jinja_env)
 
+
+class TaskFailureRecorder(_Notifier):
+    """Every task's ``on_failure_callback``: one clear log line (DAG, task, run, error), and the
+    error kept with the task instance (``ti.xcom_push``) for the run's one rolled-up alert
+    (``RunFailureNotifier``). Airflow calls it in the task's own process, after its last try."""
+
+    def notify(self, context) -> None:
+        from safety_hub.ops.alerts import record_task_failure
+
+        ti = context.get("ti")
+        log.error(
+            "FAILED dag=%s task=%s map_index=%s run=%s error=%s",
+            getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?"), getattr(ti, "map_index", -1),
+            context.get("run_id"), context.get("exception"),
+        )
+        record_task_failure(context)
+
+
+class RunFailureNotifier(_Notifier):
+    """The DAG-level ``on_failure_callback``: one alert per failed DAG run, listing every failed
+    task (mapped instances counted, not one alert each) with its error, sent through the
+    ``safety_hub_alerts`` connection (``alerts.notify_run_failure``). Airflow calls it once, when
+    the run fails, in the DAG processor; the run's task states and recorded errors are read
+    through the context's ``ti`` (``airflow.sdk.TaskInstance``)."""
+
     def notify(self, context) -> None:
         from safety_hub.ops.alerts import notify_run_failure
 
         notify_run_failure(context)
 
 
+on_failure = TaskFailureRecorder()  # every task's on_failure_callback (default_args)
 on_run_failure = RunFailureNotifier()  # the DAG-level on_failure_callback of every DAG

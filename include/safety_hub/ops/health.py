@@ -27,6 +27,7 @@ import sqlalchemy as sa
 
 from safety_hub.config.registry import load_registry
 from safety_hub.config.settings import business_tz
+from safety_hub.ops.alerts import FAILURE_XCOM_KEY, TaskFailure, deliver, parse_record, stale_feeds_alert
 from safety_hub.warehouse.quarantine import QuarantineCounts, quarantine_counts
 
 log = logging.getLogger(__name__)
@@ -166,18 +167,38 @@ def _run_business_date(run) -> dt.date | None:
     return _utc(start).astimezone(business_tz()).date() if start else None
 
 
+def _failed_tasks(dag_id: str, run_id: str) -> list:
+    """The failed task instances of a run (``alerts.TaskFailure``), with the errors their failure
+    callbacks recorded, from the metadata DB (``last_runs``' ORM session)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        tis = session.scalars(sa.select(TaskInstance).where(
+            TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id, TaskInstance.state == "failed")
+            .order_by(TaskInstance.task_id, TaskInstance.map_index)).all()
+        rows = session.execute(sa.select(XComModel.task_id, XComModel.map_index, XComModel.value).where(
+            XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.key == FAILURE_XCOM_KEY)).all()
+        records = {(r.task_id, r.map_index): parse_record(r.value) for r in rows}
+        out = []
+        for ti in tis:
+            record = records.get((ti.task_id, ti.map_index), {})
+            label = record.get("label") or (ti.rendered_map_index if ti.map_index >= 0 else None)
+            out.append(TaskFailure(ti.task_id, ti.map_index, "failed", label, record.get("error_type"), record.get("error")))
+    return out
+
+
 def last_runs(dag_ids: list[str]) -> dict[str, LastRun]:
     """The last run of each DAG (the one started last; queued ones count), read from Airflow's metadata DB.
 
     Through Airflow's ORM models (``DagRun``), in whatever process: the API server (the page)
     or the CLI, whose ``AIRFLOW_HOME`` (or ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN``) names the
-    DB. A failed run's error is the one its failed task recorded (``alerts.run_failures``).
+    DB. A failed run's error is the one its failed task recorded (``alerts.record_task_failure``).
     Raises what the DB raises when it cannot be read.
     """
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-
-    from safety_hub.ops.alerts import _failures_from_metadata_db
 
     if not dag_ids:
         return {}
@@ -192,7 +213,7 @@ def last_runs(dag_ids: list[str]) -> dict[str, LastRun]:
     for dag_id, run_id, state, run_type, day, started, ended in found:
         run = LastRun(dag_id, run_id, state, run_type, day, _utc(started) if started else None, _utc(ended) if ended else None)
         if state == "failed":
-            failures = [f for f in _failures_from_metadata_db(dag_id, run_id) if f.state == "failed"]
+            failures = _failed_tasks(dag_id, run_id)
             run.failed_tasks = [f.name for f in failures]
             first = failures[0] if failures else None
             if first is None:
@@ -234,3 +255,15 @@ def read_engine(url: str | None = None) -> sa.Engine:
         return get_engine(url)
     return sa.create_engine(url, poolclass=sa.pool.NullPool,
                             connect_args={"read_only": True, "config": {"memory_limit": settings.duckdb_memory_limit()}})
+
+
+def check_stale_feeds(start: dt.datetime, end: dt.datetime) -> dict:
+    """The ``feed_health_check`` task: feed health as of ``end``; alert on feeds that went stale."""
+    from safety_hub.warehouse.engine import get_engine
+
+    health = feed_health(get_engine(), now=end)
+    alert = stale_feeds_alert(health, start, end)
+    channel = deliver(alert) if alert else None
+    return {"as_of": end.isoformat(), "stale": [h.feed_id for h in health if h.stale],
+            "alerted": alert.facts["stale"] if alert else [], "newly_stale": alert.facts["newly_stale"] if alert else [],
+            "channel": channel}

@@ -32,7 +32,6 @@ DAG processor) imports the plugin module.
 # No ``from __future__ import annotations``: FastAPI reads the route signatures, whose types are
 # imported inside ``create_app``, at definition time.
 import datetime as dt
-import html
 import logging
 from dataclasses import asdict
 
@@ -107,25 +106,6 @@ def _json_ready(value):
 
 # --- the page --------------------------------------------------------------------------------
 
-STYLE = """
-body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.2rem; color: #1f2933; }
-h1 { font-size: 1.3rem; margin: 0 0 .3rem; }
-p.meta { color: #52606d; margin: 0 0 1rem; font-size: .9rem; }
-table { border-collapse: collapse; width: 100%; font-size: .88rem; }
-th, td { border-bottom: 1px solid #d9e2ec; padding: .4rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f0f4f8; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-tr.stale td, tr.failed td { background: #fde8e8; color: #b91c1c; }
-tr.stale td.status, tr.failed td.status { font-weight: 700; }
-td.status.ok { color: #047857; }
-small { color: #7b8794; }
-tr.stale small, tr.failed small { color: #b91c1c; }
-small.error { display: block; max-width: 28rem; word-break: break-all; }
-span.run { display: inline-block; min-width: 2.6rem; text-align: right; }
-a { color: #1d4ed8; }
-"""
-
-
 def _time(value) -> str:
     """A time of the payload (a datetime, or its ISO text) as a person reads it: Beijing time."""
     from safety_hub.config.settings import beijing_time
@@ -146,99 +126,25 @@ def _rate(value) -> str:
 RUN_STATES = {"success": "成功 success", "failed": "失败 failed", "running": "运行中 running", "queued": "排队 queued"}
 
 
-def _last_run_cell(f: dict, runs_error: str | None) -> str:
-    e = html.escape
-    run = f["last_run"]
-    if run is None:
-        return "<small>Airflow 运行记录不可读 unknown</small>" if runs_error else "<small>无运行记录 no run</small>"
-    when = run["ended_at"] or run["started_at"]
-    text = (f'<b data-state="{e(run["state"])}">{e(RUN_STATES.get(run["state"], run["state"]))}</b>'
-            f'<br><small>业务日期 {e(str(run["business_date"] or "-"))} · {_time(when)}</small>')
-    if run["error"]:
-        text += f'<small class="error" data-field="error">{e(run["error"])}</small>'
-    return text
+def render_page(payload: dict, airflow_base: str = "") -> str:
+    """The page for ``health_payload(...)`` (template ``feed_health.html``); ``airflow_base``: the Airflow UI's root path."""
+    from safety_hub.reporting.rendering import render
+    from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS
 
-
-def _row(f: dict, airflow_base: str, runs_error: str | None = None) -> str:
-    e = html.escape
-    status = f["status"]
-    runs = f["recent_runs"]
-    loaded = " ".join(f'<span class="run" title="{e(str(r["business_date"]))}">{_num(r["rows_loaded"])}</span>' for r in runs) or "-"
-    quarantined = " ".join(f'<span class="run" title="{e(str(r["business_date"]))}">{_num(r["rows_quarantined"])}</span>' for r in runs) or "-"
-    q = f["quarantine_last"]
-    hours = f["hours_since_data"]
-    age = "-" if hours is None else f"{hours:g} 小时前"
-    docs = (f'<a href="{URL_PREFIX}/data-docs/{e(f["data_docs"])}" target="_blank">数据文档 Data Docs</a>'
-            if f["data_docs"] else "<small>无 none</small>")
-    note = f'<br><small>{e(f["volume_note"])}</small>' if f["volume_note"] else ""
-    return (
-        f'<tr class="{"fresh" if status == "ok" else status}" data-feed="{e(f["feed_id"])}" data-status="{e(status)}" '
-        f'data-stale="{str(f["stale"]).lower()}">'
-        f'<td><b>{e(f["title"])}</b><br><code>{e(f["feed_id"])}</code><br><small>{e(f["agency"])}</small></td>'
-        f'<td class="status {e(status)}" data-field="status">{e(f["status_text"])}</td>'
-        f'<td data-field="last_run">{_last_run_cell(f, runs_error)}</td>'
-        f'<td data-field="freshness">{e(str(f["last_business_date"] or "从未加载 never"))}<br><small>数据截至 {_time(f["data_as_of"])} · {age}'
-        f'<br>应 ≤ {f["fresh_within_hours"]:g} 小时 expected</small></td>'
-        f'<td data-field="last_loaded_at">{_time(f["last_loaded_at"])}</td>'
-        f'<td class="num" data-field="rows_loaded">{loaded}{note}</td>'
-        f'<td class="num" data-field="rows_quarantined">{quarantined}</td>'
-        f'<td class="num" data-field="quarantine_last"><span data-count="rows">{_num(q["rows"])}</span> / '
-        f'<span data-count="records">{_num(q["records"])}</span> / <span data-count="failures">{_num(q["failures"])}</span></td>'
-        f'<td class="num" data-field="rule_pass_rate">{_rate(f["rule_pass_rate"])}</td>'
-        f'<td class="num" data-field="row_load_rate">{_rate(f["row_load_rate"])}</td>'
-        f'<td><a href="{e(airflow_base)}/dags/{e(f["dag_id"])}" target="_top">DAG {e(f["dag_id"])}</a><br>{docs}</td>'  # _top: out of the UI's frame
-        "</tr>"
+    return render(
+        "feed_health.html", feeds=payload["feeds"], failed=payload["failed"], stale=payload["stale"],
+        runs_error=payload.get("runs_error"), generated_at=payload["generated_at"],
+        recent_runs=max((len(f["recent_runs"]) for f in payload["feeds"]), default=0),
+        airflow_base=airflow_base.rstrip("/"), prefix=URL_PREFIX, ROWS=ROWS, RECORDS=RECORDS, FAILURES=FAILURES,
+        run_states=RUN_STATES, time=_time, num=_num, rate=_rate,
     )
 
 
-def _summary(payload: dict) -> str:
-    e = html.escape
-    failed, stale, runs_error = payload["failed"], payload["stale"], payload.get("runs_error")
-    parts = []
-    if failed:
-        parts.append(f'<b style="color:#b91c1c">{len(failed)} 个数据源最近运行失败 failed: {e(", ".join(failed))}</b>')
-    if stale:
-        parts.append(f'<b style="color:#b91c1c">{len(stale)} 个数据源数据超时 stale: {e(", ".join(stale))}</b>')
-    if runs_error:
-        parts.append(f'<b style="color:#b45309">Airflow 运行记录不可读，无法判断最近运行是否成功 run records unreadable: {e(runs_error)}</b>')
-    if not parts:
-        parts.append('<b style="color:#047857">全部数据源最近运行成功、数据按时更新 all feeds ran and are fresh</b>')
-    return " · ".join(parts)
+def render_unavailable(error: str) -> str:
+    """The page served while the warehouse cannot be read (template ``feed_health_unavailable.html``)."""
+    from safety_hub.reporting.rendering import render
 
-
-def render_page(payload: dict, airflow_base: str = "") -> str:
-    """The page for ``health_payload(...)``; ``airflow_base``: the Airflow UI's root path."""
-    from safety_hub.warehouse.quarantine import FAILURES, RECORDS, ROWS
-
-    rows = "\n".join(_row(f, airflow_base.rstrip("/"), payload.get("runs_error")) for f in payload["feeds"])
-    return f"""<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>数据源健康 Feed health</title>
-<style>{STYLE}</style></head>
-<body>
-<h1>数据源健康 Feed health</h1>
-<p class="meta">生成时间 {_time(payload["generated_at"])}（北京时间，本页时间均为北京时间 UTC+08:00） · {_summary(payload)}</p>
-<p class="meta">状态：最近一次运行失败为“失败”；否则按已入库的最新业务日期判断时效（业务日期当天结束即“数据截至”，超过应更新间隔为“超时”）。
-入库行数与{ROWS}为最近 {max((len(f["recent_runs"]) for f in payload["feeds"]), default=0)} 次成功加载（新→旧，悬停看业务日期）；
-最新业务日期隔离：{ROWS}（被隔离的交付行）/ {RECORDS}（按业务主键去重）/ {FAILURES}（行 × 规则）；
-规则通过率 = 最近一次校验中通过的规则占比；行入库率 = 最近一次加载中入库行数占抽取行数的比例 ·
-<a href="{URL_PREFIX}/api/feeds">JSON</a></p>
-<table id="feed-health">
-<thead><tr><th>数据源 feed</th><th>状态 status</th><th>最近运行 last run</th><th>最新业务日期 data</th><th>最后成功加载 last load</th>
-<th>入库行数 rows loaded</th><th>{ROWS} quarantined rows</th><th>最新业务日期隔离 {ROWS} / {RECORDS} / {FAILURES}</th>
-<th>规则通过率 rules passed</th><th>行入库率 rows loaded</th><th>链接 links</th></tr></thead>
-<tbody>
-{rows}
-</tbody></table>
-</body></html>
-"""
-
-
-UNAVAILABLE = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>数据源健康 Feed health</title></head>
-<body><h1>数据源健康 Feed health</h1><p>数据仓库暂时无法读取（可能正有任务在写入 DuckDB 文件），请稍后刷新。
-The warehouse cannot be read right now (a task may be writing the DuckDB file); reload in a moment.</p>
-<p><small>{error}</small></p></body></html>"""
+    return render("feed_health_unavailable.html", error=error)
 
 
 # --- the app ---------------------------------------------------------------------------------
@@ -291,7 +197,7 @@ def create_app():
             return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
         payload, error = payload_or_error()
         if payload is None:
-            return HTMLResponse(UNAVAILABLE.format(error=html.escape(error)), status_code=503)
+            return HTMLResponse(render_unavailable(error), status_code=503)
         return HTMLResponse(render_page(payload, airflow_base=API_ROOT_PATH))
 
     @app.get("/data-docs/{path:path}", dependencies=authenticated)

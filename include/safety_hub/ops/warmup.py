@@ -1,6 +1,6 @@
 """Imported once by each Celery worker before it forks (``celery_config.WARM_MODULES``): the
 heavy libraries the tasks use, so forked task processes inherit them. Nothing runs here but
-imports; GX's data context is still made per task process (``quality.validate._context``)."""
+imports; GX's data context is still made per task process (``quality.engine.Engine``)."""
 
 import duckdb  # noqa: F401
 import pandas  # noqa: F401

@@ -5,7 +5,7 @@ codes, date spellings, status spellings). Values that cannot be typed are kept
 in ``_unparsed_<column>`` so a rule can quarantine them with the original text.
 
 Text hygiene, one rule for every feed and every column typed from text (before
-trimming and typing; ``domain.clean_text`` is the same rule for one value):
+trimming and typing; ``domain.text.clean_text`` is the same rule for one value):
 
 * control characters (Unicode category Cc: NUL and the other C0 characters, DEL,
   the C1 characters U+0080-U+009F) are removed;
@@ -49,7 +49,7 @@ _UNCLEAN_PY = {False: "[\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]",
 
 
 def _clean(text: pd.Series, multiline: bool = False) -> pd.Series:
-    """``text`` (a ``string`` column) with ``domain.clean_text`` applied to each value.
+    """``text`` (a ``string`` column) with ``domain.text.clean_text`` applied to each value.
 
     The common clean column costs one scan of its bytes (``_unclean_utf8``) and is
     returned as it is; only a column holding such a character is rewritten (Arrow kernels)."""
@@ -226,20 +226,11 @@ class _Distinct:
         return self.strings([v if v is not None and bad else None for v, bad in zip(self.values, failed)])
 
 
-# While normalise runs: all-missing text arrays by length, shared by the columns that are
-# entirely missing (the _unparsed_* of columns that all parsed). Arrow arrays are immutable.
-_missing_arrays: dict[int, object] | None = None
-
-
 def _all_missing(n: int):
+    """An all-missing text array of ``n`` rows (the ``_unparsed_*`` of a column that all parsed)."""
     import pyarrow as pa
 
-    shared = _missing_arrays
-    if shared is None:
-        return pa.nulls(n, pa.large_string())
-    if n not in shared:
-        shared[n] = pa.nulls(n, pa.large_string())
-    return shared[n]
+    return pa.nulls(n, pa.large_string())
 
 
 def _typed(column: Column, raw: pd.Series) -> tuple[pd.Series, pd.Series | None]:
@@ -332,7 +323,6 @@ class TypedColumns:
     """
 
     def __init__(self, feed: Feed, records: pd.DataFrame, *, workers: int | None = None):
-        global _missing_arrays
         self.feed, self.index = feed, records.index
         self._raws = [(column, records[column.source] if column.source in records.columns else pd.Series(pd.NA, index=records.index, dtype="string"))
                       for column in feed.columns]
@@ -348,10 +338,6 @@ class TypedColumns:
         self._futures: dict = {}
         self._pool = None
         self._frame: pd.DataFrame | None = None
-        if _missing_arrays is None:
-            _missing_arrays = self._shared = {}
-        else:
-            self._shared = None
         keys = set(feed.key)
         cores = settings.cores()
         parallel = cores > 1 and len(self._raws) > 1 and len(records) >= _PARALLEL_ROWS
@@ -372,12 +358,9 @@ class TypedColumns:
         self.close()
 
     def close(self) -> None:
-        global _missing_arrays
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
-        if self._shared is not None and _missing_arrays is self._shared:
-            _missing_arrays = None
 
     def column_type(self, name: str) -> str | None:
         """The registry type a column is typed from (``str`` for ``_unparsed_*`` text), None for derived ones."""

@@ -196,7 +196,7 @@ class ResultTotals:
     """Per expectation, the sums of the batches' results; ``result()`` is what one run over the delivery reports.
 
     The batches' suite results list their expectations in the same order (the suite's,
-    as ``validate._validate`` orders them). For a map expectation (every one a batch can
+    as ``engine.Engine.validate`` orders them). For a map expectation (every one a batch can
     be validated with): element, missing and unexpected counts are summed and the
     percentages and success derived from the sums as GX derives them
     (``_format_map_output``, ``_mostly_success``); the unexpected values GX lists are
@@ -246,9 +246,9 @@ class ResultTotals:
 
     def result(self):
         """One ``ExpectationSuiteValidationResult`` for the delivery."""
-        from great_expectations.core.expectation_validation_result import ExpectationValidationResult
+        from great_expectations.core import ExpectationValidationResult
 
-        from safety_hub.quality.validate import suite_result
+        from safety_hub.quality.engine import suite_result
 
         results = []
         for t in self._totals or []:
@@ -387,11 +387,13 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
     from safety_hub.ingest.landing import RECORDS, REJECTS, ROW
     from safety_hub.ingest.landing.accounting import rejects_frame
     from safety_hub.quality.crossrow import delivery_scope
+    from safety_hub.quality.engine import Engine
     from safety_hub.quality.expectations import build_suite, rule_descriptions
     from safety_hub.quality.validate import check_batch, landing_quarantine, quarantine_frame, rule_result
     from safety_hub.config.settings import STAGE_BATCH_ROWS
 
     batch_rows = batch_rows or settings.validate_batch_rows()
+    engine = Engine()  # one GX context for the delivery's batches
     suite = build_suite(feed, day)
     how = plan(suite)
     if how.whole:
@@ -413,7 +415,7 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
         with delivery_scope(conflicts):
             for frame in record_batches(records, batch_rows):
                 rows = frame.pop(ROW).to_numpy(dtype=np.int64) if ROW in frame.columns else np.arange(typed_rows + 1, typed_rows + len(frame) + 1, dtype=np.int64)
-                check = check_batch(feed, frame, day)
+                check = check_batch(feed, frame, day, engine=engine)
                 kw = dict(batch_id=batch_id, business_date=day, raw_file=raw_file, key=feed.key, descriptions=descriptions, rows=rows)
                 for name, warnings in (("quarantine", False), ("quality_flag", True)):
                     rejected = quarantine_frame(check, frame, warnings=warnings, **kw)

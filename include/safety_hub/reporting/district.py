@@ -7,26 +7,15 @@ JavaScript inlined, so the file opens offline in any browser.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from safety_hub.config import settings
-from safety_hub.reporting.html import beijing_now, chart, kpi_cards, page
+from safety_hub.reporting.rendering import render
+from safety_hub.reporting.html import beijing_now, chart
 from safety_hub.warehouse.engine import get_engine
-
-_BODY = """<h1>{title}</h1>
-<p class="note">统计截止日：{as_of}；数据来源：{sources}；生成时间：{generated}</p>
-{kpis}
-<h2>各区隐患排查整改情况</h2>
-<div id="chart">{chart}</div>
-<h2>分区明细</h2>
-{table}
-<p class="note">动态整改率 = 截至统计日已验收销号隐患数 ÷ 截至统计日排查发现隐患数；超期 = 未销号且已过整改期限。</p>
-"""
-
 
 def latest_as_of(engine: sa.Engine) -> dt.date | None:
     with engine.connect() as conn:
@@ -66,24 +55,23 @@ def _chart(frame: pd.DataFrame) -> str:
     return chart(fig, "district-chart", include_js=True)
 
 
+TABLE_HEADERS = ["区", "排查隐患", "已销号", "动态整改率", "超期未改", "重大隐患", "挂牌督办"]
+
+
 def render_district_report(frame: pd.DataFrame, as_of: dt.date, sources: str) -> str:
+    """The page (template ``district_report.html``) for ``district_summary``'s frame."""
     total_found, total_closed = int(frame["found"].sum()), int(frame["closed"].sum())
     rate = total_closed / total_found if total_found else 0.0
-    kpis = kpi_cards([
+    kpis = [
         ("排查隐患", total_found), ("已销号", total_closed), ("动态整改率", f"{rate:.1%}"),
         ("超期未改", int(frame["overdue"].sum())), ("重大隐患", int(frame["major"].sum())), ("挂牌督办", int(frame["listed"].sum())),
-    ])
-    table = frame.rename(columns={
-        "district_name": "区", "found": "排查隐患", "closed": "已销号", "rate": "动态整改率",
-        "overdue": "超期未改", "major": "重大隐患", "listed": "挂牌督办",
-    })[["区", "排查隐患", "已销号", "动态整改率", "超期未改", "重大隐患", "挂牌督办"]]
-    table_html = table.to_html(index=False, escape=True, formatters={"动态整改率": "{:.1%}".format}, border=0)
-    title = f"天津市安全生产隐患排查整改情况（截至{as_of:%Y年%m月%d日}）"
-    return page(title, _BODY.format(
-        title=html.escape(title), as_of=as_of.isoformat(), sources=html.escape(sources),
-        generated=beijing_now().strftime("%Y-%m-%d %H:%M 北京时间"),
-        kpis=kpis, chart=_chart(frame) if not frame.empty else "<p>暂无数据</p>", table=table_html,
-    ))
+    ]
+    rows = [[r.district_name, r.found, r.closed, f"{r.rate:.1%}", r.overdue, r.major, r.listed] for r in frame.itertuples()]
+    return render(
+        "district_report.html", title=f"天津市安全生产隐患排查整改情况（截至{as_of:%Y年%m月%d日}）", as_of=as_of.isoformat(),
+        sources=sources, generated=beijing_now().strftime("%Y-%m-%d %H:%M 北京时间"), kpis=kpis,
+        chart=_chart(frame) if not frame.empty else None, headers=TABLE_HEADERS, rows=rows,
+    )
 
 
 def write_district_report(as_of: dt.date | None = None, engine: sa.Engine | None = None) -> Path:

@@ -8,10 +8,11 @@ with the as-of date (数据截至, 终版/非终版) and the sources stated. Plo
 
 from __future__ import annotations
 
-import html
+from dataclasses import dataclass
 
 import pandas as pd
 
+from safety_hub.reporting.rendering import render
 from safety_hub.reporting import html as page_parts
 from safety_hub.reporting.figures import WeeklyFigures
 from safety_hub.reporting.marts import GRADE_NAMES
@@ -87,54 +88,59 @@ def risk_chart(risk: pd.DataFrame, by_district: pd.DataFrame) -> str:
     return page_parts.chart(fig, "risk-chart")
 
 
-def _overdue_major_table(fig: WeeklyFigures) -> tuple[str, int]:
+@dataclass(frozen=True)
+class Listing:
+    """A list of the page: its first ``LIST_LIMIT`` rows and how many there are."""
+
+    headers: list[str]
+    rows: list[list]
+    count: int
+
+
+def _overdue_major(fig: WeeklyFigures) -> Listing:
     hl = fig.hazard_list
     rows = hl[hl["is_major"].fillna(False).astype(bool) & (hl["progress"] == "红")] if len(hl) else hl
     body = [[r.district_name, r.org_name, r.description, _date(r.found_date), _date(r.deadline), -int(r.days_left),
-             "是" if r.listed_supervision else "否", r.status, page_parts.flag(r.progress)]
+             "是" if r.listed_supervision else "否", r.status, r.progress]
             for r in rows.head(LIST_LIMIT).itertuples()]
     headers = ["所在区", "单位名称", "隐患描述", "发现日期", "整改时限", "超期天数", "挂牌督办", "整改状态", "进展"]
-    return page_parts.table(headers, body, text_columns={0, 1, 2, 7}, raw_columns={8}), len(rows)
+    return Listing(headers, body, len(rows))
 
 
-def _supervised_table(fig: WeeklyFigures) -> tuple[str, int]:
+def _supervised(fig: WeeklyFigures) -> Listing:
     s = fig.supervised
     body = [[r.district_name, r.org_name, r.description, r.grade, _date(r.deadline),
-             "" if pd.isna(r.days_left) else int(r.days_left), r.status, _date(r.closed_date), page_parts.flag(r.progress)]
+             "" if pd.isna(r.days_left) else int(r.days_left), r.status, _date(r.closed_date), r.progress]
             for r in s.head(LIST_LIMIT).itertuples()]
     headers = ["所在区", "单位名称", "隐患描述", "等级", "整改时限", "剩余天数", "整改状态", "销号日期", "进展"]
-    return page_parts.table(headers, body, text_columns={0, 1, 2, 3, 6}, raw_columns={8}), len(s)
+    return Listing(headers, body, len(s))
 
 
-def _risk_table(fig: WeeklyFigures) -> tuple[str, int]:
+def _risk(fig: WeeklyFigures) -> Listing:
     r = fig.risk_list
-    body = [[page_parts.flag_grade(x.grade), x.org_name, x.district_name, "" if pd.isna(x.sector) else x.sector, f"{float(x.score):g}", x.reasons]
+    body = [[x.grade, x.org_name, x.district_name, "" if pd.isna(x.sector) else x.sector, f"{float(x.score):g}", x.reasons]
             for x in r.head(LIST_LIMIT).itertuples()]
     headers = ["风险等级", "单位名称", "所在区", "行业领域", "风险分", "评分构成"]
-    return page_parts.table(headers, body, text_columns={1, 2, 3, 5}, raw_columns={0}), len(r)
+    return Listing(headers, body, len(r))
 
 
-def _district_table(d: pd.DataFrame) -> str:
-    body = [[r.district_name, int(r.hazards_found), int(r.hazards_closed), int(r.hazards_open), int(r.overdue),
+DISTRICT_HEADERS = ["区", "本周排查", "本周销号", "周末未销号", "超期未改", "未销号重大隐患", "未销号挂牌督办", "动态整改率", "本周执法", "本周罚款(万元)"]
+
+
+def _district_rows(d: pd.DataFrame) -> list[list]:
+    return [[r.district_name, int(r.hazards_found), int(r.hazards_closed), int(r.hazards_open), int(r.overdue),
              int(r.major_hazards), int(r.supervised), _pct(r.dynamic_rate), int(r.enforcement_actions), f"{float(r.penalty_amount_wan):.2f}"]
             for r in d.itertuples()]
-    headers = ["区", "本周排查", "本周销号", "周末未销号", "超期未改", "未销号重大隐患", "未销号挂牌督办", "动态整改率", "本周执法", "本周罚款(万元)"]
-    return page_parts.table(headers, body, text_columns={0})
-
-
-def _shown(n: int) -> str:
-    return f"（共 {n} 条，列出前 {LIST_LIMIT} 条；全部见一情况两清单工作簿）" if n > LIST_LIMIT else f"（共 {n} 条）"
 
 
 def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> str:
-    """The page for ``fig``'s week."""
+    """The page for ``fig``'s week (template ``weekly_report.html``)."""
     h, e = fig.hazards, fig.enforcement
     week = fig.week
     title = (f"天津市安全生产周报（{week.label}，{week.start.year}年{week.start.month}月{week.start.day}日—"
              f"{week.end.month}月{week.end.day}日）")
-    generated = generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M 北京时间")
     as_of = f"{fig.as_of:%Y-%m-%d}"
-    kpis = page_parts.kpi_cards([
+    kpis = [
         ("本周排查隐患", h["found_week"], f"累计 {h['found_total']}"),
         ("本周整改销号", h["closed_week"], f"累计 {h['closed_total']}"),
         ("动态整改率", _pct(fig.rectification_rate), f"截至 {as_of}"),
@@ -145,41 +151,16 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
         ("本周行政处罚", e["penalties_week"], f"罚款 {e['fine_wan_week']:.2f} 万元"),
         ("本周停产整顿", e["suspensions_week"], f"关闭取缔 {e['closures_week']}，吊销 {e['revocations_week']}"),
         ("本周联合惩戒", e["joint_punishments_week"], f"约谈 {e['warning_talks_week']}"),
-    ])
-    no_data = "<p>暂无数据</p>"
-    overdue_html, n_overdue = _overdue_major_table(fig)
-    supervised_html, n_supervised = _supervised_table(fig)
-    risk_html, n_risk = _risk_table(fig)
-    warning = "" if fig.complete else (
-        f'<p class="warning">非终版：本周数据截至 {as_of}（北京时间），{as_of} 之后至 {week.end:%Y-%m-%d}（周日）的业务数据尚未入库；'
-        f"各项数字按 {as_of} 计算（超期 = 整改期限早于 {as_of} 且未销号），周日数据入库后重新生成即为终版。</p>")
-    body = f"""<h1>{html.escape(title)}</h1>
-<p class="note" id="report-status"><b>{html.escape(fig.label)}</b></p>
-<p class="note" id="report-meta">统计截止日：{as_of}（{"周日" if fig.complete else "本周最新数据日期"}）；数据截至：{as_of}（北京时间）；{fig.status}；
-数据来源：{html.escape('、'.join(fig.sources) or '无')}；生成时间：{html.escape(generated)}</p>
-{warning}
-<h2>一、主要指标</h2>
-{kpis}
-<h2>二、近{len(fig.trend)}周趋势</h2>
-<div id="trend">{trend_chart(fig.trend) if len(fig.trend) else no_data}</div>
-<h2>三、各区对比（本周）</h2>
-<div id="districts">{district_chart(fig.districts) if len(fig.districts) else no_data}</div>
-{_district_table(fig.districts) if len(fig.districts) else ""}
-<h2>四、企业风险分布（截至 {as_of}）</h2>
-<div id="risk">{risk_chart(fig.risk, fig.risk_by_district) if int(fig.risk["enterprises"].sum() if len(fig.risk) else 0) else no_data}</div>
-<h2>五、红橙风险企业及评分构成{_shown(n_risk)}</h2>
-<div id="risk-list">{risk_html if n_risk else "<p>无红色、橙色风险企业。</p>"}</div>
-<h2>六、超期重大隐患{_shown(n_overdue)}</h2>
-{overdue_html if n_overdue else "<p>无超期重大隐患。</p>"}
-<h2>七、挂牌督办隐患及进展{_shown(n_supervised)}</h2>
-{supervised_html if n_supervised else "<p>无挂牌督办隐患。</p>"}
-<h2>说明</h2>
-<p class="note">本周：{week.start:%Y-%m-%d} 至 {week.end:%Y-%m-%d}（ISO 周 {week.label}）。统计截止日为本周已入库的最新业务日期（数据截至日，北京时间）：
-周日数据入库后为终版，此前为非终版。所有数字按统计截止日当时仓库已加载的数据计算（业务日期不晚于统计截止日），
-事后补报或更新不改变往周报告。单位名称为企业维度中的规范名称。隐患已按“统一社会信用代码＋规范化描述＋发现日期”跨部门、跨批次去重。
-动态整改率 = 截至统计截止日已验收销号隐患数 ÷ 排查隐患数；按期整改率 = 期限内销号数 ÷ 整改期限已到的隐患数；超期（逾期）= 整改期限早于统计截止日且未销号；剩余天数 = 整改期限 − 统计截止日（已销号不计）。
-进展：红 = 已超期未销号；黄 = 距整改期限不足 {fig.warn_days} 天（或未定期限）；绿 = 已销号或按计划推进。
-行政处罚含罚款、警告、停产整顿、吊销、关闭取缔；联合惩戒、约谈单列。企业风险等级见 include/risk.yaml 的评分规则：
-未见安责险保单（未加载到任何保单）不视为脱保，按配置计分（默认不计分）。</p>
-"""
-    return page_parts.page(title, body, head=page_parts.plotly_script())
+    ]
+    has_risk = int(fig.risk["enterprises"].sum() if len(fig.risk) else 0)
+    return render(
+        "weekly_report.html", title=title, label=fig.label, status=fig.status, complete=fig.complete, as_of=as_of,
+        sources=fig.sources, generated=generated or page_parts.beijing_now().strftime("%Y-%m-%d %H:%M 北京时间"),
+        week_label=week.label, week_start=f"{week.start:%Y-%m-%d}", week_end=f"{week.end:%Y-%m-%d}", warn_days=fig.warn_days,
+        kpis=kpis, trend_weeks=len(fig.trend), list_limit=LIST_LIMIT, plotly_js=page_parts.plotly_js(),
+        trend_chart=trend_chart(fig.trend) if len(fig.trend) else None,
+        district_chart=district_chart(fig.districts) if len(fig.districts) else None,
+        district_headers=DISTRICT_HEADERS, district_rows=_district_rows(fig.districts) if len(fig.districts) else [],
+        risk_chart=risk_chart(fig.risk, fig.risk_by_district) if has_risk else None,
+        risk=_risk(fig), overdue=_overdue_major(fig), supervised=_supervised(fig),
+    )

@@ -39,7 +39,7 @@ def _enterprise_sources() -> str:
 
 
 def canonical_name_sql(column: str) -> str:
-    """``domain.canonical_org_name`` as portable SQL over an already normalised (half-width, trimmed) name column."""
+    """``domain.text.canonical_org_name`` as portable SQL over an already normalised (half-width, trimmed) name column."""
     expr = column
     for old, new in ORG_NAME_REPLACEMENTS:
         expr = f"REPLACE({expr}, {sql_literal(old)}, {sql_literal(new)})"

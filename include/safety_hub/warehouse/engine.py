@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +17,30 @@ from safety_hub.warehouse.schema import build_metadata
 
 
 def get_engine(url: str | None = None) -> sa.Engine:
-    """The engine for ``url`` (default: the configured warehouse), one per URL per process."""
-    return _engine(url or settings.warehouse_url())
+    """The engine for ``url`` (default: the configured warehouse), one per URL per process.
+
+    The last ``ENGINES_KEPT`` URLs' engines are kept; an older one is disposed when it drops out,
+    so its idle pooled connection closes and, on a DuckDB file, its writer lock is released: a
+    new engine on that file (a later ``get_engine`` of its URL) would otherwise wait for a lock
+    this very process holds.
+    """
+    url = url or settings.warehouse_url()
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(url, None)
+        if engine is None:
+            engine = _engine(url)
+        _ENGINES[url] = engine
+        while len(_ENGINES) > ENGINES_KEPT:
+            _, old = _ENGINES.popitem(last=False)
+            old.dispose()
+    return engine
 
 
-@functools.lru_cache(maxsize=8)
+ENGINES_KEPT = 8
+_ENGINES: OrderedDict[str, sa.Engine] = OrderedDict()
+_ENGINES_LOCK = threading.Lock()
+
+
 def _engine(url: str) -> sa.Engine:
     if url.startswith("duckdb"):
         if url.startswith("duckdb:///"):
