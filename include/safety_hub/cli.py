@@ -435,17 +435,21 @@ def _warehouse_provision(args) -> int:
 
 
 def _warehouse_migrate() -> int:
-    """Bring the warehouse schema up to the model with this login (the owner's) and grant analysts again."""
+    """Bring the warehouse to the model with this login (the owner's): Alembic's migrations to head,
+    the registry's additive step (``engine.ensure_schema``); on PostgreSQL, grant analysts again."""
+    from safety_hub.warehouse import versioning
     from safety_hub.warehouse.access import regrant_analysts
     from safety_hub.warehouse.engine import ensure_schema, get_engine
 
     engine = get_engine()
     md = ensure_schema(engine)
     roles = []
-    if engine.dialect.name == "postgresql":
-        with engine.begin() as conn:
+    with engine.begin() as conn:
+        revision = versioning.current(conn)
+        if engine.dialect.name == "postgresql":
             roles = regrant_analysts(conn, md)
-    print(f"warehouse schema up to date: {len(md.tables)} tables; analyst roles granted again: {', '.join(roles) or 'none'}")
+    print(f"warehouse schema up to date: revision {revision}, {len(md.tables)} tables; "
+          f"analyst roles granted again: {', '.join(roles) or 'none'}")
     return 0
 
 
@@ -550,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     wp.add_argument("--task", default="safety_hub_task", help="tasks' login: rows and temporary tables, no DDL")
     wp.add_argument("--metadata-db", default="airflow", help="Airflow's database ('' to leave it alone)")
     wp.add_argument("--metadata-role", default="airflow", help="owns Airflow's database")
-    wsub.add_parser("migrate", help="bring the warehouse schema up to the model (the owner's login) and grant analysts again")
+    wsub.add_parser("migrate", help="upgrade the warehouse schema: Alembic migrations to head, then the registry's new tables and columns (the owner's login); grant analysts again")
     wd = wsub.add_parser("docs", help="regenerate docs/warehouse.md from the model")
     wd.add_argument("--check", action="store_true", help="exit 1 when docs/warehouse.md differs from the model")
     wr = wsub.add_parser("risk", help="validate include/risk.yaml and rebuild the risk marts with it (after a change of weights)")

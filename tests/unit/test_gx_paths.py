@@ -119,3 +119,18 @@ def test_check_batch_without_an_engine_follows_the_environment(monkeypatch):
     assert "pandas_data_fingerprint" in plain.gx_result.meta["batch_markers"]
     assert "pandas_data_fingerprint" not in fast.gx_result.meta["batch_markers"]
     assert fast.failures == plain.failures and np.any(list(plain.rule_counts.values()))
+
+
+def test_rules_sharing_an_id_decide_the_same():
+    """A registry rule may reuse an id (another rule's, or one the column types imply): each result
+    still goes back to its own expectation."""
+    from safety_hub.config.registry import Rule
+
+    feed = get_feed("emb_hazard")
+    extra = [Rule(id="grade.required", expectation="expect_column_values_to_not_be_null", kwargs={"column": "measures"}),
+             Rule(id="twice", expectation="expect_column_values_to_not_be_null", kwargs={"column": "owner"}),
+             Rule(id="twice", expectation="expect_column_values_to_not_be_null", kwargs={"column": "deadline"}, severity="warning")]
+    feed = feed.model_copy(update={"validation": feed.validation.model_copy(update={"rules": [*feed.validation.rules, *extra]})})
+    records = pd.DataFrame.from_records(_day().records["emb_hazard"]).astype("string").replace({"": pd.NA})
+    plain = _assert_same(feed, records)
+    assert [e.meta["rule_id"] for e in plain.suite.expectations].count("twice") == 2

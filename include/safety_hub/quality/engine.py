@@ -2,8 +2,8 @@
 
 Contract
 --------
-Input:   a feed's ``ExpectationSuite`` (``expectations.build_suite``: every expectation carries a
-         unique ``meta.rule_id``), the batch's typed columns (a ``DataFrame`` as ``normalise``
+Input:   a feed's ``ExpectationSuite`` (``expectations.build_suite``: every expectation carries its
+         ``meta.rule_id``), the batch's typed columns (a ``DataFrame`` as ``normalise``
          returns it, or its ``normalise.TypedColumns`` while they are being typed) and the name
          of the batch's pandas data source (``batch_<feed_id>``).
 Output:  one ``ExpectationSuiteValidationResult``: per expectation what one
@@ -536,6 +536,25 @@ class _GroupFrames:
         return data
 
 
+def _matched(s: _Suite, members: list[int], results: list) -> list[tuple[int, object]]:
+    """Each result of a group's suite with its expectation's position in the whole suite: by
+    ``meta.rule_id``, and among expectations sharing one, by configuration."""
+    by_rule: dict[object, list[int]] = {}
+    for i in members:
+        by_rule.setdefault(s.rule_ids[i], []).append(i)
+    out = []
+    for r in results:
+        candidates = by_rule.get((r.expectation_config.meta or {}).get("rule_id"), [])
+        if len(candidates) > 1:
+            candidates = [i for i in candidates if s.expectations[i].configuration == r.expectation_config] or candidates
+        if not candidates:
+            raise RuntimeError(f"suite {s.suite.name}: GX returned a result for an expectation it was not given: {r.expectation_config}")
+        i = candidates[0]
+        by_rule[s.rule_ids[i]].remove(i)
+        out.append((i, r))
+    return out
+
+
 def _validate_groups(definition, s: _Suite, typed):
     """One ``batch.validate`` of a suite of each group's expectations on the group's frame, the
     results put back in the whole suite's order (see the module's contract)."""
@@ -546,9 +565,6 @@ def _validate_groups(definition, s: _Suite, typed):
     if isinstance(typed, TypedColumns):  # the groups whose columns are typed first go first; whole-frame ones last
         groups.sort(key=lambda g: (g[0] is None, max((typed.rank(c) for c in g[0] or ()), default=0)))
     frames = _GroupFrames(typed, s)
-    position = {rule: i for i, rule in enumerate(s.rule_ids)}
-    if None in position or len(position) != len(s):
-        raise ValueError(f"suite {s.suite.name}: every expectation needs its own meta.rule_id")
 
     def load(columns, members):
         return definition.get_batch(batch_parameters={"dataframe": frames.build(columns, members, ranged, condition_only)})
@@ -565,8 +581,8 @@ def _validate_groups(definition, s: _Suite, typed):
             loading = helper.submit(load, *groups[n + 1]) if n + 1 < len(groups) else None
             part = ExpectationSuite(name=s.suite.name, expectations=[copy.copy(s.expectations[i]) for i in members])
             got = batch.validate(part, result_format=RESULT_FORMAT)
-            for r in got.results:
-                results[position[r.expectation_config.meta["rule_id"]]] = r
+            for i, r in _matched(s, members, got.results):
+                results[i] = r
             if meta is None:  # the first group's batch describes the suite's (without the fingerprint of its own frame)
                 meta = dict(got.meta)
                 markers = dict(meta.get("batch_markers") or {})

@@ -68,26 +68,12 @@ def build_dimensions(engine: sa.Engine) -> int:
     return dim_enterprise's row count (one row per enterprise name version)."""
     md = ensure_schema(engine)
     with engine.begin() as conn:
-        _migrate_dim_enterprise(conn, md.tables["dim_enterprise"])
         conn.execute(sa.text("DELETE FROM dim_enterprise"))
         conn.execute(sa.text(dim_enterprise_sql()))
         _rebuild(conn, md.tables["enterprise_match"], _enterprise_matches(conn))
         _rebuild(conn, md.tables["dim_date"], _dates(conn))
         _rebuild(conn, md.tables["dim_industry"], _industries(conn))
         return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one()
-
-
-def _migrate_dim_enterprise(conn: sa.Connection, table: sa.Table) -> None:
-    """A warehouse created before dim_enterprise kept versions has the key (uscc) only, and additive
-    evolution gave it ``version`` as a nullable column: recreate the table (it is rebuilt from the
-    facts anyway), since a primary key cannot be changed additively."""
-    schema = "current_schema()" if conn.dialect.name == "postgresql" else "'main'"
-    nullable = conn.execute(sa.text(
-        f"SELECT is_nullable FROM information_schema.columns WHERE table_schema = {schema} "
-        "AND table_name = :t AND column_name = 'version'"), {"t": table.name}).scalar()
-    if nullable == "YES":
-        table.drop(conn)
-        table.create(conn)
 
 
 USCC_RULES = ("uscc.valid_uscc", "uscc.required")

@@ -43,6 +43,8 @@ ENGLISH = {
     "validation_result": "Quality history: one row per run, feed and expectation (observed counts and percentages).",
     "load_audit": "One row per feed run: extracted = loaded + quarantined + duplicates (+ stale), volume notes.",
     "snapshot_member": "Every key each snapshot feed delivered per day (quarantined ones included).",
+    "alembic_version": "The schema's revision in its Alembic history (include/safety_hub/warehouse/migrations), kept by "
+                       "`python -m safety_hub warehouse migrate`; one row.",
     "snapshot_deletion": "Keys loaded earlier that are missing from a snapshot feed's latest delivery.",
 }
 LAYER_TEXT = {

@@ -1,4 +1,10 @@
-"""Engine creation and schema set-up for the configured warehouse URL."""
+"""Engine creation and schema set-up for the configured warehouse URL.
+
+``ensure_schema`` keeps the schema at the model in two steps: Alembic's migrations
+(``warehouse/migrations``: type changes, renames, new keys; ``warehouse.versioning``) and the
+registry-driven additive step (new tables, columns and indexes of the model and of the feed
+registry, created at runtime, no revision needed).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ import sqlalchemy as sa
 from safety_hub.config import settings
 from safety_hub.domain.places import DISTRICTS, LEGACY_DISTRICTS
 from safety_hub.warehouse.access import regrant_analysts
-from safety_hub.warehouse.schema import build_metadata
+from safety_hub.warehouse.schema import VERSION_TABLE, build_metadata
 
 
 def get_engine(url: str | None = None) -> sa.Engine:
@@ -151,19 +157,31 @@ class SchemaBehind(RuntimeError):
 
 
 def ensure_schema(engine: sa.Engine) -> sa.MetaData:
-    """Create missing tables, add columns new in the model, (re)seed the districts.
+    """Bring the warehouse to the model: migrations to the head revision, then the additive step.
 
-    Done once per engine and model per process; safe to call at every stage. A schema that is
-    up to date takes no DDL, so the warehouse's task login (no DDL rights, ``warehouse.roles``)
-    may call it; a change needs the owner (``python -m safety_hub warehouse migrate``) and
-    fails here with :class:`SchemaBehind` saying so. On PostgreSQL every change also grants
-    again, column by column, for each analyst role of ``grant-analyst`` (``warehouse.access``),
-    so a column or table added later is visible to analysts only if it is not personal.
+    1. A new warehouse (none of the model's tables) is created from the model and stamped at the
+       head revision; otherwise Alembic's migrations (``warehouse/migrations``, see
+       ``warehouse.versioning``) run up to head: type changes, renames, new keys. A warehouse made
+       before Alembic (tables, no ``alembic_version``) is stamped at the baseline first.
+    2. The registry-driven additive step: tables, columns and indexes new in the model or in a
+       feed's YAML are created (a new column appears as NULLs); ``dim_district`` and
+       ``dim_district_legacy`` are seeded again.
+
+    Both in one transaction, done once per engine and model per process; safe to call at every
+    stage. A schema that is up to date takes no DDL (one read of the revision and of the columns),
+    so the warehouse's task login (no DDL rights, ``warehouse.roles``) may call it; a change needs
+    the owner (``python -m safety_hub warehouse migrate``) and fails here with :class:`SchemaBehind`
+    saying so. On PostgreSQL every change also grants again, column by column, for each analyst
+    role of ``grant-analyst`` (``warehouse.access``), so a column or table added later is visible to
+    analysts only if it is not personal.
     """
+    from safety_hub.warehouse import versioning
+
     md = build_metadata()
     signature = (engine.url.render_as_string(hide_password=False), hash(tuple((t.name, tuple(t.columns.keys())) for t in md.sorted_tables)))
     if signature in _ensured:
         return md
+    tables = [t for t in md.sorted_tables if t.name != VERSION_TABLE]  # Alembic makes and keeps its own table
     try:
         with engine.begin() as conn:
             postgres = conn.dialect.name == "postgresql"
@@ -174,11 +192,21 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
                 _act_as_schema_owner(conn)
             existing = _existing_columns(conn)
-            missing = [t for t in md.sorted_tables if t.name not in existing]
+            migrated = False
+            if not any(t.name in existing for t in tables):
+                md.create_all(conn, tables=tables, checkfirst=True)
+                versioning.stamp(conn, "head")
+                existing, migrated = _existing_columns(conn), True
+            elif (revision := versioning.current(conn)) != versioning.head():
+                if revision is None:
+                    versioning.stamp(conn, versioning.BASELINE)
+                versioning.upgrade(conn, "head")
+                existing, migrated = _existing_columns(conn), True
+            missing = [t for t in tables if t.name not in existing]
             md.create_all(conn, tables=missing, checkfirst=True)
             added = _add_missing_columns(conn, md, existing)
             _add_missing_indexes(conn, md)
-            if postgres and (missing or added):
+            if postgres and (missing or added or migrated):
                 regrant_analysts(conn, md)
             districts = md.tables["dim_district"]
             legacy = md.tables["dim_district_legacy"]

@@ -31,6 +31,7 @@ _TYPES = {
 }
 LINEAGE = ("feed_id", "batch_id", "business_date", "raw_file", "loaded_at")
 LAYERS = ("core", "marts", "audit")
+VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
 
 def table_layer(table: sa.Table) -> str:
@@ -234,6 +235,13 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
     )
     _hazard_tables(md)
     _risk_tables(md)
+    sa.Table(
+        VERSION_TABLE, md,
+        sa.Column("version_num", sa.String(32), nullable=False, comment="当前结构版本（Alembic 修订号）"),
+        sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+        comment="仓库结构版本（Alembic 迁移的修订号，由 warehouse migrate 维护）",
+        info={"layer": "audit", "managed_by": "alembic"},
+    )
     return md
 
 
