@@ -78,7 +78,7 @@ def _csv_feed():
 
 def _read_landing(csv: Path, feed=None):
     """The landing read of a delivered CSV: the file's bytes -> ``landing.parse_files``."""
-    from safety_hub.ingest.extract import RawFile
+    from safety_hub.ingest.delivery import RawFile
     from safety_hub.ingest.landing import parse_files
 
     return parse_files(feed or _csv_feed(), [RawFile(csv.name, csv.read_bytes())]).frame

@@ -116,7 +116,7 @@ def build_ingest_dag(feed, agency_name: str):
             # Wait for a complete file without holding a worker slot between pokes.
             @task.sensor(poke_interval=300, timeout=feed.delivery.wait_timeout_hours * 3600, mode="reschedule", retries=0)
             def wait_for_file(**context) -> bool:
-                from safety_hub.ingest.extract import file_ready
+                from safety_hub.ingest.kinds.file_drop import file_ready
 
                 return file_ready(feed, business_date(context))
 

@@ -98,7 +98,7 @@ def cmd_validate(args) -> int:
 
 def _validate_file(feed, path: Path, args) -> int:
     from safety_hub.domain.errors import FeedError, one_line
-    from safety_hub.ingest.extract import RawFile
+    from safety_hub.ingest.delivery import RawFile
     from safety_hub.ingest.landing import parse_files
     from safety_hub.ingest.landing.accounting import rejects_frame
     from safety_hub.quality.validate import check_batch
@@ -121,7 +121,7 @@ def _validate_file(feed, path: Path, args) -> int:
     else:
         files = [RawFile(path.name, path.read_bytes())]
         if feed.delivery.kind == "file_drop":
-            from safety_hub.ingest.extract import marker_rows
+            from safety_hub.ingest.kinds.file_drop import marker_rows
 
             expected_rows = marker_rows(feed, path)  # <file><marker_suffix> beside it, as the extract reads it
     parsed = parse_files(feed, files, expected_rows=expected_rows)

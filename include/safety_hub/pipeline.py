@@ -181,7 +181,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
             )
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
     if feed.delivery.kind == "file_drop":
-        from safety_hub.ingest.extract import archive_file
+        from safety_hub.ingest.kinds.file_drop import archive_file
 
         archive_file(feed, day)
     return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}

@@ -53,7 +53,7 @@ def hub(airflow_db, tmp_path_factory):
 
 
 def _deliver(case: generate.Case) -> Path:
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub.config.registry import get_feed
 
     path = drop_path(get_feed(case.feed), DAY)

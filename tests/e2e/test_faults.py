@@ -69,7 +69,7 @@ FEED = "hcc_project"
 
 
 def _drop(day: dt.date, content: bytes) -> str:
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub.config.registry import get_feed
 
     path = drop_path(get_feed(FEED), day)

@@ -21,7 +21,7 @@ DAY = dt.date(2026, 11, 25)
 @pytest.fixture
 def drop(hub, tmp_path, monkeypatch):
     """A drop folder of this test's own holding the day's delivery."""
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub.config.registry import get_feed
     from safety_hub_dev.simulator import generate_day
     from safety_hub_dev.simulator.deliver import csv_bytes

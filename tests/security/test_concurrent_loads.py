@@ -28,7 +28,7 @@ def _prepare(home, url) -> set[str]:
     """Land and validate the day's 在建项目 file; return the keys of its valid rows."""
     from deliveries import csv_bytes
 
-    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.delivery import Extract, RawFile
     from safety_hub.ingest.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate, staging_partition
     from safety_hub_dev.simulator import generate_day

@@ -47,7 +47,7 @@ def drop(simulator, airflow_db, tmp_path, monkeypatch):
 def test_a_symbolic_link_delivery_is_refused_without_quoting_its_target(drop, receiver, caplog):
     from safety_hub.config import settings
     from safety_hub.ops.dagkit import logical_date_for
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub_dev.localairflow import load_dags
     from safety_hub.config.registry import get_feed
 

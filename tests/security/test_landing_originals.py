@@ -36,7 +36,7 @@ def _rows(n: int | None = None) -> list[dict]:
 
 
 def _land(content: bytes, name: str = "在建项目_20261102.csv") -> Path:
-    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.delivery import Extract, RawFile
     from safety_hub.ingest.landing import land_raw, land_records
     from safety_hub.config.registry import get_feed
 
@@ -55,7 +55,7 @@ def _leftovers(home: Path) -> list[str]:
 def test_a_replaced_delivery_keeps_its_originals_and_every_audited_sha256_verifies(home, monkeypatch):
     from deliveries import csv_bytes
 
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub.ingest.landing import kept_deliveries, read_sidecar, verify_delivery
     from safety_hub.pipeline import run_feed
     from safety_hub.config.registry import get_feed
@@ -104,7 +104,7 @@ def test_a_replaced_partition_still_parses_and_replays(home):
 def test_a_landing_that_fails_while_writing_leaves_no_temporary_folder(home):
     from deliveries import csv_bytes
 
-    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.delivery import Extract, RawFile
     from safety_hub.ingest.landing import land_raw, pending_dir
 
     part = _land(csv_bytes(_rows(10)))

@@ -262,7 +262,7 @@ def _api_feed(**delivery):
 
 def test_plain_http_to_a_remote_agency_is_refused_before_any_request(monkeypatch):
     from safety_hub.domain.errors import FeedError
-    from safety_hub.ingest.extract import extract_rest_api
+    from safety_hub.ingest.kinds.rest_api import extract_rest_api
 
     monkeypatch.setenv("AIRFLOW_CONN_EMB_API", json.dumps({"conn_type": "http", "host": "http://agency.example.gov.cn", "password": "t"}))
     feed = _api_feed()
@@ -284,7 +284,7 @@ def test_plain_http_to_a_remote_agency_is_refused_before_any_request(monkeypatch
 ])
 def test_transport_rules(host, delivery, extra, allowed):
     from safety_hub.domain.errors import FeedError
-    from safety_hub.ingest.extract import check_transport
+    from safety_hub.ingest.kinds.rest_api import check_transport
 
     feed = _api_feed(**delivery)
     if allowed:

@@ -33,7 +33,7 @@ def _validated(day: dt.date = DAY, batch_id: str = "b1") -> dict:
     """Land the day's 在建项目 file and validate it; the summary (with some rows quarantined)."""
     from deliveries import csv_bytes
 
-    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.delivery import Extract, RawFile
     from safety_hub.ingest.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate
     from safety_hub_dev.simulator import generate_day
@@ -118,7 +118,7 @@ def test_a_batch_over_the_threshold_keeps_its_quarantine_and_loads_nothing(home,
     from deliveries import csv_bytes
 
     from safety_hub.domain.errors import FeedQualityError
-    from safety_hub.ingest.extract import Extract, RawFile
+    from safety_hub.ingest.delivery import Extract, RawFile
     from safety_hub.ingest.landing import land_raw
     from safety_hub.pipeline import run_land, run_validate
     from safety_hub_dev.simulator import generate_day
@@ -143,7 +143,7 @@ def test_backfill_reports_a_refused_day_in_one_line_and_goes_on(home, monkeypatc
     from deliveries import csv_bytes
 
     from safety_hub import cli
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub.config.registry import get_feed
     from safety_hub_dev.simulator import generate_day
     from safety_hub.warehouse.engine import get_engine

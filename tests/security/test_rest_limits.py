@@ -118,7 +118,7 @@ def _feed(**delivery):
 
 def _extract(monkeypatch, server: _Server, seconds: float, **delivery) -> tuple[FeedError, float]:
     """Extract from ``server`` in a thread; fail unless it raised a ``FeedError`` within ``seconds``."""
-    from safety_hub.ingest import extract
+    from safety_hub.ingest.kinds import rest_api as extract
 
     monkeypatch.setattr(extract, "get_connection", lambda conn_id: ConnectionInfo(conn_id, server.url, "token", {"timeout": 5, "backoff_seconds": 0.1}))
     feed = _feed(**delivery)

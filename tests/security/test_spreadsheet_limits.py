@@ -62,7 +62,7 @@ def drops(hub, tmp_path, monkeypatch):
 
 def _refused(feed_id: str, content: bytes) -> tuple[str, int]:
     """Deliver ``content`` as the day's file, run the feed; the refusal's text and the peak traced memory."""
-    from safety_hub.ingest.extract import drop_path
+    from safety_hub.ingest.kinds.file_drop import drop_path
     from safety_hub.config.registry import get_feed
 
     drop_path(get_feed(feed_id), DAY).write_bytes(content)

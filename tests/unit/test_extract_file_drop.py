@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from safety_hub.ingest import extract as ex
+from safety_hub.ingest.kinds import file_drop as ex
 from safety_hub.config.connections import ConnectionInfo
 from safety_hub.domain.errors import FeedError
 from safety_hub.config.registry import get_feed

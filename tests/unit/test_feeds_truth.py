@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from safety_hub.domain.uscc import normalise_uscc
-from safety_hub.ingest.extract import RawFile
+from safety_hub.ingest.delivery import RawFile
 from safety_hub.ingest.landing import parse_files, unmapped_columns
 from safety_hub.quality.validate import check_batch
 from safety_hub.config.registry import get_feed

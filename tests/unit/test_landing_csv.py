@@ -12,7 +12,7 @@ import json
 import pytest
 
 from safety_hub.domain.errors import FeedError
-from safety_hub.ingest.extract import RawFile
+from safety_hub.ingest.delivery import RawFile
 from safety_hub.ingest.landing import parse_files
 from safety_hub.config.registry import Limits, get_feed
 

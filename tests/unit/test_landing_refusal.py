@@ -8,7 +8,7 @@ import json
 import pytest
 
 from safety_hub.domain.errors import FeedError
-from safety_hub.ingest.extract import Extract, RawFile
+from safety_hub.ingest.delivery import Extract, RawFile
 from safety_hub.ingest.landing import land_raw, land_records, partition_dir, read_records, refused_dir
 from safety_hub.config.registry import get_feed
 

@@ -17,7 +17,7 @@ import pytest
 
 from adversarial import generate
 from safety_hub.domain.errors import FeedError
-from safety_hub.ingest.extract import RawFile
+from safety_hub.ingest.delivery import RawFile
 from safety_hub.ingest.landing import ROW, Unstreamable, parse_files, stream_records
 from safety_hub.config.registry import get_feed
 
@@ -145,7 +145,7 @@ def test_a_file_cut_off_is_refused_as_when_read_whole(piece_bytes, tmp_path):
 
 def test_land_records_writes_the_same_records_streamed_or_whole(tmp_path, monkeypatch):
     from safety_hub.ingest import landing
-    from safety_hub.ingest.extract import Extract
+    from safety_hub.ingest.delivery import Extract
     from safety_hub.ingest.landing import land_raw, land_records, partition_dir, read_records, read_sidecar
 
     day = dt.date(2026, 11, 2)

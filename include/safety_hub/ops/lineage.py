@@ -17,13 +17,8 @@ merges the datasets of every event of a run.
     load      staged valid.parquet -> fact table (+ hazard_version, snapshot_deletion), quarantine,
               quality_flag, validation_result (+ snapshot_member), load_audit: one transaction
 
-Dataset names follow https://openlineage.io/docs/spec/naming: local files are namespace
-``file`` with the absolute path as name; a database table is ``<scheme>://<host>:<port>``
-(PostgreSQL: ``postgres://host:5432``) or, for a database file, ``<scheme>://<absolute
-path>`` (``duckdb:///…/warehouse.duckdb``), with ``<database>.<schema>.<table>`` as name
-(a database file's database is its file stem: DuckDB names its catalog so); an HTTP API
-is ``<scheme>://<host>[:<port>]`` with the endpoint path as name. Credentials never
-appear in a namespace.
+Dataset names follow https://openlineage.io/docs/spec/naming (``ingest/datasets.py``); what
+an extract reads is named by the feed's delivery kind (``ingest/kinds/<kind>.py``, ``source``).
 
 Reporting lineage never fails a task: every error is logged and swallowed. Nothing here
 imports Airflow, OpenLineage or SQLAlchemy at module level (DAG files stay fast to parse).
@@ -36,102 +31,17 @@ import json
 import logging
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from safety_hub.config import settings
+from safety_hub.ingest.datasets import DatasetRef, api_dataset, file_dataset, sql_namespace, sql_table_dataset  # noqa: F401  (named here too)
+from safety_hub.ingest.kinds import get_kind
 
 log = logging.getLogger(__name__)
 
 JOB_NAMESPACE = "safety_hub"  # [openlineage] namespace: the namespace of every job (DAG and task)
 EVENTS_DIR = "openlineage"  # under SAFETY_HUB_HOME/data (git-ignored, `make clean`): the default file transport's folder
 EVENTS_PREFIX = "events"  # one file per event: events-<timestamp>.json
-
-# Default ports, so a URL without one names the same datasource as a URL with it.
-_DEFAULT_PORTS = {"postgres": 5432, "mysql": 3306, "mssql": 1433, "oracle": 1521}
-# SQLAlchemy backend name -> OpenLineage scheme.
-_SCHEMES = {"postgresql": "postgres", "mariadb": "mysql"}
-# The schema a table lives in when the URL does not say.
-_DEFAULT_SCHEMAS = {"postgres": "public", "duckdb": "main", "sqlite": "main", "mssql": "dbo"}
-_FILE_DATABASES = {"duckdb", "sqlite"}
-
-
-@dataclass(frozen=True)
-class DatasetRef:
-    """An OpenLineage dataset, with the few facets the ingest tasks know."""
-
-    namespace: str
-    name: str
-    description: str | None = None  # documentation facet
-    fields: tuple[tuple[str, str, str | None], ...] = ()  # schema facet: (column, type, description)
-    rows: int | None = None  # outputStatistics (outputs only)
-    size: int | None = None
-    files: int | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.namespace, self.name
-
-
-# ---------------------------------------------------------------------------------------------
-# Dataset naming (pure)
-
-
-def file_dataset(path: str | os.PathLike, **facets) -> DatasetRef:
-    """A local file or folder: namespace ``file``, its absolute path as name."""
-    return DatasetRef("file", os.path.abspath(os.fspath(path)), **facets)
-
-
-def api_dataset(base_url: str, endpoint: str = "", **facets) -> DatasetRef:
-    """An HTTP API endpoint: ``<scheme>://<host>[:<port>]`` and the path (no query, no credentials)."""
-    parts = urlsplit(base_url.rstrip("/") + endpoint)
-    if not parts.scheme or not parts.hostname:
-        raise ValueError(f"not an absolute http(s) URL: {base_url!r}")
-    authority = parts.hostname + (f":{parts.port}" if parts.port else "")
-    return DatasetRef(f"{parts.scheme}://{authority}", parts.path.strip("/"), **facets)
-
-
-def sql_namespace(url: str) -> tuple[str, str, str]:
-    """``(namespace, database, default schema)`` of a SQLAlchemy URL, without credentials.
-
-    ``postgresql+psycopg2://u:p@db:5432/warehouse`` -> ``("postgres://db:5432", "warehouse", "public")``;
-    ``duckdb:////srv/hub/data/warehouse.duckdb`` -> ``("duckdb:///srv/hub/data/warehouse.duckdb", "warehouse", "main")``.
-    """
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    scheme = _SCHEMES.get(u.get_backend_name(), u.get_backend_name())
-    schema = _search_path(u.query) or _DEFAULT_SCHEMAS.get(scheme, "")
-    if scheme in _FILE_DATABASES:
-        db = u.database or ":memory:"
-        if db == ":memory:":
-            return f"{scheme}://:memory:", "memory", schema
-        path = os.path.abspath(db)
-        return f"{scheme}://{path}", Path(path).stem, schema
-    host = u.host or "localhost"
-    port = u.port or _DEFAULT_PORTS.get(scheme)
-    return f"{scheme}://{host}" + (f":{port}" if port else ""), u.database or "", schema
-
-
-def _search_path(query) -> str | None:
-    """The first schema of a PostgreSQL ``?options=-csearch_path=…`` (else None)."""
-    options = query.get("options")
-    options = options[0] if isinstance(options, tuple) else options
-    for opt in (options or "").split():
-        if opt.startswith("-csearch_path="):
-            return opt.removeprefix("-csearch_path=").split(",")[0].strip() or None
-    return None
-
-
-def sql_table_dataset(url: str, table: str, **facets) -> DatasetRef:
-    """A table: the URL's namespace and ``<database>.<schema>.<table>`` (MySQL: ``<database>.<table>``)."""
-    namespace, database, schema = sql_namespace(url)
-    if "." in table:  # already schema-qualified
-        schema, table = table.rsplit(".", 1)
-    parts = [p for p in (database, schema, table) if p]
-    return DatasetRef(namespace, ".".join(parts), **facets)
-
 
 # ---------------------------------------------------------------------------------------------
 # The datasets of a feed (pure, given the feed, its connection and the stage's results)
@@ -148,23 +58,12 @@ def staged_batch(feed_id: str, day: dt.date) -> Path:
 
 
 def source_dataset(feed, conn, day: dt.date) -> DatasetRef:
-    """What the feed's extract reads, by delivery kind; ``conn`` is the feed's connection
-    (``connections.ConnectionInfo``). A dropped file is named where the agency drops it
-    (``extract.drop_path``), also when a rerun reads the copy moved to ``_archive/``.
+    """What the feed's extract reads, as its delivery kind names it (``ingest/kinds/``); ``conn`` is the
+    feed's connection (``connections.ConnectionInfo``). A dropped file is named where the agency drops
+    it, also when a rerun reads the copy moved to ``_archive/``.
     """
     d = feed.delivery
-    doc = f"{feed.title} ({feed.agency}, {d.kind})"
-    if d.kind == "rest_api":
-        return api_dataset(conn.host or "", d.endpoint, description=doc)
-    if d.kind == "file_drop":
-        folder = Path(conn.extra.get("path") or conn.host or "")
-        return file_dataset(folder / d.pattern.format(date=day), description=doc)
-    if d.kind == "sql_extract":
-        url = conn.extra.get("url") or conn.host
-        if not url:
-            raise ValueError(f"connection {d.conn_id} has no SQLAlchemy URL")
-        return sql_table_dataset(url, d.table, description=doc)
-    raise ValueError(f"unknown delivery kind {d.kind!r}")
+    return get_kind(d.kind).source(feed, conn, day, description=f"{feed.title} ({feed.agency}, {d.kind})")
 
 
 def warehouse_dataset(table: str, url: str | None = None, with_schema: bool = False, **facets) -> DatasetRef:

@@ -29,7 +29,8 @@ import pandas as pd
 
 from safety_hub.config import settings
 from safety_hub.domain.errors import FeedError
-from safety_hub.ingest.extract import Extract, RawFile
+from safety_hub.ingest.delivery import Extract, RawFile
+from safety_hub.ingest.kinds import get_kind
 from safety_hub.ingest.landing import accounting
 from safety_hub.ingest.landing.accounting import Parsed
 from safety_hub.ingest.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
@@ -203,6 +204,16 @@ def unmapped_columns(feed: Feed, frame: pd.DataFrame | list[str]) -> list[str]:
     return [c for c in (frame.columns if isinstance(frame, pd.DataFrame) else frame) if c not in known]
 
 
+# The parsers a delivery kind chooses from (``DeliveryKind.parser``), by name: each reads a delivery's
+# files into one ``ParsedFile`` per file (API pages: one for all the pages), every physical row accounted for.
+PARSERS = {
+    "api_pages": lambda feed, files: parse_pages(feed, [(f.name, f.content) for f in files]),
+    "jsonl": lambda feed, files: [parse_jsonl(feed, f.name, f.content) for f in files],
+    "csv": lambda feed, files: [parse_csv(feed, f.name, f.content) for f in files],
+    "xlsx": lambda feed, files: [parse_xlsx(feed, f.name, f.content) for f in files],
+}
+
+
 def parse_files(feed: Feed, files: list[RawFile], expected_rows: int | None = None) -> Parsed:
     """Delivered bytes -> text columns with the agency's names, every physical row accounted for.
 
@@ -215,15 +226,7 @@ def parse_files(feed: Feed, files: list[RawFile], expected_rows: int | None = No
         if len(f.content) > limit:
             raise FeedError(feed.feed_id, f.name, f"{len(f.content) / (1 << 20):.0f} MB, more than the feed's limit "
                             f"limits.max_file_mb={feed.limits.max_file_mb:g}")
-    kind = feed.delivery.kind
-    if kind == "rest_api":
-        parsed = parse_pages(feed, [(f.name, f.content) for f in files])
-    elif kind == "sql_extract":
-        parsed = [parse_jsonl(feed, f.name, f.content) for f in files]
-    elif getattr(feed.delivery, "format", "csv") == "xlsx":
-        parsed = [parse_xlsx(feed, f.name, f.content) for f in files]
-    else:
-        parsed = [parse_csv(feed, f.name, f.content) for f in files]
+    parsed = PARSERS[get_kind(feed.delivery.kind).parser(feed)](feed, files)
     parsed = [accounting.check(feed.feed_id, p) for p in parsed]
     frames = [p.frame for p in parsed if len(p.frame.columns) or len(p.frame)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.source for c in feed.columns])
@@ -334,7 +337,7 @@ def _watermark(feed: Feed, frame: pd.DataFrame, earlier: str | None = None) -> s
 
 def _streamable(feed: Feed, sidecar: dict) -> bool:
     """One dropped CSV file: landed piece by piece (``stream_csv``) in bounded memory."""
-    return feed.delivery.kind == "file_drop" and getattr(feed.delivery, "format", "csv") == "csv" and len(sidecar["files"]) == 1
+    return get_kind(feed.delivery.kind).parser(feed) == "csv" and len(sidecar["files"]) == 1
 
 
 def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = None):
