@@ -112,7 +112,8 @@ def demo_home(duckdb_run, tmp_path_factory) -> Path:
     shutil.copytree(SESSION_DIR / "airflow", home / ".airflow", symlinks=True, ignore=shutil.ignore_patterns("logs"))
     shutil.copytree(DROPZONE, home / "data" / "dropzone", symlinks=True)
     (home / ".venv").symlink_to(Path(sys.prefix))
-    for name in ("Makefile", "requirements.txt", "pyproject.toml", "tests", "include", "dags", "plugins", "docs"):
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt", "pyproject.toml", "devtools", "tests", "include", "dags",
+                 "plugins", "docs"):
         (home / name).symlink_to(PROJECT / name)
     return home
 
