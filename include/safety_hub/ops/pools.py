@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 
 from safety_hub.config.registry import agencies
+from safety_hub.config.settings import warehouse_url as configured_warehouse_url
 
 WAREHOUSE_POOL = "warehouse_writer"
 POSTGRES_WRITER_SLOTS = 4
@@ -31,8 +32,8 @@ class PoolSpec:
 
 
 def warehouse_writer_slots(warehouse_url: str | None) -> int:
-    """1 for the embedded DuckDB file (the default warehouse), else the configured slots."""
-    if not warehouse_url or warehouse_url.startswith("duckdb"):
+    """1 for the embedded DuckDB file, else the configured slots; no URL: the configured warehouse."""
+    if (warehouse_url or configured_warehouse_url()).startswith("duckdb"):
         return 1
     slots = int(os.environ.get("SAFETY_HUB_WAREHOUSE_WRITER_SLOTS", POSTGRES_WRITER_SLOTS))
     if slots < 1:
@@ -54,8 +55,7 @@ def declare_pools(warehouse_url: str | None = None, warehouse_slots: int | None 
     """Create or update every pool of ``pool_plan`` in Airflow's metadata DB; returns the plan."""
     from airflow.models.pool import Pool
 
-    plan = pool_plan(warehouse_url if warehouse_url is not None else os.environ.get("SAFETY_HUB_WAREHOUSE_URL"),
-                     warehouse_slots)
+    plan = pool_plan(warehouse_url, warehouse_slots)
     for spec in plan:
         Pool.create_or_update_pool(spec.name, spec.slots, spec.description, include_deferred=False)
     return plan
