@@ -98,7 +98,7 @@ def cmd_validate(args) -> int:
 
 def _validate_file(feed, path: Path, args) -> int:
     from safety_hub.domain.errors import FeedError, one_line
-    from safety_hub.ingest.delivery import RawFile
+    from safety_hub.ingest.kinds import kind_of
     from safety_hub.ingest.landing import parse_files
     from safety_hub.ingest.landing.accounting import rejects_frame
     from safety_hub.quality.validate import check_batch
@@ -107,24 +107,9 @@ def _validate_file(feed, path: Path, args) -> int:
         raise FeedError(feed.feed_id, str(path), "a symbolic link, refused: validate the file itself")
     if not path.exists():
         raise FeedError(feed.feed_id, str(path), "does not exist")
-    expected_rows = None
-    if path.is_dir() and feed.delivery.kind == "rest_api":  # an API delivery: its pages, in name order
-        pages = sorted(p for p in path.iterdir() if p.suffix == ".json")
-        if not pages:
-            raise FeedError(feed.feed_id, str(path), "a folder without API pages (*.json)")
-        for page in pages:
-            if page.is_symlink() or not page.is_file():
-                raise FeedError(feed.feed_id, str(page), "not a regular file, refused")
-        files = [RawFile(page.name, page.read_bytes()) for page in pages]
-    elif not path.is_file():
-        raise FeedError(feed.feed_id, str(path), "not a regular file" + (" (a folder of pages is for an API feed)" if path.is_dir() else ""))
-    else:
-        files = [RawFile(path.name, path.read_bytes())]
-        if feed.delivery.kind == "file_drop":
-            from safety_hub.ingest.kinds.file_drop import marker_rows
-
-            expected_rows = marker_rows(feed, path)  # <file><marker_suffix> beside it, as the extract reads it
-    parsed = parse_files(feed, files, expected_rows=expected_rows)
+    # Read as the feed's kind delivers it: an API's folder of pages, a dropped file with its marker's count.
+    local = kind_of(feed).read_local(feed, path, args.date)
+    parsed = parse_files(feed, local.files, expected_rows=local.expected_rows)
     check = check_batch(feed, parsed.frame, args.date).add_landing_rejects(rejects_frame(parsed.rejects))
     print(f"feed {feed.feed_id}: {path}")
     aside = {}
