@@ -362,6 +362,16 @@ def cmd_pools(args) -> int:
     return 0
 
 
+def cmd_connections(args) -> int:
+    """List the Airflow connections the registered feeds need (``ops/connections.py``): what a
+    deployment defines, in its secrets backend, the metadata DB or ``AIRFLOW_CONN_<ID>``."""
+    from safety_hub.ops.connections import connection_plan
+
+    for spec in connection_plan():
+        print(f"{spec.conn_id:<12} {spec.conn_type:<8} agency {spec.agency:<6} feeds {', '.join(spec.feeds)}")
+    return 0
+
+
 def cmd_warehouse(args) -> int:
     """Warehouse administration: the analyst role, the generated data dictionary, the risk marts."""
     if args.action == "risk":
@@ -538,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("pools", help="create or update the Airflow pools: the warehouse writer (1 slot on DuckDB, "
                         "SAFETY_HUB_WAREHOUSE_WRITER_SLOTS on PostgreSQL) and one extract pool per agency (_agencies.yaml)")
     pl.set_defaults(func=cmd_pools)
+    cn = sub.add_parser("connections", help="list the Airflow connections the feeds need: id, type (http, fs, generic), agency, feeds "
+                        "(include/feeds/*.yaml); define them in the deployment (README, \"Production\")")
+    cn.set_defaults(func=cmd_connections)
     w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")
