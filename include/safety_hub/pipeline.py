@@ -3,6 +3,11 @@
 Each function takes a feed id, a business date and a batch id, does one stage,
 and returns a small JSON-able summary (what Airflow passes between tasks).
 DAG files call these; so do the CLI and the tests.
+
+What a stage needs is imported in the stage function, so a task pays only for its own
+stage: importing this module loads the registry's models and the raw zone's paths, no pandas,
+SQLAlchemy, warehouse or Great Expectations (``tests/unit/test_stage_imports.py``); extract
+and land never import Great Expectations, load and the build neither.
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
-
-import pandas as pd
-import sqlalchemy as sa
+from typing import TYPE_CHECKING
 
 from safety_hub.config import settings
 from safety_hub.domain.errors import DuplicateDelivery, FeedError, FeedQualityError
 from safety_hub.ingest.extract import extract
 from safety_hub.ingest.kinds import kind_of
-from safety_hub.ingest.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
+from safety_hub.ingest.raw import RECORDS, land_raw, partition_dir, read_sidecar
 from safety_hub.config.registry import get_feed
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +58,8 @@ def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: 
 
 
 def _loaded_sha(feed_id: str, digest: str) -> dt.date | None:
+    import sqlalchemy as sa
+
     from safety_hub.warehouse.engine import ensure_schema, get_engine
 
     engine = get_engine()
@@ -78,6 +86,8 @@ def _audit_skip(feed_id: str, day: dt.date, batch_id: str, source: str, digest: 
 
 def run_land(feed_id: str, day: dt.date) -> dict:
     """Parse the landed bytes into records.parquet (fails cleanly on unreadable input)."""
+    from safety_hub.ingest.landing import land_records  # the parsers: pandas, pyarrow
+
     sidecar = land_records(get_feed(feed_id), day)
     log.info("feed %s: %d rows parsed for %s", feed_id, sidecar["rows"], day)
     return {"rows": sidecar["rows"], "raw_dir": str(partition_dir(feed_id, day))}
@@ -188,6 +198,8 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
 
 def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.date, stage: Path, batch_id: str) -> None:
     """Replace the day's staged quality records (``<table>.parquet`` in ``stage``) in the warehouse, in ``conn``'s transaction."""
+    import pandas as pd
+
     from safety_hub.warehouse.bulk import bulk_insert
 
     for name in QUALITY_TABLES:
@@ -205,6 +217,8 @@ def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.da
 def volume_anomaly(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, rows: int) -> str | None:
     """A note when ``rows`` is outside the band around the trailing median of earlier loads."""
     import statistics
+
+    import sqlalchemy as sa
 
     audit = md.tables["load_audit"]
     with engine.connect() as conn:
@@ -245,6 +259,8 @@ def landed_days(feed_id: str) -> list[dt.date]:
 
 def table_counts(engine: sa.Engine) -> dict[str, int]:
     """Row count per warehouse table (for the demo summary and checks)."""
+    import sqlalchemy as sa
+
     from safety_hub.warehouse.schema import build_metadata
 
     counts = {}

@@ -297,9 +297,19 @@ def _format_error(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+# libyaml's safe loader when PyYAML was built with it (the wheels are): the same documents,
+# about 10x faster than the pure-Python one, which took ~0.3-0.8 s per task for the registry.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def safe_load(text: str):
+    """``yaml.safe_load`` through libyaml when available."""
+    return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506  (a safe loader)
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise RegistryError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from safety_hub.config import settings
 from safety_hub.domain.industry import INDUSTRY_SECTORS
-from safety_hub.config.registry import get_feed
+from safety_hub.config.registry import get_feed, safe_load
 
 GRADES = ("红", "橙", "黄", "蓝")  # grade_rank 1..4
 REGISTRY_FEED = "emb_ent_registry"
@@ -135,7 +135,7 @@ def load_risk_config(path: Path | str | None = None) -> RiskConfig:
     """Read and validate ``risk.yaml`` (default: ``settings.risk_config_path()``)."""
     path = Path(path) if path is not None else settings.risk_config_path()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise RiskConfigError(f"{path}: risk configuration not found (set SAFETY_HUB_RISK_CONFIG)") from None
     except yaml.YAMLError as exc:

@@ -8,7 +8,10 @@ registry, created at runtime, no revision needed).
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import functools
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -168,15 +171,15 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
        ``dim_district_legacy`` are seeded again.
 
     Both in one transaction, done once per engine and model per process; safe to call at every
-    stage. A schema that is up to date takes no DDL (one read of the revision and of the columns),
+    stage. A schema that is up to date takes no DDL (one read of the revision and of the columns;
+    the revision is compared with the head read from the migration files, ``script_head``, so
+    Alembic is not even imported),
     so the warehouse's task login (no DDL rights, ``warehouse.roles``) may call it; a change needs
     the owner (``python -m safety_hub warehouse migrate``) and fails here with :class:`SchemaBehind`
     saying so. On PostgreSQL every change also grants again, column by column, for each analyst
     role of ``grant-analyst`` (``warehouse.access``), so a column or table added later is visible to
     analysts only if it is not personal.
     """
-    from safety_hub.warehouse import versioning
-
     md = build_metadata()
     signature = (engine.url.render_as_string(hide_password=False), hash(tuple((t.name, tuple(t.columns.keys())) for t in md.sorted_tables)))
     if signature in _ensured:
@@ -193,15 +196,20 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
                 _act_as_schema_owner(conn)
             existing = _existing_columns(conn)
             migrated = False
-            if not any(t.name in existing for t in tables):
-                md.create_all(conn, tables=tables, checkfirst=True)
-                versioning.stamp(conn, "head")
-                existing, migrated = _existing_columns(conn), True
-            elif (revision := versioning.current(conn)) != versioning.head():
-                if revision is None:
-                    versioning.stamp(conn, versioning.BASELINE)
-                versioning.upgrade(conn, "head")
-                existing, migrated = _existing_columns(conn), True
+            new = not any(t.name in existing for t in tables)
+            if new or not _at_head(conn, existing):
+                # Alembic is imported only when there may be something to stamp or migrate.
+                from safety_hub.warehouse import versioning
+
+                if new:
+                    md.create_all(conn, tables=tables, checkfirst=True)
+                    versioning.stamp(conn, "head")
+                    existing, migrated = _existing_columns(conn), True
+                elif (revision := versioning.current(conn)) != versioning.head():
+                    if revision is None:
+                        versioning.stamp(conn, versioning.BASELINE)
+                    versioning.upgrade(conn, "head")
+                    existing, migrated = _existing_columns(conn), True
             missing = [t for t in tables if t.name not in existing]
             md.create_all(conn, tables=missing, checkfirst=True)
             added = _add_missing_columns(conn, md, existing)
@@ -223,6 +231,42 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
                            "(compose: `docker compose run --rm airflow-init`)") from None
     _ensured.add(signature)
     return md
+
+
+MIGRATION_VERSIONS = Path(__file__).with_name("migrations") / "versions"
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\b[^=\n]*=\s*(.+?)\s*$", re.MULTILINE)
+
+
+@functools.lru_cache(maxsize=1)
+def script_head() -> str | None:
+    """The head revision of ``warehouse/migrations``, read from the files without importing Alembic
+    (its import costs 0.5-1 s in a fresh task process); ``None`` when the chain is not a plain line of
+    quoted revisions (a branch, a merge), and Alembic decides (``versioning.head``)."""
+    revisions, parents = set(), set()
+    for path in MIGRATION_VERSIONS.glob("*.py"):
+        found = dict(_REVISION_LINE.findall(path.read_text(encoding="utf-8")))
+        try:
+            revision = ast.literal_eval(found["revision"])
+            down = ast.literal_eval(found.get("down_revision", "None"))
+        except (KeyError, ValueError, SyntaxError):
+            return None
+        if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
+            return None
+        revisions.add(revision)
+        if down is not None:
+            parents.add(down)
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(conn: sa.Connection, existing: dict[str, set[str]]) -> bool:
+    """Whether the warehouse's recorded revision is the migrations' head, checked without Alembic:
+    the common case at every task, which then needs no migration."""
+    head = script_head()
+    if head is None or VERSION_TABLE not in existing:
+        return False
+    rows = conn.execute(sa.text(f'SELECT version_num FROM "{VERSION_TABLE}"')).scalars().all()
+    return rows == [head]
 
 
 def _act_as_schema_owner(conn: sa.Connection) -> None:
