@@ -12,7 +12,8 @@ Airflow runs its tasks, **in a fresh interpreter** (``pipeline.run_extract``,
 ``run_land``, ``run_validate``, ``run_load``; then ``build_dimensions`` +
 ``build_marts``, the ``warehouse_build`` DAG's tasks), and prints per stage:
 
-  work      seconds inside the stage function (imports done);
+  work      seconds inside the stage function (the stage's own modules are imported
+            there: ``safety_hub.pipeline`` imports no data library);
   process   seconds of the whole interpreter (imports, set-up and work);
   peak RSS  the process's own peak (``getrusage``; the driver stays ~20 MB).
 
@@ -49,6 +50,8 @@ TARGET_FIXED_S = 1.0
 CONN_ID = "bench_drop"
 PATTERN = "emb_hazard_{date:%Y%m%d}.csv"
 STAGES = ("extract", "land", "validate", "load")
+# Libraries whose import costs a task process noticeable time; each stage reports the ones it loaded.
+HEAVY = ("great_expectations", "pandas", "pyarrow", "sqlalchemy", "duckdb", "alembic", "openpyxl", "requests")
 
 
 def scratch_env(work: Path) -> dict[str, str]:
@@ -127,7 +130,8 @@ def stage_pipeline(stage: str, day: str, batch_id: str) -> dict:
     t1 = time.perf_counter()
     summary = _run(stage, day, batch_id)
     t2 = time.perf_counter()
-    return {"import_s": t1 - t0, "work_s": t2 - t1, "summary": summary, "peak_rss_mb": peak_rss_mb()}
+    return {"import_s": t1 - t0, "work_s": t2 - t1, "summary": summary, "peak_rss_mb": peak_rss_mb(),
+            "imported": sorted(m for m in HEAVY if m in sys.modules)}
 
 
 def stage_warm(day: str, batch_id: str) -> dict:
@@ -220,6 +224,9 @@ def main() -> None:
         print(f"  peak RSS of every stage below {TARGET_RSS_MB} MB -> {verdict(peak < TARGET_RSS_MB)} (highest: {worst}, {peak:.0f} MB)")
         print("  fixed cost (import of the pipeline in a fresh process): "
               + ", ".join(f"{s} {results[s][0]['import_s']:.1f} s" for s in results))
+        print("  heavy libraries each stage's process imported (the import of the stage's own modules is in its work s):")
+        for stage, (res, _) in results.items():
+            print(f"    {stage:<9} {', '.join(res['imported']) or '-'}")
 
         if args.warm:
             small = work / "warm"
