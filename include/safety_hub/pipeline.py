@@ -183,7 +183,8 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
             )
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
     kind_of(feed).after_load(feed, day)  # e.g. a dropped file moves to _archive/
-    return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}
+    return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"],
+            "business_dates": [d.isoformat() for d in result.touched]}  # what the incremental warehouse build recomputes from
 
 
 def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.date, stage: Path, batch_id: str) -> None:
