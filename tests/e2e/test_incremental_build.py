@@ -46,15 +46,20 @@ STEPS = [
 
 @pytest.fixture(scope="module")
 def raw_home(simulator, tmp_path_factory):
-    """Every feed's delivery for the session's days, extracted once into a raw zone."""
-    from safety_hub.pipeline import run_extract
+    """Every feed's delivery for the session's days, extracted, landed and validated once (the
+    staged valid rows a load reads; a replay's land and validate give the same)."""
+    from safety_hub.pipeline import run_extract, run_land, run_validate
 
     home = tmp_path_factory.mktemp("incremental-raw")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SAFETY_HUB_HOME", str(home))
+        mp.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{home / 'unused.duckdb'}")
         for feed in FEEDS:
             for day in DAYS:
-                run_extract(feed, day, f"extract__{feed}__{day}")
+                batch = f"extract__{feed}__{day}"
+                run_extract(feed, day, batch)
+                run_land(feed, day)
+                run_validate(feed, day, batch)
     return home
 
 
@@ -89,7 +94,7 @@ def full_build_of_copy(url: str, copy: Path) -> str:
 
 
 def test_incremental_build_equals_the_full_build_after_every_step(raw_home, tmp_path, monkeypatch):
-    from safety_hub.pipeline import run_land, run_load, run_validate
+    from safety_hub.pipeline import run_load
     from safety_hub.warehouse.build import build
     from safety_hub.warehouse.engine import get_engine
 
@@ -100,8 +105,6 @@ def test_incremental_build_equals_the_full_build_after_every_step(raw_home, tmp_
     for n, step in enumerate(STEPS):
         touched: set[dt.date] = set()
         for feed, day, batch in step:
-            run_land(feed, day)
-            run_validate(feed, day, f"{batch}__{feed}__{day}")
             dates = [dt.date.fromisoformat(d) for d in run_load(feed, day, f"{batch}__{feed}__{day}")["business_dates"]]
             assert day in dates
             superseding += [(feed, day, d) for d in dates if d != day]
@@ -120,7 +123,7 @@ def test_incremental_build_equals_the_full_build_after_every_step(raw_home, tmp_
 def test_an_incremental_build_leaves_earlier_as_of_dates_alone(raw_home, tmp_path, monkeypatch):
     """A replay of the latest day that changes nothing else recomputes that day's marts only:
     the earlier days' partitions are not rewritten."""
-    from safety_hub.pipeline import run_replay
+    from safety_hub.pipeline import run_load, run_replay
     from safety_hub.warehouse.build import build
     from safety_hub.warehouse.engine import get_engine
 
@@ -128,12 +131,12 @@ def test_an_incremental_build_leaves_earlier_as_of_dates_alone(raw_home, tmp_pat
     url = f"duckdb:///{tmp_path / 'w.duckdb'}"
     monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", url)
     for day in DAYS:
-        run_replay("hcc_hazard", day, f"b__{day}")
+        run_load("hcc_hazard", day, f"b__{day}")
     engine = get_engine(url)
     build(engine)
     with engine.begin() as conn:  # a marker the incremental build must not overwrite
         conn.execute(sa.text("UPDATE mart_district_hazard SET hazards_found = -1 WHERE as_of_date < :d"), {"d": D3})
-    touched = run_replay("hcc_hazard", D3, f"again__{D3}")["business_dates"]
+    touched = run_replay("hcc_hazard", D3, f"again__{D3}")["business_dates"]  # land, validate, load again
     assert touched == [D3.isoformat()]
     assert build(engine, [D3])["as_of"] == [D3]
     with engine.connect() as conn:

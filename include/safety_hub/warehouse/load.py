@@ -178,7 +178,7 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
     superseded = [_as_date(r[0]) for r in conn.execute(sa.text(
         f'SELECT DISTINCT f.business_date FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))]
-    if feed.mode == "snapshot" and len(feed.key) == 1:
+    if getattr(feed, "mode", None) == "snapshot" and len(feed.key) == 1:
         # The risk marts read a snapshot feed's stored row for every snapshot it was a member of
         # (no older version is kept), so a changed row changes the as-of views from its first membership.
         differs = " OR ".join(f's."{c.name}" IS DISTINCT FROM f."{c.name}"' for c in fact.columns
