@@ -9,8 +9,9 @@ test, or the session, that leaves a project variable (``PROJECT_ENV``) changed.
 
 End-to-end tests share one metadata DB and one simulated run of the DAGs per warehouse backend
 and per pytest process. The tests that read the PostgreSQL run are marked ``postgres``, those that
-read the DuckDB run ``duckdb_run`` (``pytest_collection_modifyitems``); ``make test`` runs those
-in one process and the rest on others, two pytest invocations side by side (tests/lanes.sh).
+read only the DuckDB run ``duckdb_run`` (``pytest_collection_modifyitems``); ``make test`` runs
+each of the two sets in one process and the rest on others, pytest invocations side by side
+(tests/lanes.sh).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def pytest_unconfigure(config):
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """Mark the tests that read a backend's session run (before ``-m`` selects), so that the
-    tests of the session runs can be run by one process and the rest by others (``make test``,
+    tests of each session run can be run by one process and the rest by others (``make test``,
     tests/lanes.sh).
 
     The PostgreSQL run's warehouse is one database (SAFETY_HUB_TEST_POSTGRES_URL): every test
@@ -265,7 +266,7 @@ def postgres_run(simulator, airflow_db, postgres_url) -> Iterator[PipelineRun]:
     if not guard.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": POSTGRES_RUN_LOCK}).scalar():
         guard.close()
         pytest.fail("another pytest process is building the PostgreSQL session run in this database: "
-                    "the tests marked 'postgres' must run in one process, without -n (make test: the runs lane of tests/lanes.sh)")
+                    "the tests marked 'postgres' must run in one process, without -n (make test: the postgres lane of tests/lanes.sh)")
     with engine.begin() as conn:  # a clean warehouse for this session
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     try:
