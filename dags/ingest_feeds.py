@@ -14,6 +14,7 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from safety_hub.ops.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure, on_run_failure
 from safety_hub.config.registry import agencies, load_registry
 from safety_hub.config.settings import BUSINESS_TZ, business_tz
+from safety_hub.ingest.kinds import kind_of
 
 DOC = """
 ### Ingest `{feed_id}` — {title}
@@ -29,13 +30,11 @@ DOC = """
 """
 
 
-# Retries and timeouts per delivery kind: APIs flap, databases less so, files either exist or not.
-RETRIES = {"rest_api": 3, "sql_extract": 2, "file_drop": 1}
-EXTRACT_TIMEOUT = {"rest_api": dt.timedelta(minutes=30), "sql_extract": dt.timedelta(hours=1), "file_drop": dt.timedelta(minutes=15)}
-
-
 def build_ingest_dag(feed, agency_name: str):
-    kind = feed.delivery.kind
+    """The feed's DAG; its delivery kind (``ingest/kinds/``) sets the retries, the extract's
+    timeout and the sensor, if any, that waits for the delivery before the extract."""
+    kind = kind_of(feed)
+    wait = kind.wait(feed)
 
     @dag(
         dag_id=f"ingest_{feed.feed_id}",
@@ -43,10 +42,10 @@ def build_ingest_dag(feed, agency_name: str):
         start_date=dt.datetime.fromisoformat(feed.start_date).replace(tzinfo=business_tz()),
         catchup=False,
         max_active_runs=1,
-        tags=["ingest", feed.agency, kind],
+        tags=["ingest", feed.agency, kind.name],
         doc_md=DOC.format(
             feed_id=feed.feed_id, title=feed.title, description=feed.description.strip(), agency=agency_name,
-            kind=kind, conn_id=feed.delivery.conn_id, schedule=feed.schedule, tz=BUSINESS_TZ, table=feed.target_table,
+            kind=kind.name, conn_id=feed.delivery.conn_id, schedule=feed.schedule, tz=BUSINESS_TZ, table=feed.target_table,
         ),
         params={
             "business_date": Param(None, type=["null", "string"], format="date", description="YYYY-MM-DD to (re)ingest"),
@@ -55,8 +54,8 @@ def build_ingest_dag(feed, agency_name: str):
         on_failure_callback=on_run_failure,  # one rolled-up alert per failed run
         default_args={
             "owner": feed.owner,
-            "retries": RETRIES[kind],
-            "retry_delay": dt.timedelta(minutes=1),
+            "retries": kind.retries,
+            "retry_delay": kind.retry_delay,
             "retry_exponential_backoff": True,
             "on_failure_callback": on_failure,
         },
@@ -64,7 +63,7 @@ def build_ingest_dag(feed, agency_name: str):
     def ingest():
         feed_id = feed.feed_id
 
-        @task(pool=agency_pool(feed.agency), execution_timeout=EXTRACT_TIMEOUT[kind])
+        @task(pool=agency_pool(feed.agency), execution_timeout=kind.extract_timeout)
         def extract(**context) -> dict:
             from airflow.sdk.exceptions import AirflowSkipException
 
@@ -112,15 +111,13 @@ def build_ingest_dag(feed, agency_name: str):
             return result
 
         extracted = extract()
-        if kind == "file_drop":
-            # Wait for a complete file without holding a worker slot between pokes.
-            @task.sensor(poke_interval=300, timeout=feed.delivery.wait_timeout_hours * 3600, mode="reschedule", retries=0)
-            def wait_for_file(**context) -> bool:
-                from safety_hub.ingest.kinds.file_drop import file_ready
+        if wait is not None:
+            # Wait for the delivery (a complete file) without holding a worker slot between pokes.
+            @task.sensor(task_id=wait.task_id, poke_interval=wait.poke_interval, timeout=wait.timeout, mode="reschedule", retries=0)
+            def wait_for_delivery(**context) -> bool:
+                return wait.ready(feed, business_date(context))
 
-                return file_ready(feed, business_date(context))
-
-            wait_for_file() >> extracted
+            wait_for_delivery() >> extracted
         load(validate(land(extracted)))
 
     return ingest()

@@ -76,7 +76,7 @@ def _simulate_profile(args) -> int:
     return 0
 
 
-def _simulator_tokens(host: str) -> str | dict[str, str]:
+def _simulator_tokens(host: str, doing: str = "listening on") -> str | dict[str, str]:
     """The simulator's API tokens, from the environment (a command line is visible to every ``ps``).
 
     ``<AGENCY>_API_TOKEN`` (EMB_API_TOKEN, TC_API_TOKEN) per agency, as compose passes them; or
@@ -107,7 +107,7 @@ def _simulator_tokens(host: str) -> str | dict[str, str]:
     except ValueError:
         loopback = False
     if not loopback:
-        raise ValueError(f"listening on {host} needs real tokens: set {', '.join(names.values())} "
+        raise ValueError(f"{doing} {host} needs real tokens: set {', '.join(names.values())} "
                          f"(or {MASTER_TOKEN_VAR}) in the environment; the demo token serves loopback only")
     return DEFAULT_TOKEN
 
@@ -118,6 +118,8 @@ def cmd_simulator(args) -> int:
     from safety_hub_dev.simulator import generate_day, write_day
     from safety_hub_dev.simulator.server import SimulatorServer
 
+    if args.action == "connections":
+        return _declare_connections(args)
     try:
         tokens = _simulator_tokens(args.host)
     except ValueError as exc:
@@ -143,6 +145,33 @@ def cmd_simulator(args) -> int:
                 written.add(day)
                 print(f"wrote deliveries for {day} to {args.out}", flush=True)
         time.sleep(600)
+
+
+def _declare_connections(args) -> int:
+    """``simulator connections``: every feed's connection, pointing at the simulator at ``--url``
+    and its drops under ``--out``, created or replaced in the configured Airflow metadata DB."""
+    from urllib.parse import urlsplit
+
+    from safety_hub.ops.connections import connection_plan, declare_connections
+    from safety_hub_dev.simulator.connections import simulator_connection_fields
+
+    url = args.url or f"http://{args.host}:{args.port}"
+    try:
+        tokens = _simulator_tokens(urlsplit(url).hostname or "", doing="connections to a simulator on")
+        conns = simulator_connection_fields(url, tokens, args.out)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    missing = [spec.conn_id for spec in connection_plan() if spec.conn_id not in conns]
+    if missing:
+        print(f"error: no simulator data for the feeds of connection(s) {', '.join(missing)}: "
+              "add the dataset (safety_hub_dev/simulator/datasets/) or define them yourself", file=sys.stderr)
+        return 1
+    declare_connections(conns)
+    for cid, conn in sorted(conns.items()):
+        where = conn.get("host") or conn["extra"].get("path") or conn["extra"].get("url")
+        print(f"connection {cid}: {conn['conn_type']} {where}")  # never the token
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -175,13 +204,15 @@ def add_simulate(sub) -> None:
 
 
 def add_simulator(sub) -> None:
-    sim = sub.add_parser("simulator", help="run the agency simulator (EMB and TC APIs; 'run' also writes daily file drops); "
+    sim = sub.add_parser("simulator", help="run the agency simulator (EMB and TC APIs; 'run' also writes daily file drops), "
+                         "or write the feeds' connections to it into Airflow's metadata DB ('connections'); "
                          "tokens from the environment: EMB_API_TOKEN, TC_API_TOKEN or SAFETY_HUB_SIMULATOR_TOKEN")
-    sim.add_argument("action", choices=["serve", "run"])
+    sim.add_argument("action", choices=["serve", "run", "connections"])
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone")
+    sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone", help="where the file drops are written (and read)")
+    sim.add_argument("--url", default=None, help="'connections': the simulator's URL as the workers reach it (default http://HOST:PORT)")
     sim.add_argument("--days", type=int, default=3, help="'run': keep the last N business days delivered")
     sim.set_defaults(func=cmd_simulator)
 

@@ -6,11 +6,13 @@ on PostgreSQL; the agency simulator serving its API. ``make stack-test`` runs th
 through it (``tests/stack/test_stack.py``).
 
 The Airflow settings every service shares are in :func:`stack_env`, what only some services get
-(the warehouse's task login, the agencies' connections) in :func:`service_env`, and
+(the warehouse's task login) in :func:`service_env`, and
 ``tests/unit/test_compose.py`` holds them equal to docker-compose.yml's ``x-airflow-common``
 block and its services, so the two descriptions of the topology cannot drift apart. What differs
 is only where things are (127.0.0.1 instead of service names, a work directory instead of
-volumes) and how big (worker concurrency for a 2-core machine).
+volumes) and how big (worker concurrency for a 2-core machine). The agencies' connections are
+written into the metadata DB by the command compose's ``simulator-connections`` runs
+(:func:`connections_command`), so the Celery workers read them as compose's do.
 
 As in compose: the stack refuses to start with a weak secret (:func:`running_stack` checks them
 before anything starts; its own are generated at random), everything listens on 127.0.0.1, no
@@ -39,7 +41,6 @@ from pathlib import Path
 from safety_hub.ops import lineage
 from safety_hub.config import settings
 from safety_hub.ops.deploy_secrets import refuse_insecure
-from safety_hub_dev.simulator.connections import simulator_connections
 
 log = logging.getLogger(__name__)
 BIN = Path(sys.executable).parent
@@ -258,14 +259,12 @@ WAREHOUSE_USERS = ("api-server", "dag-processor", "worker")
 def service_env(cfg: StackConfig, service: str) -> dict[str, str]:
     """What one Airflow service (``api-server``, ``scheduler``, ``dag-processor``, ``triggerer``,
     ``worker``) gets: :func:`stack_env` plus, as in compose, the warehouse's task login where
-    the warehouse is used and the agencies' connections on the workers only."""
+    the warehouse is used. The agencies' connections are in the metadata DB (:func:`init`)."""
     if service not in (*SERVICES, "worker"):
         raise ValueError(f"unknown service {service!r}")
     env = stack_env(cfg)
     if service in WAREHOUSE_USERS:
         env["SAFETY_HUB_WAREHOUSE_URL"] = cfg.task_url
-    if service == "worker":
-        env.update(simulator_connections(cfg.sim_url, cfg.token, cfg.dropzone))
     return env
 
 
@@ -342,7 +341,8 @@ def flush_broker(cfg: StackConfig) -> None:
 
 def init(cfg: StackConfig, env: dict[str, str], progress=print) -> None:
     """What compose's ``airflow-init`` does after provisioning: migrate Airflow's DB and (as the
-    warehouse's owner) the warehouse schema, create the pools, write the admin's password."""
+    warehouse's owner) the warehouse schema, create the pools, write the admin's password; then
+    what its ``simulator-connections`` does: the feeds' connections into the metadata DB."""
     passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
     passwords.parent.mkdir(parents=True, exist_ok=True)
     passwords.write_text(json.dumps({cfg.admin_user: cfg.admin_password}))
@@ -355,6 +355,20 @@ def init(cfg: StackConfig, env: dict[str, str], progress=print) -> None:
                    check=True, stdout=subprocess.DEVNULL, timeout=300)
     subprocess.run([sys.executable, "-m", "safety_hub", "pools"], env={**env, "SAFETY_HUB_WAREHOUSE_URL": cfg.owner_url},
                    check=True, stdout=subprocess.DEVNULL, timeout=300)
+    declare_simulator_connections(cfg, env)
+
+
+def connections_command(cfg: StackConfig) -> list[str]:
+    """What compose's ``simulator-connections`` runs: the feeds' connections, pointing at the simulator."""
+    return [sys.executable, "-m", "safety_hub", "simulator", "connections", "--url", cfg.sim_url, "--out", str(cfg.dropzone)]
+
+
+def declare_simulator_connections(cfg: StackConfig, env: dict[str, str]) -> None:
+    """The feeds' connections into the metadata DB, as compose's ``simulator-connections`` writes
+    them; the workers read them from there (through the API server), not from their environment."""
+    from safety_hub_dev.simulator.server import MASTER_TOKEN_VAR
+
+    subprocess.run(connections_command(cfg), env={**env, MASTER_TOKEN_VAR: cfg.token}, check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
 @dataclass

@@ -98,7 +98,7 @@ def cmd_validate(args) -> int:
 
 def _validate_file(feed, path: Path, args) -> int:
     from safety_hub.domain.errors import FeedError, one_line
-    from safety_hub.ingest.delivery import RawFile
+    from safety_hub.ingest.kinds import kind_of
     from safety_hub.ingest.landing import parse_files
     from safety_hub.ingest.landing.accounting import rejects_frame
     from safety_hub.quality.validate import check_batch
@@ -107,24 +107,9 @@ def _validate_file(feed, path: Path, args) -> int:
         raise FeedError(feed.feed_id, str(path), "a symbolic link, refused: validate the file itself")
     if not path.exists():
         raise FeedError(feed.feed_id, str(path), "does not exist")
-    expected_rows = None
-    if path.is_dir() and feed.delivery.kind == "rest_api":  # an API delivery: its pages, in name order
-        pages = sorted(p for p in path.iterdir() if p.suffix == ".json")
-        if not pages:
-            raise FeedError(feed.feed_id, str(path), "a folder without API pages (*.json)")
-        for page in pages:
-            if page.is_symlink() or not page.is_file():
-                raise FeedError(feed.feed_id, str(page), "not a regular file, refused")
-        files = [RawFile(page.name, page.read_bytes()) for page in pages]
-    elif not path.is_file():
-        raise FeedError(feed.feed_id, str(path), "not a regular file" + (" (a folder of pages is for an API feed)" if path.is_dir() else ""))
-    else:
-        files = [RawFile(path.name, path.read_bytes())]
-        if feed.delivery.kind == "file_drop":
-            from safety_hub.ingest.kinds.file_drop import marker_rows
-
-            expected_rows = marker_rows(feed, path)  # <file><marker_suffix> beside it, as the extract reads it
-    parsed = parse_files(feed, files, expected_rows=expected_rows)
+    # Read as the feed's kind delivers it: an API's folder of pages, a dropped file with its marker's count.
+    local = kind_of(feed).read_local(feed, path, args.date)
+    parsed = parse_files(feed, local.files, expected_rows=local.expected_rows)
     check = check_batch(feed, parsed.frame, args.date).add_landing_rejects(rejects_frame(parsed.rejects))
     print(f"feed {feed.feed_id}: {path}")
     aside = {}
@@ -377,6 +362,16 @@ def cmd_pools(args) -> int:
     return 0
 
 
+def cmd_connections(args) -> int:
+    """List the Airflow connections the registered feeds need (``ops/connections.py``): what a
+    deployment defines, in its secrets backend, the metadata DB or ``AIRFLOW_CONN_<ID>``."""
+    from safety_hub.ops.connections import connection_plan
+
+    for spec in connection_plan():
+        print(f"{spec.conn_id:<12} {spec.conn_type:<8} agency {spec.agency:<6} feeds {', '.join(spec.feeds)}")
+    return 0
+
+
 def cmd_warehouse(args) -> int:
     """Warehouse administration: the analyst role, the generated data dictionary, the risk marts."""
     if args.action == "risk":
@@ -553,6 +548,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("pools", help="create or update the Airflow pools: the warehouse writer (1 slot on DuckDB, "
                         "SAFETY_HUB_WAREHOUSE_WRITER_SLOTS on PostgreSQL) and one extract pool per agency (_agencies.yaml)")
     pl.set_defaults(func=cmd_pools)
+    cn = sub.add_parser("connections", help="list the Airflow connections the feeds need: id, type (http, fs, generic), agency, feeds "
+                        "(include/feeds/*.yaml); define them in the deployment (README, \"Production\")")
+    cn.set_defaults(func=cmd_connections)
     w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from safety_hub.config import settings
 from safety_hub.domain.errors import DuplicateDelivery, FeedError, FeedQualityError
 from safety_hub.ingest.extract import extract
+from safety_hub.ingest.kinds import kind_of
 from safety_hub.ingest.landing import RECORDS, land_raw, land_records, partition_dir, read_sidecar
 from safety_hub.config.registry import get_feed
 
@@ -31,13 +32,14 @@ def staging_partition(feed_id: str, day: dt.date) -> Path:
 def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:
     """Fetch the delivery and land its original bytes.
 
-    A dropped file whose sha256 was already loaded is not processed again (unless
-    ``force``): the audit records it and ``DuplicateDelivery`` is raised.
+    For a kind that dedupes by digest (``DeliveryKind.dedupe_by_digest``: a dropped file),
+    a delivery whose sha256 was already loaded is not processed again (unless ``force``):
+    the audit records it and ``DuplicateDelivery`` is raised.
     """
     feed = get_feed(feed_id)
     ex = extract(feed, day)
     check = None
-    if feed.delivery.kind == "file_drop" and not force:
+    if kind_of(feed).dedupe_by_digest and not force:
         def check(digest: str) -> None:  # hashed while landing copies the file: each byte is read once
             earlier = _loaded_sha(feed_id, digest)
             if earlier is not None:
@@ -136,7 +138,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | No
 
 
 def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
-    """Dedupe the staged valid rows, merge them into the fact table, write the audit row."""
+    """Dedupe the staged valid rows, merge them into the fact table, write the audit row; then the kind's ``after_load``."""
     from safety_hub.warehouse.engine import ensure_schema, feed_transaction, get_engine
     from safety_hub.warehouse.load import load_parquet
 
@@ -180,10 +182,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
                 f"{summary['quarantined']} quarantined + {duplicates} duplicates + {stale} stale"
             )
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
-    if feed.delivery.kind == "file_drop":
-        from safety_hub.ingest.kinds.file_drop import archive_file
-
-        archive_file(feed, day)
+    kind_of(feed).after_load(feed, day)  # e.g. a dropped file moves to _archive/
     return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}
 
 

@@ -26,7 +26,8 @@ NON_SECRET = {"AIRFLOW_UID", "AIRFLOW_ADMIN_USERNAME", "AIRFLOW_CONN_SAFETY_HUB_
 
 # What each service needs (README, "Production"): every Airflow service the metadata DB and the
 # keys they share; the warehouse's task login only where the warehouse is read or written (the
-# feed-health page, the run-failure callback, tasks); agency tokens only where tasks run.
+# feed-health page, the run-failure callback, tasks); agency tokens only where the agencies'
+# connections are written (into the metadata DB, encrypted with the Fernet key) and served.
 AIRFLOW_CORE = {"AIRFLOW_DB_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "AIRFLOW_API_SECRET_KEY", "REDIS_PASSWORD"}
 NEEDS = {
     "postgres": {"POSTGRES_PASSWORD"},
@@ -36,7 +37,8 @@ NEEDS = {
     "airflow-scheduler": AIRFLOW_CORE,
     "airflow-triggerer": AIRFLOW_CORE,
     "airflow-dag-processor": AIRFLOW_CORE | {"WAREHOUSE_TASK_PASSWORD"},
-    "airflow-worker": AIRFLOW_CORE | {"WAREHOUSE_TASK_PASSWORD", "EMB_API_TOKEN", "TC_API_TOKEN"},
+    "airflow-worker": AIRFLOW_CORE | {"WAREHOUSE_TASK_PASSWORD"},
+    "simulator-connections": {"AIRFLOW_DB_PASSWORD", "AIRFLOW_FERNET_KEY", "EMB_API_TOKEN", "TC_API_TOKEN"},
     "simulator": {"EMB_API_TOKEN", "TC_API_TOKEN"},
 }
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -183,9 +182,9 @@ def test_each_agency_connection_has_its_own_token(tmp_path):
     conns = {k: json.loads(v) for k, v in simulator_connections("http://127.0.0.1:1", "master-token-0123456789", tmp_path).items()}
     emb, tc = conns["AIRFLOW_CONN_EMB_API"]["password"], conns["AIRFLOW_CONN_TC_API"]["password"]
     assert emb and tc and emb != tc and "master-token-0123456789" not in (emb, tc)
-    worker = SERVICES["airflow-worker"]["environment"]
-    assert "${EMB_API_TOKEN" in worker["AIRFLOW_CONN_EMB_API"] and "${TC_API_TOKEN" in worker["AIRFLOW_CONN_TC_API"]
-    assert "EMB_API_TOKEN" not in worker["AIRFLOW_CONN_TC_API"] and "TC_API_TOKEN" not in worker["AIRFLOW_CONN_EMB_API"]
+    # Compose's connections (simulator-connections) take each agency's token from its own variable.
+    given = {k: json.loads(v) for k, v in simulator_connections("http://simulator:8765", {"emb": "emb-token", "tc": "tc-token"}, tmp_path).items()}
+    assert given["AIRFLOW_CONN_EMB_API"]["password"] == "emb-token" and given["AIRFLOW_CONN_TC_API"]["password"] == "tc-token"
 
 
 def test_one_agencys_token_does_not_open_another_agencys_api():
@@ -299,4 +298,9 @@ def test_feed_files_do_not_allow_http():
 
     assert RestApiDelivery.model_fields["allow_http"].default is False
     assert not [f.feed_id for f in load_registry().values() if getattr(f.delivery, "allow_http", False)]
-    assert re.search(r'"allow_http": true', SERVICES["airflow-worker"]["environment"]["AIRFLOW_CONN_EMB_API"])
+    # The deployment's connection says so: the simulator's (compose reaches it at http://simulator:8765).
+    from safety_hub_dev.simulator.connections import simulator_connection_fields
+
+    apis = [c for c in simulator_connection_fields("http://simulator:8765", "master-token-0123456789", Path("/dz")).values()
+            if c["conn_type"] == "http"]
+    assert apis and all(c["extra"]["allow_http"] is True for c in apis)

@@ -4,8 +4,8 @@ compose file honest."""
 
 from __future__ import annotations
 
-import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ AIRFLOW_COMMANDS = {
     "airflow-worker": "celery worker",
 }
 AIRFLOW_SERVICES = ["airflow-init", *AIRFLOW_COMMANDS]
-EXPECTED_SERVICES = {"secrets-check", "postgres", "redis", "simulator", *AIRFLOW_SERVICES}
+EXPECTED_SERVICES = {"secrets-check", "postgres", "redis", "simulator", "simulator-connections", *AIRFLOW_SERVICES}
 
 # Settings that must be identical in every Airflow service.
 SHARED_SETTINGS = [
@@ -221,22 +221,64 @@ def test_init_provisions_the_roles_and_databases():
     assert metadata.startswith(f"postgresql+psycopg2://{defaults.metadata_role}:") and metadata.endswith(f"@postgres/{defaults.metadata_db}")
 
 
-def test_feed_connections_are_defined():
-    env = _env("airflow-worker")  # only the workers run tasks, so only they hold the agencies' connections
-    feeds = _feeds()
-    assert feeds, "no feed YAMLs found"
-    for feed in feeds:
-        conn_id = feed["delivery"]["conn_id"]
-        raw = env.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-        assert raw, f"no AIRFLOW_CONN_{conn_id.upper()} for feed {feed['feed_id']}"
-        assert "conn_type" in json.loads(raw)
-    emb = json.loads(env["AIRFLOW_CONN_EMB_API"])
-    # ${VAR:?}: refused when empty; TC_API carries TC_API_TOKEN, not the EMB token (issue 15, finding 12).
-    assert emb["host"] == "http://simulator:8765" and emb["password"].startswith("${EMB_API_TOKEN:?")
-    assert json.loads(env["AIRFLOW_CONN_TC_API"])["password"].startswith("${TC_API_TOKEN:?")
-    home = env["SAFETY_HUB_HOME"]
-    assert json.loads(env["AIRFLOW_CONN_HCC_DROP"])["extra"]["path"].startswith(f"{home}/dropzone/")
-    assert json.loads(env["AIRFLOW_CONN_TC_DB"])["extra"]["url"] == f"sqlite:///{home}/dropzone/tc/tc_agency.sqlite"
+def test_compose_lists_no_feed_connection():
+    """The feeds' connections are declared once (ops/connections.py from the registry, the simulator's
+    values in safety_hub_dev/simulator/connections.py), not hand-listed in any service."""
+    from safety_hub.ops.connections import connection_plan
+
+    plan = {spec.conn_id.upper() for spec in connection_plan()}
+    assert plan, "the registry names connections"
+    listed = {name: sorted(k for k in _env(name) if k.startswith("AIRFLOW_CONN_")) for name in SERVICES}
+    assert {name: found for name, found in listed.items() if found and found != ["AIRFLOW_CONN_SAFETY_HUB_ALERTS"]} == {}
+    assert not [cid for cid in plan if f"AIRFLOW_CONN_{cid}" in COMPOSE_TEXT], "a feed connection is written in docker-compose.yml"
+
+
+def _connections_args():
+    """compose's simulator-connections command, parsed by the real CLI (the dev package's commands)."""
+    from safety_hub.cli import build_parser
+
+    argv = shlex.split(_command("simulator-connections"))
+    assert argv[:3] == ["python", "-m", "safety_hub"], argv
+    return build_parser().parse_args(argv[3:])
+
+
+def test_connections_service_declares_every_registry_connection(tmp_path):
+    """simulator-connections writes one connection per conn_id of the registry, of the type its
+    delivery kind needs, pointing at the simulator service and the drops on the shared volume."""
+    from safety_hub.ops.connections import connection_plan
+    from safety_hub_dev.simulator.connections import simulator_connection_fields
+
+    args = _connections_args()
+    assert args.action == "connections" and args.url == "http://simulator:8765"
+    assert f"--out {args.out}" in _command("simulator"), "the connections point where the simulator drops"
+    conns = simulator_connection_fields(args.url, "master-token-0123456789", args.out)
+    plan = connection_plan()
+    assert {spec.conn_id: spec.conn_type for spec in plan} == {cid: conn["conn_type"] for cid, conn in conns.items()}
+    assert {f["delivery"]["conn_id"] for f in _feeds()} == set(conns), "every feed YAML's conn_id"
+    home = _env("simulator-connections")["SAFETY_HUB_HOME"]
+    for cid, conn in conns.items():
+        if conn["conn_type"] == "http":
+            assert conn["host"] == "http://simulator:8765" and conn["extra"] == {"allow_http": True}, cid
+        else:
+            where = conn["extra"].get("path") or conn["extra"]["url"].removeprefix("sqlite:///")
+            assert where.startswith(f"{home}/dropzone/"), (cid, where)
+
+
+def test_connections_service_writes_into_the_metadata_db_with_the_agencies_tokens():
+    """It runs the simulator's image (the dev package; the Airflow services' production image has no
+    simulator), after airflow-init, on Airflow's database with the Fernet key every Airflow service
+    shares; the tokens come from .env, refused when unset or empty (${VAR:?})."""
+    service, env = SERVICES["simulator-connections"], _env("simulator-connections")
+    assert service["build"] == {"context": ".", "target": "simulator"} and service["image"] == SERVICES["simulator"]["image"]
+    assert service["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert SERVICES["simulator"]["depends_on"]["simulator-connections"]["condition"] == "service_completed_successfully"
+    common = COMPOSE["x-airflow-common"]["environment"]
+    for setting in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__FERNET_KEY"):
+        assert env[setting] == common[setting], setting
+    assert env["EMB_API_TOKEN"] == "${EMB_API_TOKEN:?see .env.example}"
+    assert env["TC_API_TOKEN"] == "${TC_API_TOKEN:?see .env.example}"
+    assert "TOKEN" not in _command("simulator-connections"), "tokens never on a command line"
+    assert not [k for k in _env("airflow-worker") if k.endswith("_API_TOKEN")], "the workers read the tokens from the connections"
 
 
 def test_simulator_serves_api_and_writes_drops_to_shared_volume():
@@ -339,3 +381,16 @@ def test_native_stack_runs_the_same_airflow_commands_as_compose():
     from safety_hub_dev.stack import SERVICES
 
     assert {*SERVICES, "celery worker"} == set(AIRFLOW_COMMANDS.values())
+
+
+def test_native_stack_declares_the_connections_as_compose_does(tmp_path):
+    """The native stack runs compose's simulator-connections command (its own URL and folder), so
+    its Celery workers, like compose's, read the feeds' connections from the metadata DB."""
+    from safety_hub_dev.stack import StackConfig, connections_command, service_env
+
+    cfg = StackConfig(tmp_path)
+    native, compose = connections_command(cfg), shlex.split(_command("simulator-connections"))
+    assert native[1:5] == compose[1:5] == ["-m", "safety_hub", "simulator", "connections"]
+    assert [a for a in native if a.startswith("--")] == [a for a in compose if a.startswith("--")]
+    assert native[native.index("--url") + 1] == cfg.sim_url and native[native.index("--out") + 1] == str(cfg.dropzone)
+    assert not [k for k in service_env(cfg, "worker") if k.startswith("AIRFLOW_CONN_")]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -40,6 +40,7 @@ class RestApiDelivery(_Strict):
 
     kind: Literal["rest_api"]
     conn_id: str
+    conn_type: ClassVar[str] = "http"  # the Airflow connection conn_id names: the API's URL (host) and token (password)
     endpoint: str
     page_size: int = Field(default=200, gt=0, le=5000)
     timeout_seconds: float = Field(default=30, gt=0)  # each connect and socket read (the connection's extra.timeout overrides)
@@ -58,6 +59,7 @@ class FileDropDelivery(_Strict):
 
     kind: Literal["file_drop"]
     conn_id: str
+    conn_type: ClassVar[str] = "fs"  # the Airflow connection conn_id names: the drop folder (extra.path)
     pattern: str
     format: Literal["csv", "xlsx"] = "csv"
     # A file is complete when its marker (<file><marker_suffix>) exists, or when
@@ -86,6 +88,7 @@ class SqlExtractDelivery(_Strict):
 
     kind: Literal["sql_extract"]
     conn_id: str
+    conn_type: ClassVar[str] = "generic"  # the Airflow connection conn_id names: the database's SQLAlchemy URL (extra.url)
     table: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     updated_column: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     chunk_rows: int = 50_000

@@ -1,9 +1,13 @@
 """Delivery kind ``file_drop``: daily files dropped in a folder (CSV or XLSX), ``pattern`` formatted with the date.
 
 Extractor: the dropped file (by path: landing copies and hashes it in chunks) once complete
-(a marker, or a size that has settled), and the row count its marker announces; moved to
-``_archive/`` after loading. Parser: ``csv`` or ``xlsx`` by the delivery's ``format``.
-Lineage: the file where the agency drops it.
+(a marker, or a size that has settled), and the row count its marker announces. Parser:
+``csv`` or ``xlsx`` by the delivery's ``format``. Lineage: the file where the agency drops it.
+Policy: the DAG waits for a complete file (sensor ``wait_for_file``, rescheduled every 5
+minutes for the delivery's ``wait_timeout_hours``), then extracts within 15 minutes with one
+retry (a file exists or not); a file whose sha256 was already loaded is skipped; after
+loading it moves to ``_archive/``. A local copy (``safety-hub validate``) is read with the
+count of the marker beside it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from safety_hub.config.registry import Feed, FileDropDelivery
 from safety_hub.domain.errors import FeedError
 from safety_hub.ingest.datasets import DatasetRef, file_dataset
 from safety_hub.ingest.delivery import Extract, RawFile
-from safety_hub.ingest.kinds.base import DeliveryKind, register
+from safety_hub.ingest.kinds.base import DeliveryKind, Wait, read_local_file, register
 
 ARCHIVE = "_archive"
 
@@ -142,4 +146,19 @@ def source(feed: Feed, conn: ConnectionInfo, day: dt.date, **facets) -> DatasetR
     return file_dataset(folder / feed.delivery.pattern.format(date=day), **facets)
 
 
-KIND = register(DeliveryKind("file_drop", extract=extract_file_drop, parser=parser, source=source))
+def wait(feed: Feed) -> Wait:
+    """Wait for a complete file (``file_ready``) for the delivery's ``wait_timeout_hours``, without holding a worker slot between pokes."""
+    return Wait("wait_for_file", ready=file_ready, timeout=feed.delivery.wait_timeout_hours * 3600, poke_interval=300)
+
+
+def read_local(feed: Feed, path: Path, day: dt.date) -> Extract:
+    """A file saved on this machine, with the row count of ``<file><marker_suffix>`` beside it, as the extract reads it."""
+    local = read_local_file(feed, path, day)
+    return Extract(local.feed_id, day, local.source, local.files, expected_rows=marker_rows(feed, path))
+
+
+KIND = register(DeliveryKind(
+    "file_drop", extract=extract_file_drop, parser=parser, source=source,
+    retries=1, extract_timeout=dt.timedelta(minutes=15), wait=wait,
+    dedupe_by_digest=True, after_load=archive_file, read_local=read_local,
+))

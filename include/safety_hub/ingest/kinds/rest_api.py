@@ -2,19 +2,22 @@
 
 Extractor: every page of the business day's window through ``fetch`` (bounded GET), within the
 feed's limits. Parser: the landing zone's API pages (``api_pages``). Lineage: the endpoint.
+Policy: extract at once, within 30 minutes, with three retries (APIs flap). A local copy
+(``safety-hub validate``) is a folder of the pages (``*.json``, in name order) or one page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 from safety_hub.config.connections import ConnectionInfo, get_connection
 from safety_hub.config.registry import Feed, RestApiDelivery
 from safety_hub.domain.errors import FeedError
 from safety_hub.ingest.datasets import DatasetRef, api_dataset
 from safety_hub.ingest.delivery import Extract, RawFile, day_window
-from safety_hub.ingest.kinds.base import DeliveryKind, register
+from safety_hub.ingest.kinds.base import DeliveryKind, read_local_file, register
 
 
 def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Extract:
@@ -103,4 +106,20 @@ def source(feed: Feed, conn: ConnectionInfo, day: dt.date, **facets) -> DatasetR
     return api_dataset(conn.host or "", feed.delivery.endpoint, **facets)
 
 
-KIND = register(DeliveryKind("rest_api", extract=extract_rest_api, parser=lambda feed: "api_pages", source=source))
+def read_local(feed: Feed, path: Path, day: dt.date) -> Extract:
+    """A folder of saved API pages (``*.json``, in name order), or one page."""
+    if not path.is_dir():
+        return read_local_file(feed, path, day)
+    pages = sorted(p for p in path.iterdir() if p.suffix == ".json")
+    if not pages:
+        raise FeedError(feed.feed_id, str(path), "a folder without API pages (*.json)")
+    for page in pages:
+        if page.is_symlink() or not page.is_file():
+            raise FeedError(feed.feed_id, str(page), "not a regular file, refused")
+    return Extract(feed.feed_id, day, str(path), [RawFile(page.name, page.read_bytes()) for page in pages])
+
+
+KIND = register(DeliveryKind(
+    "rest_api", extract=extract_rest_api, parser=lambda feed: "api_pages", source=source,
+    retries=3, extract_timeout=dt.timedelta(minutes=30), read_local=read_local,
+))

@@ -1,7 +1,7 @@
 """Delivery kind ``sql_extract``: rows of one table in the agency's own database, windowed by ``updated_column``.
 
 Extractor: the day's rows, read in chunks, as JSON lines (``extract.jsonl``). Parser: ``jsonl``.
-Lineage: the agency's table.
+Lineage: the agency's table. Policy: extract at once, within an hour, with two retries (a database flaps less than an API).
 """
 
 from __future__ import annotations
@@ -54,4 +54,7 @@ def source(feed: Feed, conn: ConnectionInfo, day: dt.date, **facets) -> DatasetR
     return sql_table_dataset(url, feed.delivery.table, **facets)
 
 
-KIND = register(DeliveryKind("sql_extract", extract=extract_sql, parser=lambda feed: "jsonl", source=source))
+KIND = register(DeliveryKind(
+    "sql_extract", extract=extract_sql, parser=lambda feed: "jsonl", source=source,
+    retries=2, extract_timeout=dt.timedelta(hours=1),
+))
