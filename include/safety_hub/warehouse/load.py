@@ -147,8 +147,11 @@ def _identity_function(raw) -> Iterator[str]:
     raw.create_function(name, identity_keys, ["VARCHAR", "VARCHAR", "DATE"], "VARCHAR", type="arrow", null_handling="special")
     try:
         yield name
-    finally:
-        raw.remove_function(name)
+    except BaseException:
+        # The statement failed (out of memory, say) and aborted the transaction: removing the function
+        # would fail too ("transaction is aborted") and hide the error. The rollback removes it.
+        raise
+    raw.remove_function(name)
 
 
 def _dedupe(conn: sa.Connection, stg: sa.Table, feed: Feed) -> int:
