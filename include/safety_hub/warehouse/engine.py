@@ -339,3 +339,29 @@ def feed_transaction(engine: sa.Engine, feed_id: str) -> Iterator[sa.Connection]
 
 
 _LOCAL_LOCK = threading.RLock()
+
+
+def duckdb_refusal(engine: sa.Engine, exc: BaseException) -> str | None:
+    """What to say, in one line, when DuckDB refused a transaction for memory or invalidated the database; else None.
+
+    Out of memory, a commit that could not be written ("Failed to commit") and a fatal error
+    ("database has been invalidated") roll the whole transaction back: the file keeps its last
+    committed state. A fatal error leaves this process's database instance unusable, so the
+    engine's connections are closed and the next one opens the file again.
+    """
+    if engine.dialect.name != "duckdb":
+        return None
+    import duckdb
+
+    orig = getattr(exc, "orig", exc)
+    fatal = isinstance(orig, duckdb.FatalException) or "invalidated" in str(orig)
+    if not (fatal or isinstance(orig, (duckdb.OutOfMemoryException, duckdb.TransactionException))):
+        return None
+    try:
+        engine.dispose()
+    except Exception:  # noqa: BLE001 - closing connections of an invalidated database may fail too
+        pass
+    first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
+    first = first if len(first) <= 110 else first[:107] + "..."
+    return (f"DuckDB refused the load under memory_limit {settings.duckdb_memory_limit()} (SAFETY_HUB_DUCKDB_MEMORY_LIMIT): "
+            f"{first}; nothing of this delivery was committed: raise the limit and run the load again")

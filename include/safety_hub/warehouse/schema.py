@@ -274,7 +274,12 @@ def _hazard_tables(md: sa.MetaData) -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, comment="报送更新时间"),
         sa.Column("is_regression", sa.Boolean, comment="状态倒退（由 warehouse_build 判定并隔离）"),
         *_lineage_columns(),
-        sa.Index("ux_hazard_version_record", "feed_id", "business_date", "record_key", unique=True),
+        # One row per record version, PostgreSQL only, as the fact tables' key: loads of a feed may run on
+        # several workers there. On DuckDB a unique index is an ART held in memory that cannot spill: at
+        # 2M versions a load could not commit under the 512MB memory_limit and invalidated the file
+        # (migration 0003). There one process writes at a time and the load makes the rows unique.
+        sa.Index("ux_hazard_version_record", "feed_id", "business_date", "record_key", unique=True,
+                 info={"dialects": ("postgresql",)}).ddl_if(dialect="postgresql"),
         comment="隐患状态历史：每个来源记录的每个版本一行（含较新版本入库后才到达的旧版本）",
         info={"layer": "core"},
     )
