@@ -149,6 +149,8 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | No
 
 def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     """Dedupe the staged valid rows, merge them into the fact table, write the audit row; then the kind's ``after_load``."""
+    import sqlalchemy as sa
+
     from safety_hub.warehouse.engine import duckdb_refusal, ensure_schema, get_engine
 
     feed = get_feed(feed_id)
