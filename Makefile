@@ -32,9 +32,9 @@ demo: $(STAMP)  ## simulate 3 days, run every DAG through Airflow, print the sum
 
 PYTEST_WORKERS ?= 2
 
-test: $(STAMP)  ## the import contracts, then the whole test suite on PYTEST_WORKERS processes (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
+test: $(STAMP)  ## the import contracts, then the whole suite as three pytest runs side by side (tests/lanes.sh): the PostgreSQL run's tests in one process, the DuckDB run's in one, the rest on PYTEST_WORKERS processes (PostgreSQL parts run when SAFETY_HUB_TEST_POSTGRES_URL is set)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	PY=$(PY) PYTEST_WORKERS=$(PYTEST_WORKERS) bash tests/lanes.sh
 
 test-fast: $(STAMP)  ## the import contracts, unit and DAG tests only
 	$(VENV)/bin/lint-imports

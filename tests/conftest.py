@@ -1,9 +1,17 @@
 """Shared test set-up.
 
-Airflow reads its configuration at import time, so the environment for one
-session-wide, project-isolated Airflow (SQLite metadata in a temp dir) is set
-here, before any test module imports Airflow. End-to-end tests share one
-metadata DB and one simulated run of the DAGs per warehouse backend.
+Airflow reads its configuration when it is imported, so ``pytest_configure`` (before any test
+module is collected, hence before Airflow is imported) points this process at one session-wide,
+project-isolated Airflow (SQLite metadata in a temp dir); ``pytest_unconfigure`` takes those
+settings back. Every other environment change is made by a fixture through ``monkeypatch`` or
+``pytest.MonkeyPatch.context()`` and undone when the fixture ends; two autouse fixtures fail the
+test, or the session, that leaves a project variable (``PROJECT_ENV``) changed.
+
+End-to-end tests share one metadata DB and one simulated run of the DAGs per warehouse backend
+and per pytest process. The tests that read the PostgreSQL run are marked ``postgres``, those that
+read only the DuckDB run ``duckdb_run`` (``pytest_collection_modifyitems``); ``make test`` runs
+each of the two sets in one process and the rest on others, pytest invocations side by side
+(tests/lanes.sh).
 """
 
 from __future__ import annotations
@@ -18,68 +26,117 @@ from pathlib import Path
 
 import pytest
 
+from safety_hub_dev.demo import DEMO_DAYS  # light imports: no Airflow
+
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="safety-hub-tests-"))
 SIM_TOKEN = "test-token-0123456789"
 DROPZONE = SESSION_DIR / "dropzone"
-
-from safety_hub_dev.demo import DEMO_DAYS  # noqa: E402  (light imports: no Airflow)
-from safety_hub_dev.localairflow import configure  # noqa: E402
-
 DAYS = list(DEMO_DAYS)  # the demo's window: the README's example dates are in it
 
-# The simulator URL is fixed up once the server has a port (see `simulator` fixture).
-configure(airflow_home=SESSION_DIR / "airflow", hub_home=SESSION_DIR / "hub-duckdb", sim_url="http://127.0.0.1:9",
-          token=SIM_TOKEN, dropzone=DROPZONE)
-os.environ.pop("SAFETY_HUB_WAREHOUSE_URL", None)
+# The variables the project and its local Airflow read: no test may leave one changed. Airflow's
+# own AIRFLOW_CTX_* (the task context it exports while a task runs in this process) are not ours.
+PROJECT_ENV = ("SAFETY_HUB_", "AIRFLOW_")
+NOT_PROJECT_ENV = ("AIRFLOW_CTX_",)
+SESSION_ENV = pytest.StashKey[pytest.MonkeyPatch]()
+
+
+def project_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(PROJECT_ENV) and not k.startswith(NOT_PROJECT_ENV)}
+
+
+def env_diff(before: dict[str, str], after: dict[str, str]) -> str:
+    return ", ".join(f"{k}: {before.get(k)!r} -> {after.get(k)!r}"
+                     for k in sorted(before.keys() | after.keys()) if before.get(k) != after.get(k))
+
+
+def pytest_configure(config):
+    """The session's Airflow and data dir, set before collection imports Airflow; undone at unconfigure.
+
+    The simulator URL is set once the server has a port (``sim_server``)."""
+    from safety_hub_dev.localairflow import airflow_env
+
+    mp = config.stash[SESSION_ENV] = pytest.MonkeyPatch()
+    env = airflow_env(airflow_home=SESSION_DIR / "airflow", hub_home=SESSION_DIR / "hub-duckdb",
+                      sim_url="http://127.0.0.1:9", token=SIM_TOKEN, dropzone=DROPZONE)
+    for name, value in env.items():
+        mp.setenv(name, value)
+    mp.delenv("SAFETY_HUB_WAREHOUSE_URL", raising=False)  # the DuckDB default under SAFETY_HUB_HOME
+    (SESSION_DIR / "airflow").mkdir(parents=True, exist_ok=True)
+
+
+def pytest_unconfigure(config):
+    if SESSION_ENV in config.stash:
+        config.stash[SESSION_ENV].undo()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Under ``pytest -n 2 --dist loadgroup`` (``make test``): the tests that read one backend's
-    session run go to one worker together, so each worker builds at most what it reads.
+    """Mark the tests that read a backend's session run (before ``-m`` selects), so that the
+    tests of each session run can be run by one process and the rest by others (``make test``,
+    tests/lanes.sh).
 
-    Every worker is its own process with its own SESSION_DIR, simulator, Airflow metadata DB
-    and pipeline runs. The PostgreSQL run's warehouse is one database
-    (SAFETY_HUB_TEST_POSTGRES_URL), so every test that reads it must be on one worker: the
-    "postgres" group (which also builds the DuckDB run for the parity test). The DuckDB
-    run's tests form the other group; everything else goes wherever a worker is free.
+    The PostgreSQL run's warehouse is one database (SAFETY_HUB_TEST_POSTGRES_URL): every test
+    that reads it must be in one process, the one that builds it (``postgres_run`` refuses a
+    second builder). Those tests get the ``postgres`` marker (the parity test, which also reads
+    the DuckDB run, among them); the tests that read only the DuckDB run get ``duckdb_run``.
     """
-    if not getattr(config.option, "loadgroup", False):  # not an xdist worker under --dist loadgroup
-        return
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         backend = getattr(getattr(item, "callspec", None), "params", {}).get("run")
         if "postgres_run" in names or backend == "postgres":
-            _join_group(item, "postgres")
+            item.add_marker(pytest.mark.postgres)
         elif "duckdb_run" in names or backend == "duckdb":
-            _join_group(item, "duckdb")
-
-
-def _join_group(item, group: str) -> None:
-    """``xdist_group(group)``. xdist 3.8 applies the mark by appending ``@group`` to
-    ``item._nodeid``, which pytest 9.2 no longer reads (a node's id is ``item._id``), so the
-    group is appended here where xdist's did not take."""
-    item.add_marker(pytest.mark.xdist_group(group))
-    if "@" not in item.nodeid.rpartition("]")[2] and hasattr(item, "_id"):
-        from _pytest.nodeid import coerce_node_id
-
-        item._id = coerce_node_id(f"{item.nodeid}@{group}")
+            item.add_marker(pytest.mark.duckdb_run)
 
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_leaves_the_environment_as_it_found_it():
+    """Session- and module-scoped fixtures undo their environment changes (checked when the session ends)."""
+    before = project_env()
+    yield
+    after = project_env()
+    assert after == before, f"a fixture left the environment changed: {env_diff(before, after)}"
+
+
+@pytest.fixture(autouse=True)
+def _test_leaves_the_environment_as_it_found_it(request):
+    """A test and its function-scoped fixtures undo their environment changes (monkeypatch does)."""
+    before = project_env()
+    yield
+    after = project_env()
+    assert after == before, f"{request.node.nodeid} left the environment changed: {env_diff(before, after)}"
+
+
+@pytest.fixture(autouse=True)
+def _the_run_in_use(request):
+    """A test that reads one session run directly (``duckdb_run`` or ``postgres_run``) has the
+    package pointed at it for its duration; through ``run`` the module fixture does it."""
+    if "run" in request.fixturenames:
+        return
+    used = [name for name in ("duckdb_run", "postgres_run") if name in request.fixturenames]
+    if len(used) == 1:
+        request.getfixturevalue(used[0]).activate(request.getfixturevalue("monkeypatch"))
+
+
 @pytest.fixture(scope="session")
 def sim_server():
-    """The simulator's HTTP API on a free port (tests may inject faults into it)."""
+    """The simulator's HTTP API on a free port (tests may inject faults into it); its connections
+    are in the environment while it serves."""
     from safety_hub_dev.simulator.connections import simulator_connections
     from safety_hub_dev.simulator.server import start_in_thread
 
     server = start_in_thread(token=SIM_TOKEN)
-    os.environ.update(simulator_connections(server.url, SIM_TOKEN, DROPZONE))
-    yield server
-    server.shutdown()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for name, value in simulator_connections(server.url, SIM_TOKEN, DROPZONE).items():
+                mp.setenv(name, value)
+            yield server
+    finally:
+        server.shutdown()
 
 
 @pytest.fixture(scope="session")
@@ -117,19 +174,21 @@ class PipelineRun:
 
         return get_engine(self.warehouse_url)
 
-    def activate(self):
-        """Point the package at this run's warehouse and data dir (settings are read per call)."""
-        os.environ["SAFETY_HUB_WAREHOUSE_URL"] = self.warehouse_url
-        os.environ["SAFETY_HUB_HOME"] = str(self.hub_home)
-
-
-_runs: dict[str, PipelineRun] = {}
+    def activate(self, mp: pytest.MonkeyPatch) -> None:
+        """Point the package at this run's warehouse and data dir (settings are read per call)
+        through ``mp``: undone with it."""
+        mp.setenv("SAFETY_HUB_WAREHOUSE_URL", self.warehouse_url)
+        mp.setenv("SAFETY_HUB_HOME", str(self.hub_home))
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def run(request) -> PipelineRun:
-    """The session's pipeline run on each backend (PostgreSQL skips without its URL)."""
-    return request.getfixturevalue(f"{request.param}_run")
+def run(request) -> Iterator[PipelineRun]:
+    """The session's pipeline run on each backend (PostgreSQL skips without its URL), the
+    package pointed at it for the module."""
+    pipeline_run = request.getfixturevalue(f"{request.param}_run")
+    with pytest.MonkeyPatch.context() as mp:
+        pipeline_run.activate(mp)
+        yield pipeline_run
 
 
 def query(run: PipelineRun, sql: str, **params):
@@ -165,16 +224,15 @@ def expected_quarantine(truth: dict, feed_id: str) -> list[dict]:
 
 
 def run_pipeline(backend: str, warehouse_url: str, truth: dict) -> PipelineRun:
-    """Run every DAG for DAYS through Airflow into ``warehouse_url`` (once per backend per session)."""
-    if backend not in _runs:
-        from safety_hub_dev.localairflow import run_days
+    """Run every DAG for DAYS through Airflow into ``warehouse_url`` (the session fixtures call it
+    once per backend); the environment points at the run only while it is built."""
+    from safety_hub_dev.localairflow import run_days
 
-        run = PipelineRun(backend, warehouse_url, SESSION_DIR / f"hub-{backend}", {}, truth)
-        run.activate()
+    run = PipelineRun(backend, warehouse_url, SESSION_DIR / f"hub-{backend}", {}, truth)
+    with pytest.MonkeyPatch.context() as mp:
+        run.activate(mp)
         run.states = run_days(DAYS, progress=lambda line: None)
-        _runs[backend] = run
-    _runs[backend].activate()
-    return _runs[backend]
+    return run
 
 
 @pytest.fixture(scope="session")
@@ -208,7 +266,7 @@ def postgres_run(simulator, airflow_db, postgres_url) -> Iterator[PipelineRun]:
     if not guard.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": POSTGRES_RUN_LOCK}).scalar():
         guard.close()
         pytest.fail("another pytest process is building the PostgreSQL session run in this database: "
-                    "tests that read postgres_run must be in the 'postgres' xdist group (tests/conftest.py)")
+                    "the tests marked 'postgres' must run in one process, without -n (make test: the postgres lane of tests/lanes.sh)")
     with engine.begin() as conn:  # a clean warehouse for this session
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     try:

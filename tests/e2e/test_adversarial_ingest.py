@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
@@ -42,14 +41,10 @@ def hub(airflow_db, tmp_path_factory):
         folder = drop / SPECS[feed.feed_id].delivery.folder
         folder.mkdir(parents=True, exist_ok=True)
         env[f"AIRFLOW_CONN_{feed.delivery.conn_id.upper()}"] = json.dumps({"conn_type": "fs", "extra": {"path": str(folder)}})
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    yield home
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        yield home
 
 
 def _deliver(case: generate.Case) -> Path:

@@ -21,20 +21,15 @@ FEED = "hcc_project"
 
 @pytest.fixture(scope="module")
 def bad_env(simulator, airflow_db, tmp_path_factory):
-    """A separate data dir and warehouse, restored afterwards."""
+    """A separate data dir and warehouse for the module (the environment restored afterwards)."""
     home = tmp_path_factory.mktemp("hub-bad")
-    saved = {k: os.environ.get(k) for k in ("SAFETY_HUB_HOME", "SAFETY_HUB_WAREHOUSE_URL")}
-    os.environ["SAFETY_HUB_HOME"] = str(home)
-    os.environ["SAFETY_HUB_WAREHOUSE_URL"] = f"duckdb:///{home / 'warehouse.duckdb'}"
-    from airflow.sdk import Connection
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SAFETY_HUB_HOME", str(home))
+        mp.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{home / 'warehouse.duckdb'}")
+        from airflow.sdk import Connection
 
-    drop = Connection.get("hcc_drop").extra_dejson["path"]
-    yield home, drop
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+        drop = Connection.get("hcc_drop").extra_dejson["path"]
+        yield home, drop
 
 
 def _run_ingest(day: dt.date) -> str:

@@ -6,7 +6,6 @@ with one, and in headless Chromium (also inside the Airflow UI) a stale feed's r
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,17 +74,11 @@ def served(run, tmp_path_factory):
     env = {"SAFETY_HUB_FEEDS_DIR": str(feeds_with_a_stale_feed(work / "feeds")),
            "SAFETY_HUB_WAREHOUSE_URL": warehouse_for_the_server(run, work),
            "SAFETY_HUB_HOME": str(run.hub_home)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # this process computes the expected figures from the same registry and warehouse
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # this process computes the expected figures from the same registry and warehouse
+        for name, value in env.items():
+            mp.setenv(name, value)
         with api_server(work / "airflow", env) as server:
             yield Served(server, env["SAFETY_HUB_WAREHOUSE_URL"], run.backend, run.hub_home)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # --- over HTTP ---------------------------------------------------------------------------------

@@ -136,7 +136,6 @@ def test_every_tool_counts_the_quarantine_the_same(duckdb_run, capsys):
     from safety_hub.ops.health_page import health_payload
 
     run = duckdb_run
-    run.activate()
     feed, day = "emb_hazard", DAYS[-1]  # the session's latest business date: what health shows
     rows, records, failures = want = expected_counts(run, feed, day)
     assert failures > rows > 0 and records > 0, "the day has a row breaking two rules: the counts differ"

@@ -163,7 +163,6 @@ def finished(duckdb_run, sim_server, tmp_path_factory):
         report = produce_week(WEEK, engine)
         yield {"home": home, "engine": engine, "report": report, "days": (*sorted(duckdb_run.truth), SUNDAY)}
         engine.dispose()
-    duckdb_run.activate()
 
 
 def test_a_finished_week_is_final_and_as_of_its_sunday(finished):
@@ -210,20 +209,17 @@ def test_report_of_a_week_without_data_is_one_line_exit_1_and_no_mart_rows(duckd
                                 district_name, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL
                                 FROM dim_district"""), {"l": EMPTY_WEEK.label, "s": EMPTY_WEEK.start, "e": EMPTY_WEEK.end})
     engine.dispose()
-    try:
-        assert main(["report", "--week", EMPTY_WEEK.label]) == 1
-        out, err = capsys.readouterr()
-        assert out == "" and len(err.strip().splitlines()) == 1 and EMPTY_WEEK.label in err and "Traceback" not in err, err
-        engine = get_engine(url)
-        for table, column in (("mart_district_week", "week_end"), ("mart_enterprise_risk", "as_of_date"),
-                              ("mart_supervised_hazard", "as_of_date")):
-            with engine.connect() as conn:
-                n = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE {column} = :e"), {"e": EMPTY_WEEK.end}).scalar()
-            assert n == 0, table
-        engine.dispose()
-        assert not (tmp_path / "reports" / EMPTY_WEEK.label).exists()
-    finally:
-        duckdb_run.activate()
+    assert main(["report", "--week", EMPTY_WEEK.label]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and EMPTY_WEEK.label in err and "Traceback" not in err, err
+    engine = get_engine(url)
+    for table, column in (("mart_district_week", "week_end"), ("mart_enterprise_risk", "as_of_date"),
+                          ("mart_supervised_hazard", "as_of_date")):
+        with engine.connect() as conn:
+            n = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE {column} = :e"), {"e": EMPTY_WEEK.end}).scalar()
+        assert n == 0, table
+    engine.dispose()
+    assert not (tmp_path / "reports" / EMPTY_WEEK.label).exists()
 
 
 def test_the_weekly_dag_fails_at_once_without_retry_for_a_week_without_data(duckdb_run):
@@ -232,7 +228,6 @@ def test_the_weekly_dag_fails_at_once_without_retry_for_a_week_without_data(duck
 
     from safety_hub_dev.localairflow import load_dags
 
-    duckdb_run.activate()
     run = load_dags()["report_weekly"].test(run_conf={"week": EMPTY_WEEK.label})
     assert str(getattr(run.state, "value", run.state)) == "failed"
     with create_session() as session:

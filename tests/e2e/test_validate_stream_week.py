@@ -9,7 +9,6 @@ reference is what ``run_validate`` staged before it streamed (``tests/validate_r
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
@@ -28,21 +27,14 @@ def landed(simulator, tmp_path_factory):
     from safety_hub.pipeline import run_extract, run_land
 
     home = tmp_path_factory.mktemp("hub-vstream")
-    saved = {k: os.environ.get(k) for k in ("SAFETY_HUB_HOME", "SAFETY_HUB_WAREHOUSE_URL")}
-    os.environ["SAFETY_HUB_HOME"] = str(home)
-    os.environ["SAFETY_HUB_WAREHOUSE_URL"] = f"duckdb:///{home / 'warehouse.duckdb'}"
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SAFETY_HUB_HOME", str(home))
+        mp.setenv("SAFETY_HUB_WAREHOUSE_URL", f"duckdb:///{home / 'warehouse.duckdb'}")
         for day in DAYS:
             for feed_id in FEEDS:
                 run_extract(feed_id, day, f"vstream__{feed_id}__{day}", force=True)
                 run_land(feed_id, day)
         yield home
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 # The rules that look across rows, and their feeds: the week must have rows they catch.
