@@ -9,8 +9,8 @@ with a unique ``yhbh``) is written as a UTF-8 CSV and declared as a **file drop*
 (a copy of the feed registry whose ``emb_hazard`` delivery is ``kind: file_drop``),
 in a scratch home (``SAFETY_HUB_HOME``, DuckDB warehouse). Then each stage runs as
 Airflow runs its tasks, **in a fresh interpreter** (``pipeline.run_extract``,
-``run_land``, ``run_validate``, ``run_load``; then ``build_dimensions`` +
-``build_marts``, the ``warehouse_build`` DAG's tasks), and prints per stage:
+``run_land``, ``run_validate``, ``run_load``; then the incremental ``build`` for the
+load's business date, what the ``warehouse_build`` DAG's tasks run), and prints per stage:
 
   work      seconds inside the stage function (imports done);
   process   seconds of the whole interpreter (imports, set-up and work);
@@ -113,10 +113,10 @@ def _run(stage: str, day, batch_id: str):
         return pipeline.run_load(FEED_ID, day, batch_id)
     if stage == "build":
         from safety_hub.warehouse.engine import get_engine
-        from safety_hub.warehouse.build import build_dimensions, build_marts
+        from safety_hub.warehouse.build import build
 
-        engine = get_engine()
-        return {"enterprises": build_dimensions(engine), "mart_dates": len(build_marts(engine))}
+        result = build(get_engine(), [day])  # incremental, for the date the load touched (warehouse_build's run)
+        return {"enterprises": result["enterprises"], "mart_dates": len(result["as_of"])}
     raise ValueError(stage)
 
 

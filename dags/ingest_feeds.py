@@ -11,7 +11,7 @@ import datetime as dt
 from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from safety_hub.ops.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, on_failure, on_run_failure
+from safety_hub.ops.dagkit import WAREHOUSE_POOL, agency_pool, asset_uri, business_date, TOUCHED_KEY, on_failure, on_run_failure
 from safety_hub.config.registry import agencies, load_registry
 from safety_hub.config.settings import BUSINESS_TZ, business_tz
 from safety_hub.ingest.kinds import kind_of
@@ -27,6 +27,8 @@ DOC = """
 * Raw: `data/raw/{feed_id}/dt=<date>/`; rejected rows: table `quarantine`;
   loaded rows: table `{table}`; one row per run in `load_audit`.
 * Lineage: every task reports its datasets to OpenLineage (`safety_hub/ops/lineage.py`).
+* The load's Asset event (`{table}`) carries the business dates it touched in its `extra`
+  (`business_dates`: the day, and the days of the stored rows it superseded); `warehouse_build` recomputes from the earliest.
 """
 
 
@@ -100,7 +102,9 @@ def build_ingest_dag(feed, agency_name: str):
             report("validate", feed_id, day, result)
             return result
 
-        @task(pool=WAREHOUSE_POOL, outlets=[Asset(asset_uri(feed.target_table))])
+        fact_asset = Asset(asset_uri(feed.target_table))
+
+        @task(pool=WAREHOUSE_POOL, outlets=[fact_asset])
         def load(validated: dict, **context) -> dict:
             from safety_hub.ops.lineage import report
             from safety_hub.pipeline import run_load
@@ -108,6 +112,8 @@ def build_ingest_dag(feed, agency_name: str):
             day = business_date(context)
             result = run_load(feed_id, day, context["run_id"])
             report("load", feed_id, day, result)  # OpenLineage: validated batch -> warehouse table
+            # The business dates whose stored rows changed: warehouse_build recomputes from the earliest.
+            context["outlet_events"][fact_asset].extra = {TOUCHED_KEY: result["business_dates"]}
             return result
 
         extracted = extract()

@@ -1,4 +1,5 @@
-"""Rebuild conformed dimensions and marts whenever any feed loads new rows."""
+"""Rebuild conformed dimensions and marts whenever any feed loads new rows: incrementally,
+from the business dates the loads' Asset events touched; fully when triggered by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetAny, dag, task
 
-from safety_hub.ops.dagkit import WAREHOUSE_POOL, asset_uri, on_failure, on_run_failure
+from safety_hub.ops.dagkit import WAREHOUSE_POOL, asset_uri, on_failure, on_run_failure, touched_dates
 from safety_hub.config.registry import load_registry
 
 FACT_ASSETS = [Asset(asset_uri(f.target_table)) for f in load_registry().values()]
@@ -22,9 +23,21 @@ MART_ASSET = Asset(asset_uri("mart_district_hazard"))
     tags=["warehouse", "model"],
     doc_md="""
 ### Warehouse build
-Triggered by any ingest DAG's load (Airflow Assets). Rebuilds `dim_enterprise`
-(one row per USCC across agencies) and `mart_district_hazard` for every loaded
-business date, each in one transaction (idempotent). SQL: `include/safety_hub/warehouse/sql/`.
+Triggered by any ingest DAG's load (Airflow Assets). Each load's Asset event carries, in its
+`extra`, the business dates it touched (`business_dates`: the day loaded and the days of the
+stored rows it superseded); the run coalesces the dates of every event since the last run.
+
+* `build_dimensions` rebuilds `dim_enterprise` (one row per USCC name version, SCD2),
+  `enterprise_match` and `dim_industry`; `dim_date` only when the loaded date range grows.
+  It reports the earliest date whose marts read a dimension row that changed.
+* `build_marts` refreshes the hazard lifecycle and the cross-feed rules, then recomputes
+  `mart_district_hazard` for every loaded as-of date from the earliest touched (or changed)
+  date on (a late update on day D changes the as-of views of D and of every later date), and the
+  risk marts for their weeks. Earlier dates and weeks are left as they are.
+* Triggered by hand (no Asset events), or by an event without `business_dates`: a full build,
+  every as-of date (the same as `python -m safety_hub warehouse build --full`).
+
+Each step is one transaction (idempotent). SQL: `include/safety_hub/warehouse/sql/`.
 Then rebuilds the Great Expectations Data Docs site (`reports/data_docs/index.html`)
 from every stored validation result, so quality history stays browsable.
 """,
@@ -33,18 +46,26 @@ from every stored validation result, so quality history stays browsable.
 )
 def warehouse_build():
     @task(pool=WAREHOUSE_POOL)
-    def build_dimensions() -> int:
+    def build_dimensions(**context) -> dict:
+        from safety_hub.warehouse.build import affected_since, rebuild_dimensions
         from safety_hub.warehouse.engine import get_engine
-        from safety_hub.warehouse.build import build_dimensions as build
 
-        return build(get_engine())
+        touched = touched_dates(context.get("triggering_asset_events"))
+        enterprises, changed_from = rebuild_dimensions(get_engine())
+        since = None if touched is None else affected_since(touched, changed_from)
+        return {"enterprises": enterprises, "full": touched is None,
+                "touched": [d.isoformat() for d in touched or []], "since": since.isoformat() if since else None}
 
     @task(pool=WAREHOUSE_POOL, outlets=[MART_ASSET])
-    def build_marts(enterprises: int) -> list[str]:
+    def build_marts(plan: dict) -> list[str]:
         from safety_hub.warehouse.engine import get_engine
         from safety_hub.warehouse.build import build_marts as build
 
-        return [d.isoformat() for d in build(get_engine())]
+        if plan["full"]:
+            as_of = build(get_engine())
+        else:  # nothing touched and no dimension change: only the lifecycle and cross rules
+            as_of = build(get_engine(), since=dt.date.fromisoformat(plan["since"]) if plan["since"] else dt.date.max)
+        return [d.isoformat() for d in as_of]
 
     @task
     def build_data_docs() -> str:

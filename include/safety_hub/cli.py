@@ -376,6 +376,8 @@ def cmd_warehouse(args) -> int:
     """Warehouse administration: the analyst role, the generated data dictionary, the risk marts."""
     if args.action == "risk":
         return _warehouse_risk(args)
+    if args.action == "build":
+        return _warehouse_build(args)
     if args.action == "docs":
         from safety_hub.warehouse import docs
 
@@ -454,6 +456,20 @@ def _warehouse_migrate() -> int:
             roles = regrant_analysts(conn, md)
     print(f"warehouse schema up to date: revision {revision}, {len(md.tables)} tables; "
           f"analyst roles granted again: {', '.join(roles) or 'none'}")
+    return 0
+
+
+def _warehouse_build(args) -> int:
+    """The warehouse build as warehouse_build runs it: full (every as-of date), or from --since on."""
+    from safety_hub.warehouse.build import build
+    from safety_hub.warehouse.engine import get_engine
+
+    touched = None if args.full or args.since is None else [args.since]
+    result = build(get_engine(), touched)
+    dates = result["as_of"]
+    span = f"{dates[0]} .. {dates[-1]}" if dates else "none"
+    print(f"{'full' if touched is None else 'incremental'} build: dim_enterprise {result['enterprises']} rows; "
+          f"marts for {len(dates)} as-of date(s) ({span})")
     return 0
 
 
@@ -551,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     cn = sub.add_parser("connections", help="list the Airflow connections the feeds need: id, type (http, fs, generic), agency, feeds "
                         "(include/feeds/*.yaml); define them in the deployment (README, \"Production\")")
     cn.set_defaults(func=cmd_connections)
-    w = sub.add_parser("warehouse", help="warehouse administration: grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
+    w = sub.add_parser("warehouse", help="warehouse administration: build [--full | --since DATE], grant-analyst ROLE [--adopt], provision, migrate (PostgreSQL), docs [--check], risk [--check]")
     wsub = w.add_subparsers(dest="action", required=True)
     g = wsub.add_parser("grant-analyst", help="create a read-only role on core and marts, without personal columns (PostgreSQL)")
     g.add_argument("role")
@@ -567,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
     wsub.add_parser("migrate", help="upgrade the warehouse schema: Alembic migrations to head, then the registry's new tables and columns (the owner's login); grant analysts again")
     wd = wsub.add_parser("docs", help="regenerate docs/warehouse.md from the model")
     wd.add_argument("--check", action="store_true", help="exit 1 when docs/warehouse.md differs from the model")
+    wb = wsub.add_parser("build", help="rebuild dimensions and marts: --full (the default: every as-of date, what warehouse_build "
+                         "does when triggered by hand) or --since DATE (what a load touching DATE triggers)")
+    wbm = wb.add_mutually_exclusive_group()
+    wbm.add_argument("--full", action="store_true", help="every loaded as-of date and its week (the default)")
+    wbm.add_argument("--since", type=_date, default=None, help="only the as-of dates from DATE on (and any earlier a dimension change reaches)")
     wr = wsub.add_parser("risk", help="validate include/risk.yaml and rebuild the risk marts with it (after a change of weights)")
     wr.add_argument("--as-of", type=_date, action="append", default=None,
                     help="a day of a week to rebuild, repeatable (default: every week with a loaded business date)")

@@ -154,7 +154,7 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     if volume_note:
         log.warning("feed %s %s: %s", feed_id, day, volume_note)
     try:
-        loaded, stale, duplicates = _load_in_one_transaction(engine, md, feed, day, batch_id, stage, summary, part, sidecar, now, volume_note)
+        loaded, stale, duplicates, touched = _load_in_one_transaction(engine, md, feed, day, batch_id, stage, summary, part, sidecar, now, volume_note)
     except sa.exc.DBAPIError as exc:
         refused = duckdb_refusal(engine, exc)
         if refused is None:
@@ -162,12 +162,14 @@ def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
         raise FeedError(feed_id, feed.target_table, refused) from exc
     log.info("feed %s %s: loaded %d rows into %s (%d duplicates removed)", feed_id, day, loaded, feed.target_table, duplicates)
     kind_of(feed).after_load(feed, day)  # e.g. a dropped file moves to _archive/
-    return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"]}
+    return {"loaded": loaded, "duplicates": duplicates, "stale": stale, "quarantined": summary["quarantined"], "rows": summary["rows"],
+            "business_dates": [d.isoformat() for d in touched]}  # what the incremental warehouse build recomputes from
 
 
 def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, batch_id: str, stage: Path, summary: dict,
-                             part: Path, sidecar: dict, now: dt.datetime, volume_note: str | None) -> tuple[int, int, int]:
-    """The batch's quality records, facts (and hazard versions) and audit row, committed together; (loaded, stale, duplicates)."""
+                             part: Path, sidecar: dict, now: dt.datetime, volume_note: str | None) -> tuple[int, int, int, tuple]:
+    """The batch's quality records, facts (and hazard versions) and audit row, committed together;
+    (loaded, stale, duplicates, the business dates touched)."""
     from safety_hub.warehouse.engine import feed_transaction
     from safety_hub.warehouse.load import load_parquet
 
@@ -199,7 +201,7 @@ def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.d
                 f"feed {feed_id} {day}: counts do not reconcile: {summary['rows']} extracted != {loaded} loaded + "
                 f"{summary['quarantined']} quarantined + {duplicates} duplicates + {stale} stale"
             )
-    return loaded, stale, duplicates
+    return loaded, stale, duplicates, result.touched
 
 
 def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.date, stage: Path, batch_id: str) -> None:

@@ -371,7 +371,7 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
     with pg_engine.begin() as conn:
         md.create_all(conn)
         conn.execute(sa.text("SET LOCAL work_mem = '4MB'"))
-        assert load.load_frame(conn, md, feed, rows, day, **lineage) == load.LoadResult(staged=2, duplicates=0, loaded=2, stale=0)
+        assert load.load_frame(conn, md, feed, rows, day, **lineage) == load.LoadResult(staged=2, duplicates=0, loaded=2, stale=0, touched=(day,))
         assert conn.execute(sa.text("SHOW work_mem")).scalar_one() == "4MB"
         conn.execute(sa.text("SET LOCAL work_mem = '1GB'"))  # never lowered
         assert load.load_frame(conn, md, feed, rows.assign(v=["3", "4"]), day, **lineage).loaded == 2

@@ -19,6 +19,24 @@ def asset_uri(table: str) -> str:
     return f"safety-hub://warehouse/{table}"
 
 
+TOUCHED_KEY = "business_dates"  # a load's Asset event extra: the business dates whose stored rows it changed
+
+
+def touched_dates(triggering_asset_events) -> list[dt.date] | None:
+    """The business dates the triggering Asset events touched, coalesced (sorted, distinct), or None
+    for a full build: a manual run (no events), or an event that does not say (an older producer)."""
+    events = [e for asset in (triggering_asset_events or {}) for e in triggering_asset_events[asset]]
+    if not events:
+        return None
+    dates: set[dt.date] = set()
+    for event in events:
+        listed = (event.extra or {}).get(TOUCHED_KEY)
+        if listed is None:
+            return None
+        dates |= {dt.date.fromisoformat(str(d)) for d in listed}
+    return sorted(dates)
+
+
 def business_date(context: dict) -> dt.date:
     """The business day a run covers: ``params.business_date`` or the data interval start (Beijing)."""
     override = (context.get("params") or {}).get("business_date")

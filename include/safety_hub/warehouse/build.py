@@ -66,14 +66,80 @@ def dim_enterprise_sql() -> str:
 def build_dimensions(engine: sa.Engine) -> int:
     """Rebuild dim_enterprise (SCD2), enterprise_match, dim_date and dim_industry (one transaction);
     return dim_enterprise's row count (one row per enterprise name version)."""
+    return rebuild_dimensions(engine)[0]
+
+
+def rebuild_dimensions(engine: sa.Engine) -> tuple[int, dt.date | None]:
+    """``build_dimensions``, also returning the earliest as-of date whose marts read a dimension row
+    that changed (``dt.date.min``: any date; None: nothing the marts read changed).
+
+    dim_enterprise is rebuilt whole (one set-based statement, cheap next to the marts) and compared
+    with what it held on the columns the marts read (name, district, validity): the marts read the
+    version in force on their as-of date, or the current one
+    for a date before an enterprise's first version, so a changed row matters from its valid_from on,
+    and a changed current row also to the hazards reported before the enterprise's first version.
+    dim_industry is a function of each code, so only a code leaving or arriving counts (any date);
+    dim_date is rewritten only when the loaded date range leaves the years it covers.
+    """
     md = ensure_schema(engine)
     with engine.begin() as conn:
+        before = _frame(conn, "dim_enterprise")
+        industries_before = _frame(conn, "dim_industry")
         conn.execute(sa.text("DELETE FROM dim_enterprise"))
         conn.execute(sa.text(dim_enterprise_sql()))
         _rebuild(conn, md.tables["enterprise_match"], _enterprise_matches(conn))
-        _rebuild(conn, md.tables["dim_date"], _dates(conn))
+        dates = _dates(conn)
+        covered = conn.execute(sa.text("SELECT MIN(date_key), MAX(date_key), COUNT(*) FROM dim_date")).one()
+        if not dates or (_as_date(covered[0]), _as_date(covered[1]), covered[2]) != (dates[0]["date_key"], dates[-1]["date_key"], len(dates)):
+            _rebuild(conn, md.tables["dim_date"], dates)
         _rebuild(conn, md.tables["dim_industry"], _industries(conn))
-        return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one()
+        changed_from = _enterprise_changed_from(conn, before, _frame(conn, "dim_enterprise"))
+        if not _same_rows(industries_before, _frame(conn, "dim_industry")):
+            changed_from = dt.date.min
+        return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one(), changed_from
+
+
+def _as_date(value) -> dt.date | None:
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _frame(conn: sa.Connection, table: str) -> pd.DataFrame:
+    return pd.DataFrame(conn.execute(sa.text(f'SELECT * FROM "{table}"')).mappings().all())
+
+
+def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    return len(a) == len(b) and (len(a) == 0 or len(_changed(a, b)) == 0)
+
+
+def _changed(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Rows in only one of ``a`` and ``b`` (same columns)."""
+    if a.empty or b.empty:
+        return b if a.empty else a
+    both = pd.concat([a, b], ignore_index=True).astype(object).where(lambda f: f.notna(), None)
+    return both[~both.duplicated(keep=False)]
+
+
+ENTERPRISE_READ = ["uscc", "org_name", "district_code", "valid_from", "valid_to", "is_current"]  # what the marts read
+
+
+def _enterprise_changed_from(conn: sa.Connection, before: pd.DataFrame, after: pd.DataFrame) -> dt.date | None:
+    changed = _changed(*(f[ENTERPRISE_READ] if len(f) else pd.DataFrame(columns=ENTERPRISE_READ) for f in (before, after)))
+    if changed.empty:
+        return None
+    earliest = min(_as_date(v) for v in changed["valid_from"])
+    current = sorted({u for u, c in zip(changed["uscc"], changed["is_current"]) if c})
+    if current:  # dates before an enterprise's first version show its current name
+        first_hazard = conn.execute(sa.text(
+            "SELECT MIN(h.business_date) FROM hazard_version h "
+            "JOIN (SELECT uscc, MIN(valid_from) AS first FROM dim_enterprise GROUP BY uscc) e ON e.uscc = h.uscc "
+            f"WHERE h.business_date < e.first AND h.uscc IN ({', '.join(sql_literal(u) for u in current)})")).scalar()
+        if first_hazard is not None:
+            earliest = min(earliest, _as_date(first_hazard))
+        if after.empty or not set(current) <= set(after["uscc"]):
+            earliest = dt.date.min  # an enterprise left the dimension: whatever showed its name may change
+    return earliest
 
 
 USCC_RULES = ("uscc.valid_uscc", "uscc.required")
@@ -154,21 +220,61 @@ def _industries(conn: sa.Connection) -> list[dict]:
     return [{"industry_code": c, "section": c[0], "division": c[:3] if len(c) >= 3 else None, "sector": industry_sector(c)} for c in codes]
 
 
-def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None) -> list[dt.date]:
+def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt.date | None = None) -> list[dt.date]:
     """Refresh the hazard lifecycle (regressions, ``hazard``), then mart_district_hazard for
     ``as_of`` dates (default: every loaded business date) and the risk marts for their weeks
-    (``safety_hub.warehouse.risk``); one transaction."""
+    (``safety_hub.warehouse.risk``); one transaction.
+
+    ``since`` (incremental build): the as-of dates are every loaded business date from ``since``
+    on, and from earlier still when the regression marks changed on an earlier date. Return the
+    as-of dates computed."""
     risk_config = load_risk_config()  # a bad risk.yaml fails before the transaction opens
     md = ensure_schema(engine)
     with engine.begin() as conn:
-        if as_of is None:
-            as_of = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit ORDER BY 1"))]
+        marked = _regressions(conn) if since is not None else None
         latest = conn.execute(sa.text("SELECT MAX(business_date) FROM hazard_version")).scalar()
         refresh(conn, md, latest)
         run_cross_rules(conn, md)
+        if marked is not None:
+            moved = marked ^ _regressions(conn)  # a version's flag depends on every version of its record
+            since = min([since, *(_as_date(v[3]) for v in moved)])
+            as_of = loaded_dates(conn, since)
+        elif as_of is None:
+            as_of = loaded_dates(conn)
         stmt = sa.text(sql_file("mart_district_hazard.sql").format(hazard_asof=sql_file("hazard_asof.sql")))
         for day in as_of:
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
             conn.execute(stmt, {"as_of": day})
         refresh_risk_marts(conn, as_of, risk_config)
     return as_of
+
+
+def loaded_dates(conn: sa.Connection, since: dt.date | None = None) -> list[dt.date]:
+    """The loaded business dates (the marts' as-of dates), from ``since`` on when given."""
+    rows = conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit WHERE business_date >= :s ORDER BY 1"),
+                        {"s": since or dt.date.min})
+    return [_as_date(r[0]) for r in rows]
+
+
+def _regressions(conn: sa.Connection) -> set[tuple]:
+    return {tuple(r) for r in conn.execute(sa.text(
+        "SELECT feed_id, record_key, updated_at, business_date FROM hazard_version WHERE is_regression"))}
+
+
+def affected_since(touched: list[dt.date], dimensions_changed_from: dt.date | None = None) -> dt.date | None:
+    """The earliest as-of date an incremental build recomputes: a change on day D changes the as-of
+    views of D and of every later date (they read everything loaded up to their date)."""
+    dates = [*touched, *([dimensions_changed_from] if dimensions_changed_from is not None else [])]
+    return min(dates) if dates else None
+
+
+def build(engine: sa.Engine, touched: list[dt.date] | None = None) -> dict:
+    """The warehouse build: dimensions, then marts. ``touched`` None: full (every as-of date);
+    else incremental, from the earliest touched date (and any earlier date a dimension change
+    reaches); an empty list recomputes only what a dimension or regression change requires."""
+    enterprises, changed_from = rebuild_dimensions(engine)
+    if touched is None:
+        return {"enterprises": enterprises, "as_of": build_marts(engine)}
+    since = affected_since(touched, changed_from)
+    as_of = build_marts(engine, since=since) if since is not None else build_marts(engine, since=dt.date.max)
+    return {"enterprises": enterprises, "as_of": as_of}

@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from safety_hub.config.registry import Feed
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
 from safety_hub.warehouse.bulk import bulk_insert
+from safety_hub.warehouse.schema import LINEAGE
 from safety_hub.warehouse.lifecycle import IDENTITY, identity_keys, record_versions
 from safety_hub.warehouse.sqltext import insert_select, sql_file
 
@@ -47,6 +48,7 @@ class LoadResult:
     duplicates: int  # repeated reports of a key in the batch, collapsed
     loaded: int  # rows inserted into the fact table
     stale: int  # rows skipped because a newer version is stored
+    touched: tuple[dt.date, ...] = ()  # business dates whose as-of views the batch changed: its own, and those of rows it superseded
 
 
 def load_parquet(conn: sa.Connection, md: sa.MetaData, feed: Feed, path: Path, day: dt.date, *,
@@ -84,11 +86,14 @@ def _load(conn: sa.Connection, md: sa.MetaData, feed: Feed, lineage: dict, stage
     duplicates = _dedupe(conn, stg, feed)
     if feed.lifecycle is not None:
         record_versions(conn, md, feed, stg, lineage)
-    loaded, stale = _merge(conn, fact, stg, feed, lineage)
+    loaded, stale, superseded = _merge(conn, fact, stg, feed, lineage)
     conn.execute(sa.text(f'DROP TABLE "{stg.name}"'))
     if restore is not None:
         conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": restore})
-    return LoadResult(staged=staged, duplicates=duplicates, loaded=loaded, stale=stale)
+    # The marts read a hazard ledger through hazard_version, whose partitions are business dates,
+    # never through its fact table: superseding a stored row there changes no earlier as-of view.
+    touched = tuple(sorted({lineage["business_date"], *(superseded if feed.lifecycle is None else ())}))
+    return LoadResult(staged=staged, duplicates=duplicates, loaded=loaded, stale=stale, touched=touched)
 
 
 def _create_staging(conn: sa.Connection, fact: sa.Table, feed: Feed) -> sa.Table:
@@ -167,19 +172,37 @@ def _dedupe(conn: sa.Connection, stg: sa.Table, feed: Feed) -> int:
     return max(removed or 0, 0)
 
 
-def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, lineage: dict) -> tuple[int, int]:
-    """Merge the staged rows into the fact table; return (rows loaded, stale rows skipped)."""
+def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, lineage: dict) -> tuple[int, int, list[dt.date]]:
+    """Merge the staged rows into the fact table; return (rows loaded, stale rows skipped, the business
+    dates of the stored rows the batch superseded: the as-of views of those dates change too)."""
     match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
     stale = conn.execute(sa.text(
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
+    superseded = [_as_date(r[0]) for r in conn.execute(sa.text(
+        f'SELECT DISTINCT f.business_date FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))]
+    if getattr(feed, "mode", None) == "snapshot" and len(feed.key) == 1:
+        # The risk marts read a snapshot feed's stored row for every snapshot it was a member of
+        # (no older version is kept), so a changed row changes the as-of views from its first membership.
+        differs = " OR ".join(f's."{c.name}" IS DISTINCT FROM f."{c.name}"' for c in fact.columns
+                              if c.name not in (*LINEAGE, "updated_at"))
+        first = conn.execute(sa.text(
+            f'SELECT MIN(m.business_date) FROM "{fact.name}" f JOIN "{stg.name}" s ON {match} '
+            f'JOIN snapshot_member m ON m.feed_id = :feed_id AND m.record_key = CAST(f."{feed.key[0]}" AS {sa.Text().compile(dialect=conn.dialect)}) '
+            f'WHERE {differs or "FALSE"}'), {"feed_id": feed.feed_id}).scalar()
+        if first is not None:
+            superseded.append(_as_date(first))
     conn.execute(sa.text(f'DELETE FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))
     cols, exprs, params = insert_select(conn, fact, lineage, {c.name: f's."{c.name}"' for c in fact.columns})
     loaded = conn.execute(sa.text(f'INSERT INTO "{fact.name}" ({cols}) SELECT {exprs} FROM "{stg.name}" s'), params).rowcount
     stale = stale if stale is not None and stale >= 0 else 0
     if loaded is None or loaded < 0:
         loaded = conn.execute(sa.text(f'SELECT COUNT(*) FROM "{stg.name}"')).scalar_one()
-    return loaded, stale
+    return loaded, stale, superseded
+
+
+def _as_date(value) -> dt.date:
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])
 
 
 MERGE_WORK_MEM_PER_ROW = 128  # bytes of work_mem per staged row: the key hash of the merge in one batch
