@@ -14,21 +14,34 @@ from safety_hub.ops.connections import connection_plan
 
 PLAN = {spec.conn_id: spec for spec in connection_plan()}
 TOKENS = {"EMB_API_TOKEN": "emb-token-0123456789abcdef", "TC_API_TOKEN": "tc-token-0123456789abcdef"}
+FERNET_KEY = "kVnBFZP8XnyyEJtXXrz6JTTNPNUa8iiDS-mhwdsk1CA="  # a test key: the subprocesses encrypt and decrypt with it
 
 
 def _rows() -> dict:
+    """The feeds' rows as stored, decrypted here with FERNET_KEY: the ORM's load would decrypt with
+    this process's Fernet, which Airflow caches once per process (an earlier test in the same
+    worker may have cached one without a key)."""
+    import json
+
     import sqlalchemy as sa
     from airflow.models.connection import Connection
     from airflow.utils.session import create_session
+    from cryptography.fernet import Fernet
 
+    fernet, table = Fernet(FERNET_KEY.encode()), Connection.__table__
+    columns = [table.c[name] for name in ("conn_id", "conn_type", "host", "password", "extra", "is_encrypted", "is_extra_encrypted")]
     with create_session() as session:
-        rows = session.scalars(sa.select(Connection).where(Connection.conn_id.in_(PLAN))).all()
-        found = {}
-        for row in rows:
-            assert row.conn_id not in found, f"{row.conn_id} written twice"
-            found[row.conn_id] = {"conn_type": row.conn_type, "host": row.host, "password": row.password,
-                                  "extra": row.extra_dejson, "encrypted": row.is_encrypted}
-        return found
+        stored = session.execute(sa.select(*columns).where(table.c.conn_id.in_(PLAN))).all()
+    found = {}
+    for cid, conn_type, host, password, extra, encrypted, extra_encrypted in stored:
+        assert cid not in found, f"{cid} written twice"
+        if password and encrypted:
+            password = fernet.decrypt(password.encode()).decode()
+        if extra and extra_encrypted:
+            extra = fernet.decrypt(extra.encode()).decode()
+        found[cid] = {"conn_type": conn_type, "host": host, "password": password,
+                      "extra": json.loads(extra) if extra else {}, "encrypted": bool(encrypted)}
+    return found
 
 
 def _clear() -> None:
@@ -41,10 +54,10 @@ def _clear() -> None:
 
 
 def _env(**extra: str) -> dict[str, str]:
-    """This session's Airflow (its metadata DB), no connection or token of the environment."""
+    """This session's Airflow (its metadata DB) with FERNET_KEY, no connection or token of the environment."""
     base = {k: v for k, v in os.environ.items()
             if not k.startswith("AIRFLOW_CONN_") and not k.endswith("_API_TOKEN") and k != "SAFETY_HUB_SIMULATOR_TOKEN"}
-    return {**base, **extra}
+    return {**base, "AIRFLOW__CORE__FERNET_KEY": FERNET_KEY, **extra}
 
 
 def _declare(url: str, out, env: dict[str, str]) -> subprocess.CompletedProcess:
