@@ -35,14 +35,18 @@ GX used: ``context.data_sources.add_pandas`` / ``add_dataframe_asset`` /
          ``gxcontext``, are listed in ``PRIVATE_GX_NAMES``; ``tests/unit/test_gx_private.py``
          pins each one.
 
-No module state: an ``Engine`` holds its context and batch definitions; make one per
-delivery (``stream.validate_delivery``) or let ``check_batch`` make one per batch (~20 ms).
+No module state but one: an ``Engine`` holds its context and batch definitions; make one per
+delivery (``stream.validate_delivery``) or let ``check_batch`` make one per batch (~20 ms). While
+a fast-path validation runs, GX's pandas engine does not fingerprint the frames it loads
+(``_no_fingerprints``: its module threshold, restored when the last one ends).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -86,6 +90,8 @@ PRIVATE_GX_NAMES: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("great_expectations.data_context.types.resource_identifiers", "ExpectationSuiteIdentifier", ("name",),
      "docs.store_result: the key a result is stored under in the Data Docs site"),
     ("great_expectations.util", "convert_to_json_serializable", ("data",), "engine: an expectation's kwargs as JSON; docs, tests"),
+    ("great_expectations.execution_engine", "pandas_execution_engine.HASH_THRESHOLD", (),
+     "engine._no_fingerprints: a pandas batch of at least this many bytes is not fingerprinted (the fast path drops the marker)"),
     # Mirrored behaviour (re-check the mirror when one of these changes):
     ("great_expectations.validator.validator", "Validator.process_expectations_for_validation", ("expectation_configurations",),
      "engine._gx_order mirrors the order GX reports a suite's results in"),
@@ -166,7 +172,8 @@ class Engine:
             typed = typed.frame()
         from safety_hub.domain.uscc import uscc_masks_shared
 
-        with uscc_masks_shared():  # a uscc column's two rules (valid_uscc, pilot_era) share one pass
+        # a uscc column's two rules (valid_uscc, pilot_era) share one pass; GX does not fingerprint the group frames
+        with uscc_masks_shared(), _no_fingerprints():
             return _validate_groups(definition, _Suite(suite), typed if isinstance(typed, TypedColumns) else _Typed(typed))
 
 
@@ -202,6 +209,41 @@ _MEMBERSHIP = ("IN", "NOT_IN")
 _SPARSE = 0.9  # share of missing values from which a column counts as sparse (cheap to filter)
 _JOIN_COLUMNS = 3  # overlapping groups are joined up to this many columns
 _TEXT_TYPES = ("str", "code", "uscc", "org_name", "district", "enum")
+
+
+_fingerprints_lock = threading.Lock()
+_fingerprints_off = 0
+
+
+@contextlib.contextmanager
+def _no_fingerprints():
+    """GX does not fingerprint the frames it loads meanwhile (on the fast path).
+
+    ``PandasExecutionEngine`` hashes every frame it loads (``hash_pandas_object`` of every
+    row, for the ``pandas_data_fingerprint`` batch marker) when the frame holds fewer than
+    ``HASH_THRESHOLD`` bytes: ~0.15 s of CPU per 200,000 rows over the groups' frames. The
+    fast path's frames are its own cuts of the batch and it drops their marker from the
+    result (``_validate_groups``), so the hash decides and shows nothing: the threshold is
+    set to 0 while a fast-path validation runs (the plain path, the reference, keeps it).
+    """
+    from great_expectations.execution_engine import pandas_execution_engine as gx_pandas
+
+    global _fingerprints_off, _threshold
+    with _fingerprints_lock:
+        if _fingerprints_off == 0:
+            _threshold = gx_pandas.HASH_THRESHOLD
+            gx_pandas.HASH_THRESHOLD = 0
+        _fingerprints_off += 1
+    try:
+        yield
+    finally:
+        with _fingerprints_lock:
+            _fingerprints_off -= 1
+            if _fingerprints_off == 0:
+                gx_pandas.HASH_THRESHOLD = _threshold
+
+
+_threshold = None
 
 
 class _Suite:
