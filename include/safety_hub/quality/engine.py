@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -146,6 +147,9 @@ class Engine:
     def __post_init__(self):
         self._context = None
         self._definitions: dict[str, object] = {}
+        # Each group's suite, kept for the next batches: GX deep-copies the whole suite to copy one
+        # expectation, ~20 ms per group and batch.
+        self._parts: dict[tuple, object] = {}
 
     @property
     def context(self):
@@ -174,7 +178,7 @@ class Engine:
 
         # a uscc column's two rules (valid_uscc, pilot_era) share one pass; GX does not fingerprint the group frames
         with uscc_masks_shared(), _no_fingerprints():
-            return _validate_groups(definition, _Suite(suite), typed if isinstance(typed, TypedColumns) else _Typed(typed))
+            return _validate_groups(definition, _Suite(suite), typed if isinstance(typed, TypedColumns) else _Typed(typed), self._parts)
 
 
 def suite_result(results: list, suite_name: str, meta: dict, batch_id):
@@ -255,7 +259,10 @@ class _Suite:
 
         self.suite = suite
         self.expectations = list(suite.expectations)
-        self.kwargs = [e.configuration.to_json_dict().get("kwargs") or {} for e in self.expectations]
+        configurations = [e.configuration.to_json_dict() for e in self.expectations]
+        self.kwargs = [c.get("kwargs") or {} for c in configurations]
+        # What the suite holds (types, arguments, meta), as one text: equal suites share their group suites.
+        self.key = (suite.name, json.dumps(configurations, sort_keys=True, ensure_ascii=False, default=str))
         self.types = [e.expectation_type for e in self.expectations]
         self.column_map = [isinstance(e, ColumnMapExpectation) for e in self.expectations]
         self.rule_ids = [(e.meta or {}).get("rule_id") for e in self.expectations]
@@ -597,7 +604,7 @@ def _matched(s: _Suite, members: list[int], results: list) -> list[tuple[int, ob
     return out
 
 
-def _validate_groups(definition, s: _Suite, typed):
+def _validate_groups(definition, s: _Suite, typed, parts: dict | None = None):
     """One ``batch.validate`` of a suite of each group's expectations on the group's frame, the
     results put back in the whole suite's order (see the module's contract)."""
     from great_expectations.core import ExpectationSuite
@@ -614,14 +621,19 @@ def _validate_groups(definition, s: _Suite, typed):
     results: list = [None] * len(s)
     meta: dict | None = None
     batch_id = None
-    # The next group's frame is built and its batch loaded (GX fingerprints the frame, mostly
-    # without the GIL) in a helper thread while this one validates the current group.
+    # The next group's frame is built and its batch loaded in a helper thread while this one
+    # validates the current group.
     with ThreadPoolExecutor(max_workers=1) as helper:
         loading = helper.submit(load, *groups[0]) if groups else None
         for n, (columns, members) in enumerate(groups):
             batch = loading.result()
             loading = helper.submit(load, *groups[n + 1]) if n + 1 < len(groups) else None
-            part = ExpectationSuite(name=s.suite.name, expectations=[copy.copy(s.expectations[i]) for i in members])
+            key = (s.key, tuple(members))
+            part = None if parts is None else parts.get(key)
+            if part is None:
+                part = ExpectationSuite(name=s.suite.name, expectations=[copy.copy(s.expectations[i]) for i in members])
+                if parts is not None:
+                    parts[key] = part
             got = batch.validate(part, result_format=RESULT_FORMAT)
             for i, r in _matched(s, members, got.results):
                 results[i] = r
