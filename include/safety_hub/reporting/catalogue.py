@@ -55,6 +55,10 @@ class Item:
     as_of: dt.date | None = None
     _days: dict = field(default_factory=dict, repr=False)
 
+    def as_dict(self) -> dict:
+        """The item's fields (``HEADERS``' keys), JSON-ready but for ``as_of`` (a date)."""
+        return {attr: getattr(self, attr) for attr in HEADERS}
+
 
 def frequency(schedule: str) -> str:
     """``0 1 * * *`` -> 每日 01:00 (北京时间); another cron as written."""
