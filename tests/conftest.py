@@ -16,6 +16,7 @@ each of the two sets in one process and the rest on others, pytest invocations s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -93,22 +94,27 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _session_leaves_the_environment_as_it_found_it():
-    """Session- and module-scoped fixtures undo their environment changes (checked when the session ends)."""
+@contextlib.contextmanager
+def environment_unchanged(who: str) -> Iterator[None]:
+    """Fail when the project's environment variables differ after the block from before it."""
     before = project_env()
     yield
     after = project_env()
-    assert after == before, f"a fixture left the environment changed: {env_diff(before, after)}"
+    assert after == before, f"{who} left the environment changed: {env_diff(before, after)}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_leaves_the_environment_as_it_found_it():
+    """Session- and module-scoped fixtures undo their environment changes (checked when the session ends)."""
+    with environment_unchanged("a fixture"):
+        yield
 
 
 @pytest.fixture(autouse=True)
 def _test_leaves_the_environment_as_it_found_it(request):
     """A test and its function-scoped fixtures undo their environment changes (monkeypatch does)."""
-    before = project_env()
-    yield
-    after = project_env()
-    assert after == before, f"{request.node.nodeid} left the environment changed: {env_diff(before, after)}"
+    with environment_unchanged(request.node.nodeid):
+        yield
 
 
 @pytest.fixture(autouse=True)
