@@ -212,6 +212,8 @@ def cmd_backfill(args) -> int:
     if args.reverse:
         days.reverse()
     jobs = [(f, day) for day in days for f in _feed_ids(args)]
+    print("backfill: the stages run in this process, one day after another, on this machine (no scheduler, pools or UI); "
+          "a history import goes through Airflow's backfill (docs/production.md, 'History import')", file=sys.stderr)
     simulator = _local_environment(agencies=True)  # no connections configured: the demo's, agencies simulated
     try:
         return _run_each(jobs, lambda f, day: run_feed(f, day, force=True))
@@ -554,7 +556,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--date", type=_date, default=None, help="one business date (default: every landed date)")
     r.set_defaults(func=cmd_replay)
 
-    b = sub.add_parser("backfill", help="extract, validate and load a date range (forward or --reverse)")
+    b = sub.add_parser("backfill", help="extract, validate and load a date range (forward or --reverse) in this process; "
+                       "a history import goes through Airflow's backfill (docs/production.md)")
     b.add_argument("--feed", required=True, help="a feed id, several separated by commas, or 'all'")
     b.add_argument("--start", type=_date, required=True)
     b.add_argument("--end", type=_date, required=True)

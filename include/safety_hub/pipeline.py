@@ -221,10 +221,12 @@ def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.d
 
 
 def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.date, stage: Path, batch_id: str) -> None:
-    """Replace the day's staged quality records (``<table>.parquet`` in ``stage``) in the warehouse, in ``conn``'s transaction."""
-    import pandas as pd
+    """Replace the day's staged quality records (``<table>.parquet`` in ``stage``) in the warehouse, in ``conn``'s transaction.
 
-    from safety_hub.warehouse.bulk import bulk_insert
+    Each file is inserted as it is read (``bulk.insert_parquet``: DuckDB reads it in SQL, PostgreSQL
+    receives it in COPY chunks), so a quarantine of any size is never held whole in memory.
+    """
+    from safety_hub.warehouse.bulk import insert_parquet
 
     for name in QUALITY_TABLES:
         path = stage / f"{name}.parquet"
@@ -235,7 +237,7 @@ def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.da
             conn.execute(table.delete().where(table.c.batch_id == batch_id, table.c.feed_id == feed_id))
         else:
             conn.execute(table.delete().where(table.c.feed_id == feed_id, table.c.business_date == day))
-        bulk_insert(conn, table, pd.read_parquet(path))
+        insert_parquet(conn, table, path)
 
 
 def volume_anomaly(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, rows: int) -> str | None:

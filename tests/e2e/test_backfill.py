@@ -36,7 +36,8 @@ def test_backfill_forward_backward_and_twice_are_identical(simulator, tmp_path, 
     use(tmp_path / "backward")
     _backfill("--reverse")
     sums["backward"] = warehouse_checksums(get_engine())
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert "no scheduler, pools or UI" in err and "docs/production.md, 'History import'" in err, err
     assert sums["forward"]["fact_hazard"][0] > 0 and sums["forward"]["dim_enterprise"][0] > 0
     assert sums["forward"] == sums["backward"], "order must not matter"
     assert sums["forward"] == sums["twice"], "running twice must change nothing"

@@ -3,9 +3,10 @@
 docker-compose.yml's services started natively from the venv (``safety_hub_dev.stack``): Airflow
 on PostgreSQL metadata, CeleryExecutor with the Redis broker, api-server, scheduler,
 dag-processor, triggerer, two Celery workers, the warehouse on PostgreSQL and the agency
-simulator. Every ingest DAG runs for three simulated days through the scheduler (runs created
-through the REST API, one business day after the other, as the daily schedule would), then
-warehouse_build and the reports. The warehouse is then held against the simulator's truth,
+simulator. The hazard ledger's three simulated days come in as a history import: one Airflow
+backfill (``POST /backfills``, the scheduler runs it a day at a time). Every other ingest DAG runs
+for the three days through the scheduler (runs created through the REST API, one business day
+after the other, as the daily schedule would), then warehouse_build and the reports. The warehouse is then held against the simulator's truth,
 and the task instances must have run on both workers. Then a fourth day's 在建项目 file arrives
 half invalid: its run must fail on the quality threshold and the DAG processor must send exactly
 one rolled-up alert to a webhook (a local receiver). Every process is stopped at the end.
@@ -36,6 +37,7 @@ pytestmark = pytest.mark.stack
 PG_HOST, PG_PORT, REDIS_PORT = "127.0.0.1", 5432, 6379
 RUN_TIMEOUT = 1200  # seconds for one business day's ingest runs
 BAD_DAY = DAYS[-1] + dt.timedelta(days=1)
+HISTORY_FEED = "emb_hazard"  # imported through an Airflow backfill (docs/production.md, "History import")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,7 @@ def stack_run():
     from safety_hub_dev.simulator import generate_day, write_day
     from safety_hub.ops.alerts import ALERT_CONN_ID
     from safety_hub_dev.simulator.connections import SPECS  # (registered by the simulator package)
-    from safety_hub_dev.stack import drop_databases, trigger, wait_for_runs
+    from safety_hub_dev.stack import backfill, drop_databases, trigger, wait_for_runs
 
     suffix = os.getpid()
     # its own directory, not pytest's tmp_path: pytest prunes old base temps of concurrent sessions
@@ -71,7 +73,11 @@ def stack_run():
         with running_stack(cfg, progress, schedule=False, extra_env=alert_conn) as stack:
             token = stack.token()
             _wait_for_dags(stack, token)
-            feeds = sorted(load_registry())
+            registry = load_registry()
+            backfill_id, history = backfill(stack, f"ingest_{HISTORY_FEED}", DAYS[0], DAYS[-1], registry[HISTORY_FEED].schedule, token)
+            progress(f"history import: backfill {backfill_id} of ingest_{HISTORY_FEED}, {len(history)} runs")
+            states |= wait_for_runs(stack, history, RUN_TIMEOUT, progress)
+            feeds = sorted(f for f in registry if f != HISTORY_FEED)
             for day in DAYS:  # a business day's runs finish before the next day's start
                 runs = [(f"ingest_{f}", trigger(stack, f"ingest_{f}", logical_date_for(day), {"business_date": day.isoformat()}, token))
                         for f in feeds]
@@ -90,7 +96,7 @@ def stack_run():
             receiver.wait_for(1, timeout=300)
             time.sleep(15)  # a second message would come now
             processes = dict(stack.processes)
-        yield {"cfg": cfg, "truth": truth, "states": states, "instances": instances, "processes": processes,
+        yield {"cfg": cfg, "truth": truth, "states": states, "history": history, "instances": instances, "processes": processes,
                "bad_run": bad, "bad_state": bad_state, "bad_rows": rows, "alerts": list(receiver.received)}
     finally:
         receiver.close()
@@ -143,6 +149,14 @@ def test_every_run_succeeded_through_the_scheduler(stack_run):
     assert set(states.values()) == {"success"}, {k: v for k, v in states.items() if v != "success"}
     runs_per_dag = Counter(dag_id for dag_id, _ in states)
     assert all(n == len(DAYS) for dag_id, n in runs_per_dag.items() if dag_id.startswith("ingest_")), runs_per_dag
+
+
+def test_the_history_import_ran_as_one_airflow_backfill(stack_run):
+    """One backfill run per business day, each a success, through the scheduler."""
+    assert len(stack_run["history"]) == len(DAYS)
+    assert all(stack_run["states"][run] == "success" for run in stack_run["history"])
+    loads = [i for i in stack_run["instances"] if (i["dag_id"], i["dag_run_id"]) in stack_run["history"] and i["task_id"] == "load"]
+    assert len(loads) == len(DAYS) and all(i["state"] == "success" for i in loads), loads
 
 
 def test_no_task_needed_a_retry(stack_run):

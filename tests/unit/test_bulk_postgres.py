@@ -378,3 +378,29 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
         assert conn.execute(sa.text("SHOW work_mem")).scalar_one() == "1GB"
         assert sorted(r[1] for r in conn.execute(sa.text("SELECT k, v FROM fact_wm"))) == ["3", "4"]
     assert seen == [("4MB", "64MB"), (None, "1GB")]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgresql"])
+def test_insert_parquet_round_trips_in_chunks(backend, tmp_path, request):
+    """``insert_parquet`` (the load's quality records): DuckDB reads the file in SQL, PostgreSQL in COPY
+    chunks of ``batch_rows``; either way the rows come back as ``bulk_insert`` of the frame gives them."""
+    engine = request.getfixturevalue("pg_engine") if backend == "postgresql" else sa.create_engine(f"duckdb:///{tmp_path / 'q.duckdb'}")
+    frame, _ = _awkward_frame()
+    if backend == "duckdb":  # sa.Float is DuckDB's 4-byte FLOAT there: values it holds
+        frame["ratio"] = frame["ratio"].clip(-1e30, 1e30)
+    path = tmp_path / "quarantine.parquet"
+    frame.to_parquet(path, index=False, row_group_size=7)
+    frame.iloc[:0].to_parquet(tmp_path / "empty.parquet", index=False)
+    md = sa.MetaData()
+    table, reference = _table(md, f"t_parquet_{backend}"), _table(md, f"t_reference_{backend}")
+    with engine.begin() as conn:
+        md.create_all(conn)
+        assert bulk.insert_parquet(conn, table, path, batch_rows=5) == len(frame)
+        assert bulk.insert_parquet(conn, table, tmp_path / "empty.parquet") == 0
+        bulk_insert(conn, reference, frame)
+        got, want = _read(conn, table), _read(conn, reference)
+        assert len(got) == len(frame) and got == want
+        assert any(v is not None for row in got for v in row[1:-1])  # the values themselves, not only NULLs
+        md.drop_all(conn)
+    if backend == "duckdb":
+        engine.dispose()

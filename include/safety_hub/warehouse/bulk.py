@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -62,6 +63,27 @@ def bulk_insert(conn: sa.Connection, table: sa.Table, data: pd.DataFrame | pa.Ta
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         conn.execute(table.insert(), records)
     return len(data)
+
+
+def insert_parquet(conn: sa.Connection, table: sa.Table, path: Path, batch_rows: int = COPY_CHUNK_ROWS) -> int:
+    """Insert a parquet file's columns that ``table`` has, never holding the file in memory; return the row count.
+
+    DuckDB reads the file itself (``INSERT ... SELECT ... FROM read_parquet``: nothing passes
+    through Python); other engines receive it ``batch_rows`` rows at a time through ``bulk_insert``.
+    """
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    if source.metadata.num_rows == 0:
+        return 0
+    present = set(source.schema_arrow.names)
+    cols = [c for c in table.columns if c.name in present]
+    if conn.dialect.name == "duckdb":
+        col_list = ", ".join(f'"{c.name}"' for c in cols)  # converted to the columns' types as bulk_insert's scan is
+        literal = str(path).replace("'", "''")
+        return conn.execute(sa.text(f'INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM read_parquet(\'{literal}\')')).rowcount
+    return sum(bulk_insert(conn, table, pa.Table.from_batches([batch]))
+               for batch in source.iter_batches(batch_size=batch_rows, columns=[c.name for c in cols]))
 
 
 def _csv_chunks(data: pd.DataFrame | pa.Table, types: list[sa.types.TypeEngine], rows: int | None = None) -> Iterator[pa.Buffer]:
