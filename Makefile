@@ -66,7 +66,7 @@ bench-validate: $(STAMP)  ## validation of 1M hazard rows against a raw DuckDB r
 bench-load: $(STAMP)  ## merge_batch of 2M typed rows against DuckDB read_csv and pandas to_sql (ARGS="--rows 100000 --backends duckdb")
 	$(PY) bench/bench_load.py $(ARGS)
 
-bench-e2e: $(STAMP)  ## a 2M-row CSV file drop through extract, land, validate, load and the build, each stage in a fresh process, vs DuckDB read_csv (ARGS="--rows 10000000 --warm")
+bench-e2e: $(STAMP)  ## a delivery per kind (CSV 2M rows, XLSX 50k, REST 200k, SQL 1M) through extract, land, validate, load and the build, each stage in a fresh process, vs a DuckDB read of the same rows (ARGS="--kinds csv --rows 10000000 --backends duckdb,postgres --warm")
 	$(PY) bench/bench_e2e.py $(ARGS)
 
 bench-city: $(STAMP)  ## a city-profile quarter (62 working days) through land, validate, load and the incremental build, week by week (ARGS="--days 250 --backends duckdb,postgres")

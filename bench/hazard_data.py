@@ -122,3 +122,38 @@ def run_stage(script: Path, args: list[str]) -> dict:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
+
+
+def in_day_window(table, day: dt.date, column: str = "gxsj"):
+    """The rows as a source that windows by update time serves them for ``day``: each ISO update time
+    (``YYYY-MM-DD...``) moved to ``day`` (time of day kept); rows whose update time is not ISO are
+    dropped (no day's window holds them). Used for the REST and SQL deliveries."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table.column(column)
+    iso = pc.fill_null(pc.match_substring_regex(col, r"^\d{4}-\d{2}-\d{2}"), False)
+    table = table.filter(iso)
+    moved = pc.binary_join_element_wise(pa.scalar(day.isoformat()), pc.utf8_slice_codeunits(table.column(column), 10), "")
+    return table.set_column(table.schema.get_field_index(column), column, moved)
+
+
+def pg_database(base_url: str, name: str) -> tuple[str | None, str | None, object]:
+    """Create the scratch database ``name`` on ``base_url``'s server; return (its URL, skip reason, dropper)."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # unreachable server, missing driver, no rights
+        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", lambda: None
+    url = sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, None, drop

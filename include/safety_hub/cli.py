@@ -198,7 +198,8 @@ def _error_text(exc: Exception) -> str:
 
 def cmd_replay(args) -> int:
     """Reprocess landed raw partitions (no call to the agency), then rebuild the warehouse."""
-    from safety_hub.pipeline import landed_days, run_replay
+    from safety_hub.ingest.raw import landed_days
+    from safety_hub.pipeline import run_replay
 
     jobs = [(f, day) for f in _feed_ids(args) for day in ([args.date] if args.date else landed_days(f))]
     return _run_each(jobs, run_replay)
@@ -236,6 +237,35 @@ def _local_environment(agencies: bool = False):
         if server is not None:
             return server
     return None
+
+
+def cmd_catalogue(args) -> int:
+    """The data-item catalogue: docs/catalogue.md from the registry, or a workbook with the measured rates."""
+    from safety_hub.reporting import catalogue
+
+    if args.docs:
+        stale = catalogue.DOC_PATH.read_text(encoding="utf-8") != catalogue.markdown() if catalogue.DOC_PATH.exists() else True
+        if args.check:
+            print(f"{catalogue.DOC_PATH}: {'STALE, run: python -m safety_hub catalogue --docs' if stale else 'up to date'}")
+            return 1 if stale else 0
+        print(f"wrote {catalogue.write_docs()}")
+        return 0
+    found = catalogue.items()
+    if args.out is None:
+        for item in found:
+            print(f"{item.feed_id}\t{item.source}\t{item.label}\t{item.table}.{item.column}\t{item.type}")
+        print(f"{len(found)} data items in {len({i.feed_id for i in found})} feeds", file=sys.stderr)
+        return 0
+    from safety_hub.warehouse.engine import ensure_schema, get_engine
+
+    engine = get_engine()
+    ensure_schema(engine)
+    catalogue.measure(found, engine, days=args.days)
+    dates = [i.as_of for i in found if i.as_of]
+    path = catalogue.write_workbook(found, args.out)
+    print(f"wrote {path}: {len(found)} data items, rates measured for {sum(1 for i in found if i.as_of)}"
+          + (f", data up to {max(dates)}" if dates else " (no landed data)"))
+    return 0
 
 
 def cmd_quarantine(args) -> int:
@@ -563,6 +593,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--end", type=_date, required=True)
     b.add_argument("--reverse", action="store_true", help="newest day first (the result is the same)")
     b.set_defaults(func=cmd_backfill)
+
+    ct = sub.add_parser("catalogue", help="the data-item catalogue (数据项目录): list every data item; --out FILE.xlsx with fill and "
+                        "validity rates measured on the landed data; --docs [--check] regenerates docs/catalogue.md")
+    ct.add_argument("--out", type=Path, default=None, help="write the catalogue with measured rates to this .xlsx")
+    ct.add_argument("--days", type=int, default=7, help="landed business dates the trailing rates average over (default 7)")
+    ct.add_argument("--docs", action="store_true", help="regenerate docs/catalogue.md from the registry")
+    ct.add_argument("--check", action="store_true", help="with --docs: exit 1 when docs/catalogue.md is stale")
+    ct.set_defaults(func=cmd_catalogue)
 
     pl = sub.add_parser("pools", help="create or update the Airflow pools: the warehouse writer (1 slot on DuckDB, "
                         "SAFETY_HUB_WAREHOUSE_WRITER_SLOTS on PostgreSQL) and one extract pool per agency (_agencies.yaml)")

@@ -277,12 +277,6 @@ def run_replay(feed_id: str, day: dt.date, batch_id: str | None = None) -> dict:
     return run_load(feed_id, day, batch_id)
 
 
-def landed_days(feed_id: str) -> list[dt.date]:
-    """Business dates with a raw partition for ``feed_id``."""
-    root = settings.raw_dir() / feed_id
-    return sorted(dt.date.fromisoformat(p.name.removeprefix("dt=")) for p in root.glob("dt=*") if p.is_dir()) if root.exists() else []
-
-
 def table_counts(engine: sa.Engine) -> dict[str, int]:
     """Row count per warehouse table (for the demo summary and checks)."""
     import sqlalchemy as sa

@@ -131,6 +131,29 @@ def test_the_session_cookie_of_the_ui_is_accepted(served):
     assert escape.status_code == 404, "only files of the Data Docs site are served"
 
 
+def test_the_catalogue_lists_every_data_item_with_its_measured_rates(served):
+    from safety_hub.ops.health_page import catalogue_payload
+
+    api = f"{served.server.url}{URL_PREFIX}/api/catalogue"
+    assert httpx.get(api).status_code == 401
+    assert httpx.get(f"{served.server.url}{URL_PREFIX}/catalogue", follow_redirects=False).status_code == 303
+    token = served.server.token()
+    response = httpx.get(api, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    got = response.json()
+    expected = _json_ready(catalogue_payload(read_engine(served.warehouse_url)))  # here, from the same warehouse and raw zone
+    assert got["items"] == expected["items"]
+    assert got["total"] == sum(len(f.columns) for f in load_registry().values()) == len(got["items"])
+    measured = [i for i in got["items"] if i["as_of"]]
+    assert {i["feed_id"] for i in measured} == set(load_registry()), "every feed landed in the session"
+    assert got["as_of"] == max(i["as_of"] for i in measured)
+    assert all(0 <= i["fill_latest"] <= 1 and 0 <= i["valid_latest"] <= 1 for i in measured)
+    assert any(i["fill_latest"] < 1 for i in measured) and any(i["valid_latest"] < 1 for i in measured), "the simulator's blanks and defects"
+    page = httpx.get(f"{served.server.url}{URL_PREFIX}/catalogue", cookies={"_token": token})
+    assert page.status_code == 200 and page.text.count('<tr data-feed="') == got["total"]
+    assert f'{URL_PREFIX}/catalogue' in httpx.get(served.page, cookies={"_token": token}).text, "linked from the health page"
+
+
 # --- in the browser ----------------------------------------------------------------------------
 
 ROWS_JS = """() => Array.from(document.querySelectorAll('#feed-health tbody tr')).map(tr => {

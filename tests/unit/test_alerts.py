@@ -12,7 +12,7 @@ import pytest
 
 from safety_hub.ops import alerts
 from safety_hub.ops.alerts import ALERT_CONN_ID, TaskFailure, run_failure_alert, stale_feeds_alert
-from safety_hub.ops.health import STATUS_OK, STATUS_STALE, FeedHealth, data_as_of
+from safety_hub.ops.health import STATUS_OK, STATUS_STALE, FeedHealth, data_as_of, stale_deadline
 from safety_hub.config.settings import business_tz
 from safety_hub.warehouse.quarantine import QuarantineCounts
 from webhook_receiver import Receiver
@@ -92,10 +92,11 @@ def test_state_keys_of_mapped_instances_are_split_by_the_dags_task_ids():
 def health(feed_id: str, business_date: dt.date | None, limit: float, now: dt.datetime) -> FeedHealth:
     """A feed whose latest business date loaded is ``business_date`` (loaded at 02:00 the next day)."""
     as_of = data_as_of(business_date) if business_date else None
-    stale = as_of is None or now - as_of > dt.timedelta(hours=limit)
+    deadline = stale_deadline(as_of, limit) if as_of else None
+    stale = deadline is None or now > deadline
     loaded_at = dt.datetime.combine(business_date + dt.timedelta(days=1), dt.time(2), tzinfo=CN) if business_date else None
     return FeedHealth(feed_id, STATUS_STALE if stale else STATUS_OK, business_date, as_of, loaded_at, limit, stale, None, False,
-                      10, QuarantineCounts(1, 1, 1), 1.0, 0.9, None)
+                      10, QuarantineCounts(1, 1, 1), 1.0, 0.9, None, stale_since=deadline)
 
 
 def test_a_feed_alerts_in_the_hour_it_goes_stale_and_not_in_the_next():

@@ -121,6 +121,43 @@ def test_check_batch_without_an_engine_follows_the_environment(monkeypatch):
     assert fast.failures == plain.failures and np.any(list(plain.rule_counts.values()))
 
 
+
+def test_the_fast_path_has_gx_hash_no_frame(monkeypatch):
+    """GX fingerprints (hashes every row of) each frame it loads for a batch marker the fast path drops: the fast
+    path turns that off while it runs, and only then (the plain path, and GX after the run, hash as before)."""
+    from great_expectations.execution_engine import pandas_execution_engine as gx_pandas
+
+    from safety_hub.quality.validate import check_batch
+
+    hashed = []
+    original = gx_pandas.hash_pandas_dataframe
+    monkeypatch.setattr(gx_pandas, "hash_pandas_dataframe", lambda df: hashed.append(len(df)) or original(df))
+    threshold = gx_pandas.HASH_THRESHOLD
+    feed = get_feed("emb_hazard")
+    records = pd.DataFrame.from_records(_day().records["emb_hazard"]).astype("string").replace({"": pd.NA})
+    fast = check_batch(feed, records, DAY, engine=Engine(Options(path="fast")))
+    assert hashed == [] and gx_pandas.HASH_THRESHOLD == threshold > 0
+    plain = check_batch(feed, records, DAY, engine=Engine(Options(path="plain")))
+    assert hashed and set(hashed) == {len(records)}, "the plain path fingerprints its whole frame"
+    assert fast.failures == plain.failures and fast.rule_results == plain.rule_results
+
+
+def test_an_engine_keeps_each_suite_of_its_own():
+    """An engine keeps its group suites for the next batches, by what the suite holds: the same engine over
+    two business dates (``not_future`` bound to each) decides each with its own date."""
+    from safety_hub.quality.validate import check_batch
+
+    feed = get_feed("emb_hazard")
+    records = pd.DataFrame.from_records(_day().records["emb_hazard"]).astype("string").replace({"": pd.NA})
+    records.loc[0, "fxrq"] = (DAY + dt.timedelta(days=1)).isoformat()  # found the day after DAY
+    engine = Engine(Options(path="fast"))
+    later = DAY + dt.timedelta(days=2)
+    results = [check_batch(feed, records, day, engine=engine) for day in (DAY, later, DAY)]
+    assert "found_date.not_future" in results[0].failures[0] and "found_date.not_future" not in results[1].failures.get(0, [])
+    assert results[2].failures == results[0].failures and results[2].rule_results == results[0].rule_results
+    fresh = check_batch(feed, records, later, engine=Engine(Options(path="fast")))
+    assert results[1].failures == fresh.failures and results[1].rule_results == fresh.rule_results
+
 def test_rules_sharing_an_id_decide_the_same():
     """A registry rule may reuse an id (another rule's, or one the column types imply): each result
     still goes back to its own expectation."""

@@ -130,6 +130,23 @@ def test_page_marks_stale_rows_and_escapes(tmp_path, monkeypatch):
     assert "<script" not in page, "server-rendered, no script"
 
 
+def test_catalogue_page_lists_every_item_escaped_with_its_rates_and_date(tmp_path, monkeypatch):
+    from safety_hub.ops.health_page import catalogue_payload, render_catalogue
+
+    url = small_warehouse(tmp_path)
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))  # no raw zone: nothing measured, said so
+    payload = catalogue_payload(read_engine(url), now=NOW)
+    assert payload["as_of"] is None and all(i["fill_latest"] is None for i in payload["items"])
+    assert "无已落地数据" in render_catalogue(payload)
+    payload["items"][0].update(label="<script>alert(1)</script>", fill_latest=0.5, valid_latest=1.0, as_of="2026-11-04")
+    payload["as_of"] = "2026-11-04"
+    page = render_catalogue(payload)
+    assert "<script" not in page and "&lt;script&gt;" in page
+    assert page.count('<tr data-feed="') == payload["total"] > 200
+    assert '<td class="num low" data-field="fill_latest">50.0%</td>' in page and '<td class="num" data-field="valid_latest">100.0%</td>' in page
+    assert '数据截至 <b data-field="as_of">2026-11-04</b>' in page
+
+
 def test_reading_health_creates_nothing(tmp_path):
     from safety_hub.warehouse.engine import get_engine
 

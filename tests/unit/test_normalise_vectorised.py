@@ -257,3 +257,31 @@ def test_quarantine_frame_matches_row_by_row(warnings):
     want = _ref_quarantine(check, records, **kw)
     assert list(got.columns[:-1]) == list(want.columns) and got.columns[-1] == "quarantined_at"
     pd.testing.assert_frame_equal(got.drop(columns="quarantined_at"), want, check_exact=True)
+
+
+# Text JSON must escape (quote, backslash, C0 controls) next to text it leaves as written.
+_AWKWARD = ['a"b', "c\\d", None, "\x00x\x1f", "tab\tnl\n\r", "\u2028 \x7f 天\u200b", "😀", "", '\\"', "普通"]
+
+
+@pytest.mark.parametrize("key", [["k"], ["k", "k2"], ["k", "n"], []])
+def test_quarantine_original_values_are_the_json_of_the_delivered_text(key):
+    """The original values (encoded in Arrow for text columns) are ``json.dumps`` of each record's text; the record key
+    joins its columns' text (missing as ``""``) with ``|``; one row per broken rule, in row order."""
+    from safety_hub.quality.validate import BatchCheck, quarantine_frame
+
+    values, reverse = _AWKWARD, _AWKWARD[::-1]
+    records = pd.DataFrame({'x"k': pd.Series(values, dtype="str"), "天\n": pd.Series(reverse, dtype="str")})
+    typed = pd.DataFrame({"k": pd.Series(values, dtype="str"), "k2": pd.Series(reverse, dtype="str"), "n": range(10)})
+    failures = {i: ["r1", "r2"] if i % 3 == 0 else ["r3"] for i in range(10) if i != 4}
+    check = BatchCheck("f", 10, typed, failures)
+    frame = quarantine_frame(check, records, batch_id="b", business_date=dt.date(2026, 11, 3), raw_file="f", key=key,
+                             descriptions={"r1": "规则一"})
+    rows = [i for i in sorted(failures) for _ in failures[i]]
+    assert frame["original_values"].tolist() == [json.dumps({'x"k': values[i], "天\n": reverse[i]}, ensure_ascii=False) for i in rows]
+    assert [json.loads(v)['x"k'] for v in frame["original_values"]] == [values[i] for i in rows]
+    texts = {"k": values, "k2": reverse, "n": [str(i) for i in range(10)]}
+    assert frame["record_key"].tolist() == ["|".join("" if texts[k][i] is None else texts[k][i] for k in key) for i in rows]
+    assert frame["rule_id"].tolist() == [r for i in sorted(failures) for r in failures[i]]
+    assert frame["rule_description"].tolist() == [{"r1": "规则一"}.get(r, r) for r in frame["rule_id"]]
+    assert frame["row_number"].tolist() == [i + 1 for i in rows]
+    assert frame["record_key"].dtype == frame["original_values"].dtype == pd.Series(["x"]).dtype

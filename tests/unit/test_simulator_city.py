@@ -19,7 +19,7 @@ from safety_hub_dev.simulator.datasets import emb
 from safety_hub_dev.simulator.generate import DEFAULT_SEED
 from safety_hub_dev.simulator.profile import _LEDGERS, TARGETS, PeriodFigures, _identity, _valid_rows, day_figures, get_profile
 from safety_hub_dev.simulator.spec import SPECS
-from safety_hub_dev.simulator.workdays import business_days, is_business_day
+from safety_hub.domain.workdays import business_days, is_business_day
 
 YEAR = 2026
 CITY = get_profile("city")

@@ -289,7 +289,7 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, pro
     profile = get_profile(profile)
     if profile is None:
         return _generate_day(day, seed, scale, SPECS, enterprise_pool(seed))
-    from safety_hub_dev.simulator.workdays import holiday_name, is_business_day
+    from safety_hub.domain.workdays import holiday_name, is_business_day
 
     if not is_business_day(day):  # weekends and statutory holidays: no agency delivers
         return DayData(day=day, seed=seed, truth={"date": day.isoformat(), "seed": seed, "profile": profile.name,

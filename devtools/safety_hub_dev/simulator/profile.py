@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 from safety_hub_dev.simulator.spec import DatasetSpec
-from safety_hub_dev.simulator.workdays import business_days, holiday_name, is_business_day, previous_business_day
+from safety_hub.domain.workdays import business_days, holiday_name, is_business_day, previous_business_day
 
 # The annual figures of the city (a year of the work this project's pipeline serves).
 TARGETS: dict[str, float] = {

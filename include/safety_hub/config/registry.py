@@ -192,8 +192,11 @@ class Validation(_Strict):
     # Volume anomaly: rows delivered outside median * (1 ± volume_band) of the trailing runs warn.
     volume_band: float = Field(default=0.5, gt=0)
     volume_window: int = Field(default=7, ge=2)
-    # Freshness: no successful load for longer than this (hours) reports the feed stale.
+    # Freshness: no successful load for longer than this (hours) reports the feed stale. On
+    # ``working_days`` (agencies deliver on statutory working days) only hours of working days
+    # count, so a weekend or a holiday makes no feed stale; ``every_day`` counts every hour.
     fresh_within_hours: float = Field(default=36, gt=0)
+    fresh_calendar: Literal["working_days", "every_day"] = "working_days"
 
     def severity(self, rule_id: str) -> str:
         """A registry rule's severity; for a rule implied by a column type, error unless in ``IMPLIED_WARNINGS``."""

@@ -30,6 +30,12 @@ def partition_dir(feed_id: str, day: dt.date) -> Path:
     return settings.raw_dir() / feed_id / f"dt={day.isoformat()}"
 
 
+def landed_days(feed_id: str) -> list[dt.date]:
+    """Business dates with a raw partition for ``feed_id``."""
+    root = settings.raw_dir() / feed_id
+    return sorted(dt.date.fromisoformat(p.name.removeprefix("dt=")) for p in root.glob("dt=*") if p.is_dir()) if root.exists() else []
+
+
 def pending_dir(feed_id: str, day: dt.date) -> Path:
     """A new delivery's bytes, until parsing accepts them into the partition (or refuses them)."""
     return settings.raw_dir() / feed_id / f".pending-dt={day.isoformat()}"

@@ -81,10 +81,7 @@ class FeedHealth:
     volume_note: str | None
     recent_runs: list[LoadRun] = field(default_factory=list)  # newest first, at most RECENT_RUNS
 
-    @property
-    def stale_since(self) -> dt.datetime | None:
-        """When the feed went (or goes) stale: its data's as-of time + its freshness limit (None: never loaded)."""
-        return self.data_as_of + dt.timedelta(hours=self.fresh_within_hours) if self.data_as_of else None
+    stale_since: dt.datetime | None = None  # when it went (or goes) stale: ``stale_deadline`` of its data (None: never loaded)
 
     @property
     def status_text(self) -> str:
@@ -98,6 +95,32 @@ def _utc(value: dt.datetime) -> dt.datetime:
 def data_as_of(business_date: dt.date) -> dt.datetime:
     """The moment the data of ``business_date`` are complete: the end of that day in Beijing, in UTC."""
     return dt.datetime.combine(business_date + dt.timedelta(days=1), dt.time(), tzinfo=business_tz()).astimezone(dt.timezone.utc)
+
+
+_UNCOVERED_WARNED: set[int] = set()
+
+
+def stale_deadline(as_of: dt.datetime, hours: float, calendar: str = "working_days") -> dt.datetime:
+    """The moment data complete at ``as_of`` become stale: ``hours`` later, counting on ``working_days``
+    only the hours of statutory working days (Beijing; ``domain.workdays``), so a weekend or a holiday
+    adds its length. A year the calendar does not carry counts Monday to Friday (logged)."""
+    from safety_hub.domain.workdays import covered, is_working_day_or_weekday
+
+    if calendar == "every_day":
+        return as_of + dt.timedelta(hours=hours)
+    tz = business_tz()
+    t, left = as_of.astimezone(tz), dt.timedelta(hours=hours)
+    while True:
+        day = t.date()
+        if not covered(day.year) and day.year not in _UNCOVERED_WARNED:
+            _UNCOVERED_WARNED.add(day.year)
+            log.warning("no statutory working-day calendar for %d: freshness counts Monday to Friday (upgrade chinese-calendar)", day.year)
+        midnight = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=tz)
+        if is_working_day_or_weekday(day):
+            if left <= midnight - t:
+                return (t + left).astimezone(dt.timezone.utc)
+            left -= midnight - t
+        t = midnight
 
 
 def feed_health(engine: sa.Engine, now: dt.datetime | None = None, runs: dict[str, LastRun] | None = None) -> list[FeedHealth]:
@@ -140,7 +163,8 @@ def feed_health(engine: sa.Engine, now: dt.datetime | None = None, runs: dict[st
             last = loads[0] if loads else None
             as_of = data_as_of(newest_day) if newest_day else None
             limit = feed.validation.fresh_within_hours
-            stale = as_of is None or now - as_of > dt.timedelta(hours=limit)
+            deadline = stale_deadline(as_of, limit, feed.validation.fresh_calendar) if as_of else None
+            stale = deadline is None or now > deadline
             run = (runs or {}).get(f"ingest_{feed.feed_id}")
             status = STATUS_FAILED if run is not None and run.state == "failed" else STATUS_STALE if stale else STATUS_OK
             out.append(FeedHealth(
@@ -151,6 +175,7 @@ def feed_health(engine: sa.Engine, now: dt.datetime | None = None, runs: dict[st
                 (last[2] / last[3] if last[3] else None) if last else None,
                 last[4] if last else None,
                 [LoadRun(r[0], _utc(r[1]), r[2], quarantined.get((feed.feed_id, r[0]), QuarantineCounts()).rows) for r in loads],
+                deadline,
             ))
     return out
 

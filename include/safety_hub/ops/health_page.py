@@ -12,6 +12,9 @@ only serves and renders it:
   (``warehouse.quarantine``), 规则通过率 and 行入库率, links to the DAG and its Data Docs;
   times in Beijing time, the zone named;
 * ``GET /feed-health/api/feeds`` the same as JSON;
+* ``GET /feed-health/catalogue``  the data-item catalogue (数据项目录, ``reporting.catalogue``): every
+  data item of every feed with its fill and validity rates, latest and trailing, and the date they
+  run to; ``GET /feed-health/api/catalogue`` the same as JSON;
 * ``GET /feed-health/data-docs/…`` the Great Expectations Data Docs site (``reports/data_docs``),
   isolated: its pages quote agency values, so every response under it (errors included)
   carries ``DATA_DOCS_HEADERS``, a Content-Security-Policy ``sandbox`` without
@@ -93,6 +96,18 @@ def health_payload(engine=None, now: dt.datetime | None = None, runs: dict | Non
             "stale": [f["feed_id"] for f in feeds if f["stale"]], "feeds": feeds}
 
 
+def catalogue_payload(engine=None, now: dt.datetime | None = None, days: int = 7) -> dict:
+    """The data-item catalogue with its measured rates (``catalogue.measure``) as JSON-ready data."""
+    from safety_hub.ops.health import read_engine
+    from safety_hub.reporting.catalogue import items, measure
+
+    found = measure(items(), engine or read_engine(), days=days)
+    dates = [i.as_of for i in found if i.as_of]
+    return {"generated_at": now or dt.datetime.now(dt.timezone.utc), "days": days, "total": len(found),
+            "feeds": len({i.feed_id for i in found}), "as_of": max(dates) if dates else None,
+            "items": [i.as_dict() for i in found]}
+
+
 def _json_ready(value):
     """Dates and times as ISO 8601 strings."""
     if isinstance(value, dict):
@@ -140,6 +155,14 @@ def render_page(payload: dict, airflow_base: str = "") -> str:
     )
 
 
+def render_catalogue(payload: dict) -> str:
+    """The catalogue page for ``catalogue_payload(...)`` (template ``data_catalogue.html``)."""
+    from safety_hub.reporting.catalogue import HEADERS
+    from safety_hub.reporting.rendering import render
+
+    return render("data_catalogue.html", payload=payload, headers=HEADERS, prefix=URL_PREFIX, time=_time, rate=_rate)
+
+
 def render_unavailable(error: str) -> str:
     """The page served while the warehouse cannot be read (template ``feed_health_unavailable.html``)."""
     from safety_hub.reporting.rendering import render
@@ -177,9 +200,9 @@ def create_app():
         except HTTPException:
             return None
 
-    def payload_or_error():
+    def payload_or_error(make=health_payload):
         try:
-            return health_payload(), None
+            return make(), None
         except Exception as exc:  # a DuckDB file locked by a writing task, a database down
             log.warning("feed health unavailable: %s", exc)
             return None, str(exc).splitlines()[0][:300]
@@ -199,6 +222,22 @@ def create_app():
         if payload is None:
             return HTMLResponse(render_unavailable(error), status_code=503)
         return HTMLResponse(render_page(payload, airflow_base=API_ROOT_PATH))
+
+    @app.get("/api/catalogue", dependencies=authenticated)
+    def catalogue_json():
+        payload, error = payload_or_error(catalogue_payload)
+        if payload is None:
+            return JSONResponse({"detail": f"warehouse unavailable: {error}"}, status_code=503)
+        return _json_ready(payload)
+
+    @app.get("/catalogue", response_class=HTMLResponse)
+    def catalogue_page(request: Request, user=Depends(user_or_none)):
+        if user is None:
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+        payload, error = payload_or_error(catalogue_payload)
+        if payload is None:
+            return HTMLResponse(render_unavailable(error), status_code=503)
+        return HTMLResponse(render_catalogue(payload))
 
     @app.get("/data-docs/{path:path}", dependencies=authenticated)
     def data_docs(path: str):

@@ -154,6 +154,108 @@ def _texts(col: pd.Series) -> list[str | None]:
     return [None if m else str(v) for v, m in zip(col.to_numpy(dtype=object), missing)]
 
 
+# What ``json.dumps(text, ensure_ascii=False)`` escapes besides ``\\`` and ``"``: the C0 controls.
+_JSON_CONTROL = r"[\x00-\x1f]"
+
+
+def _arrow_text(col: pd.Series, positions: np.ndarray):
+    """The values at ``positions`` of an Arrow-backed text column, as one Arrow ``large_string`` array."""
+    import pyarrow as pa
+
+    values = pa.array(col.array).take(pa.array(positions, pa.int64()))
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    return values.cast(pa.large_string()) if values.type != pa.large_string() else values
+
+
+def _json_texts(values):
+    """``json.dumps(v, ensure_ascii=False)`` of each value of an Arrow text array (``null`` where missing), as Arrow text.
+
+    Backslash and quote are escaped in Arrow; the rare values holding a control character
+    go through ``json.dumps`` itself.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    escaped = pc.replace_substring(pc.replace_substring(values, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.binary_join_element_wise(pa.scalar('"', text), escaped, pa.scalar('"', text), pa.scalar("", text))
+    control = pc.fill_null(pc.match_substring_regex(values, _JSON_CONTROL), False)
+    if pc.any(control).as_py():
+        at = np.flatnonzero(control.to_numpy(zero_copy_only=False))
+        fixed = pa.array([json.dumps(v, ensure_ascii=False) for v in values.take(pa.array(at)).to_pylist()], text)
+        quoted = pc.replace_with_mask(quoted, control, fixed)
+    return pc.fill_null(quoted, pa.scalar("null", text))
+
+
+def _json_objects(columns: dict[str, object], n: int):
+    """``json.dumps(dict(zip(names, values)), ensure_ascii=False)`` per row of Arrow text columns, as Arrow text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.large_string()
+    if not columns:
+        return pa.array(["{}"] * n, text)
+    parts: list = []
+    for i, (name, values) in enumerate(columns.items()):
+        prefix = ("{" if i == 0 else ", ") + json.dumps(name, ensure_ascii=False) + ": "
+        parts += [pa.scalar(prefix, text), _json_texts(values)]
+    parts.append(pa.scalar("}", text))
+    return pc.binary_join_element_wise(*parts, pa.scalar("", text))
+
+
+def _original_values(records: pd.DataFrame, positions: np.ndarray) -> list[str] | object:
+    """The original values of the records at ``positions`` as JSON objects (column: text or null).
+
+    Arrow-backed text columns (the landed records) are encoded in Arrow, whole columns at
+    once; any other frame value by value (``str`` of each), as the scalar build always did.
+    """
+    import pyarrow as pa
+
+    from safety_hub.quality.normalise import _is_arrow_text
+
+    names = list(records.columns)
+    if len(set(names)) == len(names) and all(_is_arrow_text(records[c]) for c in names):
+        return _json_objects({c: _arrow_text(records[c], positions) for c in names}, len(positions))
+    if all(pd.api.types.is_string_dtype(t) or t == object for t in records.dtypes):
+        # Whole columns at once (the landed records are text): the same values as records.iloc[idx].
+        picked = records.iloc[positions]
+        texts = [_texts(picked.iloc[:, i]) for i in range(picked.shape[1])]
+        return [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in zip(*texts)] if names else ["{}"] * len(positions)
+    # mixed dtypes: a row through iloc upcasts like the scalar path always did
+    return [json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in records.iloc[idx].items()}, ensure_ascii=False) for idx in positions]
+
+
+def _record_keys(typed: pd.DataFrame, key: list[str], positions: np.ndarray):
+    """Each record's key (its key columns as text, missing as ``""``, joined by ``|``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from safety_hub.quality.normalise import _is_arrow_text
+
+    if not key:
+        return [""] * len(positions)
+    if all(_is_arrow_text(typed[k]) for k in key):
+        text = pa.large_string()
+        parts = [pc.fill_null(_arrow_text(typed[k], positions), pa.scalar("", text)) for k in key]
+        return parts[0] if len(parts) == 1 else pc.binary_join_element_wise(*parts, pa.scalar("|", text))
+    key_texts = [_texts(typed[k].iloc[positions]) for k in key]
+    return ["|".join("" if v is None else v for v in parts) for parts in zip(*key_texts)]
+
+
+def _repeated(values, counts) -> pd.Series:
+    """``values`` (a list of text or an Arrow text array), each repeated ``counts[i]`` times, as a pandas text column
+    (the dtype pandas gives a list of text)."""
+    import pyarrow as pa
+
+    if not isinstance(values, (pa.Array, pa.ChunkedArray)):
+        values = pa.array(values, pa.large_string())
+    counts = np.asarray(counts, dtype=np.int64)
+    if not (counts == 1).all():
+        values = values.take(pa.array(np.repeat(np.arange(len(counts), dtype=np.int64), counts)))
+    return values.to_pandas()
+
+
 _QUARANTINE_COLUMNS = ["feed_id", "batch_id", "business_date", "raw_file", "row_number", "record_key", "rule_id", "rule_description",
                        "original_values", "quarantined_at"]
 
@@ -198,31 +300,23 @@ def _record_quarantine(check: BatchCheck, records: pd.DataFrame, *, batch_id: st
     broken = sorted((check.flags if warnings else check.failures).items())
     if not broken:
         return pd.DataFrame([], columns=columns)
-    positions = [idx for idx, _ in broken]
-    if all(pd.api.types.is_string_dtype(t) or t == object for t in records.dtypes):
-        # Whole columns at once (the landed records are text): the same values as records.iloc[idx].
-        picked = records.iloc[positions]
-        texts = [_texts(picked.iloc[:, i]) for i in range(picked.shape[1])]
-        names = list(picked.columns)
-        originals = [json.dumps(dict(zip(names, row)), ensure_ascii=False) for row in zip(*texts)] if names else ["{}"] * len(positions)
-    else:  # mixed dtypes: a row through iloc upcasts like the scalar path always did
-        originals = [json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in records.iloc[idx].items()}, ensure_ascii=False) for idx in positions]
-    key_texts = [_texts(check.typed[k].iloc[positions]) for k in key]
-    record_keys = ["|".join("" if v is None else v for v in parts) for parts in zip(*key_texts)] if key else [""] * len(positions)
-    counts = [len(rules) for _, rules in broken]
+    positions = np.fromiter((idx for idx, _ in broken), dtype=np.int64, count=len(broken))
+    counts = np.fromiter((len(rules) for _, rules in broken), dtype=np.int64, count=len(broken))
     rules = [rule for _, rs in broken for rule in rs]
     if not rules:
         return pd.DataFrame([], columns=columns)
+    originals = _original_values(records, positions)
+    record_keys = _record_keys(check.typed, key, positions)
     frame = pd.DataFrame({
-        "feed_id": [check.feed_id] * len(rules),
-        "batch_id": [batch_id] * len(rules),
+        "feed_id": _repeated([check.feed_id], [len(rules)]),
+        "batch_id": _repeated([batch_id], [len(rules)]),
         "business_date": [business_date] * len(rules),
-        "raw_file": [raw_file] * len(rules),
-        "row_number": np.repeat(np.asarray(rows)[positions] if rows is not None else np.asarray(positions, dtype=np.int64) + 1, counts).tolist(),
-        "record_key": [k for k, n in zip(record_keys, counts) for _ in range(n)],
-        "rule_id": rules,
-        "rule_description": [descriptions.get(rule, rule) for rule in rules],
-        "original_values": [o for o, n in zip(originals, counts) for _ in range(n)],
+        "raw_file": _repeated([raw_file], [len(rules)]),
+        "row_number": np.repeat(np.asarray(rows)[positions] if rows is not None else positions + 1, counts).astype(np.int64, copy=False),
+        "record_key": _repeated(record_keys, counts),
+        "rule_id": _repeated(rules, np.ones(len(rules), dtype=np.int64)),
+        "rule_description": _repeated([descriptions.get(rule, rule) for rule in rules], np.ones(len(rules), dtype=np.int64)),
+        "original_values": _repeated(originals, counts),
         "quarantined_at": [now] * len(rules),
     }, columns=columns)
     return frame

@@ -168,7 +168,7 @@ def close_due(key: str, delivered_on: dt.date) -> dt.date | None:
 
 def closes_today(key: str, delivered_on: dt.date, day: dt.date) -> dt.date | None:
     """The closing day of ``key`` when today's delivery is the one that reports it (the first working day on or after it)."""
-    from safety_hub_dev.simulator.workdays import previous_business_day
+    from safety_hub.domain.workdays import previous_business_day
 
     due = close_due(key, delivered_on)
     if due is None or due > day or due <= previous_business_day(day):

@@ -450,7 +450,7 @@ def _issued_on(pool: list[Enterprise], n: int, day: dt.date) -> list[_Policy]:
     _book(pool, n)
     days = [day]
     if knob("insurance_catch_up", False):
-        from safety_hub_dev.simulator.workdays import previous_business_day
+        from safety_hub.domain.workdays import previous_business_day
 
         before = previous_business_day(day)
         days = [before + dt.timedelta(days=i) for i in range(1, (day - before).days + 1)]

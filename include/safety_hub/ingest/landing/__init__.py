@@ -147,9 +147,9 @@ def land_records(feed: Feed, day: dt.date) -> dict:
         landed = _land_streamed(feed, part, sidecar) if _streamable(feed, sidecar) else None
         if landed is None:
             parsed = parse_files(feed, read_raw_files(part), expected_rows=sidecar.get("expected_rows"))
-            _write_atomic(part / RECORDS, parsed.frame.assign(**{ROW: parsed.rows}))
+            _, watermark = _write_records(feed, part / RECORDS, [parsed.frame.assign(**{ROW: parsed.rows})])
             _write_atomic(part / REJECTS, accounting.rejects_frame(parsed.rejects))
-            landed = _Landed(list(parsed.frame.columns), parsed.files, parsed.records, _watermark(feed, parsed.frame))
+            landed = _Landed(list(parsed.frame.columns), parsed.files, parsed.records, watermark)
     except FeedError as exc:
         log.error("%s", exc.detail)
         if part == pending:  # the new delivery is kept aside; the day's accepted partition stays as it was
@@ -234,47 +234,69 @@ def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = 
 
 def _land_streamed(feed: Feed, part: Path, sidecar: dict) -> _Landed | None:
     """Write ``records.parquet`` piece by piece from the partition's one CSV file (None: read it whole)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     name = sidecar["files"][0]["name"]
-    tmp = part / f".{RECORDS}.{uuid.uuid4().hex[:8]}"
-    writer, records, watermark, columns = None, 0, None, None
-    pieces = stream_records(feed, name, part / name)
-    try:
-        while True:
-            try:
-                frame = next(pieces)
-            except StopIteration as done:
-                count, rejects = done.value
-                break
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if writer is None:
-                columns = [c for c in frame.columns if c != ROW]
-                writer = pq.ParquetWriter(tmp, table.schema)
-            writer.write_table(table.cast(writer.schema, safe=False) if not table.schema.equals(writer.schema, check_metadata=False) else table)
-            records += len(frame)
-            watermark = _watermark(feed, frame, watermark)
-        if writer is None:  # no piece at all (cannot happen for a file with a header)
-            return None
-        writer.close()
-        writer = None
-        total = records + len(rejects)
-        expected = sidecar.get("expected_rows")
+    done: dict = {}
+
+    def announced(records: int) -> None:  # checked before records.parquet is put in place
+        count, rejects = done["value"]
+        expected, total = sidecar.get("expected_rows"), records + len(rejects)
         if expected is not None and expected != total:
             raise FeedError(feed.feed_id, name, f"the delivery announces {expected} rows and holds {total} "
                             "(parsed + rejected); incomplete or truncated delivery, deliver it again")
-        tmp.replace(part / RECORDS)
+
+    try:
+        written = _write_records(feed, part / RECORDS, _returning(stream_records(feed, name, part / name), done), check=announced)
     except Unstreamable as why:
         log.info("feed %s: %s read whole (%s)", feed.feed_id, name, why)
         return None
+    if written is None:  # no piece at all (cannot happen for a file with a header)
+        return None
+    (records, columns), watermark = written
+    count, rejects = done["value"]
+    _write_atomic(part / REJECTS, accounting.rejects_frame(rejects))
+    count.parsed, count.rejected = records, len(rejects)
+    return _Landed(columns, [count], records + len(rejects), watermark)
+
+
+def _returning(generator, into: dict):
+    """``generator``'s items; its return value goes to ``into["value"]`` once it is exhausted."""
+    into["value"] = yield from generator
+
+
+def _write_records(feed: Feed, path: Path, frames, check=None):
+    """Write record frames (each with ``ROW``) as one parquet file, one row group or more per frame, put in
+    place atomically once ``check(records)`` passes; ((records, columns), watermark), or None without a frame.
+
+    Both ways a delivery is landed (streamed piece by piece, or parsed whole) write through here.
+    No column statistics are written: nothing filters ``records.parquet`` by them, and for text
+    columns they cost about a quarter of the write.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    writer, records, watermark, columns = None, 0, None, None
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                columns = [c for c in frame.columns if c != ROW]
+                writer = pq.ParquetWriter(tmp, table.schema, write_statistics=False)
+            writer.write_table(table.cast(writer.schema, safe=False) if not table.schema.equals(writer.schema, check_metadata=False) else table)
+            records += len(frame)
+            watermark = _watermark(feed, frame, watermark)
+        if writer is None:
+            return None
+        writer.close()
+        writer = None
+        if check is not None:
+            check(records)
+        tmp.replace(path)
     finally:
         if writer is not None:
             writer.close()
         tmp.unlink(missing_ok=True)
-    _write_atomic(part / REJECTS, accounting.rejects_frame(rejects))
-    count.parsed, count.rejected = records, len(rejects)
-    return _Landed(columns, [count], total, watermark)
+    return (records, columns), watermark
 
 
 def _write_atomic(path: Path, frame: pd.DataFrame) -> None:

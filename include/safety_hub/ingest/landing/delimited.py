@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,15 +46,21 @@ def _truncated(exc: UnicodeDecodeError, size: int) -> bool:
 
 def _decode_error(data: bytes, encoding: str) -> UnicodeDecodeError | None:
     """The first decode error of ``data`` in ``encoding``, read in chunks (no whole-file copy)."""
+    return _first_decode_error((data[pos : pos + _CHUNK] for pos in range(0, len(data), _CHUNK)), encoding)
+
+
+def _first_decode_error(blocks: Iterable[bytes], encoding: str) -> UnicodeDecodeError | None:
+    """The first decode error of the bytes ``blocks`` hold, one after the other, in ``encoding``; its
+    positions are offsets in all of them (a file's bytes: ``_utf8_state``, or one buffer's: ``_decode_error``)."""
     decoder = codecs.getincrementaldecoder(encoding)()
     pos = 0
     try:
-        for pos in range(0, len(data), _CHUNK):
-            decoder.decode(data[pos : pos + _CHUNK], final=pos + _CHUNK >= len(data))
-        if not data:
-            decoder.decode(b"", final=True)
+        for block in blocks:
+            decoder.decode(block)
+            pos += len(block)
+        decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        # Positions are relative to the chunk (and any bytes the decoder held back from the last one).
+        # Positions are relative to the block (and any bytes the decoder held back from the one before).
         held = len(decoder.getstate()[0]) if hasattr(decoder, "getstate") else 0
         exc.start += pos - held
         exc.end += pos - held
@@ -437,38 +444,68 @@ class Unstreamable(Exception):
 
 def _raw_pieces(path: Path, size: int) -> Iterator[tuple[bytes, bool]]:
     """(whole lines of about ``size`` bytes, whether it is the file's last piece). The first piece
-    holds at least the lines the header is searched in. Each byte is copied once into its piece."""
-    with open(path, "rb") as fh:
-        carry, pending, first = b"", None, True
-        while block := fh.read(size):
-            cut = block.rfind(b"\n") + 1
-            if not cut or (first and (carry + block).count(b"\n") <= HEADER_SEARCH_LINES):  # read on
-                carry += block
-                continue
-            if pending is not None:
-                yield pending, False
-            pending, carry, first = carry + block[:cut], block[cut:], False
-        if carry:
-            if pending is not None:
-                yield pending, False
-            pending = carry
-        yield (pending if pending is not None else b""), True
+    holds at least the lines the header is searched in.
+
+    Each piece is read once, straight into its own buffer (``os.pread`` of the bytes between two
+    line ends found beforehand: a small look-ahead read at the piece's end), so no byte is copied
+    again to join a piece's lines, and the last piece is known without reading ahead.
+    """
+    with open(path, "rb", buffering=0) as fh:
+        fd = fh.fileno()
+        total = os.fstat(fd).st_size
+        if total == 0:
+            yield b"", True
+            return
+        pos = 0
+        end = _line_end_after(fd, total, 0, HEADER_SEARCH_LINES + 1)  # the header search's lines, whole
+        while pos < total:
+            end = max(end, _line_end_after(fd, total, pos + size - 1, 1))
+            yield _pread(fd, pos, end - pos), end >= total
+            pos = end
+
+
+def _line_end_after(fd: int, total: int, offset: int, lines: int) -> int:
+    """The offset just after the ``lines``-th newline at or after ``offset`` (the file's end if there are fewer)."""
+    window = 1 << 16
+    while offset < total:
+        block = os.pread(fd, window, offset)
+        if not block:
+            break
+        start = 0
+        while lines and (nl := block.find(b"\n", start)) >= 0:
+            lines -= 1
+            start = nl + 1
+        if not lines:
+            return offset + start
+        offset += len(block)
+        window = min(window * 4, 1 << 24)  # a very long line: look further at a time
+    return total
+
+
+def _pread(fd: int, offset: int, n: int) -> bytes:
+    data = os.pread(fd, n, offset)
+    if len(data) < n:  # a short read (never seen for a regular file): complete it
+        parts = [data]
+        while n > (got := sum(map(len, parts))):
+            more = os.pread(fd, n - got, offset + got)
+            if not more:
+                raise OSError(f"{n - got} bytes missing at offset {offset + got}: the file shrank while it was read")
+            parts.append(more)
+        data = b"".join(parts)
+    return data
 
 
 def _utf8_state(path: Path) -> str:
     """"ok", "truncated" (every byte decodes but the file ends inside a character) or "invalid": the file as UTF-8."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
+    def blocks():
         with open(path, "rb") as fh:
             while block := fh.read(_CHUNK):
-                decoder.decode(block)
-    except UnicodeDecodeError:
-        return "invalid"
-    try:
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return "truncated"
-    return "ok"
+                yield block
+
+    error = _first_decode_error(blocks(), "utf-8")
+    if error is None:
+        return "ok"
+    return "truncated" if _truncated(error, path.stat().st_size) else "invalid"
 
 
 def _trailer_candidate(line: bytes) -> bool:

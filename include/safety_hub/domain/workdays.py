@@ -1,8 +1,11 @@
 """The Chinese statutory working-day calendar (国务院办公厅 holiday arrangements): weekends and
-statutory holidays have no deliveries, make-up working days (调休上班, a Saturday or Sunday) have.
+statutory holidays are not working days, make-up working days (调休上班, a Saturday or Sunday) are.
+Agencies deliver on working days (the simulator's calendar), and feed freshness counts working
+days only (``ops/health.py``: no stale alarm over a holiday).
 
 From the maintained ``chinese-calendar`` package, which carries each year once the State Council
-has announced it; a date of a year it does not carry yet is refused (no guessing of holidays).
+has announced it. ``is_business_day`` refuses a date of a year it does not carry yet (no guessing
+of holidays); ``is_working_day_or_weekday`` answers Monday to Friday there and says so (``covered``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,23 @@ def is_business_day(day: dt.date) -> bool:
     except NotImplementedError as exc:  # a year the package does not carry yet
         raise ValueError(f"{day}: no statutory working-day calendar for {day.year} ({exc}); "
                          "upgrade chinese-calendar (make lock) once the State Council has announced the year") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def covered(year: int) -> bool:
+    """Whether the calendar carries ``year``'s holiday arrangements."""
+    import chinese_calendar
+
+    try:
+        chinese_calendar.is_workday(dt.date(year, 1, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def is_working_day_or_weekday(day: dt.date) -> bool:
+    """``is_business_day`` where the calendar carries the year, else Monday to Friday (``covered`` tells which)."""
+    return is_business_day(day) if covered(day.year) else day.weekday() < 5
 
 
 def holiday_name(day: dt.date) -> str | None:
