@@ -71,7 +71,7 @@ CHECKED = ("hazards_found", "hazards_closed", "dynamic_rectification_rate", "lis
 
 
 def working_days(start: dt.date, n: int) -> list[dt.date]:
-    from safety_hub_dev.simulator.workdays import is_business_day
+    from safety_hub.domain.workdays import is_business_day
 
     days, day = [], start
     while len(days) < n:
