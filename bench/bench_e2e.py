@@ -129,6 +129,8 @@ def prepare(work: Path, kind: str = "csv", page_size: int = 1000) -> None:
     path = work / "feeds" / f"{FEED_ID}.yaml"
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     spec["delivery"] = delivery(kind, page_size)
+    # A 10M-row CSV drop is ~3 GB: over the default limits.max_file_mb (2048), so the feed raises its limits, as the README shows.
+    spec["limits"] = {**(spec.get("limits") or {}), "max_file_mb": 16384, "max_rows": 30_000_000}
     path.write_text(yaml.safe_dump(spec, allow_unicode=True, sort_keys=False), encoding="utf-8")
     for name in ("home", "drop", "airflow", "source"):
         (work / name).mkdir(parents=True, exist_ok=True)

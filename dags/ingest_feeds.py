@@ -24,7 +24,8 @@ DOC = """
 * Agency: **{agency}**; delivery: `{kind}` via connection `{conn_id}`.
 * Runs at `{schedule}` ({tz}) for the previous business day; set the `business_date`
   param to (re)ingest any day. Re-running a day replaces that day.
-* Raw: `data/raw/{feed_id}/dt=<date>/`; rejected rows: table `quarantine`;
+* Raw: `data/raw/{feed_id}/dt=<date>/`; rejected rows: table `quarantine`, and returned to the
+  agency as a 退回清单 workbook in its outbox (task `return_rejections`, also after a failed validate);
   loaded rows: table `{table}`; one row per run in `load_audit`.
 * Lineage: every task reports its datasets to OpenLineage (`safety_hub/ops/lineage.py`).
 * The load's Asset event (`{table}`) carries the business dates it touched in its `extra`
@@ -116,6 +117,25 @@ def build_ingest_dag(feed, agency_name: str):
             context["outlet_events"][fact_asset].extra = {TOUCHED_KEY: result["business_dates"]}
             return result
 
+        @task(retries=0, trigger_rule="all_done")
+        def return_rejections(**context) -> dict:
+            """The batch's 退回清单 to its agency's outbox, announced on the alerts connection (also after a failed validate)."""
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            from safety_hub.config.registry import agencies
+            from safety_hub.domain.errors import FeedError
+            from safety_hub.ops.alerts import deliver, returned_rows_alert
+            from safety_hub.pipeline import run_returns
+
+            day = business_date(context)
+            try:
+                result = run_returns(feed_id, day, context["run_id"])
+            except FeedError as exc:  # land or validate did not stage this batch
+                raise AirflowSkipException(str(exc)) from None
+            if result["path"]:
+                deliver(returned_rows_alert(feed.title, agencies()[feed.agency].name, day, context["run_id"], result))
+            return result
+
         extracted = extract()
         if wait is not None:
             # Wait for the delivery (a complete file) without holding a worker slot between pokes.
@@ -124,7 +144,9 @@ def build_ingest_dag(feed, agency_name: str):
                 return wait.ready(feed, business_date(context))
 
             wait_for_delivery() >> extracted
-        load(validate(land(extracted)))
+        validated = validate(land(extracted))
+        load(validated)
+        validated >> return_rejections()
 
     return ingest()
 

@@ -28,12 +28,16 @@ class Receiver:
         self.url = f"http://127.0.0.1:{self.port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def wait_for(self, count: int, timeout: float) -> list[dict]:
-        """The messages once ``count`` have arrived (or whatever arrived by ``timeout``)."""
+    def wait_for(self, count: int, timeout: float, kind: str | None = None) -> list[dict]:
+        """The messages (of ``kind``, if given) once ``count`` of them have arrived (or whatever arrived by ``timeout``)."""
         deadline = time.monotonic() + timeout
-        while len(self.received) < count and time.monotonic() < deadline:
+        while len(self.of_kind(kind)) < count and time.monotonic() < deadline:
             time.sleep(0.5)
-        return list(self.received)
+        return self.of_kind(kind)
+
+    def of_kind(self, kind: str | None) -> list[dict]:
+        """The messages received so far whose JSON body has ``kind`` (all of them for None)."""
+        return [m for m in self.received if kind is None or (isinstance(m.get("body"), dict) and m["body"].get("kind") == kind)]
 
     def close(self):
         self.server.shutdown()

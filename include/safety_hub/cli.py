@@ -239,6 +239,23 @@ def _local_environment(agencies: bool = False):
     return None
 
 
+def cmd_returns(args) -> int:
+    """Write a validated batch's 退回清单 to its agency's outbox again."""
+    from safety_hub.domain.errors import FeedError, one_line
+    from safety_hub.pipeline import run_returns
+
+    try:
+        result = run_returns(args.feed, args.date, args.batch)
+    except FeedError as exc:
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return 2
+    if result["path"] is None:
+        print(f"{args.feed} {args.date}: nothing rejected or flagged in batch {args.batch}: no list")
+    else:
+        print(f"wrote {result['path']}: {result['rejected']} rejected and {result['flagged']} flagged row(s), {result['lines']} line(s)")
+    return 0
+
+
 def cmd_catalogue(args) -> int:
     """The data-item catalogue: docs/catalogue.md from the registry, or a workbook with the measured rates."""
     from safety_hub.reporting import catalogue
@@ -601,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
     ct.add_argument("--docs", action="store_true", help="regenerate docs/catalogue.md from the registry")
     ct.add_argument("--check", action="store_true", help="with --docs: exit 1 when docs/catalogue.md is stale")
     ct.set_defaults(func=cmd_catalogue)
+
+    rt = sub.add_parser("returns", help="write a validated batch's 退回清单 (rejected and flagged rows, in Chinese) to its agency's outbox")
+    rt.add_argument("--feed", required=True)
+    rt.add_argument("--date", type=_date, required=True, help="the business date")
+    rt.add_argument("--batch", required=True, help="the batch (the ingest run's id; see load_audit.batch_id or validation.json)")
+    rt.set_defaults(func=cmd_returns)
 
     pl = sub.add_parser("pools", help="create or update the Airflow pools: the warehouse writer (1 slot on DuckDB, "
                         "SAFETY_HUB_WAREHOUSE_WRITER_SLOTS on PostgreSQL) and one extract pool per agency (_agencies.yaml)")

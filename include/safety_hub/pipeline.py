@@ -240,6 +240,28 @@ def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.da
         insert_parquet(conn, table, path)
 
 
+def run_returns(feed_id: str, day: dt.date, batch_id: str) -> dict:
+    """The batch's 退回清单 in its agency's outbox (``reporting.returns``), from what validation staged for ``batch_id``.
+
+    Runs after validate whatever its outcome (a batch over its quality threshold is returned too);
+    ``FeedError`` when no validation of this batch was staged (land or validate did not get that far).
+    """
+    from safety_hub.config.registry import agencies
+    from safety_hub.reporting.returns import write_return_list
+
+    feed = get_feed(feed_id)
+    stage = staging_partition(feed_id, day)
+    summary_path = stage / "validation.json"
+    staged = json.loads(summary_path.read_text(encoding="utf-8")).get("batch_id") if summary_path.exists() else None
+    if staged != batch_id:
+        raise FeedError(feed_id, str(stage), f"no validation of batch {batch_id} staged (found {staged}): nothing to return")
+    result = write_return_list(feed, day, batch_id, stage, agency_name=agencies()[feed.agency].name)
+    if result.path:
+        log.info("feed %s %s: 退回清单 of %d rejected and %d flagged row(s) written to %s", feed_id, day, result.rejected, result.flagged, result.path)
+    return {"path": str(result.path) if result.path else None, "agency": result.agency, "rejected": result.rejected,
+            "flagged": result.flagged, "lines": result.lines}
+
+
 def volume_anomaly(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, rows: int) -> str | None:
     """A note when ``rows`` is outside the band around the trailing median of earlier loads."""
     import statistics

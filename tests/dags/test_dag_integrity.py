@@ -54,12 +54,14 @@ def test_every_dag_has_tags_owner_retries_and_docs(dagbag):
 def test_ingest_dags_use_pools_and_publish_assets(dagbag):
     dag = dagbag.dags["ingest_hcc_project"]
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"wait_for_file", "extract", "land", "validate", "load"}
+    assert set(tasks) == {"wait_for_file", "extract", "land", "validate", "load", "return_rejections"}
+    returns = tasks["return_rejections"]
+    assert returns.upstream_task_ids == {"validate"} and returns.trigger_rule == "all_done", "the 退回清单 also after a failed validate"
     assert tasks["wait_for_file"].mode == "reschedule", "waiting for a file must not hold a worker slot"
     assert tasks["wait_for_file"].downstream_task_ids == {"extract"}
     assert tasks["extract"].pool == "pool_hcc"
     api = {t.task_id for t in dagbag.dags["ingest_emb_hazard"].tasks}
-    assert api == {"extract", "land", "validate", "load"}, "only file drops wait for a file"
+    assert api == {"extract", "land", "validate", "load", "return_rejections"}, "only file drops wait for a file"
     assert tasks["load"].pool == tasks["validate"].pool == "warehouse_writer"
     assert [o.uri for o in tasks["load"].outlets] == ["safety-hub://warehouse/fact_construction_project"]
 

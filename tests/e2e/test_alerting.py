@@ -8,6 +8,7 @@ workers by `make stack-test` (tests/stack)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 import json
 from urllib.parse import quote
 
@@ -62,8 +63,11 @@ def test_a_failed_run_under_dag_test_still_sends_one_alert_naming_the_task_it_fa
     dag_run = dag.test(logical_date=logical_date_for(BAD_DAY), run_conf={"business_date": BAD_DAY.isoformat()})
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
 
-    messages = receiver.wait_for(1, timeout=10)
-    assert len(messages) == 1, messages
+    messages = receiver.wait_for(1, timeout=10, kind="run_failed")
+    assert len(messages) == 1, receiver.received
+    [returned] = receiver.of_kind("returned_rows")  # the batch's 退回清单, written after the failed validate
+    assert returned["body"]["rejected"] > 0 and Path(returned["body"]["path"]).is_file()
+    assert len(receiver.received) == 2, receiver.received
     body = messages[0]["body"]
     assert messages[0]["path"] == "/hook" and messages[0]["content_type"].startswith("application/json")
     assert (body["source"], body["kind"], body["dag_id"], body["run_id"]) == ("safety-hub", "run_failed", f"ingest_{FEED}", dag_run.run_id)
@@ -85,7 +89,8 @@ def test_a_failed_run_without_the_connection_only_logs(isolated_hub, monkeypatch
         dag_run = load_dags()[f"ingest_{FEED}"].test(logical_date=logical_date_for(day), run_conf={"business_date": day.isoformat()})
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
     alerts_logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("ALERT ")]
-    assert len(alerts_logged) == 1 and f"运行 run: {dag_run.run_id}" in alerts_logged[0]
+    assert len(alerts_logged) == 2 and alerts_logged[0].startswith("ALERT returned_rows\n"), alerts_logged  # the 退回清单, then the run's
+    assert f"运行 run: {dag_run.run_id}" in alerts_logged[1]
 
 
 # --- stale feeds ---------------------------------------------------------------------------------

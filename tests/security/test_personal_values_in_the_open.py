@@ -66,7 +66,8 @@ def test_clear_personal_values_stay_in_the_audit_layer(clear_delivery, receiver,
     with caplog.at_level(logging.DEBUG):
         dag_run = load_dags()[f"ingest_{FEED}"].test(logical_date=logical_date_for(DAY), run_conf={"business_date": DAY.isoformat()})
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed", "over half the rows break the masking rules"
-    [message] = receiver.wait_for(1, timeout=10)
+    [message] = [m for m in receiver.wait_for(2, timeout=10) if m["body"]["kind"] != "returned_rows"]
+    [returned] = receiver.of_kind("returned_rows")
 
     # The audit layer holds them: the data team can see what the agency sent.
     with get_engine().connect() as conn:
@@ -74,8 +75,12 @@ def test_clear_personal_values_stay_in_the_audit_layer(clear_delivery, receiver,
             "SELECT original_values FROM quarantine WHERE feed_id = ? AND rule_id = 'customer_phone.masked'", (FEED,))]
     assert originals and any(clear_delivery[1] in o for o in originals), "the quarantine keeps the originals"
 
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(returned["body"]["path"], read_only=True)
     seen = {
-        "alert": json.dumps(message["body"], ensure_ascii=False),
+        "alert": json.dumps(message["body"], ensure_ascii=False) + json.dumps(returned["body"], ensure_ascii=False),
+        "returned list (退回清单)": "\n".join(str(v) for ws in workbook.worksheets for row in ws.iter_rows(values_only=True) for v in row),
         "logs": "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records) + "\n".join(capfd.readouterr()),
     }
     events = lineage.events_path()

@@ -93,7 +93,7 @@ def stack_run():
             bad = (f"ingest_{PROJECT_FEED}", trigger(stack, f"ingest_{PROJECT_FEED}", logical_date_for(BAD_DAY),
                                                      {"business_date": BAD_DAY.isoformat()}, token))
             bad_state = wait_for_runs(stack, [bad], RUN_TIMEOUT, progress)[bad]
-            receiver.wait_for(1, timeout=300)
+            receiver.wait_for(1, timeout=300, kind="quality_breach")
             time.sleep(15)  # a second message would come now
             processes = dict(stack.processes)
         yield {"cfg": cfg, "truth": truth, "states": states, "history": history, "instances": instances, "processes": processes,
@@ -192,8 +192,12 @@ def test_a_broken_delivery_fails_its_run_and_alerts_once(stack_run):
 
     dag_id, run_id = stack_run["bad_run"]
     assert stack_run["bad_state"] == "failed"
-    assert len(stack_run["alerts"]) == 1, stack_run["alerts"]
-    body = stack_run["alerts"][0]["body"]
+    # Besides the 退回清单 notices of the batches with rejected rows (the bad one's among them), one alert: the run's.
+    alerts = [a for a in stack_run["alerts"] if a["body"]["kind"] != "returned_rows"]
+    assert len(alerts) == 1, alerts
+    [returned] = [a["body"] for a in stack_run["alerts"] if a["body"]["kind"] == "returned_rows" and a["body"]["batch_id"] == run_id]
+    assert returned["rejected"] >= stack_run["bad_rows"] // 2 and returned["agency"] == get_feed(PROJECT_FEED).agency
+    body = alerts[0]["body"]
     assert (body["kind"], body["dag_id"], body["run_id"]) == ("quality_breach", dag_id, run_id)
     [failed] = body["failed_tasks"]
     assert (failed["task_id"], failed["error_type"]) == ("validate", "FeedQualityError")

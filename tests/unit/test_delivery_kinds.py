@@ -207,7 +207,7 @@ def test_the_ingest_dag_takes_the_kinds_policy_and_sensor(toy_kind, ingest_dags,
     feed = get_feed(FEED).model_copy(update={"delivery": JsonLinesFile(path=str(delivered))})
     dag = ingest_dags["build_ingest_dag"](feed, "toy agency")
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"wait_for_jsonl", "extract", "land", "validate", "load"}
+    assert set(tasks) == {"wait_for_jsonl", "extract", "land", "validate", "load", "return_rejections"}
     assert "jsonl_file" in dag.tags
     extract_task = tasks["extract"]
     assert (extract_task.retries, extract_task.retry_delay, extract_task.execution_timeout) == (
@@ -237,7 +237,7 @@ def test_the_built_in_kinds_keep_their_dag_policy(ingest_dags):
         assert (dag.default_args["retries"], dag.default_args["retry_delay"], dag.default_args["retry_exponential_backoff"]) == (
             retries, dt.timedelta(minutes=1), True), feed.feed_id
         assert tasks["extract"].execution_timeout == timeout and tasks["extract"].retries == retries, feed.feed_id
-        assert set(tasks) == {"extract", "land", "validate", "load"} | ({sensor} if sensor else set()), feed.feed_id
+        assert set(tasks) == {"extract", "land", "validate", "load", "return_rejections"} | ({sensor} if sensor else set()), feed.feed_id
         if sensor:
             wait = tasks[sensor]
             assert (wait.mode, wait.timeout, wait.poke_interval, wait.retries) == (

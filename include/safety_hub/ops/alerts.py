@@ -45,6 +45,7 @@ MAX_ERROR_CHARS = 600
 KIND_RUN_FAILED = "run_failed"
 KIND_QUALITY = "quality_breach"
 KIND_STALE = "stale_feeds"
+KIND_RETURNED = "returned_rows"
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,19 @@ def stale_feeds_alert(health: list, start: dt.datetime, end: dt.datetime, summar
     facts = {"as_of": end.isoformat(), "newly_stale": [h.feed_id for h in newly], "stale": [h.feed_id for h in stale],
              "daily_summary": summary}
     return Alert(KIND_STALE, title, lines, facts)
+
+
+def returned_rows_alert(feed_title: str, agency_name: str, day: dt.date, batch_id: str, returned: dict) -> Alert:
+    """The notice that a batch's 退回清单 (``pipeline.run_returns``) is in its agency's outbox: counts and path, no row values."""
+    title = f"【safety-hub】退回清单 {agency_name}：{feed_title} {day} 退回 {returned['rejected']} 行"
+    lines = [f"业务日期 business date: {day}；批次 batch: {batch_id}",
+             f"已隔离（未入库）rejected: {returned['rejected']} 行；已入库待核对 flagged: {returned['flagged']} 行；"
+             f"问题 {returned['lines']} 条（行 × 规则）",
+             f"清单 list: {returned['path']}",
+             "请修正后在下次报送中重新报送 please correct the rows and deliver them again"]
+    facts = {"agency": returned["agency"], "business_date": day.isoformat(), "batch_id": batch_id, "path": returned["path"],
+             "rejected": returned["rejected"], "flagged": returned["flagged"]}
+    return Alert(KIND_RETURNED, title, lines, facts)
 
 
 # --- delivering ------------------------------------------------------------------------------

@@ -200,44 +200,42 @@ def create_app():
         except HTTPException:
             return None
 
-    def payload_or_error(make=health_payload):
+    def payload_or_error(make):
         try:
             return make(), None
         except Exception as exc:  # a DuckDB file locked by a writing task, a database down
             log.warning("feed health unavailable: %s", exc)
             return None, str(exc).splitlines()[0][:300]
 
-    @app.get("/api/feeds", dependencies=authenticated)
-    def feeds_json():
-        payload, error = payload_or_error()
+    def as_json(make):
+        payload, error = payload_or_error(make)
         if payload is None:
             return JSONResponse({"detail": f"warehouse unavailable: {error}"}, status_code=503)
         return _json_ready(payload)
+
+    def as_page(request: Request, user, make, render_payload):
+        if user is None:
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+        payload, error = payload_or_error(make)
+        if payload is None:
+            return HTMLResponse(render_unavailable(error), status_code=503)
+        return HTMLResponse(render_payload(payload))
+
+    @app.get("/api/feeds", dependencies=authenticated)
+    def feeds_json():
+        return as_json(health_payload)
 
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, user=Depends(user_or_none)):
-        if user is None:
-            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
-        payload, error = payload_or_error()
-        if payload is None:
-            return HTMLResponse(render_unavailable(error), status_code=503)
-        return HTMLResponse(render_page(payload, airflow_base=API_ROOT_PATH))
+        return as_page(request, user, health_payload, lambda payload: render_page(payload, airflow_base=API_ROOT_PATH))
 
     @app.get("/api/catalogue", dependencies=authenticated)
     def catalogue_json():
-        payload, error = payload_or_error(catalogue_payload)
-        if payload is None:
-            return JSONResponse({"detail": f"warehouse unavailable: {error}"}, status_code=503)
-        return _json_ready(payload)
+        return as_json(catalogue_payload)
 
     @app.get("/catalogue", response_class=HTMLResponse)
     def catalogue_page(request: Request, user=Depends(user_or_none)):
-        if user is None:
-            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
-        payload, error = payload_or_error(catalogue_payload)
-        if payload is None:
-            return HTMLResponse(render_unavailable(error), status_code=503)
-        return HTMLResponse(render_catalogue(payload))
+        return as_page(request, user, catalogue_payload, render_catalogue)
 
     @app.get("/data-docs/{path:path}", dependencies=authenticated)
     def data_docs(path: str):

@@ -78,28 +78,53 @@ def parse_files(feed: Feed, files: list[RawFile], expected_rows: int | None = No
     truncated, has no recognisable header or repeats a column name, when its rows do
     not reconcile, or when ``expected_rows`` (a manifest's count) differs from the rows read.
     """
-    limit = feed.limits.max_file_mb * (1 << 20)
     for f in files:
-        if len(f.content) > limit:
-            raise FeedError(feed.feed_id, f.name, f"{len(f.content) / (1 << 20):.0f} MB, more than the feed's limit "
-                            f"limits.max_file_mb={feed.limits.max_file_mb:g}")
+        _check_size(feed, f.name, len(f.content))
     parsed = PARSERS[get_kind(feed.delivery.kind).parser(feed)](feed, files)
     parsed = [accounting.check(feed.feed_id, p) for p in parsed]
     frames = [p.frame for p in parsed if len(p.frame.columns) or len(p.frame)]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.source for c in feed.columns])
+    names = ", ".join(files_name(files))
+    frame = _named(feed, names, frame)
+    rows = np.concatenate([p.rows for p in parsed]) if parsed else np.empty(0, dtype=np.int64)
+    out = Parsed(_as_text(frame), rows, [p.count for p in parsed], [r for p in parsed for r in p.rejects])
+    if len(out.frame) > feed.limits.max_rows:
+        _over_rows(feed, names, f"{len(out.frame)} rows")
+    _check_announced(feed, names, expected_rows, out.records)
+    return out
+
+
+# The checks a delivery passes whether it is parsed whole (``parse_files``) or piece by piece (``stream_records``).
+
+def _check_size(feed: Feed, name: str, size: int) -> None:
+    if size > feed.limits.max_file_mb * (1 << 20):
+        raise FeedError(feed.feed_id, name, f"{size / (1 << 20):.0f} MB, more than the feed's limit limits.max_file_mb={feed.limits.max_file_mb:g}")
+
+
+def _named(feed: Feed, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its header names cleaned (spaces, a BOM) and aliases renamed; refused when a required column is missing."""
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     frame = apply_aliases(feed, frame)
     missing = [c for c in feed.required_sources if c not in frame.columns]
     if missing:
-        raise FeedError(feed.feed_id, ", ".join(files_name(files)), f"missing required column(s) {missing}; found {list(frame.columns)[:20]}")
-    rows = np.concatenate([p.rows for p in parsed]) if parsed else np.empty(0, dtype=np.int64)
-    out = Parsed(_blank_to_na(frame.astype("string")), rows, [p.count for p in parsed], [r for p in parsed for r in p.rejects])
-    if len(out.frame) > feed.limits.max_rows:
-        raise FeedError(feed.feed_id, ", ".join(files_name(files)), f"{len(out.frame)} rows, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
-    if expected_rows is not None and expected_rows != out.records:
-        raise FeedError(feed.feed_id, ", ".join(files_name(files)), f"the delivery announces {expected_rows} rows and holds {out.records} "
+        raise FeedError(feed.feed_id, name, f"missing required column(s) {missing}; found {list(frame.columns)[:20]}")
+    return frame
+
+
+def _over_rows(feed: Feed, name: str, rows: str):
+    raise FeedError(feed.feed_id, name, f"{rows}, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
+
+
+def _check_announced(feed: Feed, name: str, expected: int | None, records: int) -> None:
+    """A manifest's or marker's count against the records read (parsed + rejected as rows)."""
+    if expected is not None and expected != records:
+        raise FeedError(feed.feed_id, name, f"the delivery announces {expected} rows and holds {records} "
                         "(parsed + rejected); incomplete or truncated delivery, deliver it again")
-    return out
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every column as text, blanks missing (what ``records.parquet`` holds)."""
+    return _blank_to_na(frame.astype("string"))
 
 
 def _blank_to_na(frame: pd.DataFrame) -> pd.DataFrame:
@@ -201,33 +226,23 @@ def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = 
     """``parse_files`` of one CSV file, piece by piece: yields each piece's records (the frame, agency
     names, text, ``ROW`` = physical row) and returns ``(file count, rejects)`` at the end (``StopIteration.value``).
 
-    The same checks and refusals as ``parse_files`` (size, required columns, row limit, accounting),
-    taken as the pieces come and on the totals at the end. Raises ``Unstreamable`` for a file that
+    The same checks and refusals as ``parse_files``, through the same functions (size, header names
+    and required columns, row limit, accounting), taken as the pieces come and on the totals at the end. Raises ``Unstreamable`` for a file that
     must be read whole.
     """
-    limit = feed.limits.max_file_mb * (1 << 20)
-    size = path.stat().st_size
-    if size > limit:
-        raise FeedError(feed.feed_id, name, f"{size / (1 << 20):.0f} MB, more than the feed's limit limits.max_file_mb={feed.limits.max_file_mb:g}")
-    count, rejects, rows, columns = accounting.FileCount(name), [], 0, None
+    _check_size(feed, name, path.stat().st_size)
+    count, rejects, rows = accounting.FileCount(name), [], 0
     for piece in stream_csv(feed, name, path, piece_bytes or PIECE_BYTES):
-        frame = piece.frame
-        frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
-        frame = apply_aliases(feed, frame)
-        if columns is None:
-            missing = [c for c in feed.required_sources if c not in frame.columns]
-            if missing:
-                raise FeedError(feed.feed_id, name, f"missing required column(s) {missing}; found {list(frame.columns)[:20]}")
-            columns = list(frame.columns)
+        frame = _named(feed, name, piece.frame)  # every piece has the first one's columns (stream_csv)
         rows += len(frame)
         if rows > feed.limits.max_rows:
-            raise FeedError(feed.feed_id, name, f"more than {feed.limits.max_rows} rows, more than the feed's limit limits.max_rows={feed.limits.max_rows}")
+            _over_rows(feed, name, f"more than {feed.limits.max_rows} rows")
         count.physical += piece.count.physical
         for reason, n in piece.count.set_aside.items():
             count.aside(reason, n)
         count.notes.extend(piece.count.notes)
         rejects.extend(piece.rejects)
-        yield _blank_to_na(frame.astype("string")).assign(**{ROW: piece.rows})
+        yield _as_text(frame).assign(**{ROW: piece.rows})
     accounting.check(feed.feed_id, accounting.ParsedFile(pd.DataFrame(index=range(rows)), np.empty(rows), count, rejects))
     return count, rejects
 
@@ -238,11 +253,7 @@ def _land_streamed(feed: Feed, part: Path, sidecar: dict) -> _Landed | None:
     done: dict = {}
 
     def announced(records: int) -> None:  # checked before records.parquet is put in place
-        count, rejects = done["value"]
-        expected, total = sidecar.get("expected_rows"), records + len(rejects)
-        if expected is not None and expected != total:
-            raise FeedError(feed.feed_id, name, f"the delivery announces {expected} rows and holds {total} "
-                            "(parsed + rejected); incomplete or truncated delivery, deliver it again")
+        _check_announced(feed, name, sidecar.get("expected_rows"), records + len(done["value"][1]))
 
     try:
         written = _write_records(feed, part / RECORDS, _returning(stream_records(feed, name, part / name), done), check=announced)
