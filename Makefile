@@ -58,7 +58,7 @@ lock:  ## re-resolve requirements.in into the production lock requirements.txt, 
 clean:
 	rm -rf .airflow data reports
 
-.PHONY: bench-validate bench-load bench-e2e
+.PHONY: bench-validate bench-load bench-e2e bench-city
 
 bench-validate: $(STAMP)  ## validation of 1M hazard rows against a raw DuckDB read of the same CSV (ARGS="--rows 100000 --profile")
 	$(PY) bench/bench_validate.py $(ARGS)
@@ -68,3 +68,6 @@ bench-load: $(STAMP)  ## merge_batch of 2M typed rows against DuckDB read_csv an
 
 bench-e2e: $(STAMP)  ## a delivery per kind (CSV 2M rows, XLSX 50k, REST 200k, SQL 1M) through extract, land, validate, load and the build, each stage in a fresh process, vs a DuckDB read of the same rows (ARGS="--kinds csv --rows 10000000 --backends duckdb,postgres --warm")
 	$(PY) bench/bench_e2e.py $(ARGS)
+
+bench-city: $(STAMP)  ## a city-profile quarter (62 working days) through land, validate, load and the incremental build, week by week (ARGS="--days 250 --backends duckdb,postgres")
+	$(PY) bench/bench_city.py $(ARGS)

@@ -33,7 +33,10 @@ stored rows it superseded); the run coalesces the dates of every event since the
 * `build_marts` refreshes the hazard lifecycle and the cross-feed rules, then recomputes
   `mart_district_hazard` for every loaded as-of date from the earliest touched (or changed)
   date on (a late update on day D changes the as-of views of D and of every later date), and the
-  risk marts for their weeks. Earlier dates and weeks are left as they are.
+  risk marts for their weeks. Earlier dates and weeks are left as they are. It also starts from
+  the build watermark (`build_watermark`) when earlier: every load, and a dimension change,
+  records its earliest touched date there, and only a successful `build_marts` clears the rows
+  it read, so the dates of a run that failed are recomputed by the next one.
 * Triggered by hand (no Asset events), or by an event without `business_dates`: a full build,
   every as-of date (the same as `python -m safety_hub warehouse build --full`).
 

@@ -125,10 +125,10 @@ def cmd_simulator(args) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = SimulatorServer(args.host, args.port, tokens, args.seed)
+    server = SimulatorServer(args.host, args.port, tokens, args.seed, None if args.profile == "demo" else args.profile)
     from safety_hub_dev.simulator.server import ENDPOINTS
 
-    print(f"agency simulator on {server.url}: " + ", ".join(f"/api/v1/{e}" for e in sorted(ENDPOINTS)) + f" (seed {args.seed})", flush=True)
+    print(f"agency simulator on {server.url}: " + ", ".join(f"/api/v1/{e}" for e in sorted(ENDPOINTS)) + f" (seed {args.seed}, profile {args.profile})", flush=True)
     if args.action == "serve":
         server.serve_forever()
         return 0
@@ -214,6 +214,8 @@ def add_simulator(sub) -> None:
     sim.add_argument("--out", type=Path, default=settings.data_dir() / "dropzone", help="where the file drops are written (and read)")
     sim.add_argument("--url", default=None, help="'connections': the simulator's URL as the workers reach it (default http://HOST:PORT)")
     sim.add_argument("--days", type=int, default=3, help="'run': keep the last N business days delivered")
+    sim.add_argument("--profile", default="demo", choices=["demo", "city"],
+                     help="'serve': the volume profile the APIs serve (city: the days of 'simulate --profile city')")
     sim.set_defaults(func=cmd_simulator)
 
 

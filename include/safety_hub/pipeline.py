@@ -207,6 +207,10 @@ def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.d
             rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", volume_note=volume_note, loaded_at=now,
             rows_physical=summary.get("physical"), rows_set_aside=sum((summary.get("set_aside") or {}).values()),
         ))
+        # Until a warehouse build succeeds, its marts are stale from the earliest date this batch touched.
+        from safety_hub.warehouse.watermark import record
+
+        record(conn, feed_id, batch_id, min(result.touched))
         # Every row is accounted for, or the transaction (facts and audit) is rolled back.
         if summary["rows"] != loaded + summary["quarantined"] + duplicates + stale:
             raise RuntimeError(

@@ -143,3 +143,53 @@ def test_an_incremental_build_leaves_earlier_as_of_dates_alone(raw_home, tmp_pat
         kept = conn.execute(sa.text("SELECT COUNT(*) FROM mart_district_hazard WHERE as_of_date < :d AND hazards_found = -1"), {"d": D3}).scalar()
         fresh = conn.execute(sa.text("SELECT COUNT(*) FROM mart_district_hazard WHERE as_of_date = :d AND hazards_found >= 0"), {"d": D3}).scalar()
     assert kept > 0 and fresh > 0
+
+
+def test_a_failed_build_keeps_its_dates_for_the_next_one(raw_home, tmp_path, monkeypatch):
+    """A build that fails after a load loses nothing: the load's dates wait in the build watermark
+    (written by the load, cleared only by a successful build), so the next incremental build,
+    triggered by a load of a later date alone, recomputes the failed run's dates too."""
+    import safety_hub.warehouse.build as build_module
+    from safety_hub.pipeline import run_load
+    from safety_hub.warehouse.build import build
+    from safety_hub.warehouse.engine import get_engine
+
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(raw_home))
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", url)
+    engine = get_engine(url)
+
+    def watermark() -> list[tuple]:
+        with engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(sa.text("SELECT feed_id, batch_id, dirty_since FROM build_watermark")))
+
+    for feed in FEEDS:
+        run_load(feed, D1, f"first__{feed}__{D1}")
+    assert {r[2] for r in watermark()} == {D1}
+    build(engine, [D1])
+    assert watermark() == []
+
+    earliest = {}  # what each load of D2 touched first (a snapshot's load also supersedes D1's rows)
+    for feed in FEEDS:
+        earliest[feed] = min(dt.date.fromisoformat(d) for d in run_load(feed, D2, f"first__{feed}__{D2}")["business_dates"])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the build fails after writing the day's marts")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(build_module, "refresh_risk_marts", broken)
+        with pytest.raises(RuntimeError, match="fails after"):
+            build(engine, [D2])
+    kept = watermark()  # the loads' rows, and the dimension change's the failed run's first step committed, if any
+    assert {(f, d) for f, b, d in kept if b != "dimensions"} == set(earliest.items()), "the failed build's dates are kept"
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM mart_district_hazard WHERE as_of_date = :d"), {"d": D2}).scalar() == 0
+
+    for feed in ("emb_hazard", "hcc_hazard"):  # the next run's events name the later date only
+        run_load(feed, D3, f"first__{feed}__{D3}")
+    assert {D2, D3} <= set(build(engine, [D3])["as_of"])
+    assert watermark() == []
+    incremental, full = tables(url), tables(full_build_of_copy(url, tmp_path / "full.duckdb"))
+    for name in TABLES:
+        pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
+    assert len(full["mart_district_hazard"]) and len(full["mart_enterprise_risk"])

@@ -297,3 +297,21 @@ def test_api_pages_reassemble_the_day(server):
 def test_api_unknown_path_is_404(server):
     resp = requests.get(f"{server.url}/api/v1/nothing", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert resp.status_code == 404
+
+
+def test_api_serves_the_city_profile_when_asked():
+    """``simulator serve --profile city``: the APIs serve the city profile's day (what ``simulate
+    --profile city`` writes and bench-city extracts), not the demo's."""
+    from safety_hub_dev.simulator.server import start_in_thread
+
+    srv = start_in_thread(port=0, token={"emb": TOKEN, "tc": "unit-test-tc-token"})
+    srv.profile = "city"
+    try:
+        # A city day is generated on the first request (~1 s of a core; longer on a busy machine).
+        body = requests.get(f"{srv.url}{ENDPOINT}?{WINDOW}&page=1&page_size=50", headers={"Authorization": f"Bearer {TOKEN}"},
+                            timeout=300).json()["data"]
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    city, demo = generate_day(DAY, profile="city").records["emb_hazard"], generate_day(DAY).records["emb_hazard"]
+    assert body["total"] == len(city) > 2 * len(demo)

@@ -61,9 +61,14 @@ def agency_tokens(tokens: str | Mapping[str, str]) -> dict[str, str]:
     return dict(tokens)
 
 
+@functools.lru_cache(maxsize=4)
+def _day_records(seed: int, day: dt.date, profile: str | None) -> dict:
+    return generate_day(day, seed, profile=profile).records  # every feed of the day: one generation per day
+
+
 @functools.lru_cache(maxsize=128)
-def _records_for(seed: int, day: dt.date, feed_id: str) -> tuple[dict, ...]:
-    return tuple(generate_day(day, seed).records[feed_id])
+def _records_for(seed: int, day: dt.date, feed_id: str, profile: str | None = None) -> tuple[dict, ...]:
+    return tuple(_day_records(seed, day, profile).get(feed_id, ()))
 
 
 def _parse_ts(text: str) -> dt.datetime:
@@ -132,7 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
         first, last = since.astimezone(CN_TZ).date(), (until - dt.timedelta(microseconds=1)).astimezone(CN_TZ).date()
         records, day = [], first
         while day <= last:
-            records.extend(r for r in _records_for(self.server.seed, day, spec.feed_id) if since <= _parse_ts(r[spec.updated]) < until)
+            records.extend(r for r in _records_for(self.server.seed, day, spec.feed_id, self.server.profile) if since <= _parse_ts(r[spec.updated]) < until)
             day += dt.timedelta(days=1)
         records.sort(key=lambda r: (r[spec.updated], r[spec.key], r[spec.batch]))
         self._reply(200, api_page(records, page, size))
@@ -141,11 +146,13 @@ class _Handler(BaseHTTPRequestHandler):
 class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, host: str, port: int, token: str | Mapping[str, str], seed: int = DEFAULT_SEED):
-        """``token``: agency -> bearer token, or a master secret each agency's token is derived from."""
+    def __init__(self, host: str, port: int, token: str | Mapping[str, str], seed: int = DEFAULT_SEED, profile: str | None = None):
+        """``token``: agency -> bearer token, or a master secret each agency's token is derived from;
+        ``profile``: the simulator's volume profile (None: the demo's; ``"city"``: ``simulate --profile city``'s days)."""
         self.tokens = agency_tokens(token)
         super().__init__((host, port), _Handler)
         self.seed = seed
+        self.profile = profile
         self.faults: deque[str] = deque()
         self.timeout_sleep = 3.0
         self._lock = threading.Lock()

@@ -23,6 +23,7 @@ from safety_hub.warehouse.engine import ensure_schema
 from safety_hub.warehouse.lifecycle import refresh
 from safety_hub.warehouse.risk import refresh_risk_marts
 from safety_hub.warehouse.sqltext import sql_file, sql_literal
+from safety_hub.warehouse import watermark
 
 CONFORMED_COLUMNS = ("uscc", "org_name", "district_code")
 
@@ -96,6 +97,8 @@ def rebuild_dimensions(engine: sa.Engine) -> tuple[int, dt.date | None]:
         changed_from = _enterprise_changed_from(conn, before, _frame(conn, "dim_enterprise"))
         if not _same_rows(industries_before, _frame(conn, "dim_industry")):
             changed_from = dt.date.min
+        if changed_from is not None:  # kept until a build of the marts succeeds (warehouse/watermark.py)
+            watermark.record(conn, *watermark.DIMENSIONS, changed_from, keep_earlier=True)
         return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one(), changed_from
 
 
@@ -226,11 +229,17 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt
     (``safety_hub.warehouse.risk``); one transaction.
 
     ``since`` (incremental build): the as-of dates are every loaded business date from ``since``
-    on, and from earlier still when the regression marks changed on an earlier date. Return the
-    as-of dates computed."""
+    on, from the build watermark's date when earlier (loads and dimension changes no successful
+    build has taken, a failed build's included: ``warehouse/watermark.py``), and from earlier still
+    when the regression marks changed on an earlier date. A full or incremental build deletes the
+    watermark rows it read in its transaction; a build for given ``as_of`` dates leaves them.
+    Return the as-of dates computed."""
     risk_config = load_risk_config()  # a bad risk.yaml fails before the transaction opens
     md = ensure_schema(engine)
     with engine.begin() as conn:
+        pending = watermark.pending(conn) if as_of is None else []
+        if since is not None and pending:
+            since = min(since, watermark.dirty_since(pending))
         marked = _regressions(conn) if since is not None else None
         latest = conn.execute(sa.text("SELECT MAX(business_date) FROM hazard_version")).scalar()
         refresh(conn, md, latest)
@@ -246,6 +255,7 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
             conn.execute(stmt, {"as_of": day})
         refresh_risk_marts(conn, as_of, risk_config)
+        watermark.clear(conn, pending)
     return as_of
 
 

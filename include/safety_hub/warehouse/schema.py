@@ -31,6 +31,7 @@ _TYPES = {
 }
 LINEAGE = ("feed_id", "batch_id", "business_date", "raw_file", "loaded_at")
 LAYERS = ("core", "marts", "audit")
+BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
 
@@ -214,6 +215,15 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("volume_note", sa.Text, comment="行数异常提示（与近期中位数比较）"),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         comment="加载审计：每次数据源运行一行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        BUILD_WATERMARK, md,
+        sa.Column("feed_id", sa.Text, primary_key=True, comment="数据源（维度变化为 warehouse_build）"),
+        sa.Column("batch_id", sa.Text, primary_key=True, comment="加载批次（维度变化为 dimensions）"),
+        sa.Column("dirty_since", sa.Date, nullable=False, comment="最早受影响的业务日期：集市须从此日起重算"),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+        comment="增量构建水位：已提交、尚未被成功构建的加载（及维度变化），每批一行；构建从最早的 dirty_since 起重算，成功后在同一事务中删除它读到的行",
         info={"layer": "audit"},
     )
     sa.Table(
