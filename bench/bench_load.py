@@ -241,24 +241,9 @@ def stage_load(backend: str, url: str, work: Path, day: dt.date, repeat: int, ch
 
 def pg_scratch(base_url: str) -> tuple[str | None, str | None, object]:
     """Create bench_safety_hub_<pid>; return (url, skip reason, dropper)."""
-    import sqlalchemy as sa
+    from hazard_data import pg_database
 
-    name = f"bench_safety_hub_{os.getpid()}"
-    try:
-        admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # unreachable server, missing driver, no rights
-        return None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}", lambda: None
-    url = sa.make_url(base_url).set(database=name).render_as_string(hide_password=False)
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, None, drop
+    return pg_database(base_url, f"bench_safety_hub_{os.getpid()}")
 
 
 # --- driver --------------------------------------------------------------------------------
