@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEV_ONLY = {"pytest", "pytest-xdist", "hypothesis", "playwright", "chinese-calendar", "import-linter", "grimp"}
+DEV_ONLY = {"pytest", "pytest-xdist", "hypothesis", "playwright", "import-linter", "grimp"}
 
 
 def _stages() -> dict[str, list[tuple[str, str]]]:
