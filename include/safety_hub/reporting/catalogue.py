@@ -7,7 +7,8 @@ alone (``python -m safety_hub catalogue --docs``; a test fails when it is stale 
 column); ``python -m safety_hub catalogue --out FILE.xlsx`` adds, per item, what was measured:
 
 * fill rate (填充率): the share of the day's delivered records whose field is not blank, read
-  from the landed ``records.parquet`` of the raw zone (its column statistics, no data read);
+  from the landed ``records.parquet`` of the raw zone (the column's null count: the row groups' statistics
+  where a file has them, else the one column read; landing writes records without statistics today);
 * validity rate (有效率): the share of the day's records not quarantined by a rule of that
   field (table ``quarantine``, rule ids ``<column>.<check>``, over ``load_audit.rows_extracted``);
 
