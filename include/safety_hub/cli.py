@@ -391,6 +391,7 @@ def cmd_health(args) -> int:
           "规则通过率: rules passed in the last validation; 行入库率: rows loaded / rows extracted in the last load")
     if runs_error:
         print(f"Airflow run records unreadable (last run states unknown): {runs_error}")
+    _print_closure(get_engine())
     failed = [h.feed_id for h in rows if h.status == "failed"]
     stale = [h.feed_id for h in rows if h.stale]
     if failed:
@@ -400,6 +401,32 @@ def cmd_health(args) -> int:
     if not failed and not stale and not runs_error and all(h.status == STATUS_OK for h in rows):
         print("all feeds: last run succeeded, data fresh")
     return 1 if (stale or failed) and args.fail_on_stale else 0
+
+
+def _print_closure(engine) -> None:
+    """退回整改闭环 per agency as of the latest business date loaded (``warehouse.rejections``)."""
+    import sqlalchemy as sa
+
+    from safety_hub.config.registry import agencies
+    from safety_hub.warehouse.rejections import closure
+
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table("load_audit"):
+            return
+        as_of = conn.execute(sa.text("SELECT MAX(business_date) FROM load_audit")).scalar()
+        if as_of is None:
+            return
+        as_of = dt.date.fromisoformat(str(as_of)[:10])
+        groups = closure(conn, as_of, by=("agency",))
+    names = {code: a.name for code, a in agencies().items()}
+    print(f"退回整改闭环 as of {as_of} (rejected records returned to their agency, and corrected by a later delivery that passed)")
+    print(f"{'agency':<8} {'name':<14} {'退回':>6} {'已整改':>6} {'未整改':>6} {'整改闭环率':>8} {'平均整改工作日':>8}")
+    for (agency,), c in sorted(groups.items()):
+        rate = f"{c.rate:.0%}" if c.rate is not None else "-"
+        days = f"{c.days_to_fix:.1f}" if c.days_to_fix is not None else "-"
+        print(f"{agency:<8} {names.get(agency, agency):<14} {c.returned:>6} {c.corrected:>6} {c.open:>6} {rate:>8} {days:>8}")
+    if not groups:
+        print("  nothing returned")
 
 
 def cmd_pools(args) -> int:

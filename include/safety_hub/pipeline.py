@@ -139,6 +139,9 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | No
         md = ensure_schema(engine)
         with feed_transaction(engine, feed_id) as conn:
             write_quality(conn, md, feed_id, day, stage, batch_id)
+            from safety_hub.warehouse.rejections import track
+
+            track(conn, feed, day, batch_id)  # the 退回台账: these rows were returned, nothing loaded
         raise FeedQualityError(
             f"feed {feed_id} {day}: {check.quarantined}/{check.rows} rows invalid "
             f"({check.invalid_share:.1%} > threshold {feed.validation.max_invalid_share:.0%}); "
@@ -207,6 +210,10 @@ def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.d
             rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", volume_note=volume_note, loaded_at=now,
             rows_physical=summary.get("physical"), rows_set_aside=sum((summary.get("set_aside") or {}).values()),
         ))
+        # The 退回台账: the batch's rejections opened, earlier ones its corrected records pass closed (已整改).
+        from safety_hub.warehouse.rejections import track
+
+        track(conn, feed, day, summary["batch_id"], batch_id)
         # Until a warehouse build succeeds, its marts are stale from the earliest date this batch touched.
         from safety_hub.warehouse.watermark import record
 

@@ -38,6 +38,10 @@ DEFECT_RATES = {
 WAREHOUSE_STAGE = "warehouse"
 # Defects the pipeline repairs: the record stays valid.
 REPAIRABLE = {"fullwidth", "legacy_district"}
+# Rejections the agency corrects: a record rejected for one of these kinds is delivered again, corrected,
+# one or two delivery days later (share per days after), or never (the rest). Deterministic per (seed, feed, day, key).
+CORRECTED_KINDS = frozenset({"invalid_uscc", "missing_required", "unknown_district", "date_order"})
+CORRECTION_AFTER = ((1, 0.5), (2, 0.25))  # (delivery days after the rejection, share of the rejected records)
 _LEGACY_BY_CURRENT: dict[str, list[str]] = {}
 for _old, _new in LEGACY_DISTRICTS.items():
     _LEGACY_BY_CURRENT.setdefault(_new, []).append(_old)
@@ -271,6 +275,57 @@ def _regressions(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float)
     return out
 
 
+def _corrections(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float, today: list[dict]) -> list[tuple[dict, dt.date, str]]:
+    """Records rejected one or two delivery days ago (``CORRECTED_KINDS``), delivered again today as built:
+    (the corrected record, the day it was rejected, the defect kind). The rejected day's delivery is taken
+    before its own corrections (no chain back through every earlier day); a key delivered today already
+    (a late update) is not corrected again; a snapshot feed re-delivers every record anyway."""
+    if spec.mode == "snapshot" or not (ACTIVE_PROFILE.get() is None or ACTIVE_PROFILE.get().corrections):
+        return []
+    present = {_halfwidth(str(r[spec.key])).strip() for r in today}
+    out = []
+    for after, share in CORRECTION_AFTER:
+        earlier = _delivery_days_before(day, after)
+        if earlier is None:
+            continue
+        rejected = {d["key"]: d["kind"] for d in _feed_day(spec, earlier, seed, pool, scale)[1]["defects"]
+                    if d["kind"] in CORRECTED_KINDS and d["expected_rule"] and d["key"] and "stage" not in d}
+        if not rejected:
+            continue
+        built = {_halfwidth(str(r[spec.key])).strip(): r for r in _built(spec, earlier, seed, pool, scale)}
+        built.update({_halfwidth(str(r[spec.key])).strip(): r for r in _late_updates(spec, earlier, seed, pool, scale)})
+        for key in sorted(rejected):
+            if key in present or key not in built or _correction_delay(seed, spec.feed_id, earlier, key) != after:
+                continue
+            present.add(key)
+            fixed = dict(built[key])
+            fixed[spec.updated] = day.isoformat() + str(fixed[spec.updated])[10:]  # corrected today: an update of today
+            out.append((fixed, earlier, rejected[key]))
+    return out
+
+
+def _correction_delay(seed: int, feed_id: str, rejected_on: dt.date, key: str) -> int | None:
+    """After how many delivery days the agency corrects this rejected record (None: never)."""
+    roll = random.Random(f"{seed}:{rejected_on.isoformat()}:{feed_id}:{key}:correct").random()
+    acc = 0.0
+    for after, share in CORRECTION_AFTER:
+        acc += share
+        if roll < acc:
+            return after
+    return None
+
+
+def _delivery_days_before(day: dt.date, n: int) -> dt.date | None:
+    """The ``n``-th delivery day before ``day``: calendar days without a profile, working days under one."""
+    if ACTIVE_PROFILE.get() is None:
+        return day - dt.timedelta(days=n)
+    from safety_hub.domain.workdays import previous_business_day
+
+    for _ in range(n):
+        day = previous_business_day(day)
+    return day
+
+
 def _history(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> list[tuple[dict, dict | None]]:
     """Records with defects only the warehouse's history shows (and their clean partners), delivered today."""
     if spec.history is None:
@@ -323,6 +378,13 @@ def _generate_day(day: dt.date, seed: int, scale: float, specs: dict[str, Datase
             truth["defects"].append({"key": _halfwidth(rec[spec.key]).strip(), "kind": "status_regression",
                                      "expected_rule": "status.no_regression", "stage": WAREHOUSE_STAGE, "origin_day": origin.isoformat()})
         valid, usccs = set(truth["valid_keys"]), set(truth["valid_usccs"])
+        truth["corrections"] = []
+        for rec, earlier, kind in _corrections(spec, day, seed, pool, scale, delivered):
+            delivered.append(rec)
+            key = _halfwidth(rec[spec.key]).strip()
+            truth["corrections"].append({"key": key, "rejected_on": earlier.isoformat(), "kind": kind})
+            valid.add(key)
+            usccs.add(_halfwidth(rec[spec.uscc]))
         for rec, defect in _history(spec, day, seed, pool, scale):
             delivered.append(rec)
             key = _halfwidth(rec[spec.key]).strip()

@@ -74,6 +74,8 @@ class Profile:
     after_holiday: float  # factor of the first working day after a statutory holiday (the backlog)
     noise: float  # day-to-day relative standard deviation
     knobs: Mapping[str, object] = field(default_factory=dict)
+    # whether rejected records come back corrected (``generate.CORRECTION_AFTER``); the demo's default does
+    corrections: bool = False
     # feed -> (late update, days looked back): replaces the spec's late updates (share 1: each record asks)
     late_updates: Mapping[str, tuple[Callable, int]] = field(default_factory=dict)
 

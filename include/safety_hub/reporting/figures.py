@@ -86,6 +86,7 @@ class WeeklyFigures:
     risk_as_of: dt.date | None = None
     supervised: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_supervised_hazard
     risk_list: pd.DataFrame = field(default_factory=pd.DataFrame)  # 红/橙 enterprises with their reasons (mart_enterprise_risk)
+    closure: pd.DataFrame = field(default_factory=pd.DataFrame)  # 退回整改闭环 per agency and district (closure_frame)
     warn_days: int = 7  # progress flags: 黄 with fewer days left (include/risk.yaml supervised.yellow_days_left)
 
     @property
@@ -134,6 +135,7 @@ class WeeklyFigures:
             "risk": {str(r.grade): int(r.enterprises) for r in self.risk.itertuples()} if len(self.risk) else {},
             "supervised_rows": len(self.supervised),
             "risk_red_orange": len(self.risk_list),
+            "closure": closure_totals(self.closure),
         }
 
 
@@ -185,6 +187,32 @@ def measure_list(conn: sa.Connection, as_of: dt.date, warn_days: int) -> pd.Data
     return frame.sort_values(["district_code", "measure_id"], na_position="first").reset_index(drop=True)
 
 
+def closure_frame(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
+    """退回 / 已整改 / 未整改 / 整改闭环率 / 平均整改工作日 per agency and district as of ``as_of``
+    (``warehouse.rejections``: the rejections opened up to that date and those corrected by it)."""
+    from safety_hub.config.registry import agencies
+    from safety_hub.domain.places import DISTRICTS
+    from safety_hub.warehouse.rejections import closure
+
+    names = {code: a.name for code, a in agencies().items()}
+    rows = [{"agency": agency, "agency_name": names.get(agency, agency), "district_code": district,
+             "district_name": DISTRICTS.get(district, "区不详") if district else "区不详",
+             "returned": c.returned, "corrected": c.corrected, "open": c.open, "rate": c.rate, "days_to_fix": c.days_to_fix}
+            for (agency, district), c in closure(conn, as_of).items()]
+    columns = ["agency", "agency_name", "district_code", "district_name", "returned", "corrected", "open", "rate", "days_to_fix"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values(["agency", "district_code"], na_position="last").reset_index(drop=True)
+
+
+def closure_totals(frame: pd.DataFrame) -> dict:
+    """The closure figures over every agency and district (JSON-safe; days_to_fix weighted by the corrected)."""
+    returned, corrected = int(frame["returned"].sum()) if len(frame) else 0, int(frame["corrected"].sum()) if len(frame) else 0
+    days = float((frame["days_to_fix"].fillna(0) * frame["corrected"]).sum()) if len(frame) else 0.0
+    return {"returned": returned, "corrected": corrected, "open": returned - corrected,
+            "rate": round(corrected / returned, 6) if returned else None,
+            "days_to_fix": round(days / corrected, 4) if corrected else None}
+
+
 def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = None) -> WeeklyFigures:
     """Read every figure of ``week``'s report as of its data date (``NoWeekData`` when it has none)."""
     from safety_hub.reporting import marts
@@ -206,6 +234,7 @@ def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = No
             enforcement=_numbers(conn.execute(sa.text(sql_file("report_situation_enforcement.sql")), params).mappings().one()),
             hazard_list=hazard_list(conn, week, day, warn),
             measure_list=measure_list(conn, day, warn),
+            closure=closure_frame(conn, day),
             warn_days=warn,
         )
         marts.attach(conn, figures, TREND_WEEKS)

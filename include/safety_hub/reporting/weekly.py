@@ -124,6 +124,24 @@ def _risk(fig: WeeklyFigures) -> Listing:
     return Listing(headers, body, len(r))
 
 
+CLOSURE_HEADERS = ["报送部门", "所在区", "退回", "已整改", "未整改", "整改闭环率", "平均整改工作日"]
+
+
+def _closure(fig: WeeklyFigures) -> list[list]:
+    """退回整改闭环 per agency and district, then the total (平均整改工作日 blank where nothing was corrected)."""
+    from safety_hub.reporting.figures import closure_totals
+
+    def days(v) -> str:
+        return "" if v is None or pd.isna(v) else f"{float(v):.1f}"
+
+    rows = [[r.agency_name, r.district_name, int(r.returned), int(r.corrected), int(r.open), _pct(r.rate), days(r.days_to_fix)]
+            for r in fig.closure.itertuples()]
+    if rows:
+        t = closure_totals(fig.closure)
+        rows.append(["合计", "", t["returned"], t["corrected"], t["open"], _pct(t["rate"]), days(t["days_to_fix"])])
+    return rows
+
+
 DISTRICT_HEADERS = ["区", "本周排查", "本周销号", "周末未销号", "超期未改", "未销号重大隐患", "未销号挂牌督办", "动态整改率", "本周执法", "本周罚款(万元)"]
 
 
@@ -163,4 +181,5 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
         district_headers=DISTRICT_HEADERS, district_rows=_district_rows(fig.districts) if len(fig.districts) else [],
         risk_chart=risk_chart(fig.risk, fig.risk_by_district) if has_risk else None,
         risk=_risk(fig), overdue=_overdue_major(fig), supervised=_supervised(fig),
+        closure_headers=CLOSURE_HEADERS, closure_rows=_closure(fig),
     )

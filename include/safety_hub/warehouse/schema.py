@@ -31,6 +31,7 @@ _TYPES = {
 }
 LINEAGE = ("feed_id", "batch_id", "business_date", "raw_file", "loaded_at")
 LAYERS = ("core", "marts", "audit")
+REJECTION = "rejection"  # 退回台账 (warehouse/rejections.py)
 BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
@@ -42,6 +43,21 @@ def table_layer(table: sa.Table) -> str:
 
 def is_personal(column: sa.Column) -> bool:
     return bool(column.info.get("personal"))
+
+
+def rejection_columns() -> list[sa.Column]:
+    """``rejection``'s columns (also migration 0005's)."""
+    return [
+        sa.Column("feed_id", sa.Text, primary_key=True),
+        sa.Column("record_key", sa.Text, primary_key=True, comment="业务主键"),
+        sa.Column("rejected_on", sa.Date, primary_key=True, comment="首次退回的业务日期"),
+        sa.Column("agency", sa.Text, nullable=False, comment="报送单位（部门代码）"),
+        sa.Column("district_code", sa.String(6), comment="所属区（原始值为有效或旧区划代码时）"),
+        sa.Column("rules", sa.Text, nullable=False, comment="退回所依据的规则（逗号分隔）"),
+        sa.Column("rejected_batch", sa.Text, nullable=False, comment="退回批次"),
+        sa.Column("closed_on", sa.Date, comment="已整改：更正记录通过校验的业务日期"),
+        sa.Column("closed_batch", sa.Text, comment="更正批次"),
+    ]
 
 
 def _lineage_columns() -> list[sa.Column]:
@@ -215,6 +231,11 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("volume_note", sa.Text, comment="行数异常提示（与近期中位数比较）"),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         comment="加载审计：每次数据源运行一行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        REJECTION, md, *rejection_columns(),
+        comment="退回台账：每条被退回（隔离）的记录一行，自首次退回之日起，至后续报送的更正记录通过校验（已整改）之日止",
         info={"layer": "audit"},
     )
     sa.Table(
