@@ -139,9 +139,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | No
         md = ensure_schema(engine)
         with feed_transaction(engine, feed_id) as conn:
             write_quality(conn, md, feed_id, day, stage, batch_id)
-            from safety_hub.warehouse.rejections import track
-
-            track(conn, feed, day, batch_id)  # the 退回台账: these rows were returned, nothing loaded
+            record_returns(conn, feed, day, batch_id, None, part)  # these rows were returned, nothing loaded
         raise FeedQualityError(
             f"feed {feed_id} {day}: {check.quarantined}/{check.rows} rows invalid "
             f"({check.invalid_share:.1%} > threshold {feed.validation.max_invalid_share:.0%}); "
@@ -210,10 +208,7 @@ def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.d
             rows_duplicate=duplicates, rows_stale=stale, rows_loaded=loaded, status="loaded", volume_note=volume_note, loaded_at=now,
             rows_physical=summary.get("physical"), rows_set_aside=sum((summary.get("set_aside") or {}).values()),
         ))
-        # The 退回台账: the batch's rejections opened, earlier ones its corrected records pass closed (已整改).
-        from safety_hub.warehouse.rejections import track
-
-        track(conn, feed, day, summary["batch_id"], batch_id)
+        record_returns(conn, feed, day, summary["batch_id"], batch_id, part)
         # Until a warehouse build succeeds, its marts are stale from the earliest date this batch touched.
         from safety_hub.warehouse.watermark import record
 
@@ -245,6 +240,16 @@ def write_quality(conn: sa.Connection, md: sa.MetaData, feed_id: str, day: dt.da
         else:
             conn.execute(table.delete().where(table.c.feed_id == feed_id, table.c.business_date == day))
         insert_parquet(conn, table, path)
+
+
+def record_returns(conn: sa.Connection, feed, day: dt.date, batch_id: str, loaded_batch: str | None, part: Path) -> None:
+    """What the batch says about its agency's reporting, in the transaction that commits its quarantine:
+    the 退回台账 (its rejections opened, earlier ones its corrected records pass closed as 已整改) and
+    the day's field quality (records filling each item, records a rule of the item rejected)."""
+    from safety_hub.warehouse import fieldquality, rejections
+
+    rejections.track(conn, feed, day, batch_id, loaded_batch)
+    fieldquality.record(conn, feed, day, batch_id, part / RECORDS)
 
 
 def run_returns(feed_id: str, day: dt.date, batch_id: str) -> dict:

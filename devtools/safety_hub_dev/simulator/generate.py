@@ -395,6 +395,9 @@ def _generate_day(day: dt.date, seed: int, scale: float, specs: dict[str, Datase
                 usccs.add(_halfwidth(rec[spec.uscc]))
         truth.update(valid_keys=sorted(valid), distinct_valid=len(valid), valid_usccs=sorted(usccs))
         truth["rows_delivered"] = len(delivered)
+        # 信息缺失: per agency field, the delivered records that fill it (not missing, not empty text)
+        fields = dict.fromkeys(f for rec in delivered for f in rec)
+        truth["filled"] = {f: sum(1 for rec in delivered if rec.get(f) not in (None, "")) for f in fields}
         data.records[feed_id] = delivered
         feeds_truth[feed_id] = truth
     data.truth = {

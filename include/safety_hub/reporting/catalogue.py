@@ -6,14 +6,13 @@ personal flag and update frequency. ``docs/catalogue.md`` is generated from the 
 alone (``python -m safety_hub catalogue --docs``; a test fails when it is stale or misses a
 column); ``python -m safety_hub catalogue --out FILE.xlsx`` adds, per item, what was measured:
 
-* fill rate (填充率): the share of the day's delivered records whose field is not blank, read
-  from the landed ``records.parquet`` of the raw zone (the column's null count: the row groups' statistics
-  where a file has them, else the one column read; landing writes records without statistics today);
+* fill rate (填充率): the share of the day's delivered records whose field is not blank;
 * validity rate (有效率): the share of the day's records not quarantined by a rule of that
-  field (table ``quarantine``, rule ids ``<column>.<check>``, over ``load_audit.rows_extracted``);
+  field (rule ids ``<column>.<check>``);
 
-each for the latest landed business date and averaged over the trailing ``days`` landed dates,
-with the date the figures run to.
+both read from the warehouse's history of them (table ``field_quality``, written with each
+validated batch: ``warehouse.fieldquality``), for the latest measured business date and averaged
+over the trailing ``days`` measured dates, with the date the figures run to.
 """
 
 from __future__ import annotations
@@ -103,79 +102,27 @@ def items() -> list[Item]:
 
 # --- measured rates --------------------------------------------------------------------------
 
-def _fill_counts(path: Path, sources: list[str]) -> tuple[int, dict[str, int]]:
-    """(records, non-blank values per source column) of one landed ``records.parquet``."""
-    import pyarrow.parquet as pq
+def measure(found: list[Item], engine, days: int = 7) -> list[Item]:
+    """Fill and validity rates of ``found`` for each feed's latest ``days`` measured business dates (in place),
+    from the warehouse's field quality history (``warehouse.fieldquality``)."""
+    from safety_hub.warehouse.fieldquality import history
 
-    pf = pq.ParquetFile(path)
-    meta = pf.metadata
-    names = pf.schema_arrow.names
-    filled: dict[str, int] = {}
-    for source in sources:
-        if source not in names:
-            filled[source] = 0  # the field was not delivered that day
-            continue
-        j = names.index(source)
-        nulls = 0
-        for g in range(meta.num_row_groups):
-            stats = meta.row_group(g).column(j).statistics
-            if stats is None or not stats.has_null_count:
-                nulls = pf.read(columns=[source]).column(0).null_count
-                break
-            nulls += stats.null_count
-        filled[source] = meta.num_rows - nulls
-    return meta.num_rows, filled
-
-
-def measure(found: list[Item], engine=None, days: int = 7) -> list[Item]:
-    """Fill and validity rates of ``found`` for each feed's latest ``days`` landed business dates (in place)."""
-    from safety_hub.ingest.raw import RECORDS, landed_days, partition_dir
-
-    by_feed: dict[str, list[Item]] = {}
+    with engine.connect() as conn:
+        measured = history(conn, days)
     for item in found:
-        by_feed.setdefault(item.feed_id, []).append(item)
-    invalid = _invalid_rows(engine) if engine is not None else {}
-    for feed_id, feed_items in by_feed.items():
-        dates = [d for d in landed_days(feed_id) if (partition_dir(feed_id, d) / RECORDS).exists()][-days:]
-        for day in dates:
-            rows, filled = _fill_counts(partition_dir(feed_id, day) / RECORDS, [i.source for i in feed_items])
-            extracted, per_column = invalid.get((feed_id, day), (None, {}))
-            for item in feed_items:
-                fill = filled[item.source] / rows if rows else None
-                valid = 1 - per_column.get(item.column, 0) / extracted if extracted else None
-                item._days[day] = (fill, valid)
-        for item in feed_items:
-            if not item._days:
-                continue
-            item.as_of = max(item._days)
-            item.fill_latest, item.valid_latest = item._days[item.as_of]
-            item.fill_trailing = _mean(f for f, _ in item._days.values())
-            item.valid_trailing = _mean(v for _, v in item._days.values())
+        item._days = dict(measured.get((item.feed_id, item.column), {}))
+        if not item._days:
+            continue
+        item.as_of = max(item._days)
+        item.fill_latest, item.valid_latest = item._days[item.as_of]
+        item.fill_trailing = _mean(f for f, _ in item._days.values())
+        item.valid_trailing = _mean(v for _, v in item._days.values())
     return found
 
 
 def _mean(values) -> float | None:
     kept = [v for v in values if v is not None]
     return sum(kept) / len(kept) if kept else None
-
-
-def _invalid_rows(engine) -> dict[tuple[str, dt.date], tuple[int, dict[str, int]]]:
-    """Per (feed, business date) of a loaded run: the records extracted, and per column the records quarantined by its rules."""
-    import sqlalchemy as sa
-
-    with engine.connect() as conn:
-        audited = conn.execute(sa.text(
-            "SELECT feed_id, business_date, rows_extracted FROM ("
-            " SELECT feed_id, business_date, rows_extracted, ROW_NUMBER() OVER (PARTITION BY feed_id, business_date ORDER BY loaded_at DESC) AS n"
-            " FROM load_audit WHERE status = 'loaded') a WHERE n = 1")).all()
-        quarantined = conn.execute(sa.text(
-            "SELECT feed_id, business_date, split_part(rule_id, '.', 1) AS col, COUNT(DISTINCT row_number) AS n"
-            " FROM quarantine WHERE rule_id LIKE '%.%' GROUP BY 1, 2, 3")).all()
-    out: dict[tuple[str, dt.date], tuple[int, dict[str, int]]] = {(f, d): (int(n), {}) for f, d, n in audited}
-    for feed_id, day, column, n in quarantined:
-        if (feed_id, day) in out:
-            out[(feed_id, day)][1][column] = int(n)
-    return out
 
 
 # --- outputs -----------------------------------------------------------------------------------

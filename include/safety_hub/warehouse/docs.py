@@ -42,6 +42,7 @@ ENGLISH = {
     "quality_flag": "Rows loaded but flagged by a warning rule: one row per (record, rule).",
     "validation_result": "Quality history: one row per run, feed and expectation (observed counts and percentages).",
     "load_audit": "One row per feed run: extracted = loaded + quarantined + duplicates (+ stale), volume notes.",
+    "field_quality": "信息缺失 history: per feed, data item and business date, the delivered records, those filling the item and those a rule of the item quarantined (warehouse/fieldquality.py; the data-item catalogue's rates).",
     "rejection": "退回台账: one row per record a validation rule rejected (returned to its agency), from the business date it was first rejected, closed as 已整改 when a later delivery's corrected record passes (warehouse/rejections.py).",
     "build_watermark": "Loads (and dimension changes) no successful warehouse build has taken yet, one row per batch with the earliest business date it touched; the build recomputes from the earliest and deletes the rows it read.",
     "snapshot_member": "Every key each snapshot feed delivered per day (quarantined ones included).",

@@ -31,6 +31,7 @@ _TYPES = {
 }
 LINEAGE = ("feed_id", "batch_id", "business_date", "raw_file", "loaded_at")
 LAYERS = ("core", "marts", "audit")
+FIELD_QUALITY = "field_quality"  # 信息缺失 history (warehouse/fieldquality.py)
 REJECTION = "rejection"  # 退回台账 (warehouse/rejections.py)
 BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
@@ -43,6 +44,21 @@ def table_layer(table: sa.Table) -> str:
 
 def is_personal(column: sa.Column) -> bool:
     return bool(column.info.get("personal"))
+
+
+def field_quality_columns() -> list[sa.Column]:
+    """``field_quality``'s columns (also migration 0006's)."""
+    return [
+        sa.Column("feed_id", sa.Text, primary_key=True),
+        sa.Column("business_date", sa.Date, primary_key=True, comment="业务日期"),
+        sa.Column("column_name", sa.Text, primary_key=True, comment="标准字段"),
+        sa.Column("source_field", sa.Text, nullable=False, comment="来源字段（部门字段名）"),
+        sa.Column("batch_id", sa.Text, nullable=False, comment="批次"),
+        sa.Column("records", sa.BigInteger, nullable=False, comment="交付记录数"),
+        sa.Column("filled", sa.BigInteger, nullable=False, comment="该字段非空的记录数"),
+        sa.Column("invalid", sa.BigInteger, nullable=False, comment="被该字段规则隔离的记录数"),
+        sa.Column("measured_at", sa.DateTime(timezone=True), nullable=False),
+    ]
 
 
 def rejection_columns() -> list[sa.Column]:
@@ -231,6 +247,11 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("volume_note", sa.Text, comment="行数异常提示（与近期中位数比较）"),
         sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         comment="加载审计：每次数据源运行一行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        FIELD_QUALITY, md, *field_quality_columns(),
+        comment="数据项质量历史：每个数据源、数据项（来源字段）、业务日期一行：记录数、填报数（非空）、被该字段规则隔离的记录数",
         info={"layer": "audit"},
     )
     sa.Table(
