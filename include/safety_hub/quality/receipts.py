@@ -20,7 +20,7 @@ import pandas as pd
 from safety_hub.config.registry import Feed
 from safety_hub.domain.reporting import reported_period
 
-COLUMNS = ("feed_id", "business_date", "batch_id", "unit_code", "period_date", "report_batch", "rows")
+COLUMNS = ("feed_id", "business_date", "batch_id", "unit_code", "period_date", "report_batch", "records")
 
 
 class Receipts:
@@ -52,9 +52,9 @@ class Receipts:
             if batch not in periods:
                 periods[batch] = reported_period(batch, rep.period_pattern) or self.day
             out.append({"feed_id": self.feed.feed_id, "business_date": self.day, "batch_id": batch_id, "unit_code": unit,
-                        "period_date": periods[batch], "report_batch": batch, "rows": n})
+                        "period_date": periods[batch], "report_batch": batch, "records": n})
         frame = pd.DataFrame(out, columns=list(COLUMNS))
-        return frame.astype({"rows": "int64"})
+        return frame.astype({"records": "int64"})
 
 
 def _text(column: pd.Series) -> pd.Series:

@@ -234,7 +234,7 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("unit_code", sa.Text, comment="报送单位（按数据源 reporters.unit_column，如所在区代码）；无法识别为空"),
         sa.Column("period_date", sa.Date, nullable=False, comment="所报日期（报送批次中的日期；无则为交付业务日期）"),
         sa.Column("report_batch", sa.Text, comment="报送批次"),
-        sa.Column("rows", sa.BigInteger, nullable=False, comment="本次交付中该单位该批次的记录数（含被隔离的）"),
+        sa.Column("records", sa.BigInteger, nullable=False, comment="本次交付中该单位该批次的记录数（含被隔离的）"),
         comment="报送回执：每次交付中每个报送单位、所报日期和报送批次一行",
         info={"layer": "audit"},
     )
@@ -266,7 +266,7 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("first_received", sa.Date, comment="首次报送到达的业务日期；未报为空"),
         sa.Column("repeated_on", sa.Date, comment="第二次报送到达的业务日期（重复报送）；无为空"),
         sa.Column("submissions", sa.BigInteger, nullable=False, comment="报送次数（不同交付或不同报送批次）"),
-        sa.Column("rows", sa.BigInteger, nullable=False, comment="报送记录数（含被隔离的）"),
+        sa.Column("records", sa.BigInteger, nullable=False, comment="报送记录数（含被隔离的）"),
         sa.Column("status", sa.Text, nullable=False, comment="截至 as_of_date：按时 / 迟报 / 漏报"),
         sa.Column("as_of_date", sa.Date, nullable=False, comment="统计截止日（最新已加载业务日期）；更早截止日的状态由日期列推出"),
         comment="报送情况：每个数据源、应报单位、已到期的报送周期一行（已报/迟报/漏报/重复报送）",

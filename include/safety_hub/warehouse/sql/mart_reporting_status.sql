@@ -7,9 +7,9 @@
 -- An earlier as-of date A reads the same row: reported when first_received <= A, repeated when
 -- repeated_on <= A (reporting/sql/reporting_rates.sql).
 INSERT INTO mart_reporting_status (feed_id, unit_code, period_start, agency, agency_name, unit_name, frequency,
-                                   period_end, due_date, first_received, repeated_on, submissions, rows, status, as_of_date)
+                                   period_end, due_date, first_received, repeated_on, submissions, records, status, as_of_date)
 WITH submission AS (
-    SELECT d.feed_id, d.unit_code, d.period_start, r.period_date, r.report_batch, r.business_date, SUM(r.rows) AS rows
+    SELECT d.feed_id, d.unit_code, d.period_start, r.period_date, r.report_batch, r.business_date, SUM(r.records) AS records
     FROM dim_reporting_duty d
     JOIN report_receipt r
       ON r.feed_id = d.feed_id AND r.unit_code = d.unit_code
@@ -27,13 +27,13 @@ per_period AS (
            MIN(business_date) AS first_received,
            MIN(CASE WHEN nth = 2 THEN business_date END) AS repeated_on,
            COUNT(*) AS submissions,
-           SUM(rows) AS rows
+           SUM(records) AS records
     FROM ranked
     GROUP BY feed_id, unit_code, period_start
 )
 SELECT d.feed_id, d.unit_code, d.period_start, d.agency, d.agency_name, d.unit_name, d.frequency,
        d.period_end, d.due_date, p.first_received, p.repeated_on,
-       COALESCE(p.submissions, 0), COALESCE(p.rows, 0),
+       COALESCE(p.submissions, 0), COALESCE(p.records, 0),
        CASE WHEN p.first_received IS NULL THEN '漏报'
             WHEN p.first_received <= d.due_date THEN '按时'
             ELSE '迟报' END,
