@@ -60,3 +60,22 @@ def missed_runs(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
             rows.append({"feed_id": feed_id, "agency_name": group["agency_name"].iloc[0], "unit_code": unit,
                          "unit_name": group["unit_name"].iloc[0], "missed_in_a_row": run, "missed_since": since})
     return pd.DataFrame(rows, columns=["feed_id", "agency_name", "unit_code", "unit_name", "missed_in_a_row", "missed_since"])
+
+
+SCOPES = (("按数据源", "feed"), ("按部门", "agency"), ("按区", "unit"), ("明细", "feed_unit"))
+
+
+def week_table(conn: sa.Connection, first: dt.date, last: dt.date, as_of: dt.date) -> pd.DataFrame:
+    """The 报送情况 of the periods due from ``first`` to ``last`` as of ``as_of``, by feed, by department,
+    by district and in detail (feed × district), one frame with a ``scope`` column (统计口径)."""
+    parts = []
+    for scope, by in SCOPES:
+        frame = rates(conn, first, last, as_of, by=by)
+        if frame.empty:
+            continue
+        parts.append(frame.assign(scope=scope))
+    columns = ["scope", "feed_id", "agency_name", "unit_code", "unit_name", *COUNTS, "report_rate", "timely_rate"]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    return out.astype({c: object for c in ("feed_id", "agency_name", "unit_code", "unit_name")}).where(out.notna(), None)
