@@ -273,6 +273,16 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         info={"layer": "marts"},
     )
     sa.Table(
+        "reporting_alert", md,
+        sa.Column("feed_id", sa.Text, primary_key=True),
+        sa.Column("unit_code", sa.Text, primary_key=True, comment="报送单位"),
+        sa.Column("missed_since", sa.Date, primary_key=True, comment="连续漏报的首个报送周期"),
+        sa.Column("missed", sa.BigInteger, nullable=False, comment="告警时连续漏报期数"),
+        sa.Column("alerted_at", sa.DateTime(timezone=True), nullable=False, comment="告警发送时间"),
+        comment="连续漏报告警：每个单位每段连续漏报告警一次",
+        info={"layer": "audit"},
+    )
+    sa.Table(
         "mart_district_hazard", md,
         sa.Column("as_of_date", sa.Date, primary_key=True, comment="统计截止日"),
         sa.Column("district_code", sa.String(6), primary_key=True),
