@@ -53,7 +53,7 @@ def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: 
                 raise DuplicateDelivery(f"feed {feed_id}: {ex.source}: same content (sha256 {digest[:12]}...) already loaded for {earlier}; skipped")
     part = land_raw(ex, check_digest=check)
     sidecar = read_sidecar(part)
-    log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(ex.files), sum(f["bytes"] for f in sidecar["files"]), ex.source, part)
+    log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(sidecar["files"]), sum(f["bytes"] for f in sidecar["files"]), ex.source, part)
     return {"raw_dir": str(part), "sha256": sidecar["sha256"], "files": [f["name"] for f in sidecar["files"]]}
 
 

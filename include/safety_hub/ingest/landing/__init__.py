@@ -30,7 +30,7 @@ from safety_hub.ingest.kinds import get_kind
 from safety_hub.ingest.landing import accounting
 from safety_hub.ingest.landing.accounting import Parsed
 from safety_hub.ingest.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
-from safety_hub.ingest.landing.records import parse_jsonl, parse_pages
+from safety_hub.ingest.landing.records import parse_jsonl, parse_pages, stream_jsonl
 from safety_hub.ingest.landing.xlsx import parse_xlsx
 from safety_hub.config.registry import Feed
 
@@ -217,14 +217,19 @@ def _watermark(feed: Feed, frame: pd.DataFrame, earlier: str | None = None) -> s
     return max((w for w in (earlier, newest) if w is not None), default=None)
 
 
+# The parsers that can also read a file piece by piece, with the result of a whole read (``stream_records``).
+STREAMERS = {"csv": stream_csv, "jsonl": stream_jsonl}
+
+
 def _streamable(feed: Feed, sidecar: dict) -> bool:
-    """One dropped CSV file: landed piece by piece (``stream_csv``) in bounded memory."""
-    return get_kind(feed.delivery.kind).parser(feed) == "csv" and len(sidecar["files"]) == 1
+    """One file of a format read in pieces (a dropped CSV, a database extract's JSON lines): landed piece by piece in bounded memory."""
+    return get_kind(feed.delivery.kind).parser(feed) in STREAMERS and len(sidecar["files"]) == 1
 
 
-def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = None):
-    """``parse_files`` of one CSV file, piece by piece: yields each piece's records (the frame, agency
-    names, text, ``ROW`` = physical row) and returns ``(file count, rejects)`` at the end (``StopIteration.value``).
+def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = None, parser: str = "csv"):
+    """``parse_files`` of one file (CSV, or JSON lines with ``parser="jsonl"``), piece by piece: yields each
+    piece's records (the frame, agency names, text, ``ROW`` = physical row) and returns ``(file count, rejects)``
+    at the end (``StopIteration.value``).
 
     The same checks and refusals as ``parse_files``, through the same functions (size, header names
     and required columns, row limit, accounting), taken as the pieces come and on the totals at the end. Raises ``Unstreamable`` for a file that
@@ -232,8 +237,8 @@ def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = 
     """
     _check_size(feed, name, path.stat().st_size)
     count, rejects, rows = accounting.FileCount(name), [], 0
-    for piece in stream_csv(feed, name, path, piece_bytes or PIECE_BYTES):
-        frame = _named(feed, name, piece.frame)  # every piece has the first one's columns (stream_csv)
+    for piece in STREAMERS[parser](feed, name, path, piece_bytes or PIECE_BYTES):
+        frame = _named(feed, name, piece.frame)  # every piece has the first one's columns (stream_csv, stream_jsonl)
         rows += len(frame)
         if rows > feed.limits.max_rows:
             _over_rows(feed, name, f"more than {feed.limits.max_rows} rows")
@@ -248,15 +253,16 @@ def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = 
 
 
 def _land_streamed(feed: Feed, part: Path, sidecar: dict) -> _Landed | None:
-    """Write ``records.parquet`` piece by piece from the partition's one CSV file (None: read it whole)."""
+    """Write ``records.parquet`` piece by piece from the partition's one file (None: read it whole)."""
     name = sidecar["files"][0]["name"]
+    parser = get_kind(feed.delivery.kind).parser(feed)
     done: dict = {}
 
     def announced(records: int) -> None:  # checked before records.parquet is put in place
         _check_announced(feed, name, sidecar.get("expected_rows"), records + len(done["value"][1]))
 
     try:
-        written = _write_records(feed, part / RECORDS, _returning(stream_records(feed, name, part / name), done), check=announced)
+        written = _write_records(feed, part / RECORDS, _returning(stream_records(feed, name, part / name, parser=parser), done), check=announced)
     except Unstreamable as why:
         log.info("feed %s: %s read whole (%s)", feed.feed_id, name, why)
         return None

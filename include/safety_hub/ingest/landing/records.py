@@ -1,19 +1,43 @@
-"""JSON deliveries: REST API pages and database extracts (JSON lines), every record accounted for."""
+"""JSON deliveries: REST API pages and database extracts (JSON lines), every record accounted for.
+
+A record's values become text one by one (``_text``: a string as it is, a number or a boolean as
+Python writes it, null as missing), never through a column's inferred type, so a record lands as
+the same text whichever records it is read with: whole (``parse_jsonl``) or a piece of the file at
+a time (``stream_jsonl``).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from safety_hub.domain.errors import FeedError
 from safety_hub.ingest.landing.accounting import FileCount, ParsedFile, Reject
+from safety_hub.ingest.landing.delimited import PIECE_BYTES, Unstreamable, _raw_pieces
 from safety_hub.config.registry import Feed
 
 
-def _frame(records: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
+def _text(value) -> str | None:
+    """A JSON value as text: null (and NaN) missing, a string as it is, anything else as ``str`` writes it."""
+    if value is None or value.__class__ is str:
+        return value
+    if isinstance(value, float) and value != value:
+        return None
+    return str(value)
+
+
+def _frame(records: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
+    """Records -> one text column per field, in the order the fields first appear (or ``columns``)."""
+    if not records and columns is None:
+        return pd.DataFrame()
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in records for k in r))
+    return pd.DataFrame({k: pd.array([v if v is None or v.__class__ is str else _text(v) for v in (r.get(k) for r in records)],
+                                     dtype="string") for k in columns}, index=pd.RangeIndex(len(records)))
 
 
 def _check_limits(feed: Feed, name: str, frame: pd.DataFrame, rows: np.ndarray, unit: str) -> None:
@@ -64,22 +88,27 @@ def parse_pages(feed: Feed, files: list[tuple[str, bytes]]) -> list[ParsedFile]:
     return parsed
 
 
-def parse_jsonl(feed: Feed, name: str, content: bytes) -> ParsedFile:
-    """One JSON object per line (a database extract); a last line cut off is a truncated file."""
-    lines = content.split(b"\n")
-    final_newline = content.endswith(b"\n")
-    if final_newline or not content:
+def _read_lines(feed: Feed, name: str, data: bytes, first: int, last_piece: bool, count: FileCount):
+    """Whole lines of JSON (line ``first`` on) -> (records, their lines, rejects); blank lines set aside in ``count``.
+
+    ``last_piece``: ``data`` ends the file, so a last line without a final newline that is not complete
+    JSON is a truncated file (refused), not a rejected row.
+    """
+    final_newline = data.endswith(b"\n")
+    lines = data.split(b"\n")
+    if final_newline or not data:
         lines = lines[:-1]
-    count = FileCount(name, physical=len(lines))
+    count.physical += len(lines)
     good, rows, rejects = [], [], []
-    for n, line in enumerate(lines, start=1):
+    loads = json.loads
+    for n, line in enumerate(lines, start=first):
         if not line.strip():
             count.aside("blank")
             continue
         try:
-            record = json.loads(line)
+            record = loads(line)
         except ValueError as exc:
-            if n == len(lines) and not final_newline:
+            if last_piece and n == first + len(lines) - 1 and not final_newline:
                 raise FeedError(feed.feed_id, name, f"truncated: line {n} (the last, no final newline) is not complete JSON; "
                                 "the extract was cut off, run it again") from None
             rejects.append(Reject(name, n, "row.shape", f"not JSON: {str(exc)[:80]}", line.decode("utf-8", "replace")[:2000]))
@@ -89,6 +118,49 @@ def parse_jsonl(feed: Feed, name: str, content: bytes) -> ParsedFile:
             continue
         good.append(record)
         rows.append(n)
-    frame, numbers = _frame(good), np.asarray(rows, dtype=np.int64)
-    _check_limits(feed, name, frame, numbers, "line")
-    return ParsedFile(frame, numbers, count, rejects)
+    return good, np.asarray(rows, dtype=np.int64), rejects
+
+
+def parse_jsonl(feed: Feed, name: str, content: bytes) -> ParsedFile:
+    """One JSON object per line (a database extract); a last line cut off is a truncated file."""
+    count = FileCount(name)
+    good, rows, rejects = _read_lines(feed, name, content, 1, True, count)
+    frame = _frame(good)
+    _check_limits(feed, name, frame, rows, "line")
+    return ParsedFile(frame, rows, count, rejects)
+
+
+def stream_jsonl(feed: Feed, name: str, path: Path, piece_bytes: int = PIECE_BYTES) -> Iterator[ParsedFile]:
+    """A JSON-lines file read ``piece_bytes`` of whole lines at a time: one ``ParsedFile`` per piece,
+    lines numbered in the file; together the same records, rejects and accounting as ``parse_jsonl``
+    of the whole file, in memory bounded by the piece.
+
+    Every piece has the columns of the first record's piece (a field missing from a piece's records
+    is missing in them); raises ``Unstreamable`` when a later record has a field no record before
+    it had (the columns of a whole read would differ: read it whole), or when the file holds no record
+    at all. A piece without records is counted with the next one that has some (or the last).
+    """
+    columns: list[str] | None = None
+    carried, line = FileCount(name), 1
+    carried_rejects: list[Reject] = []
+    for data, last in _raw_pieces(path, piece_bytes):
+        count = FileCount(name)
+        good, rows, rejects = _read_lines(feed, name, data, line, last, count)
+        line += count.physical
+        carried.physical += count.physical
+        for reason, n in count.set_aside.items():
+            carried.aside(reason, n)
+        carried_rejects.extend(rejects)
+        if columns is None:
+            if not good:
+                if last:
+                    raise Unstreamable("no record in the file")
+                continue
+            columns = list(dict.fromkeys(k for r in good for k in r))
+            known = set(columns)
+        elif not known.issuperset(set().union(*good)):
+            raise Unstreamable("a record has a field no record before it had")
+        frame = _frame(good, columns)
+        _check_limits(feed, name, frame, rows, "line")
+        yield ParsedFile(frame, rows, carried, carried_rejects)
+        carried, carried_rejects = FileCount(name), []

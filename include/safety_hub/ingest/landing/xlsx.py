@@ -122,6 +122,29 @@ def _xml_refusal(feed: Feed, name: str, exc: BaseException) -> FeedError | None:
     return None
 
 
+class _NoDtd:
+    """A sheet's XML stream, read through: refuses a DTD or an entity declaration before the parser sees it.
+
+    In a sheet's XML, ``<!`` starts only a comment or CDATA, and a DTD (where entities are declared)
+    can only come before the root element: finding ``<!DOCTYPE``/``<!ENTITY`` anywhere is refusing
+    what defusedxml refuses, with the C parser doing the parsing.
+    """
+
+    MARKS = (b"<!DOCTYPE", b"<!ENTITY")
+
+    def __init__(self, src, feed: Feed, name: str):
+        self.src, self.feed, self.name, self.tail = src, feed, name, b""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        seen = self.tail + data
+        if any(mark in seen for mark in self.MARKS):
+            raise FeedError(self.feed.feed_id, self.name, "the workbook's XML declares a DTD or entities, refused as a possible XML bomb; "
+                            "save it again with Excel as .xlsx and deliver it again")
+        self.tail = seen[-8:]
+        return data
+
+
 def _open(feed: Feed, name: str, content: bytes):
     """The workbook, read-only with cached values (``data_only``); refused when it is not a complete .xlsx or unpacks too large."""
     from openpyxl import load_workbook
@@ -158,7 +181,7 @@ def _stream_sheet(feed: Feed, name: str, wb, ws, stop_after: int | None) -> _She
     from openpyxl.utils import range_boundaries
     from openpyxl.worksheet._reader import CELL_TAG, ROW_TAG
     from openpyxl.xml.constants import SHEET_MAIN_NS
-    from openpyxl.xml.functions import iterparse  # defusedxml's when installed
+    from xml.etree.ElementTree import iterparse  # the C parser; no DTD reaches it (_NoDtd)
 
     merge_cell_tag = f"{{{SHEET_MAIN_NS}}}mergeCell"
     limits = feed.limits
@@ -171,7 +194,7 @@ def _stream_sheet(feed: Feed, name: str, wb, ws, stop_after: int | None) -> _She
                                  date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
         parents: list = []  # the open elements, root first
         row_at, row_cells, cells_seen, n_merged, area = None, 0, 0, 0, 0
-        for event, el in iterparse(src, events=("start", "end")):
+        for event, el in iterparse(_NoDtd(src, feed, name), events=("start", "end")):
             tag = el.tag
             if event == "start":
                 parents.append(el)
