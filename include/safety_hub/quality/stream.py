@@ -116,6 +116,8 @@ def record_batches(path: Path, batch_rows: int | None, columns: list[str] | None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from safety_hub.ingest.parquetfiles import iter_batches
+
     pf = pq.ParquetFile(path)
     schema = pf.schema_arrow
     if columns is not None:
@@ -129,7 +131,7 @@ def record_batches(path: Path, batch_rows: int | None, columns: list[str] | None
     # whole batch at once holds about three times its size in decoding buffers.
     pending: list = []
     held = 0
-    for chunk in pf.iter_batches(batch_size=min(batch_rows, _READ_ROWS), columns=columns):
+    for chunk in iter_batches(path, min(batch_rows, _READ_ROWS), columns):
         pending.append(chunk)
         held += chunk.num_rows
         while held >= batch_rows:

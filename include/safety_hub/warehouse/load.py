@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from safety_hub.config.registry import Feed
+from safety_hub.ingest.parquetfiles import iter_batches
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.schema import LINEAGE
@@ -62,7 +63,7 @@ def load_parquet(conn: sa.Connection, md: sa.MetaData, feed: Feed, path: Path, d
     lineage = _lineage(feed, day, batch_id, raw_file, loaded_at)
     if conn.dialect.name == "duckdb":
         return _load(conn, md, feed, lineage, lambda stg: _stage_parquet_duckdb(conn, stg, feed, path))
-    batches = pq.ParquetFile(path).iter_batches(batch_size=STAGE_BATCH_ROWS)
+    batches = iter_batches(path, STAGE_BATCH_ROWS)
     return _load(conn, md, feed, lineage, lambda stg: _stage(conn, stg, feed, batches))
 
 
