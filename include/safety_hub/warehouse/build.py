@@ -22,6 +22,7 @@ from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.crosscheck import run_cross_rules
 from safety_hub.warehouse.engine import ensure_schema
 from safety_hub.warehouse.lifecycle import asof_from_hazard, refresh
+from safety_hub.warehouse.reporting_status import refresh_reporting_status
 from safety_hub.warehouse.risk import refresh_risk_marts
 from safety_hub.warehouse.sqltext import sql_file, sql_literal
 from safety_hub.warehouse import changes, watermark
@@ -298,6 +299,7 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt
             with hazards_asof(day) as hazards:
                 conn.execute(sa.text(sql_file("mart_district_hazard.sql").format(hazard_asof=hazards)), {"as_of": day})
         refresh_risk_marts(conn, as_of, risk_config, hazards_asof)
+        refresh_reporting_status(conn, md)  # whole: its rows answer every as-of date
         watermark.clear(conn, pending)
         changes.clear(conn, loads)
     return as_of
