@@ -40,6 +40,10 @@ stored rows it superseded); the run coalesces the dates of every event since the
 * Triggered by hand (no Asset events), or by an event without `business_dates`: a full build,
   every as-of date (the same as `python -m safety_hub warehouse build --full`).
 
+* `check_missed_reports` alerts (through the `safety_hub_alerts` connection) on every unit that
+  has missed its feed's `reporters.alert_after_missed` consecutive reports (`mart_reporting_status`),
+  once per run of missed periods (`reporting_alert`).
+
 Each step is one transaction (idempotent). SQL: `include/safety_hub/warehouse/sql/`.
 Then rebuilds the Great Expectations Data Docs site (`reports/data_docs/index.html`)
 from every stored validation result, so quality history stays browsable.
@@ -70,13 +74,22 @@ def warehouse_build():
             as_of = build(get_engine(), since=dt.date.fromisoformat(plan["since"]) if plan["since"] else dt.date.max)
         return [d.isoformat() for d in as_of]
 
+    @task(pool=WAREHOUSE_POOL)
+    def check_missed_reports() -> dict:
+        from safety_hub.ops.reporting_alerts import check_missed_reports as check
+        from safety_hub.warehouse.engine import get_engine
+
+        return check(get_engine())
+
     @task
     def build_data_docs() -> str:
         from safety_hub.quality.docs import build_docs
 
         return str(build_docs())
 
-    build_marts(build_dimensions()) >> build_data_docs()
+    marts = build_marts(build_dimensions())
+    marts >> check_missed_reports()
+    marts >> build_data_docs()
 
 
 warehouse_build()

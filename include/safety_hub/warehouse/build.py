@@ -21,6 +21,7 @@ from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.crosscheck import run_cross_rules
 from safety_hub.warehouse.engine import ensure_schema
 from safety_hub.warehouse.lifecycle import refresh
+from safety_hub.warehouse.reporting_status import refresh_reporting_status
 from safety_hub.warehouse.risk import refresh_risk_marts
 from safety_hub.warehouse.sqltext import sql_file, sql_literal
 from safety_hub.warehouse import watermark
@@ -255,6 +256,7 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
             conn.execute(stmt, {"as_of": day})
         refresh_risk_marts(conn, as_of, risk_config)
+        refresh_reporting_status(conn, md)  # whole: its rows answer every as-of date
         watermark.clear(conn, pending)
     return as_of
 
