@@ -93,7 +93,7 @@ def run_land(feed_id: str, day: dt.date) -> dict:
     return {"rows": sidecar["rows"], "raw_dir": str(partition_dir(feed_id, day))}
 
 
-QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member")
+QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member", "report_receipt")
 
 
 def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | None = None) -> dict:
