@@ -27,10 +27,13 @@ Triggered by any ingest DAG's load (Airflow Assets). Each load's Asset event car
 `extra`, the business dates it touched (`business_dates`: the day loaded and the days of the
 stored rows it superseded); the run coalesces the dates of every event since the last run.
 
-* `build_dimensions` rebuilds `dim_enterprise` (one row per USCC name version, SCD2),
-  `enterprise_match` and `dim_industry`; `dim_date` only when the loaded date range grows.
+* `build_dimensions` refreshes `dim_enterprise` (one row per USCC name version, SCD2) and
+  `enterprise_match` for the enterprises, names and partitions the loads changed (their change log,
+  `build_change`; whole on a full build), rebuilds `dim_industry`; `dim_date` only when the loaded
+  date range grows.
   It reports the earliest date whose marts read a dimension row that changed.
-* `build_marts` refreshes the hazard lifecycle and the cross-feed rules, then recomputes
+* `build_marts` refreshes the hazard lifecycle and the cross-feed rules for the hazard records,
+  identities and rule scopes the loads changed (whole on a full build), then recomputes
   `mart_district_hazard` for every loaded as-of date from the earliest touched (or changed)
   date on (a late update on day D changes the as-of views of D and of every later date), and the
   risk marts for their weeks. Earlier dates and weeks are left as they are. It also starts from
@@ -39,6 +42,10 @@ stored rows it superseded); the run coalesces the dates of every event since the
   it read, so the dates of a run that failed are recomputed by the next one.
 * Triggered by hand (no Asset events), or by an event without `business_dates`: a full build,
   every as-of date (the same as `python -m safety_hub warehouse build --full`).
+
+* `check_missed_reports` alerts (through the `safety_hub_alerts` connection) on every unit that
+  has missed its feed's `reporters.alert_after_missed` consecutive reports (`mart_reporting_status`),
+  once per run of missed periods (`reporting_alert`).
 
 Each step is one transaction (idempotent). SQL: `include/safety_hub/warehouse/sql/`.
 Then rebuilds the Great Expectations Data Docs site (`reports/data_docs/index.html`)
@@ -54,7 +61,7 @@ def warehouse_build():
         from safety_hub.warehouse.engine import get_engine
 
         touched = touched_dates(context.get("triggering_asset_events"))
-        enterprises, changed_from = rebuild_dimensions(get_engine())
+        enterprises, changed_from = rebuild_dimensions(get_engine(), incremental=touched is not None)
         since = None if touched is None else affected_since(touched, changed_from)
         return {"enterprises": enterprises, "full": touched is None,
                 "touched": [d.isoformat() for d in touched or []], "since": since.isoformat() if since else None}
@@ -70,13 +77,22 @@ def warehouse_build():
             as_of = build(get_engine(), since=dt.date.fromisoformat(plan["since"]) if plan["since"] else dt.date.max)
         return [d.isoformat() for d in as_of]
 
+    @task(pool=WAREHOUSE_POOL)
+    def check_missed_reports() -> dict:
+        from safety_hub.ops.reporting_alerts import check_missed_reports as check
+        from safety_hub.warehouse.engine import get_engine
+
+        return check(get_engine())
+
     @task
     def build_data_docs() -> str:
         from safety_hub.quality.docs import build_docs
 
         return str(build_docs())
 
-    build_marts(build_dimensions()) >> build_data_docs()
+    marts = build_marts(build_dimensions())
+    marts >> check_missed_reports()
+    marts >> build_data_docs()
 
 
 warehouse_build()

@@ -53,7 +53,7 @@ def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: 
                 raise DuplicateDelivery(f"feed {feed_id}: {ex.source}: same content (sha256 {digest[:12]}...) already loaded for {earlier}; skipped")
     part = land_raw(ex, check_digest=check)
     sidecar = read_sidecar(part)
-    log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(ex.files), sum(f["bytes"] for f in sidecar["files"]), ex.source, part)
+    log.info("feed %s: landed %d file(s), %d bytes from %s into %s", feed_id, len(sidecar["files"]), sum(f["bytes"] for f in sidecar["files"]), ex.source, part)
     return {"raw_dir": str(part), "sha256": sidecar["sha256"], "files": [f["name"] for f in sidecar["files"]]}
 
 
@@ -93,7 +93,7 @@ def run_land(feed_id: str, day: dt.date) -> dict:
     return {"rows": sidecar["rows"], "raw_dir": str(partition_dir(feed_id, day))}
 
 
-QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member")
+QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member", "report_receipt")
 
 
 def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | None = None) -> dict:

@@ -42,8 +42,8 @@ def _whole(feed, name: str, content: bytes):
     return ("read", frame, [vars(r) for r in parsed.rejects], [vars(c) for c in parsed.files])
 
 
-def _streamed(feed, name: str, path, piece_bytes: int):
-    pieces = stream_records(feed, name, path, piece_bytes)
+def _streamed(feed, name: str, path, piece_bytes: int, parser: str = "csv"):
+    pieces = stream_records(feed, name, path, piece_bytes, parser=parser)
     frames = []
     try:
         while True:
@@ -56,13 +56,13 @@ def _streamed(feed, name: str, path, piece_bytes: int):
     return ("read", pd.concat(frames, ignore_index=True), [vars(r) for r in rejects], [vars(count)])
 
 
-def _same(feed, name: str, content: bytes, tmp_path, piece_bytes: int) -> str:
+def _same(feed, name: str, content: bytes, tmp_path, piece_bytes: int, parser: str = "csv") -> str:
     """"streamed" or "whole" (the file must be read whole); fails where the two differ."""
     path = tmp_path / name
     path.write_bytes(content)
     want = _whole(feed, name, content)
     try:
-        got = _streamed(feed, name, path, piece_bytes)
+        got = _streamed(feed, name, path, piece_bytes, parser)
     except Unstreamable:
         return "whole"
     assert got[0] == want[0], (got[:2], want[:2])

@@ -109,6 +109,7 @@ def test_every_feed_has_a_source_raw_batch_and_target(feed_id, tmp_path, monkeyp
     assert outputs[0].key == ("postgres://postgres:5432", f"warehouse.public.{feed.target_table}") and outputs[0].rows == 7
     assert outputs[-1].name == "warehouse.public.load_audit"
     assert ("warehouse.public.hazard_version" in {o.name for o in outputs}) == (feed.lifecycle is not None)
+    assert ("warehouse.public.report_receipt" in {o.name for o in outputs}) == (feed.reporters is not None)
 
 
 def test_the_stages_chain_through_their_datasets(tmp_path, monkeypatch):

@@ -19,7 +19,8 @@ from safety_hub.reporting.cells import FORMULA_TRIGGERS, clean_text, neutralise
 from safety_hub.reporting.figures import WeeklyFigures
 from safety_hub.reporting.progress import hazard_progress, measure_progress
 from safety_hub.reporting.workbook import (HAZARD_COLUMNS, HEADER_ROW, MEASURE_COLUMNS, RISK_COLUMNS, SHEET_HAZARDS, SHEET_MEASURES,
-                                           SHEET_RISK, SHEET_SITUATION, display_width, workbook_bytes)
+                                           SHEET_REPORTING, SHEET_RISK, SHEET_SITUATION, display_width, workbook_bytes,
+                                           REPORTING_COLUMNS)
 
 # --- weeks and the archive -------------------------------------------------------------------
 
@@ -156,7 +157,8 @@ def test_progress_flags(closed, deadline, flag):
 
 # --- the workbook ----------------------------------------------------------------------------
 
-def _figures(hazards: list[dict], measures: list[dict], risk: list[dict] = (), data_date=dt.date(2026, 11, 8)) -> WeeklyFigures:
+def _figures(hazards: list[dict], measures: list[dict], risk: list[dict] = (), data_date=dt.date(2026, 11, 8),
+             reporting: list[dict] = ()) -> WeeklyFigures:
     h = {k: 0 for k in ("found_week", "found_total", "closed_week", "closed_total", "major_week", "major_total", "major_closed_total",
                         "listed_week", "listed_total", "listed_open", "overdue", "major_overdue", "due", "closed_on_time")}
     h.update(found_week=12, found_total=40, closed_week=5, closed_total=30, due=10, closed_on_time=8)
@@ -166,7 +168,7 @@ def _figures(hazards: list[dict], measures: list[dict], risk: list[dict] = (), d
     e.update(fine_wan_week=12.5, fine_wan_total=101.25, penalties_week=3)
     return WeeklyFigures(week=ReportWeek.parse("2026-W45"), data_date=data_date, sources=["隐患台账（emb_hazard）"],
                          hazards=h, enforcement=e, hazard_list=pd.DataFrame(hazards), measure_list=pd.DataFrame(measures),
-                         risk_list=pd.DataFrame(list(risk)))
+                         risk_list=pd.DataFrame(list(risk)), reporting=pd.DataFrame(list(reporting)))
 
 
 HAZARD = {"identity_key": "k1", "district_code": "120101", "district_name": "和平区", "uscc": "91120101MA05XXXXXX",
@@ -184,16 +186,34 @@ RISK = {"grade": "红", "org_name": "天津渤化测试有限公司", "uscc": "9
         "score": 72.5, "reasons": "行业领域（危化） +20；重大隐患未整改 2 项 +20；逾期重大隐患 1 项 +10"}
 
 
+REPORTING = [
+    {"scope": "按数据源", "feed_id": "emb_hazard", "agency_name": "天津市应急管理局", "unit_code": None, "unit_name": None,
+     "expected": 80, "reported": 76, "on_time": 70, "late": 6, "missed": 4, "repeated": 9, "report_rate": 0.95, "timely_rate": 0.875},
+    {"scope": "明细", "feed_id": "emb_hazard", "agency_name": "天津市应急管理局", "unit_code": "120101", "unit_name": "和平区",
+     "expected": 5, "reported": 4, "on_time": 3, "late": 1, "missed": 1, "repeated": 0, "report_rate": 0.8, "timely_rate": 0.6},
+]
+
+
 @pytest.fixture(scope="module")
 def book():
     hazards = [HAZARD, {**HAZARD, "identity_key": "k2", "progress": "绿"}]
-    return load_workbook(io.BytesIO(workbook_bytes(_figures(hazards, [MEASURE], [RISK, {**RISK, "grade": "橙", "score": 45}]))))
+    return load_workbook(io.BytesIO(workbook_bytes(_figures(hazards, [MEASURE], [RISK, {**RISK, "grade": "橙", "score": 45}],
+                                                            reporting=REPORTING))))
 
 
-def test_four_sheets_with_chinese_headers_frozen_and_filtered(book):
-    assert book.sheetnames == [SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES, SHEET_RISK]
+def test_the_reporting_sheet_lists_the_rates_per_scope(book):
+    ws = book[SHEET_REPORTING]
+    rows = [dict(zip([c.header for c in REPORTING_COLUMNS], r)) for r in ws.iter_rows(min_row=HEADER_ROW + 1, values_only=True)]
+    assert [(r["统计口径"], r["报送单位（区）"], r["应报"], r["漏报"], r["报送率"], r["及时率"]) for r in rows] == [
+        ("按数据源", "全部", 80, 4, 0.95, 0.875), ("明细", "和平区", 5, 1, 0.8, 0.6)]
+    assert ws.cell(row=HEADER_ROW + 1, column=12).number_format == "0.0%"
+    assert "报送率 = 已报 ÷ 应报" in ws["A2"].value
+
+
+def test_five_sheets_with_chinese_headers_frozen_and_filtered(book):
+    assert book.sheetnames == [SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES, SHEET_RISK, SHEET_REPORTING]
     for name, columns in ((SHEET_HAZARDS, HAZARD_COLUMNS), (SHEET_MEASURES, MEASURE_COLUMNS), (SHEET_RISK, RISK_COLUMNS),
-                          (SHEET_SITUATION, None)):
+                          (SHEET_REPORTING, REPORTING_COLUMNS), (SHEET_SITUATION, None)):
         ws = book[name]
         headers = [c.value for c in ws[HEADER_ROW]]
         if columns:
@@ -348,3 +368,15 @@ def test_report_for_a_week_without_data_is_one_line_exit_1_and_no_mart_rows(tmp_
         assert conn.execute(sa.text("SELECT COUNT(*) FROM mart_enterprise_risk")).scalar() == 0
     engine.dispose()
     assert not (tmp_path / "reports" / "2026-W45").exists()
+
+
+def test_the_weekly_page_has_the_reporting_section():
+    from safety_hub.reporting.weekly import render_weekly_report
+
+    page = render_weekly_report(_figures([HAZARD], [MEASURE], [RISK], reporting=REPORTING + [
+        {**REPORTING[0], "scope": "按部门", "feed_id": None}, {**REPORTING[1], "scope": "按区", "feed_id": None, "agency_name": None}]))
+    section = page[page.index('<div id="reporting">'):]
+    assert "按数据源" in section and "emb_hazard" in section and "天津市应急管理局" in section and "和平区" in section
+    assert "95.0%" in section and "87.5%" in section and "报送率 = 已报 ÷ 应报" in page
+    empty = render_weekly_report(_figures([HAZARD], [MEASURE], [RISK]))
+    assert "本周无到期的报送" in empty

@@ -17,7 +17,8 @@ import pytest
 from safety_hub_dev.simulator import generate_day
 from safety_hub_dev.simulator.datasets import emb
 from safety_hub_dev.simulator.generate import DEFAULT_SEED
-from safety_hub_dev.simulator.profile import _LEDGERS, TARGETS, PeriodFigures, _identity, _valid_rows, day_figures, get_profile
+from safety_hub_dev.simulator.profile import (_LEDGERS, FIGURE_FEEDS, TARGETS, PeriodFigures, _identity, _valid_rows, day_figures,
+                                              delivery_figures, get_profile, merge_day_figures)
 from safety_hub_dev.simulator.spec import SPECS
 from safety_hub.domain.workdays import business_days, is_business_day
 
@@ -34,12 +35,13 @@ def _expected(feed_id: str) -> float:
     return sum(CITY.expected(feed_id, d, SPECS[feed_id].volume) for d in DAYS)
 
 
-# sha256 of each day's records and truth under the default profile, as generated before the city profile existed
+# sha256 of each day's records and truth under the default profile (the city profile changes none of it; last
+# changed on purpose when rejected records came back corrected and the truth counted filled fields)
 DEMO_DIGESTS = {
-    "2026-11-01": "c0519e843a62c250e42de499c2802b88709022d31b6934e8453cdf02725b2933",
-    "2026-11-02": "0f6d4c7a1ed3fde1fe76a99af60ba2e646b4298841203646b62d2b7346331124",
-    "2026-11-03": "ddb1e115e72bfffbaef4f1c66936f08b14870e9ef369639f781116015e7d813a",
-    "2026-11-04": "fa6c583da20633620e5127126901e87926a7749bb031e4a764157a4ca266944e",
+    "2026-11-01": "62d58bfbac61198b14879993a73fd665e8236e1a8e962e888cb3e9db7f53a6e6",
+    "2026-11-02": "deecbefe52e44b56f3c1799ff0929446ba6907e0ce27a6f403541db4c8cc1b16",
+    "2026-11-03": "26fd3e7fe489dd9182fa476f6177dbe0505d296e6abb2aecff17ff95285edeee",
+    "2026-11-04": "2e833463b5e7b7a830f48895ab1a78067db40ac28049ab4e6287ab0c7c012627",
 }
 
 
@@ -163,3 +165,21 @@ def test_simulate_city_writes_working_days_and_the_period(tmp_path, capsys):
     assert 1500 < figures["hazards_found"] < 3500 and figures["waybills"] >= 2 * 3000
     assert figures["supervision_inspections"] is None and period["sources"]["supervision_inspections"] is None
     assert figures["chemical_enterprises_assessed"] > 240
+
+
+def test_each_deliverys_share_adds_up_to_the_days_figures():
+    """``truth/figures/<day>.json`` holds each delivery's share of the period's figures: added up they
+    are the day's figures, and a refused delivery's share can be left out (bench-city)."""
+    days = [d for d in DAYS if d.month == 3][:3]
+    whole, parts, without = PeriodFigures(), PeriodFigures(), PeriodFigures()
+    for day in days:
+        data = generate_day(day, profile="city", feeds=FIGURE_FEEDS)
+        shares = delivery_figures(data)
+        assert json.loads(json.dumps(shares)) == shares  # written as JSON
+        assert merge_day_figures([shares[f] for f in FIGURE_FEEDS if f in shares]) == day_figures(data)
+        whole.add(day, day_figures(data))
+        parts.add(day, merge_day_figures([shares[f] for f in FIGURE_FEEDS if f in shares]))
+        without.add(day, merge_day_figures([shares[f] for f in FIGURE_FEEDS if f in shares and (f, day) != ("emb_enforcement", days[1])]))
+    assert parts.result() == whole.result()
+    left_out = delivery_figures(generate_day(days[1], profile="city", feeds=FIGURE_FEEDS))["emb_enforcement"]["enforcement"]
+    assert left_out and without.result()["figures"]["penalties"] < whole.result()["figures"]["penalties"]

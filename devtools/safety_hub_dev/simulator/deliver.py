@@ -94,7 +94,7 @@ def write_day(data: DayData, out_dir: Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for feed_id, spec in SPECS.items():
-        rows, d = data.records[feed_id], spec.delivery
+        rows, d = data.records.get(feed_id), spec.delivery  # a day generated for some feeds only lacks the others
         if not rows or isinstance(d, Api):
             continue
         if isinstance(d, CsvDrop):

@@ -353,11 +353,27 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, pro
     try:
         specs = {f: profile.spec(s) for f, s in SPECS.items() if feeds is None or f in feeds}
         data = _generate_day(day, seed, scale, specs, _pool(seed, profile.pool_size))
+        rates = profile.knobs.get("report_rates")
+        if rates:  # missed, late and repeated reports (simulator/reports.py)
+            from safety_hub_dev.simulator.reports import inject
+
+            inject(data, lambda d: _base_day(d, seed, scale, specs, profile), seed, rates)
     finally:
         ACTIVE_PROFILE.reset(token)
     data.truth = {"date": data.truth.pop("date"), "seed": data.truth.pop("seed"), "profile": profile.name, "business_day": True,
                   "holiday": holiday_name(day), **data.truth}
     return data
+
+
+def _base_day(day: dt.date, seed: int, scale: float, specs: dict[str, DatasetSpec], profile) -> DayData:
+    """A working day as generated before reports were withheld or moved (kept for the next days' arrivals)."""
+    key = ("base", day, seed, scale, profile.name, tuple(specs))
+    if key not in _CACHE:
+        _CACHE[key] = _generate_day(day, seed, scale, specs, _pool(seed, profile.pool_size))
+        kept = [k for k in _CACHE if k[0] == "base"]
+        for old in kept[: max(0, len(kept) - 4)]:
+            del _CACHE[old]
+    return _CACHE[key]
 
 
 def _pool(seed: int, size: int):

@@ -226,6 +226,44 @@ class Lifecycle(_Strict):
     reopen: list[tuple[str, str]] = Field(default_factory=list)  # allowed backward moves (from, to)
 
 
+class Reporters(_Strict):
+    """Who must report the feed, how often and by when (报送情况: 应报单位, 报送频次, 报送时限).
+
+    Each delivered row names its reporting unit in ``unit_column`` (a typed column: the district
+    code, legacy codes mapped; or a key enterprise's USCC) and the period it reports for in
+    ``period_column`` (the 报送批次 carries its date: the first ``period_pattern`` group, ``%Y%m%d``;
+    a row without one reports for its delivery's business date). ``units`` are the units that must
+    report: every current district (``all_districts``) or a list of codes. A period is a working
+    day, an ISO week or a month of the statutory working-day calendar (``domain/workdays.py``);
+    its report is due in the delivery of the ``due_working_days``-th working day after the
+    period's last working day (0: that day's delivery). A delivery's time is its business date
+    (the raw partition's day), so a replay or a backfill reports nothing late.
+    """
+
+    unit_column: str = "district_code"
+    units: Literal["all_districts"] | list[str] = "all_districts"
+    frequency: Literal["working_day", "week", "month"] = "working_day"  # 每工作日 / 每周 / 每月
+    due_working_days: int = Field(default=0, ge=0, le=30)
+    period_column: str = "report_batch"
+    period_pattern: str = r"(\d{8})"
+    # an alert (ops/reporting_alerts.py) when a unit has missed this many consecutive periods
+    alert_after_missed: int = Field(default=3, ge=1)
+
+    @field_validator("period_pattern")
+    @classmethod
+    def _one_group(cls, v: str) -> str:
+        if re.compile(v).groups < 1:
+            raise ValueError("period_pattern needs a group capturing the period's date (yyyymmdd)")
+        return v
+
+    @field_validator("units")
+    @classmethod
+    def _units_unique(cls, v):
+        if isinstance(v, list) and (not v or len(set(v)) != len(v)):
+            raise ValueError("units must be a non-empty list without repeats, or all_districts")
+        return v
+
+
 class Feed(_Strict):
     feed_id: str
     agency: str
@@ -244,6 +282,7 @@ class Feed(_Strict):
     validation: Validation = Validation()
     limits: Limits = Limits()
     lifecycle: Lifecycle | None = None
+    reporters: Reporters | None = None
 
     @field_validator("feed_id")
     @classmethod
@@ -280,6 +319,10 @@ class Feed(_Strict):
                 errors.append(("lifecycle.columns", f"feed columns {absent} are not among the columns"))
             if lc.closed not in lc.statuses or any(a not in lc.statuses or b not in lc.statuses for a, b in lc.reopen):
                 errors.append(("lifecycle", "'closed' and every 'reopen' status must be one of 'statuses'"))
+        if self.reporters is not None:
+            for field_name in ("unit_column", "period_column"):
+                if getattr(self.reporters, field_name) not in names:
+                    errors.append((f"reporters.{field_name}", f"'{getattr(self.reporters, field_name)}' is not among the columns"))
         if not self.feed_id.startswith(self.agency + "_"):
             errors.append(("feed_id", f"must start with the agency code '{self.agency}_'"))
         return errors
@@ -404,13 +447,22 @@ def load_precedence(feeds_dir: Path | None = None) -> Precedence:
     return precedence
 
 
+class CrossRuleScope(_Strict):
+    """What a cross rule's answer for a record depends on: the rows of ``tables`` (fact table ->
+    column) whose column holds the same value as the record's own row (its feed's table is one of
+    them). The incremental build re-checks the rule only for the values a load changed."""
+
+    tables: dict[str, str] = Field(min_length=1)
+
+
 class CrossRule(_Strict):
     """A rule over more than one feed or over history, checked by the warehouse build.
 
     ``sql`` selects the offending rows of ``feed``'s fact table with at least
-    ``record_key``, ``batch_id``, ``business_date`` and ``raw_file``; other selected
+    ``record_key`` (the feed's key), ``batch_id``, ``business_date`` and ``raw_file``; other selected
     columns are kept as the flag's values. Cross rules flag (warning): the rows were
-    valid in their own batch and are already loaded.
+    valid in their own batch and are already loaded. Without ``scope`` an incremental build
+    checks the rule over the whole warehouse.
     """
 
     id: str = Field(pattern=r"^[a-z0-9_.<>=]+$")
@@ -418,6 +470,7 @@ class CrossRule(_Strict):
     description: str
     severity: Literal["warning"] = "warning"
     sql: str
+    scope: CrossRuleScope | None = None
 
 
 class CrossRules(_Strict):
@@ -438,6 +491,15 @@ def load_cross_rules(feeds_dir: Path | None = None) -> list[CrossRule]:
     for r in rules:
         if r.feed not in known:
             raise RegistryError(f"{path}: rule '{r.id}': unknown feed '{r.feed}'")
+        if r.scope is not None:
+            feed = known[r.feed]
+            if feed.target_table not in r.scope.tables or len(feed.key) != 1:
+                raise RegistryError(f"{path}: rule '{r.id}': scope.tables must name its feed's table {feed.target_table} "
+                                    "(and the feed have a one-column key, its record_key)")
+            columns = {f.target_table: {c.name for c in f.columns} | {d.name for d in f.derived} for f in known.values()}
+            for table, column in r.scope.tables.items():
+                if column not in columns.get(table, ()):
+                    raise RegistryError(f"{path}: rule '{r.id}': scope names {table}.{column}, not a column of a fact table")
     if len({r.id for r in rules}) != len(rules):
         raise RegistryError(f"{path}: rule ids must be unique")
     return rules

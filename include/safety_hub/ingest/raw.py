@@ -81,9 +81,10 @@ def land_raw(extract: Extract, check_digest=None) -> Path:
     try:
         digest = hashlib.sha256()
         files = []
-        for raw in extract.files:
+        single = isinstance(extract.files, (list, tuple)) and len(extract.files) == 1
+        for raw in extract.files:  # a list, or an iterable yielding each file as the source gives it (API pages)
             # The delivery's digest is over its files in order: for one file, that file's own.
-            own, size = (digest if len(extract.files) == 1 else hashlib.sha256()), 0
+            own, size = (digest if single else hashlib.sha256()), 0
             with open(tmp / raw.name, "wb") as out:
                 for block in raw.chunks():
                     out.write(block)
@@ -102,7 +103,7 @@ def land_raw(extract: Extract, check_digest=None) -> Path:
             "sha256": digest.hexdigest(),
             "extracted_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "rows": None,
-            "expected_rows": extract.expected_rows,
+            "expected_rows": extract.announced_rows(),
         }
         (tmp / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
         _replace_dir(tmp, final)

@@ -17,7 +17,8 @@ How a failed run becomes one message, through Airflow's documented callback inte
 the scheduler), reads the run's task states and those XComs through the context's ``ti`` and
 sends one message naming the DAG, the run, every failed task (mapped ones counted, with
 their feed) and each error. A run that failed on ``FeedQualityError`` is sent as a
-quality-threshold breach. Stale feeds come from ``health.feed_health`` via the hourly
+quality-threshold breach. Units that missed a configured number of consecutive reports come from
+the warehouse build (``reporting_alerts.check_missed_reports``). Stale feeds come from ``health.feed_health`` via the hourly
 ``feed_health_check`` DAG (``health.check_stale_feeds``).
 
 Imports no Airflow at module level: the Airflow parts are imported where they run.
@@ -46,6 +47,7 @@ KIND_RUN_FAILED = "run_failed"
 KIND_QUALITY = "quality_breach"
 KIND_STALE = "stale_feeds"
 KIND_RETURNED = "returned_rows"
+KIND_MISSED = "missed_reports"
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,18 @@ def returned_rows_alert(feed_title: str, agency_name: str, day: dt.date, batch_i
     facts = {"agency": returned["agency"], "business_date": day.isoformat(), "batch_id": batch_id, "path": returned["path"],
              "rejected": returned["rejected"], "flagged": returned["flagged"]}
     return Alert(KIND_RETURNED, title, lines, facts)
+
+
+def missed_reports_alert(runs: list[dict], as_of: dt.date) -> Alert:
+    """Units that missed their feed's ``reporters.alert_after_missed`` consecutive periods (漏报), one message."""
+    title = f"【safety-hub】连续漏报 missed reports：{len(runs)} 个单位"
+    lines = [f"统计截止日 as of: {as_of}"]
+    for r in runs:
+        lines.append(f"  {r['agency_name']} {r['feed_id']}：{r['unit_name']}（{r['unit_code']}）自 {r['missed_since']} 起连续漏报 "
+                     f"{r['missed_in_a_row']} 期（阈值 {r['threshold']}）")
+    facts = {"as_of": as_of.isoformat(), "units": [{"feed_id": r["feed_id"], "unit_code": r["unit_code"],
+                                                     "missed_since": str(r["missed_since"]), "missed": r["missed_in_a_row"]} for r in runs]}
+    return Alert(KIND_MISSED, title, lines, facts)
 
 
 # --- delivering ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ merges the datasets of every event of a run.
     land      raw partition -> records.parquet
     validate  records.parquet -> staged valid.parquet (and the batch's quality records beside it)
     load      staged valid.parquet -> fact table (+ hazard_version, snapshot_deletion), quarantine,
-              quality_flag, validation_result (+ snapshot_member), load_audit: one transaction
+              quality_flag, validation_result (+ snapshot_member, + report_receipt), load_audit: one transaction
 
 Dataset names follow https://openlineage.io/docs/spec/naming (``ingest/datasets.py``); what
 an extract reads is named by the feed's delivery kind (``ingest/kinds/<kind>.py``, ``source``).
@@ -116,6 +116,8 @@ def load_lineage(feed, day: dt.date, result: dict | None = None, url: str | None
     outputs += [warehouse_dataset(t, url) for t in ("quality_flag", "validation_result")]
     if feed.mode == "snapshot":
         outputs += [warehouse_dataset("snapshot_member", url), warehouse_dataset("snapshot_deletion", url)]
+    if feed.reporters is not None:
+        outputs.append(warehouse_dataset("report_receipt", url))
     outputs.append(warehouse_dataset("load_audit", url))
     return [file_dataset(staged_batch(feed.feed_id, day), description=f"validated batch of {feed.feed_id}")], outputs
 

@@ -51,7 +51,7 @@ _CROSS_ROW_METRICS = frozenset({
     "column_values.z_score.under_threshold", "column_values.not_outliers",
 })
 CONSISTENT_PER_KEY = "multicolumn_values.consistent_per_key"
-STAGED = ("valid", "quarantine", "quality_flag", "validation_result", "snapshot_member")
+STAGED = ("valid", "quarantine", "quality_flag", "validation_result", "snapshot_member", "report_receipt")
 
 
 @dataclass
@@ -116,6 +116,8 @@ def record_batches(path: Path, batch_rows: int | None, columns: list[str] | None
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from safety_hub.ingest.parquetfiles import iter_batches
+
     pf = pq.ParquetFile(path)
     schema = pf.schema_arrow
     if columns is not None:
@@ -129,7 +131,7 @@ def record_batches(path: Path, batch_rows: int | None, columns: list[str] | None
     # whole batch at once holds about three times its size in decoding buffers.
     pending: list = []
     held = 0
-    for chunk in pf.iter_batches(batch_size=min(batch_rows, _READ_ROWS), columns=columns):
+    for chunk in iter_batches(path, min(batch_rows, _READ_ROWS), columns):
         pending.append(chunk)
         held += chunk.num_rows
         while held >= batch_rows:
@@ -401,7 +403,8 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
     """Validate the landed partition ``part`` batch by batch and stage its valid rows and quality records in ``stage``.
 
     Writes ``valid.parquet``, ``quarantine.parquet``, ``quality_flag.parquet``,
-    ``validation_result.parquet`` and, for a snapshot feed, ``snapshot_member.parquet``
+    ``validation_result.parquet``, for a snapshot feed ``snapshot_member.parquet`` and, for a feed
+    with expected reporters, ``report_receipt.parquet`` (``quality/receipts.py``)
     (the same rows one whole-delivery run writes); returns the totals.
     """
     from safety_hub.config import settings
@@ -410,6 +413,7 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
     from safety_hub.quality.crossrow import delivery_scope
     from safety_hub.quality.engine import Engine
     from safety_hub.quality.expectations import build_suite, rule_descriptions
+    from safety_hub.quality.receipts import Receipts
     from safety_hub.quality.validate import check_batch, landing_quarantine, quarantine_frame, rule_result
     from safety_hub.config.settings import STAGE_BATCH_ROWS
 
@@ -431,6 +435,7 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
     totals = ResultTotals()
     typed_rows = 0
     snapshot_keys: dict[str, None] = {}  # every delivered key, in order of first appearance
+    receipts = Receipts(feed, day)  # who reported for which period (feeds with expected reporters)
     empty: dict[str, pd.DataFrame] = {}
     try:
         with delivery_scope(conflicts), _older_objects_frozen():
@@ -445,6 +450,7 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
                 valid = check.valid_rows()
                 sinks["valid"].write(valid)
                 empty["valid"] = valid.iloc[:0]
+                receipts.add(check.typed)
                 if feed.mode == "snapshot":
                     snapshot_keys.update(dict.fromkeys(check.typed[feed.key[0]].dropna().astype(str).unique()))
                 for rule, n in check.rule_counts.items():
@@ -461,6 +467,7 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
                 del frame, check, valid, rejected
         rejects = pd.read_parquet(part / REJECTS) if (part / REJECTS).exists() else rejects_frame([])
         out.rows = typed_rows + len(rejects)
+        receipts.add_unattributed(len(rejects))
         if len(rejects):
             sinks["quarantine"].write(landing_quarantine(feed.feed_id, rejects, batch_id=batch_id, business_date=day, raw_file=raw_file))
             out.quarantined += len(rejects)
@@ -476,6 +483,8 @@ def validate_delivery(feed: Feed, part: Path, day: dt.date, *, batch_id: str, st
                                                     for r in out.rule_results])}
         if feed.mode == "snapshot":
             small["snapshot_member"] = pd.DataFrame({"feed_id": feed.feed_id, "business_date": day, "record_key": list(snapshot_keys)})
+        if feed.reporters is not None:
+            small["report_receipt"] = receipts.frame(batch_id)
         for name, frame in small.items():
             sink = sinks[name] = _Sink(stage / f"{name}.parquet")
             frame.to_parquet(sink.tmp, index=False)

@@ -86,7 +86,12 @@ class WeeklyFigures:
     risk_as_of: dt.date | None = None
     supervised: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_supervised_hazard
     risk_list: pd.DataFrame = field(default_factory=pd.DataFrame)  # 红/橙 enterprises with their reasons (mart_enterprise_risk)
+<<<<<<< HEAD
     closure: pd.DataFrame = field(default_factory=pd.DataFrame)  # 退回整改闭环 per agency and district (closure_frame)
+=======
+    # 报送情况 of the periods due in the week, as of the data date (mart_reporting_status; reporting_status.week_table)
+    reporting: pd.DataFrame = field(default_factory=pd.DataFrame)
+>>>>>>> main
     warn_days: int = 7  # progress flags: 黄 with fewer days left (include/risk.yaml supervised.yellow_days_left)
 
     @property
@@ -216,6 +221,7 @@ def closure_totals(frame: pd.DataFrame) -> dict:
 def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = None) -> WeeklyFigures:
     """Read every figure of ``week``'s report as of its data date (``NoWeekData`` when it has none)."""
     from safety_hub.reporting import marts
+    from safety_hub.reporting.reporting_status import week_table as reporting_week
     from safety_hub.reporting.progress import warn_days as default_warn_days
     from safety_hub.warehouse.engine import ensure_schema
 
@@ -236,6 +242,7 @@ def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = No
             measure_list=measure_list(conn, day, warn),
             closure=closure_frame(conn, day),
             warn_days=warn,
+            reporting=reporting_week(conn, week.start, week.end, min(day, week.end)),
         )
         marts.attach(conn, figures, TREND_WEEKS)
     return figures

@@ -86,9 +86,8 @@ def _fixes(feed: Feed, day: dt.date) -> dict[str, tuple[str, str]]:
 
 def _lines(feed: Feed, day: dt.date, stage: Path) -> tuple[list[list], list[str], int, int]:
     """The list's rows (fixed columns, then original values) and the original headers; (rows, headers, rejected, flagged)."""
-    import pyarrow.parquet as pq
-
     from safety_hub.domain.masking import mask_value
+    from safety_hub.ingest.parquetfiles import iter_batches
 
     fixes = _fixes(feed, day)
     headers = [c.source for c in feed.columns]
@@ -102,7 +101,7 @@ def _lines(feed: Feed, day: dt.date, stage: Path) -> tuple[list[list], list[str]
         seen: set[int] = set()
         if path.exists():
             columns = ["row_number", "record_key", "rule_id", "rule_description", "original_values"]
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000, columns=columns):
+            for batch in iter_batches(path, 50_000, columns):
                 for number, key, rule, text, original in zip(*(batch.column(c).to_pylist() for c in columns)):
                     seen.add(number)
                     values = json.loads(original) if original else {}

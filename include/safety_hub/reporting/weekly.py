@@ -2,7 +2,8 @@
 
 Headline figures, the trend over the last weeks, the district comparison, the
 risk distribution with every 红/橙 enterprise and the components of its grade, the
-overdue major hazards and the listed (挂牌督办) hazards with their progress flags,
+overdue major hazards and the listed (挂牌督办) hazards with their progress flags, the 报送情况 of the
+reports due in the week (by feed, department and district),
 with the as-of date (数据截至, 终版/非终版) and the sources stated. Plotly's JavaScript is inlined once, so the page opens offline.
 """
 
@@ -151,6 +152,16 @@ def _district_rows(d: pd.DataFrame) -> list[list]:
             for r in d.itertuples()]
 
 
+REPORTING_HEADERS = ["数据源", "部门", "应报", "已报", "按时", "迟报", "漏报", "重复报送", "报送率", "及时率"]
+
+
+def _reporting_rows(fig: WeeklyFigures, scope: str, names: list[str]) -> list[list]:
+    r = fig.reporting
+    part = r[r["scope"] == scope] if len(r) else r
+    return [[*(getattr(x, n) for n in names), int(x.expected), int(x.reported), int(x.on_time), int(x.late), int(x.missed),
+             int(x.repeated), _pct(x.report_rate), _pct(x.timely_rate)] for x in part.itertuples()]
+
+
 def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> str:
     """The page for ``fig``'s week (template ``weekly_report.html``)."""
     h, e = fig.hazards, fig.enforcement
@@ -181,5 +192,10 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
         district_headers=DISTRICT_HEADERS, district_rows=_district_rows(fig.districts) if len(fig.districts) else [],
         risk_chart=risk_chart(fig.risk, fig.risk_by_district) if has_risk else None,
         risk=_risk(fig), overdue=_overdue_major(fig), supervised=_supervised(fig),
+<<<<<<< HEAD
         closure_headers=CLOSURE_HEADERS, closure_rows=_closure(fig),
+=======
+        reporting_headers=REPORTING_HEADERS, reporting_feeds=_reporting_rows(fig, "按数据源", ["feed_id", "agency_name"]),
+        reporting_agencies=_reporting_rows(fig, "按部门", ["agency_name"]), reporting_units=_reporting_rows(fig, "按区", ["unit_name"]),
+>>>>>>> main
     )

@@ -1,6 +1,6 @@
 """The 一情况两清单 workbook of one week (Excel, openpyxl).
 
-Four sheets, each a title row, a note row (统计截止日, 数据截至 … 终版/非终版, 数据来源) and a
+Five sheets, each a title row, a note row (统计截止日, 数据截至 … 终版/非终版, 数据来源) and a
 table with Chinese headers, a frozen header row, an autofilter and column widths
 fitted to the content (CJK characters count double), set up to print: A4 landscape, fit
 to one page wide, the header row repeated on every page, the print area the table:
@@ -8,7 +8,9 @@ to one page wide, the header row repeated on every page, the print area the tabl
 - 一情况: the situation figures, this week and cumulative as of the week's data date;
 - 问题隐患清单: every hazard open at some point of the week, with 剩余天数 and 进展 红/黄/绿;
 - 制度措施清单: the rules and measures list with its status and 进展 on that date;
-- 红橙风险企业: every 红/橙 enterprise with its score and the components that made its grade.
+- 红橙风险企业: every 红/橙 enterprise with its score and the components that made its grade;
+- 报送情况: the reports due in the week as of its data date (应报/已报/按时/迟报/漏报/重复报送,
+  报送率, 及时率) by feed, by department, by district and per feed and district.
 
 Every cell is written through ``cells.neutralise`` (no formula injection);
 numbers and dates stay typed, with number formats.
@@ -22,10 +24,13 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
+import pandas as pd
+
 from safety_hub.reporting.cells import neutralise
 from safety_hub.reporting.figures import WeeklyFigures
 
 SHEET_SITUATION, SHEET_HAZARDS, SHEET_MEASURES, SHEET_RISK = "一情况", "问题隐患清单", "制度措施清单", "红橙风险企业"
+SHEET_REPORTING = "报送情况"
 TITLE = "天津市安全生产一情况两清单"
 HEADER_ROW = 3  # row 1: title, row 2: note, row 3: headers, data from row 4
 FORMATS = {"int": "#,##0", "pct": "0.0%", "wan": "#,##0.00", "date": "yyyy-mm-dd", "number": "0.00"}
@@ -65,6 +70,12 @@ RISK_COLUMNS = [
     Column("序号", "seq", "int"), Column("风险等级", "grade"), Column("单位名称", "org_name"), Column("统一社会信用代码", "uscc"),
     Column("所在区", "district_name"), Column("行业领域", "sector"), Column("风险分", "score", "number"),
     Column("评分构成", "reasons", wrap=True),
+]
+REPORTING_COLUMNS = [
+    Column("序号", "seq", "int"), Column("统计口径", "scope"), Column("数据源", "feed_id"), Column("部门", "agency_name"),
+    Column("报送单位（区）", "unit_name"), Column("应报", "expected", "int"), Column("已报", "reported", "int"),
+    Column("按时", "on_time", "int"), Column("迟报", "late", "int"), Column("漏报", "missed", "int"),
+    Column("重复报送", "repeated", "int"), Column("报送率", "report_rate", "pct"), Column("及时率", "timely_rate", "pct"),
 ]
 GRADE_FILLS = {"红": ("FFC0392B", "FFFFFFFF"), "橙": ("FFE67E22", "FFFFFFFF")}
 
@@ -126,6 +137,14 @@ def _measure_rows(fig: WeeklyFigures) -> list[dict]:
 
 def _risk_rows(fig: WeeklyFigures) -> list[dict]:
     return [{**r, "seq": i, "_kind": "number"} for i, r in enumerate(fig.risk_list.to_dict("records"), start=1)]
+
+
+def _reporting_rows(fig: WeeklyFigures) -> list[dict]:
+    rows = []
+    for i, r in enumerate(fig.reporting.to_dict("records"), start=1):
+        rows.append({**r, "seq": i, **{k: "全部" if r.get(k) is None or pd.isna(r.get(k)) else r[k]
+                                      for k in ("feed_id", "agency_name", "unit_name")}})
+    return rows
 
 
 def _note(fig: WeeklyFigures) -> str:
@@ -197,7 +216,7 @@ def print_setup(ws, area: str) -> None:
 
 
 def build_workbook(fig: WeeklyFigures):
-    """The four sheets for ``fig``'s week as an openpyxl Workbook."""
+    """The five sheets for ``fig``'s week as an openpyxl Workbook."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -210,6 +229,9 @@ def build_workbook(fig: WeeklyFigures):
     write_sheet(wb.create_sheet(SHEET_HAZARDS), f"{TITLE}：问题隐患清单{period}", note, HAZARD_COLUMNS, _hazard_rows(fig))
     write_sheet(wb.create_sheet(SHEET_MEASURES), f"{TITLE}：制度措施清单{period}", note, MEASURE_COLUMNS, _measure_rows(fig))
     write_sheet(wb.create_sheet(SHEET_RISK), f"红色、橙色风险企业及评分构成{period}", note, RISK_COLUMNS, _risk_rows(fig))
+    reporting_note = (note + "；报送情况：报送时限在本周内的报送周期（法定工作日历），按截止日统计；"
+                      "报送率 = 已报 ÷ 应报，及时率 = 按时 ÷ 应报；重复报送：同一报送日期的数据被再次报送")
+    write_sheet(wb.create_sheet(SHEET_REPORTING), f"{TITLE}：报送情况{period}", reporting_note, REPORTING_COLUMNS, _reporting_rows(fig))
     wb.properties.title = f"{TITLE} {fig.week.label}"
     wb.properties.creator = "safety-hub"
     return wb

@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
+from safety_hub.ingest.parquetfiles import iter_batches
+
 COPY_CHUNK_ROWS = 50_000  # rows converted to Arrow and written as CSV at a time for COPY
 _COPY_READ_SIZE = 1 << 20  # bytes psycopg2 asks the stream for per COPY message
 _CSV_OPTIONS = pacsv.WriteOptions(include_header=False, quoting_style="needed")
@@ -83,7 +85,7 @@ def insert_parquet(conn: sa.Connection, table: sa.Table, path: Path, batch_rows:
         literal = str(path).replace("'", "''")
         return conn.execute(sa.text(f'INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM read_parquet(\'{literal}\')')).rowcount
     return sum(bulk_insert(conn, table, pa.Table.from_batches([batch]))
-               for batch in source.iter_batches(batch_size=batch_rows, columns=[c.name for c in cols]))
+               for batch in iter_batches(path, batch_rows, [c.name for c in cols]))
 
 
 def _csv_chunks(data: pd.DataFrame | pa.Table, types: list[sa.types.TypeEngine], rows: int | None = None) -> Iterator[pa.Buffer]:

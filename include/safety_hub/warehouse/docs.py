@@ -45,9 +45,18 @@ ENGLISH = {
     "field_quality": "信息缺失 history: per feed, data item and business date, the delivered records, those filling the item and those a rule of the item quarantined (warehouse/fieldquality.py; the data-item catalogue's rates).",
     "rejection": "退回台账: one row per record a validation rule rejected (returned to its agency), from the business date it was first rejected, closed as 已整改 when a later delivery's corrected record passes (warehouse/rejections.py).",
     "build_watermark": "Loads (and dimension changes) no successful warehouse build has taken yet, one row per batch with the earliest business date it touched; the build recomputes from the earliest and deletes the rows it read.",
+    "build_change": "The keys each load changed (enterprises, hazard records and identities, cross-rule scopes), read by the "
+                    "incremental build's steps, which recompute only those keys and delete the loads' rows they read.",
     "snapshot_member": "Every key each snapshot feed delivered per day (quarantined ones included).",
     "alembic_version": "The schema's revision in its Alembic history (include/safety_hub/warehouse/migrations), kept by "
                        "`python -m safety_hub warehouse migrate`; one row.",
+    "report_receipt": "Who reported what (报送回执): per delivery, reporting unit, period reported for and 报送批次, the rows "
+                      "delivered (valid or quarantined); written with the batch's quarantine.",
+    "dim_reporting_duty": "Who must report (应报): per feed with expected reporters (include/feeds/*.yaml `reporters`), unit and "
+                          "period (working day, week or month of the statutory calendar), its due date; from the feed's first delivery on.",
+    "mart_reporting_status": "报送情况 per feed, unit and due period: first and repeated receipt (business dates of the deliveries), "
+                             "status as of the build (按时/迟报/漏报), submissions; any earlier as-of date follows from the dates.",
+    "reporting_alert": "Units alerted for consecutive missed reports: one row per unit and run of missed periods (alerted once).",
     "snapshot_deletion": "Keys loaded earlier that are missing from a snapshot feed's latest delivery.",
 }
 LAYER_TEXT = {

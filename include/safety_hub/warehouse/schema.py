@@ -34,6 +34,7 @@ LAYERS = ("core", "marts", "audit")
 FIELD_QUALITY = "field_quality"  # 信息缺失 history (warehouse/fieldquality.py)
 REJECTION = "rejection"  # 退回台账 (warehouse/rejections.py)
 BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
+BUILD_CHANGE = "build_change"  # the keys each load changed, until the build step that reads them succeeds
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
 
@@ -266,6 +267,74 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("dirty_since", sa.Date, nullable=False, comment="最早受影响的业务日期：集市须从此日起重算"),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         comment="增量构建水位：已提交、尚未被成功构建的加载（及维度变化），每批一行；构建从最早的 dirty_since 起重算，成功后在同一事务中删除它读到的行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        BUILD_CHANGE, md,
+        sa.Column("consumer", sa.Text, nullable=False, comment="读取它的构建步骤：dimensions（维度）或 marts（隐患生命周期、跨源规则）"),
+        sa.Column("scope", sa.Text, nullable=False, comment="键的种类：uscc、hazard_record、hazard_identity、rule:<规则 id>"),
+        sa.Column("value", sa.Text, comment="加载前后变化的行所带的键值"),
+        sa.Column("feed_id", sa.Text, nullable=False, comment="加载的数据源"),
+        sa.Column("batch_id", sa.Text, nullable=False, comment="加载批次"),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, comment="加载时间（同一次加载的行相同）"),
+        comment="增量构建的变更键：每次加载在其事务中记下它删除、替换或写入的行的键（企业、隐患记录与身份、跨源规则范围），"
+                "构建步骤只重算这些键，成功后在同一事务中删除它读到的加载的行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        "report_receipt", md,
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("business_date", sa.Date, nullable=False, comment="交付的业务日期（到达时间按此计）"),
+        sa.Column("batch_id", sa.Text, nullable=False),
+        sa.Column("unit_code", sa.Text, comment="报送单位（按数据源 reporters.unit_column，如所在区代码）；无法识别为空"),
+        sa.Column("period_date", sa.Date, nullable=False, comment="所报日期（报送批次中的日期；无则为交付业务日期）"),
+        sa.Column("report_batch", sa.Text, comment="报送批次"),
+        sa.Column("records", sa.BigInteger, nullable=False, comment="本次交付中该单位该批次的记录数（含被隔离的）"),
+        comment="报送回执：每次交付中每个报送单位、所报日期和报送批次一行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        "dim_reporting_duty", md,
+        sa.Column("feed_id", sa.Text, primary_key=True),
+        sa.Column("unit_code", sa.Text, primary_key=True, comment="应报单位代码"),
+        sa.Column("period_start", sa.Date, primary_key=True, comment="报送周期首日"),
+        sa.Column("agency", sa.Text, nullable=False, comment="部门代码（数据源所属机构）"),
+        sa.Column("agency_name", sa.Text, nullable=False, comment="部门名称"),
+        sa.Column("unit_name", sa.Text, nullable=False, comment="应报单位名称（区名）"),
+        sa.Column("frequency", sa.Text, nullable=False, comment="报送频次：每工作日 / 每周 / 每月"),
+        sa.Column("period_end", sa.Date, nullable=False, comment="报送周期末日"),
+        sa.Column("due_date", sa.Date, nullable=False, comment="报送时限：该日（工作日）的交付仍算按时"),
+        comment="应报清单：配置了应报单位的数据源，每个单位每个报送周期一行（法定工作日历；自该数据源首次交付起）",
+        info={"layer": "core"},
+    )
+    sa.Table(
+        "mart_reporting_status", md,
+        sa.Column("feed_id", sa.Text, primary_key=True),
+        sa.Column("unit_code", sa.Text, primary_key=True, comment="应报单位代码"),
+        sa.Column("period_start", sa.Date, primary_key=True, comment="报送周期首日"),
+        sa.Column("agency", sa.Text, nullable=False, comment="部门代码"),
+        sa.Column("agency_name", sa.Text, nullable=False, comment="部门名称"),
+        sa.Column("unit_name", sa.Text, nullable=False, comment="应报单位名称"),
+        sa.Column("frequency", sa.Text, nullable=False, comment="报送频次"),
+        sa.Column("period_end", sa.Date, nullable=False, comment="报送周期末日"),
+        sa.Column("due_date", sa.Date, nullable=False, comment="报送时限"),
+        sa.Column("first_received", sa.Date, comment="首次报送到达的业务日期；未报为空"),
+        sa.Column("repeated_on", sa.Date, comment="第二次报送到达的业务日期（重复报送）；无为空"),
+        sa.Column("submissions", sa.BigInteger, nullable=False, comment="报送次数（不同交付或不同报送批次）"),
+        sa.Column("records", sa.BigInteger, nullable=False, comment="报送记录数（含被隔离的）"),
+        sa.Column("status", sa.Text, nullable=False, comment="截至 as_of_date：按时 / 迟报 / 漏报"),
+        sa.Column("as_of_date", sa.Date, nullable=False, comment="统计截止日（最新已加载业务日期）；更早截止日的状态由日期列推出"),
+        comment="报送情况：每个数据源、应报单位、已到期的报送周期一行（已报/迟报/漏报/重复报送）",
+        info={"layer": "marts"},
+    )
+    sa.Table(
+        "reporting_alert", md,
+        sa.Column("feed_id", sa.Text, primary_key=True),
+        sa.Column("unit_code", sa.Text, primary_key=True, comment="报送单位"),
+        sa.Column("missed_since", sa.Date, primary_key=True, comment="连续漏报的首个报送周期"),
+        sa.Column("missed", sa.BigInteger, nullable=False, comment="告警时连续漏报期数"),
+        sa.Column("alerted_at", sa.DateTime(timezone=True), nullable=False, comment="告警发送时间"),
+        comment="连续漏报告警：每个单位每段连续漏报告警一次",
         info={"layer": "audit"},
     )
     sa.Table(

@@ -21,11 +21,14 @@ from safety_hub.ingest.kinds.base import DeliveryKind, read_local_file, register
 
 
 def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Extract:
-    """Every page of the day's window, within the feed's limits.
+    """Every page of the day's window, within the feed's limits, each handed to landing as it arrives.
 
-    Each page's request ends within ``request_deadline_seconds`` (retries and waits included)
-    and holds at most ``max_page_mb``; at most ``max_pages`` pages and ``max_total_mb`` are read
-    per run; a redirect is refused (not followed) and named. Every refusal is a one-line ``FeedError``.
+    The first page (it announces the page count) is fetched here; the others while landing writes
+    them (``Extract.files`` is a generator), so one page is held at a time. Each page's request
+    ends within ``request_deadline_seconds`` (retries and waits included) and holds at most
+    ``max_page_mb``; at most ``max_pages`` pages and ``max_total_mb`` are read per run; a redirect is refused (not followed) and named. Every
+    refusal is a one-line ``FeedError`` (after the first page, raised while landing writes the
+    pages: nothing is kept).
     """
     from safety_hub.ingest import fetch  # requests and urllib3, only when an API is read
 
@@ -40,39 +43,54 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
     check_transport(feed, delivery, base, conn.extra)
     url = base + delivery.endpoint
     since, until = day_window(day)
+
     session = fetch.session(limits)
     session.headers["Authorization"] = f"Bearer {conn.password}"
-    files: list[RawFile] = []
-    total, max_total = 0, delivery.max_total_mb * (1 << 20)
-    page, pages = 1, 1
-    with session:
-        while page <= pages:
-            params = {"updated_since": since.isoformat(), "updated_until": until.isoformat(), "page": page, "page_size": delivery.page_size}
-            try:
-                resp = fetch.get(session, url, params, limits)
-            except fetch.FetchError as exc:
-                raise FeedError(feed.feed_id, url, f"page {page}: {exc}") from None
-            if resp.redirect_host is not None:
-                raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status} redirect to {resp.redirect_host}, refused "
-                                "(redirects are not followed: if the agency's API moved, set the connection's host to its new address)")
-            if resp.status != 200:
-                raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status}: {resp.content[:200].decode('utf-8', 'replace')}")
-            try:
-                body = json.loads(resp.content)
-                pages = int(body["data"]["pages"])
-                body["data"]["records"]  # noqa: B018 (shape check)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise FeedError(feed.feed_id, url, f"page {page}: not a ledger page ({exc.__class__.__name__}: {exc})") from None
-            if pages > delivery.max_pages:
-                raise FeedError(feed.feed_id, url, f"page {page}: the API announces {pages} pages, more than the feed's limit "
-                                f"delivery.max_pages={delivery.max_pages}; refused (raise it in the feed's YAML if the day really holds that many)")
-            total += len(resp.content)
-            if total > max_total:
-                raise FeedError(feed.feed_id, url, f"page {page}: the pages so far hold {total / (1 << 20):.0f} MB, more than the feed's "
-                                f"limit delivery.max_total_mb={delivery.max_total_mb:g}; refused")
-            files.append(RawFile(f"page-{page:04d}.json", resp.content))
-            page += 1
-    return Extract(feed.feed_id, day, f"{url}?updated_since={since.isoformat()}", files)
+    fetched = {"bytes": 0}
+
+    def fetch_page(page: int) -> tuple[RawFile, int]:
+        """One page, checked (status, shape, the limits), and the page count it announces."""
+        params = {"updated_since": since.isoformat(), "updated_until": until.isoformat(), "page": page, "page_size": delivery.page_size}
+        try:
+            resp = fetch.get(session, url, params, limits)
+        except fetch.FetchError as exc:
+            raise FeedError(feed.feed_id, url, f"page {page}: {exc}") from None
+        if resp.redirect_host is not None:
+            raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status} redirect to {resp.redirect_host}, refused "
+                            "(redirects are not followed: if the agency's API moved, set the connection's host to its new address)")
+        if resp.status != 200:
+            raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status}: {resp.content[:200].decode('utf-8', 'replace')}")
+        try:
+            body = json.loads(resp.content)
+            pages = int(body["data"]["pages"])
+            body["data"]["records"]  # noqa: B018 (shape check)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FeedError(feed.feed_id, url, f"page {page}: not a ledger page ({exc.__class__.__name__}: {exc})") from None
+        if pages > delivery.max_pages:
+            raise FeedError(feed.feed_id, url, f"page {page}: the API announces {pages} pages, more than the feed's limit "
+                            f"delivery.max_pages={delivery.max_pages}; refused (raise it in the feed's YAML if the day really holds that many)")
+        fetched["bytes"] += len(resp.content)
+        if fetched["bytes"] > delivery.max_total_mb * (1 << 20):
+            raise FeedError(feed.feed_id, url, f"page {page}: the pages so far hold {fetched['bytes'] / (1 << 20):.0f} MB, more than the "
+                            f"feed's limit delivery.max_total_mb={delivery.max_total_mb:g}; refused")
+        return RawFile(f"page-{page:04d}.json", resp.content), pages
+
+    try:
+        first, pages = fetch_page(1)  # here: a refused or unreachable API fails the extract before anything is written
+    except BaseException:
+        session.close()
+        raise
+
+    def rest(first: RawFile, pages: int):
+        with session:
+            yield first
+            page = 2
+            while page <= pages:
+                raw, pages = fetch_page(page)
+                yield raw
+                page += 1
+
+    return Extract(feed.feed_id, day, f"{url}?updated_since={since.isoformat()}", rest(first, pages))
 
 
 def check_transport(feed: Feed, delivery: RestApiDelivery, base: str, extra: dict | None = None) -> None:

@@ -80,14 +80,34 @@ class _Sheet:
 @functools.cache
 def _parser_class():
     """openpyxl's read-only cell parser, also noting formulas saved without a calculated value."""
-    from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, VALUE_TAG, WorkSheetParser
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    text_tag = f"{{{SHEET_MAIN_NS}}}t"
 
     class Parser(WorkSheetParser):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.uncached: dict[tuple[int, int], str] = {}
 
+        def plain_inline(self, element):
+            """A cell holding only ``<is><t>text</t></is>`` (what streaming writers such as POI's and openpyxl's
+            write for text), as openpyxl reads it but without building its rich-text objects; None for any other cell."""
+            if len(element) != 1 or element[0].tag != INLINE_STRING or len(element[0]) != 1 or element[0][0].tag != text_tag:
+                return None
+            coordinate = element.get("r")
+            if coordinate:
+                row, column = coordinate_to_tuple(coordinate)
+                self.col_counter = column
+            else:
+                self.col_counter += 1
+                row, column = self.row_counter, self.col_counter
+            return {"row": row, "column": column, "value": element[0][0].text or "", "data_type": "s", "style_id": int(element.get("s", 0))}
+
         def parse_cell(self, element):
+            if element.get("t") == "inlineStr" and (cell := self.plain_inline(element)) is not None:
+                return cell
             cell = super().parse_cell(element)
             if cell["value"] is None:
                 formula = element.find(FORMULA_TAG)
@@ -122,6 +142,29 @@ def _xml_refusal(feed: Feed, name: str, exc: BaseException) -> FeedError | None:
     return None
 
 
+class _NoDtd:
+    """A sheet's XML stream, read through: refuses a DTD or an entity declaration before the parser sees it.
+
+    In a sheet's XML, ``<!`` starts only a comment or CDATA, and a DTD (where entities are declared)
+    can only come before the root element: finding ``<!DOCTYPE``/``<!ENTITY`` anywhere is refusing
+    what defusedxml refuses, with the C parser doing the parsing.
+    """
+
+    MARKS = (b"<!DOCTYPE", b"<!ENTITY")
+
+    def __init__(self, src, feed: Feed, name: str):
+        self.src, self.feed, self.name, self.tail = src, feed, name, b""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        seen = self.tail + data
+        if any(mark in seen for mark in self.MARKS):
+            raise FeedError(self.feed.feed_id, self.name, "the workbook's XML declares a DTD or entities, refused as a possible XML bomb; "
+                            "save it again with Excel as .xlsx and deliver it again")
+        self.tail = seen[-8:]
+        return data
+
+
 def _open(feed: Feed, name: str, content: bytes):
     """The workbook, read-only with cached values (``data_only``); refused when it is not a complete .xlsx or unpacks too large."""
     from openpyxl import load_workbook
@@ -138,8 +181,16 @@ def _open(feed: Feed, name: str, content: bytes):
     if unpacked > limit:  # a zip bomb: the declared sizes bound what zipfile will inflate
         raise FeedError(feed.feed_id, name, f"the workbook unpacks to {unpacked / (1 << 20):.0f} MB, more than the feed's limit "
                         f"limits.max_file_mb={feed.limits.max_file_mb:g}")
+    from unittest import mock
+
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
     try:
-        return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        # A read-only sheet looks for its declared dimension when the workbook is opened: in a sheet
+        # without one (openpyxl and other tools write none) that is a whole parse of the sheet with
+        # defusedxml's Python parser, for a size this module never uses (the used range comes from the data).
+        with mock.patch.object(ReadOnlyWorksheet, "_get_size", lambda self: None):
+            return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # BadZipFile, KeyError (missing part), InvalidFileException, XML errors...
         raise (_xml_refusal(feed, name, exc) or _unreadable(feed, name, exc)) from None
 
@@ -158,7 +209,7 @@ def _stream_sheet(feed: Feed, name: str, wb, ws, stop_after: int | None) -> _She
     from openpyxl.utils import range_boundaries
     from openpyxl.worksheet._reader import CELL_TAG, ROW_TAG
     from openpyxl.xml.constants import SHEET_MAIN_NS
-    from openpyxl.xml.functions import iterparse  # defusedxml's when installed
+    from xml.etree.ElementTree import iterparse  # the C parser; no DTD reaches it (_NoDtd)
 
     merge_cell_tag = f"{{{SHEET_MAIN_NS}}}mergeCell"
     limits = feed.limits
@@ -171,7 +222,7 @@ def _stream_sheet(feed: Feed, name: str, wb, ws, stop_after: int | None) -> _She
                                  date_formats=wb._date_formats, timedelta_formats=wb._timedelta_formats)
         parents: list = []  # the open elements, root first
         row_at, row_cells, cells_seen, n_merged, area = None, 0, 0, 0, 0
-        for event, el in iterparse(src, events=("start", "end")):
+        for event, el in iterparse(_NoDtd(src, feed, name), events=("start", "end")):
             tag = el.tag
             if event == "start":
                 parents.append(el)
