@@ -86,12 +86,9 @@ class WeeklyFigures:
     risk_as_of: dt.date | None = None
     supervised: pd.DataFrame = field(default_factory=pd.DataFrame)  # mart_supervised_hazard
     risk_list: pd.DataFrame = field(default_factory=pd.DataFrame)  # 红/橙 enterprises with their reasons (mart_enterprise_risk)
-<<<<<<< HEAD
     closure: pd.DataFrame = field(default_factory=pd.DataFrame)  # 退回整改闭环 per agency and district (closure_frame)
-=======
     # 报送情况 of the periods due in the week, as of the data date (mart_reporting_status; reporting_status.week_table)
     reporting: pd.DataFrame = field(default_factory=pd.DataFrame)
->>>>>>> main
     warn_days: int = 7  # progress flags: 黄 with fewer days left (include/risk.yaml supervised.yellow_days_left)
 
     @property

@@ -192,10 +192,7 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
         district_headers=DISTRICT_HEADERS, district_rows=_district_rows(fig.districts) if len(fig.districts) else [],
         risk_chart=risk_chart(fig.risk, fig.risk_by_district) if has_risk else None,
         risk=_risk(fig), overdue=_overdue_major(fig), supervised=_supervised(fig),
-<<<<<<< HEAD
         closure_headers=CLOSURE_HEADERS, closure_rows=_closure(fig),
-=======
         reporting_headers=REPORTING_HEADERS, reporting_feeds=_reporting_rows(fig, "按数据源", ["feed_id", "agency_name"]),
         reporting_agencies=_reporting_rows(fig, "按部门", ["agency_name"]), reporting_units=_reporting_rows(fig, "按区", ["unit_name"]),
->>>>>>> main
     )
