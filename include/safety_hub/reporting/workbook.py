@@ -230,7 +230,7 @@ def build_workbook(fig: WeeklyFigures):
     write_sheet(wb.create_sheet(SHEET_MEASURES), f"{TITLE}：制度措施清单{period}", note, MEASURE_COLUMNS, _measure_rows(fig))
     write_sheet(wb.create_sheet(SHEET_RISK), f"红色、橙色风险企业及评分构成{period}", note, RISK_COLUMNS, _risk_rows(fig))
     reporting_note = (note + "；报送情况：报送时限在本周内的报送周期（法定工作日历），按截止日统计；"
-                      "报送率 = 已报 ÷ 应报，及时率 = 按时 ÷ 应报；重复报送：同一报送日期的数据被再次报送")
+                      "报送率 = 已报 ÷ 应报，及时率 = 按时 ÷ 应报；重复报送：同一所报日期的数据再次交付，或同一记录在一次交付中重复出现")
     write_sheet(wb.create_sheet(SHEET_REPORTING), f"{TITLE}：报送情况{period}", reporting_note, REPORTING_COLUMNS, _reporting_rows(fig))
     wb.properties.title = f"{TITLE} {fig.week.label}"
     wb.properties.creator = "safety-hub"
