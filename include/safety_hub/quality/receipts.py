@@ -6,8 +6,8 @@ report; the records' own fates are the quarantine's), from the typed columns: th
 ``reporters.period_column`` names (``domain.reporting.reported_period``; the delivery's business
 date when it names none). Rows refused at landing have no typed columns: they count with no unit.
 ``repeated_records`` are the records whose key an earlier record of the same unit and day in the
-delivery already had (the same record reported again); the keys are kept as 64-bit hashes, 8 bytes
-a record, compared once at the end, so a repeat across validation batches counts too.
+delivery already had (the same record reported again); the keys are kept as 64-bit hashes with a group
+number, 12 bytes a record, compared once at the end, so a repeat across validation batches counts too.
 Staged by ``quality/stream.py`` as ``report_receipt.parquet`` and committed with the batch's
 quarantine (``pipeline.write_quality``); the warehouse build turns receipts into
 ``mart_reporting_status``.
@@ -58,9 +58,9 @@ class Receipts:
         if not present.any():
             return
         groups = np.fromiter((self._group(_none(u), self._period(_none(b))) for u, b in zip(frame["u"], frame["b"])),
-                             dtype=np.uint64, count=n)
+                             dtype=np.uint32, count=n)
         hashed = pd.util.hash_pandas_object(keys.astype("string"), index=False).to_numpy(dtype=np.uint64)
-        self._hashes.append((hashed ^ (groups * np.uint64(0x9E3779B97F4A7C15)))[present])
+        self._hashes.append((hashed ^ (groups.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))[present])
         self._hash_groups.append(groups[present])
 
     def _group(self, unit, period) -> int:
