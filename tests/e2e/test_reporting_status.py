@@ -64,8 +64,10 @@ def reporting_run(sim_server, tmp_path_factory):
                 run_feed(feed_id, day)
         engine = get_engine()
         build(engine)
-        yield engine, truth, set(DISTRICTS)
-        engine.dispose()
+    # The environment is given back before the tests run: the session's pipeline runs, built later in
+    # this process, must see their own data dir, warehouse and drop zone, not this fixture's.
+    yield engine, truth, set(DISTRICTS)
+    engine.dispose()
 
 
 def _truth_status(truth: dict, units: set[str], as_of: dt.date, dues: dict = DUE, ends: dict = PERIOD_END) -> dict:
