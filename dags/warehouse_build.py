@@ -27,10 +27,13 @@ Triggered by any ingest DAG's load (Airflow Assets). Each load's Asset event car
 `extra`, the business dates it touched (`business_dates`: the day loaded and the days of the
 stored rows it superseded); the run coalesces the dates of every event since the last run.
 
-* `build_dimensions` rebuilds `dim_enterprise` (one row per USCC name version, SCD2),
-  `enterprise_match` and `dim_industry`; `dim_date` only when the loaded date range grows.
+* `build_dimensions` refreshes `dim_enterprise` (one row per USCC name version, SCD2) and
+  `enterprise_match` for the enterprises, names and partitions the loads changed (their change log,
+  `build_change`; whole on a full build), rebuilds `dim_industry`; `dim_date` only when the loaded
+  date range grows.
   It reports the earliest date whose marts read a dimension row that changed.
-* `build_marts` refreshes the hazard lifecycle and the cross-feed rules, then recomputes
+* `build_marts` refreshes the hazard lifecycle and the cross-feed rules for the hazard records,
+  identities and rule scopes the loads changed (whole on a full build), then recomputes
   `mart_district_hazard` for every loaded as-of date from the earliest touched (or changed)
   date on (a late update on day D changes the as-of views of D and of every later date), and the
   risk marts for their weeks. Earlier dates and weeks are left as they are. It also starts from
@@ -58,7 +61,7 @@ def warehouse_build():
         from safety_hub.warehouse.engine import get_engine
 
         touched = touched_dates(context.get("triggering_asset_events"))
-        enterprises, changed_from = rebuild_dimensions(get_engine())
+        enterprises, changed_from = rebuild_dimensions(get_engine(), incremental=touched is not None)
         since = None if touched is None else affected_since(touched, changed_from)
         return {"enterprises": enterprises, "full": touched is None,
                 "touched": [d.isoformat() for d in touched or []], "since": since.isoformat() if since else None}

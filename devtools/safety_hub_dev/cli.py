@@ -43,7 +43,7 @@ def _simulate_profile(args) -> int:
 
     from safety_hub_dev.simulator import generate_day, write_day
     from safety_hub_dev.simulator.deliver import write_api_pages
-    from safety_hub_dev.simulator.profile import PeriodFigures, day_figures
+    from safety_hub_dev.simulator.profile import PeriodFigures, day_figures, delivery_figures
 
     period = PeriodFigures()
     try:
@@ -56,6 +56,9 @@ def _simulate_profile(args) -> int:
             write_day(data, args.out)
             write_api_pages(data, args.out)
             period.add(day, day_figures(data))
+            figures = Path(args.out) / "truth" / "figures" / f"{day}.json"  # each delivery's share, for a run that refuses some
+            figures.parent.mkdir(parents=True, exist_ok=True)
+            figures.write_text(json.dumps(delivery_figures(data), ensure_ascii=False), encoding="utf-8")
             rows = sum(t["rows_delivered"] for t in data.truth["feeds"].values())
             defects = sum(len(t["defects"]) for t in data.truth["feeds"].values())
             print(f"{day}  rows={rows:<6} waybills={data.truth['feeds']['tc_dg_waybill']['rows_delivered']:<5} defects={defects}", flush=True)

@@ -6,7 +6,11 @@ of earlier days (older versions arriving after newer ones). After each step it g
 incremental build for the business dates the step's loads touched (what ``warehouse_build`` does
 with the loads' Asset events); a copy of it then gets a full build, and every dimension and mart
 table must be equal, row for row, in any order. The builds differ only in which as-of dates they
-recompute, so a date the incremental build wrongly leaves alone shows as a difference.
+recompute, so a date the incremental build wrongly leaves alone shows as a difference. The
+dimensions, the hazard lifecycle and the cross-feed rules are refreshed only for the keys the loads
+changed (``warehouse/changes.py``): ``test_late_changes_to_keys`` changes an enterprise's name and
+district late, resubmits a hazard under a new number, and makes a cross rule fire on a late row and
+then stop, on DuckDB and on PostgreSQL, and holds the incremental build to the full one after each.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import DAYS
+from pg_scratch import scratch_database
 
 pytestmark = pytest.mark.e2e
 
 # The feeds the marts read: hazard ledgers, the registry snapshot, enforcement, accidents, 安责险, rail.
 FEEDS = ["emb_hazard", "hcc_hazard", "emb_ent_registry", "emb_accident", "emb_enforcement", "emb_insurance", "tc_rail_hazard"]
 D1, D2, D3 = DAYS
-TABLES = ["dim_enterprise", "enterprise_match", "dim_date", "dim_industry", "hazard", "mart_district_hazard",
+TABLES = ["dim_enterprise", "enterprise_match", "dim_date", "dim_industry", "hazard", "hazard_version", "quarantine", "mart_district_hazard",
           "mart_enterprise_risk", "mart_district_week", "mart_supervised_hazard", "quality_flag"]
 VOLATILE = {"quarantined_at", "loaded_at"}  # when a row was written, not what it says
 
@@ -193,3 +198,145 @@ def test_a_failed_build_keeps_its_dates_for_the_next_one(raw_home, tmp_path, mon
     for name in TABLES:
         pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=name)
     assert len(full["mart_district_hazard"]) and len(full["mart_enterprise_risk"])
+
+
+# --- late changes to keys the incremental build refreshes one by one ------------------------------
+
+def restage(feed: str, day: dt.date, change) -> pd.DataFrame:
+    """Rewrite the staged valid rows of ``feed`` on ``day`` (in the current SAFETY_HUB_HOME) through
+    ``change`` (a frame to a frame of as many rows): what a corrected delivery validated again stages."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from safety_hub.pipeline import staging_partition
+
+    path = staging_partition(feed, day) / "valid.parquet"
+    table = pq.read_table(path)
+    frame = change(table.to_pandas())
+    assert len(frame) == table.num_rows
+    pq.write_table(pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False), path)
+    return frame
+
+
+def full_copy(url: str, name: str) -> str:
+    """A copy of the warehouse at ``url`` (DuckDB file, or PostgreSQL database from it as template) with a full build."""
+    from safety_hub.warehouse.build import build
+    from safety_hub.warehouse.engine import get_engine
+
+    if url.startswith("duckdb"):
+        return full_build_of_copy(url, Path(url.removeprefix("duckdb:///")).with_name(f"{name}.duckdb"))
+    get_engine(url).dispose()
+    source = sa.make_url(url)
+    admin = sa.create_engine(source.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{source.database}_{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{source.database}_{name}" TEMPLATE "{source.database}"'))
+    admin.dispose()
+    copy_url = source.set(database=f"{source.database}_{name}").render_as_string(hide_password=False)
+    get_engine(copy_url).dispose()
+    build(get_engine(copy_url))
+    get_engine(copy_url).dispose()
+    return copy_url
+
+
+def drop_copy(url: str) -> None:
+    if url.startswith("duckdb"):
+        return
+    target = sa.make_url(url)
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def warehouse_url(request, tmp_path):
+    if request.param == "duckdb":
+        yield f"duckdb:///{tmp_path / 'late.duckdb'}"
+        return
+    with scratch_database("test_incremental_late") as engine:
+        yield engine.url.render_as_string(hide_password=False)
+
+
+def test_late_changes_to_keys(raw_home, warehouse_url, tmp_path, monkeypatch):
+    """After each late change, the incremental build (for the dates the loads touched) equals a full
+    build, and the change did what it is there for: an enterprise's name and district changed on an
+    earlier day (dim_enterprise, the marts reading it), a hazard resubmitted under a new number (one
+    hazard, two sources), a cross rule firing on a late row, and no longer once the row is corrected."""
+    from safety_hub.pipeline import run_load
+    from safety_hub.warehouse.build import build
+    from safety_hub.warehouse.engine import get_engine
+
+    home = tmp_path / "home"
+    shutil.copytree(raw_home / "data", home / "data")  # the staged rows this test rewrites are its own
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(home))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", warehouse_url)
+    engine = get_engine(warehouse_url)
+    runs = {}
+
+    def load(*jobs) -> None:
+        touched: set[dt.date] = set()
+        for feed, day in jobs:
+            runs[(feed, day)] = runs.get((feed, day), 0) + 1
+            touched |= {dt.date.fromisoformat(d) for d in run_load(feed, day, f"run{runs[(feed, day)]}__{feed}__{day}")["business_dates"]}
+        build(engine, sorted(touched))
+
+    def same_as_full(step: str) -> dict[str, pd.DataFrame]:
+        incremental = tables(warehouse_url)
+        copy = full_copy(warehouse_url, "full")
+        try:
+            full = tables(copy)
+        finally:
+            drop_copy(copy)
+        for name in TABLES:
+            pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=f"{step}: {name}")
+        return incremental
+
+    def query(sql: str, **params):
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).all()
+
+    load(*[(f, d) for d in DAYS for f in FEEDS])
+    same_as_full("all days loaded")
+
+    # 1. An enterprise's name and district change on the first day, delivered after the last one
+    #    (the penalty decision of day 1 corrected): a new name version from day 1 on.
+    case = restage("emb_enforcement", D1, lambda f: f.assign(
+        org_name=[("天津市更名后测试化工有限公司" if i == 0 else v) for i, v in enumerate(f["org_name"])],
+        district_code=[("120118" if i == 0 and v != "120118" else "120116" if i == 0 else v) for i, v in enumerate(f["district_code"])]))
+    uscc, district = case["uscc"].iloc[0], case["district_code"].iloc[0]
+    load(("emb_enforcement", D1))
+    after = same_as_full("a name and district changed late")
+    versions = after["dim_enterprise"][after["dim_enterprise"]["uscc"] == uscc]
+    assert "天津市更名后测试化工有限公司" in set(versions["org_name"]) or (versions["canonical_name"].str.contains("更名后测试化工")).any(), versions
+    assert district in set(versions["district_code"]), versions
+
+    # 2. A hazard resubmitted under a new number on day 3: the same uscc, description and found date.
+    ledger = restage("emb_hazard", D2, lambda f: f)
+    first = ledger.iloc[0]
+    restage("emb_hazard", D3, lambda f: f.assign(**{col: [first[col] if i == 0 else v for i, v in enumerate(f[col])]
+                                                    for col in ("uscc", "org_name", "district_code", "description", "found_date")}))
+    load(("emb_hazard", D3))
+    after = same_as_full("a hazard resubmitted")
+    identity = query("SELECT identity_key FROM hazard_version WHERE feed_id = 'emb_hazard' AND record_key = :k", k=str(first["hazard_id"]))[0][0]
+    assert query("SELECT n_sources FROM hazard WHERE identity_key = :i", i=identity)[0][0] >= 2
+
+    # 3. A cross rule fires on a late row: day 1's penalty decision reuses day 3's document number
+    #    for another party; both cases are flagged. Then day 1 is corrected back: neither is.
+    later = restage("emb_enforcement", D3, lambda f: f).iloc[0]
+    original = restage("emb_enforcement", D1, lambda f: f)
+    reused = original.assign(doc_no=[later["doc_no"] if i == 1 else v for i, v in enumerate(original["doc_no"])],
+                             doc_no_norm=[later["doc_no_norm"] if i == 1 else v for i, v in enumerate(original["doc_no_norm"])])
+    assert reused["uscc"].iloc[1] != later["uscc"]
+    restage("emb_enforcement", D1, lambda f: reused)
+    load(("emb_enforcement", D1))
+    same_as_full("a document number reused late")
+    flagged = {r[0] for r in query("SELECT record_key FROM quality_flag WHERE rule_id = 'doc_no.unique_across_batches'")}
+    assert {str(later["record_id"]), str(reused["record_id"].iloc[1])} <= flagged
+    restage("emb_enforcement", D1, lambda f: original)
+    load(("emb_enforcement", D1))
+    same_as_full("the reused number corrected")
+    flagged = {r[0] for r in query("SELECT record_key FROM quality_flag WHERE rule_id = 'doc_no.unique_across_batches'")}
+    assert str(later["record_id"]) not in flagged
+    with engine.connect() as conn:  # every build step took the change log's rows
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM build_change")).scalar_one() == 0

@@ -17,7 +17,8 @@ import pytest
 from safety_hub_dev.simulator import generate_day
 from safety_hub_dev.simulator.datasets import emb
 from safety_hub_dev.simulator.generate import DEFAULT_SEED
-from safety_hub_dev.simulator.profile import _LEDGERS, TARGETS, PeriodFigures, _identity, _valid_rows, day_figures, get_profile
+from safety_hub_dev.simulator.profile import (_LEDGERS, FIGURE_FEEDS, TARGETS, PeriodFigures, _identity, _valid_rows, day_figures,
+                                              delivery_figures, get_profile, merge_day_figures)
 from safety_hub_dev.simulator.spec import SPECS
 from safety_hub.domain.workdays import business_days, is_business_day
 
@@ -163,3 +164,21 @@ def test_simulate_city_writes_working_days_and_the_period(tmp_path, capsys):
     assert 1500 < figures["hazards_found"] < 3500 and figures["waybills"] >= 2 * 3000
     assert figures["supervision_inspections"] is None and period["sources"]["supervision_inspections"] is None
     assert figures["chemical_enterprises_assessed"] > 240
+
+
+def test_each_deliverys_share_adds_up_to_the_days_figures():
+    """``truth/figures/<day>.json`` holds each delivery's share of the period's figures: added up they
+    are the day's figures, and a refused delivery's share can be left out (bench-city)."""
+    days = [d for d in DAYS if d.month == 3][:3]
+    whole, parts, without = PeriodFigures(), PeriodFigures(), PeriodFigures()
+    for day in days:
+        data = generate_day(day, profile="city", feeds=FIGURE_FEEDS)
+        shares = delivery_figures(data)
+        assert json.loads(json.dumps(shares)) == shares  # written as JSON
+        assert merge_day_figures([shares[f] for f in FIGURE_FEEDS if f in shares]) == day_figures(data)
+        whole.add(day, day_figures(data))
+        parts.add(day, merge_day_figures([shares[f] for f in FIGURE_FEEDS if f in shares]))
+        without.add(day, merge_day_figures([shares[f] for f in FIGURE_FEEDS if f in shares and (f, day) != ("emb_enforcement", days[1])]))
+    assert parts.result() == whole.result()
+    left_out = delivery_figures(generate_day(days[1], profile="city", feeds=FIGURE_FEEDS))["emb_enforcement"]["enforcement"]
+    assert left_out and without.result()["figures"]["penalties"] < whole.result()["figures"]["penalties"]

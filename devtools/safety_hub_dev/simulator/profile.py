@@ -216,13 +216,17 @@ def _valid_rows(data, feed_id: str) -> list[dict]:
     return [r for i, r in enumerate(data.records[feed_id]) if _halfwidth(str(r[spec.key])).strip() in valid and i not in regressions]
 
 
-def day_figures(data) -> dict:
-    """The day's contribution to the period's figures, from the records generated (``DayData``)."""
+FIGURE_FEEDS = ("emb_hazard", "hcc_hazard", "emb_enforcement", "emb_insurance", "emb_ent_registry", "tc_dg_waybill")  # what day_figures reads
+
+
+def day_figures(data, feeds: tuple[str, ...] = FIGURE_FEEDS) -> dict:
+    """The day's contribution to the period's figures, from the records generated (``DayData``), of
+    the deliveries of ``feeds`` (default all: ``delivery_figures`` gives each delivery's apart)."""
     out: dict = {"hazards": {}, "enforcement": {}, "insured": [], "chemical": []}
     if not data.records:
         return out
     for feed_id, (uscc, desc, found, status, closed, listed, closed_spellings) in _LEDGERS.items():
-        for r in _valid_rows(data, feed_id):
+        for r in _valid_rows(data, feed_id) if feed_id in feeds else []:
             identity = _identity(r[uscc], r[desc], r[found])
             closed_on = _cn_date(r[closed]) if r[status] in closed_spellings and r[closed] else None
             before = out["hazards"].get(identity)
@@ -231,12 +235,35 @@ def day_figures(data) -> dict:
     from safety_hub_dev.simulator.spec import SPECS
 
     key = SPECS["emb_enforcement"].key
-    for r in _valid_rows(data, "emb_enforcement"):
+    for r in _valid_rows(data, "emb_enforcement") if "emb_enforcement" in feeds else []:
         out["enforcement"][r[key]] = _ACTION_OF.get(r["CSLX"], r["CSLX"])
-    out["insured"] = sorted({_halfwidth(r["统一社会信用代码"]).strip().upper() for r in _valid_rows(data, "emb_insurance")})
+    out["insured"] = sorted({_halfwidth(r["统一社会信用代码"]).strip().upper() for r in _valid_rows(data, "emb_insurance")}) \
+        if "emb_insurance" in feeds else []
     out["chemical"] = sorted({_halfwidth(r["统一社会信用代码"]).strip().upper() for r in _valid_rows(data, "emb_ent_registry")
-                              if r["监管类别"] in ("危险化学品", "危化") and r["风险等级"]})
-    out["waybills"] = data.truth["feeds"].get("tc_dg_waybill", {}).get("distinct_valid", 0)
+                              if r["监管类别"] in ("危险化学品", "危化") and r["风险等级"]}) if "emb_ent_registry" in feeds else []
+    out["waybills"] = data.truth["feeds"].get("tc_dg_waybill", {}).get("distinct_valid", 0) if "tc_dg_waybill" in feeds else 0
+    return out
+
+
+def delivery_figures(data) -> dict[str, dict]:
+    """Each delivery's contribution to the period's figures apart (feed -> ``day_figures`` of that feed
+    alone), so the figures can be added up without the deliveries the pipeline refused
+    (``merge_day_figures``); written beside the truth as ``truth/figures/<day>.json``."""
+    return {feed: day_figures(data, (feed,)) for feed in FIGURE_FEEDS if feed in data.records}
+
+
+def merge_day_figures(parts: list[dict]) -> dict:
+    """Deliveries' contributions of one day (``delivery_figures``' values, in FIGURE_FEEDS order) as one
+    ``day_figures`` result: what ``day_figures`` gives for those feeds together."""
+    out: dict = {"hazards": {}, "enforcement": {}, "insured": [], "chemical": [], "waybills": 0}
+    for part in parts:
+        for identity, (closed_on, listed) in part["hazards"].items():
+            before = out["hazards"].get(identity)
+            out["hazards"][identity] = [closed_on or (before[0] if before else None), bool(listed or (before and before[1]))]
+        out["enforcement"].update(part["enforcement"])
+        out["insured"] = sorted({*out["insured"], *part["insured"]})
+        out["chemical"] = sorted({*out["chemical"], *part["chemical"]})
+        out["waybills"] += part.get("waybills", 0)
     return out
 
 

@@ -447,13 +447,22 @@ def load_precedence(feeds_dir: Path | None = None) -> Precedence:
     return precedence
 
 
+class CrossRuleScope(_Strict):
+    """What a cross rule's answer for a record depends on: the rows of ``tables`` (fact table ->
+    column) whose column holds the same value as the record's own row (its feed's table is one of
+    them). The incremental build re-checks the rule only for the values a load changed."""
+
+    tables: dict[str, str] = Field(min_length=1)
+
+
 class CrossRule(_Strict):
     """A rule over more than one feed or over history, checked by the warehouse build.
 
     ``sql`` selects the offending rows of ``feed``'s fact table with at least
-    ``record_key``, ``batch_id``, ``business_date`` and ``raw_file``; other selected
+    ``record_key`` (the feed's key), ``batch_id``, ``business_date`` and ``raw_file``; other selected
     columns are kept as the flag's values. Cross rules flag (warning): the rows were
-    valid in their own batch and are already loaded.
+    valid in their own batch and are already loaded. Without ``scope`` an incremental build
+    checks the rule over the whole warehouse.
     """
 
     id: str = Field(pattern=r"^[a-z0-9_.<>=]+$")
@@ -461,6 +470,7 @@ class CrossRule(_Strict):
     description: str
     severity: Literal["warning"] = "warning"
     sql: str
+    scope: CrossRuleScope | None = None
 
 
 class CrossRules(_Strict):
@@ -481,6 +491,15 @@ def load_cross_rules(feeds_dir: Path | None = None) -> list[CrossRule]:
     for r in rules:
         if r.feed not in known:
             raise RegistryError(f"{path}: rule '{r.id}': unknown feed '{r.feed}'")
+        if r.scope is not None:
+            feed = known[r.feed]
+            if feed.target_table not in r.scope.tables or len(feed.key) != 1:
+                raise RegistryError(f"{path}: rule '{r.id}': scope.tables must name its feed's table {feed.target_table} "
+                                    "(and the feed have a one-column key, its record_key)")
+            columns = {f.target_table: {c.name for c in f.columns} | {d.name for d in f.derived} for f in known.values()}
+            for table, column in r.scope.tables.items():
+                if column not in columns.get(table, ()):
+                    raise RegistryError(f"{path}: rule '{r.id}': scope names {table}.{column}, not a column of a fact table")
     if len({r.id for r in rules}) != len(rules):
         raise RegistryError(f"{path}: rule ids must be unique")
     return rules

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from functools import partial
 
 import pandas as pd
 import sqlalchemy as sa
@@ -20,22 +21,23 @@ from safety_hub.config.risk import load_risk_config
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.crosscheck import run_cross_rules
 from safety_hub.warehouse.engine import ensure_schema
-from safety_hub.warehouse.lifecycle import refresh
+from safety_hub.warehouse.lifecycle import asof_from_hazard, refresh
 from safety_hub.warehouse.reporting_status import refresh_reporting_status
 from safety_hub.warehouse.risk import refresh_risk_marts
 from safety_hub.warehouse.sqltext import sql_file, sql_literal
-from safety_hub.warehouse import watermark
+from safety_hub.warehouse import changes, watermark
+from safety_hub.warehouse.changes import CONFORMED_COLUMNS
 
-CONFORMED_COLUMNS = ("uscc", "org_name", "district_code")
 
-
-def _enterprise_sources() -> str:
+def _enterprise_sources(where: str = "TRUE") -> str:
+    """The conformed columns of every fact table carrying them (their rows ``where`` selects)."""
     selects = []
     for feed in load_registry().values():
         names = {c.name for c in feed.columns}
         if set(CONFORMED_COLUMNS) <= names:
             selects.append(
-                f"SELECT uscc, org_name, district_code, feed_id, business_date, updated_at FROM {feed.target_table} WHERE uscc IS NOT NULL"
+                f"SELECT uscc, org_name, district_code, feed_id, business_date, updated_at FROM {feed.target_table} "
+                f"WHERE uscc IS NOT NULL AND {where}"
             )
     return "\n    UNION ALL\n    ".join(selects)
 
@@ -58,10 +60,11 @@ def _rank_sql(feed_ids: list[str]) -> str:
     return f"CASE feed_id {whens} ELSE {len(feed_ids) + 1} END"
 
 
-def dim_enterprise_sql() -> str:
+def dim_enterprise_sql(where: str = "TRUE") -> str:
+    """dim_enterprise.sql over the facts' rows ``where`` selects (a condition on ``uscc``: the dimension is a function of each USCC's rows)."""
     precedence = load_precedence()
     return sql_file("dim_enterprise.sql").format(
-        sources=_enterprise_sources(), canonical=canonical_name_sql("org_name"),
+        sources=_enterprise_sources(where), canonical=canonical_name_sql("org_name"),
         name_rank=_rank_sql(precedence.org_name), district_rank=_rank_sql(precedence.district_code))
 
 
@@ -71,13 +74,15 @@ def build_dimensions(engine: sa.Engine) -> int:
     return rebuild_dimensions(engine)[0]
 
 
-def rebuild_dimensions(engine: sa.Engine) -> tuple[int, dt.date | None]:
+def rebuild_dimensions(engine: sa.Engine, incremental: bool = False) -> tuple[int, dt.date | None]:
     """``build_dimensions``, also returning the earliest as-of date whose marts read a dimension row
     that changed (``dt.date.min``: any date; None: nothing the marts read changed).
 
-    dim_enterprise is rebuilt whole (one set-based statement, cheap next to the marts) and compared
-    with what it held on the columns the marts read (name, district, validity): the marts read the
-    version in force on their as-of date, or the current one
+    ``incremental``: dim_enterprise's rows of the USCCs whose fact rows the loads since the last
+    build changed, and enterprise_match's rows of those loads' partitions and of the names those
+    rows carried (``warehouse/changes.py``), are recomputed; otherwise both are rebuilt whole. The
+    dimension rows recomputed are compared with what they were on the columns the marts read (name,
+    district, validity): the marts read the version in force on their as-of date, or the current one
     for a date before an enterprise's first version, so a changed row matters from its valid_from on,
     and a changed current row also to the hazards reported before the enterprise's first version.
     dim_industry is a function of each code, so only a code leaving or arriving counts (any date);
@@ -85,21 +90,33 @@ def rebuild_dimensions(engine: sa.Engine) -> tuple[int, dt.date | None]:
     """
     md = ensure_schema(engine)
     with engine.begin() as conn:
-        before = _frame(conn, "dim_enterprise")
+        loads = changes.read(conn, changes.DIMENSIONS)
+        if incremental:
+            with changes.temporary(conn, changes.keys_sql(changes.DIMENSIONS, changes.USCC, "value AS uscc")) as usccs:
+                scope = f"uscc IN (SELECT uscc FROM {usccs})"
+                before = _frame(conn, "dim_enterprise", scope)
+                conn.execute(sa.text(f"DELETE FROM dim_enterprise WHERE {scope}"))
+                conn.execute(sa.text(dim_enterprise_sql(scope)))
+                after = _frame(conn, "dim_enterprise", scope)
+            _refresh_matches(conn, md)
+        else:
+            before = _frame(conn, "dim_enterprise")
+            conn.execute(sa.text("DELETE FROM dim_enterprise"))
+            conn.execute(sa.text(dim_enterprise_sql()))
+            after = _frame(conn, "dim_enterprise")
+            _rebuild(conn, md.tables["enterprise_match"], _enterprise_matches(conn))
         industries_before = _frame(conn, "dim_industry")
-        conn.execute(sa.text("DELETE FROM dim_enterprise"))
-        conn.execute(sa.text(dim_enterprise_sql()))
-        _rebuild(conn, md.tables["enterprise_match"], _enterprise_matches(conn))
         dates = _dates(conn)
         covered = conn.execute(sa.text("SELECT MIN(date_key), MAX(date_key), COUNT(*) FROM dim_date")).one()
         if not dates or (_as_date(covered[0]), _as_date(covered[1]), covered[2]) != (dates[0]["date_key"], dates[-1]["date_key"], len(dates)):
             _rebuild(conn, md.tables["dim_date"], dates)
         _rebuild(conn, md.tables["dim_industry"], _industries(conn))
-        changed_from = _enterprise_changed_from(conn, before, _frame(conn, "dim_enterprise"))
+        changed_from = _enterprise_changed_from(conn, before, after)
         if not _same_rows(industries_before, _frame(conn, "dim_industry")):
             changed_from = dt.date.min
         if changed_from is not None:  # kept until a build of the marts succeeds (warehouse/watermark.py)
             watermark.record(conn, *watermark.DIMENSIONS, changed_from, keep_earlier=True)
+        changes.clear(conn, loads)
         return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one(), changed_from
 
 
@@ -109,8 +126,8 @@ def _as_date(value) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def _frame(conn: sa.Connection, table: str) -> pd.DataFrame:
-    return pd.DataFrame(conn.execute(sa.text(f'SELECT * FROM "{table}"')).mappings().all())
+def _frame(conn: sa.Connection, table: str, where: str = "TRUE") -> pd.DataFrame:
+    return pd.DataFrame(conn.execute(sa.text(f'SELECT * FROM "{table}" WHERE {where}')).mappings().all())
 
 
 def _same_rows(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -146,22 +163,43 @@ def _enterprise_changed_from(conn: sa.Connection, before: pd.DataFrame, after: p
     return earliest
 
 
+def _refresh_matches(conn: sa.Connection, md: sa.MetaData) -> None:
+    """enterprise_match, incrementally: a record's match depends on its own values and on the
+    candidates reporting its canonical name, so the rows recomputed are those of the partitions the
+    loads since the last build wrote (their quarantined records are new, or replaced) and those of the
+    names the facts' rows they changed carried, before or after (``warehouse/changes.py``)."""
+    text = sa.Text().compile(dialect=conn.dialect)
+    names = f"SELECT DISTINCT {canonical_name_sql('value')} AS name FROM ({changes.keys_sql(changes.DIMENSIONS, changes.ORG_NAME)}) n"
+    parts = changes.keys_sql(changes.DIMENSIONS, changes.PARTITION, "feed_id, value AS business_date")
+    with changes.temporary(conn, parts) as parts, changes.temporary(conn, names) as names:
+        loaded = f"EXISTS (SELECT 1 FROM {parts} p WHERE p.feed_id = {{t}}.feed_id AND p.business_date = CAST({{t}}.business_date AS {text}))"
+        same = "m.feed_id = {t}.feed_id AND m.batch_id = {t}.batch_id AND m.row_number = {t}.row_number"
+        with changes.temporary(conn, f"SELECT m.feed_id, m.batch_id, m.row_number FROM enterprise_match m "
+                                     f"WHERE m.canonical_name IN (SELECT name FROM {names}) AND NOT {loaded.format(t='m')}") as named:
+            again = f"EXISTS (SELECT 1 FROM {named} m WHERE {same})"
+            conn.execute(sa.text(f"DELETE FROM enterprise_match WHERE {loaded.format(t='enterprise_match')} "
+                                 f"OR {again.format(t='enterprise_match')}"))
+            rows = _enterprise_matches(conn, f"({loaded.format(t='q')} OR {again.format(t='q')})")
+    if rows:
+        bulk_insert(conn, md.tables["enterprise_match"], pd.DataFrame(rows))
+
+
 USCC_RULES = ("uscc.valid_uscc", "uscc.required")
 
 
-def _enterprise_matches(conn: sa.Connection) -> list[dict]:
+def _enterprise_matches(conn: sa.Connection, where: str = "TRUE") -> list[dict]:
     """Quarantined records whose only problem is the USCC, matched by canonical name + district.
 
     The candidates are every (USCC, canonical name, district) the facts report, old names
     included; a record matches when exactly one enterprise has its name in its district.
+    ``where`` (a condition on quarantine ``q``): which records.
     """
     feeds = load_registry()
     rules = ", ".join(sql_literal(r) for r in USCC_RULES)
     same_record = "o.feed_id = q.feed_id AND o.batch_id = q.batch_id AND o.row_number = q.row_number"
-    quarantined = conn.execute(sa.text(
-        "SELECT q.feed_id, q.batch_id, q.business_date, q.row_number, q.record_key, q.rule_id, q.original_values FROM quarantine q "
-        f"WHERE q.rule_id IN ({rules}) AND NOT EXISTS (SELECT 1 FROM quarantine o WHERE {same_record} AND o.rule_id NOT IN ({rules})) "
-        "ORDER BY q.feed_id, q.business_date, q.batch_id, q.row_number, q.rule_id")).all()
+    select = ("SELECT q.feed_id, q.batch_id, q.business_date, q.row_number, q.record_key, q.rule_id, q.original_values FROM quarantine q "
+              f"WHERE q.rule_id IN ({rules}) AND NOT EXISTS (SELECT 1 FROM quarantine o WHERE {same_record} AND o.rule_id NOT IN ({rules}))")
+    quarantined = conn.execute(sa.text(f"{select} AND {where} ORDER BY q.feed_id, q.business_date, q.batch_id, q.row_number, q.rule_id")).all()
     if not quarantined:
         return []
     candidates: dict[tuple[str, str], set[str]] = {}
@@ -225,39 +263,45 @@ def _industries(conn: sa.Connection) -> list[dict]:
 
 
 def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt.date | None = None) -> list[dt.date]:
-    """Refresh the hazard lifecycle (regressions, ``hazard``), then mart_district_hazard for
-    ``as_of`` dates (default: every loaded business date) and the risk marts for their weeks
-    (``safety_hub.warehouse.risk``); one transaction.
+    """Refresh the hazard lifecycle (regressions, ``hazard``) and the cross-feed rules, then
+    mart_district_hazard for ``as_of`` dates (default: every loaded business date) and the risk
+    marts for their weeks (``safety_hub.warehouse.risk``); one transaction.
 
-    ``since`` (incremental build): the as-of dates are every loaded business date from ``since``
-    on, from the build watermark's date when earlier (loads and dimension changes no successful
-    build has taken, a failed build's included: ``warehouse/watermark.py``), and from earlier still
-    when the regression marks changed on an earlier date. A full or incremental build deletes the
-    watermark rows it read in its transaction; a build for given ``as_of`` dates leaves them.
-    Return the as-of dates computed."""
+    ``since`` (incremental build): the lifecycle and the cross-feed rules are refreshed for the keys
+    the loads since the last build changed (``warehouse/changes.py``), and the as-of dates are every
+    loaded business date from ``since`` on, from the build watermark's date when earlier (loads and
+    dimension changes no successful build has taken, a failed build's included:
+    ``warehouse/watermark.py``), and from earlier still when the regression marks changed on an
+    earlier date. A full or incremental build deletes the watermark and change-log rows it read in
+    its transaction; a build for given ``as_of`` dates leaves the watermark (and refreshes the
+    lifecycle and rules whole). Return the as-of dates computed."""
     risk_config = load_risk_config()  # a bad risk.yaml fails before the transaction opens
     md = ensure_schema(engine)
+    incremental = since is not None
     with engine.begin() as conn:
         pending = watermark.pending(conn) if as_of is None else []
+        loads = changes.read(conn, changes.MARTS)
         if since is not None and pending:
             since = min(since, watermark.dirty_since(pending))
         marked = _regressions(conn) if since is not None else None
         latest = conn.execute(sa.text("SELECT MAX(business_date) FROM hazard_version")).scalar()
-        refresh(conn, md, latest)
-        run_cross_rules(conn, md)
+        refresh(conn, md, latest, incremental=incremental)
+        run_cross_rules(conn, md, incremental=incremental)
         if marked is not None:
             moved = marked ^ _regressions(conn)  # a version's flag depends on every version of its record
             since = min([since, *(_as_date(v[3]) for v in moved)])
             as_of = loaded_dates(conn, since)
         elif as_of is None:
             as_of = loaded_dates(conn)
-        stmt = sa.text(sql_file("mart_district_hazard.sql").format(hazard_asof=sql_file("hazard_asof.sql")))
+        hazards_asof = partial(asof_from_hazard, conn)  # hazard is current: refreshed above
         for day in as_of:
             conn.execute(sa.text("DELETE FROM mart_district_hazard WHERE as_of_date = :d"), {"d": day})
-            conn.execute(stmt, {"as_of": day})
-        refresh_risk_marts(conn, as_of, risk_config)
+            with hazards_asof(day) as hazards:
+                conn.execute(sa.text(sql_file("mart_district_hazard.sql").format(hazard_asof=hazards)), {"as_of": day})
+        refresh_risk_marts(conn, as_of, risk_config, hazards_asof)
         refresh_reporting_status(conn, md)  # whole: its rows answer every as-of date
         watermark.clear(conn, pending)
+        changes.clear(conn, loads)
     return as_of
 
 
@@ -281,10 +325,11 @@ def affected_since(touched: list[dt.date], dimensions_changed_from: dt.date | No
 
 
 def build(engine: sa.Engine, touched: list[dt.date] | None = None) -> dict:
-    """The warehouse build: dimensions, then marts. ``touched`` None: full (every as-of date);
-    else incremental, from the earliest touched date (and any earlier date a dimension change
-    reaches); an empty list recomputes only what a dimension or regression change requires."""
-    enterprises, changed_from = rebuild_dimensions(engine)
+    """The warehouse build: dimensions, then marts. ``touched`` None: full (every as-of date, every
+    key); else incremental: the keys the loads since the last build changed, the marts from the
+    earliest touched date (and any earlier date a dimension change reaches); an empty list
+    recomputes only what the change log, a dimension or a regression change requires."""
+    enterprises, changed_from = rebuild_dimensions(engine, incremental=touched is not None)
     if touched is None:
         return {"enterprises": enterprises, "as_of": build_marts(engine)}
     since = affected_since(touched, changed_from)

@@ -43,6 +43,8 @@ ENGLISH = {
     "validation_result": "Quality history: one row per run, feed and expectation (observed counts and percentages).",
     "load_audit": "One row per feed run: extracted = loaded + quarantined + duplicates (+ stale), volume notes.",
     "build_watermark": "Loads (and dimension changes) no successful warehouse build has taken yet, one row per batch with the earliest business date it touched; the build recomputes from the earliest and deletes the rows it read.",
+    "build_change": "The keys each load changed (enterprises, hazard records and identities, cross-rule scopes), read by the "
+                    "incremental build's steps, which recompute only those keys and delete the loads' rows they read.",
     "snapshot_member": "Every key each snapshot feed delivered per day (quarantined ones included).",
     "alembic_version": "The schema's revision in its Alembic history (include/safety_hub/warehouse/migrations), kept by "
                        "`python -m safety_hub warehouse migrate`; one row.",

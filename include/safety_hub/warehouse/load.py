@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from safety_hub.config.registry import Feed
 from safety_hub.ingest.parquetfiles import iter_batches
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
+from safety_hub.warehouse import changes
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.schema import LINEAGE
 from safety_hub.warehouse.lifecycle import IDENTITY, identity_keys, record_versions
@@ -192,6 +193,7 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     """Merge the staged rows into the fact table; return (rows loaded, stale rows skipped, the business
     dates of the stored rows the batch superseded: the as-of views of those dates change too)."""
     match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
+    _record_changes(conn, fact, stg, feed, lineage, match)
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
     stale = conn.execute(sa.text(
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
@@ -215,6 +217,19 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     if loaded is None or loaded < 0:
         loaded = conn.execute(sa.text(f'SELECT COUNT(*) FROM "{stg.name}"')).scalar_one()
     return loaded, stale, superseded
+
+
+def _record_changes(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, lineage: dict, match: str) -> None:
+    """Log the watched keys (``changes.watched``) of the rows the merge may delete (the batch's
+    business-date partition, the stored versions of its keys) and of the rows it stages, for the
+    incremental build (``warehouse/changes.py``), and the batch's partition (its quarantined records)."""
+    changes.record(conn, changes.DIMENSIONS, changes.PARTITION, lineage, "SELECT CAST(:day AS DATE)", {"day": lineage["business_date"]})
+    for consumer, scope, column in changes.watched(feed):
+        changes.record(conn, consumer, scope, lineage,
+                       f'SELECT f."{column}" FROM "{fact.name}" f WHERE f.feed_id = :feed_id AND f.business_date = :day '
+                       f'UNION ALL SELECT f."{column}" FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match}) '
+                       f'UNION ALL SELECT s."{column}" FROM "{stg.name}" s',
+                       {"feed_id": feed.feed_id, "day": lineage["business_date"]})
 
 
 def _as_date(value) -> dt.date:

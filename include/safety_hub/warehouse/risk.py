@@ -21,6 +21,8 @@ last loaded day, a complete one as of its Sunday, and rebuilding a past week giv
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -58,9 +60,10 @@ def _in(column: str, values: list[str]) -> str:
     return f"COALESCE({column} IN ({', '.join(_lit(v) for v in values)}), FALSE)" if values else "FALSE"
 
 
-def enterprise_risk_sql(config: RiskConfig) -> str:
+def enterprise_risk_sql(config: RiskConfig, hazard_asof: str | None = None) -> str:
+    """``hazard_asof``: a SELECT of hazard_asof.sql's rows for ``:as_of`` (default the file itself)."""
     return sql_file("mart_enterprise_risk.sql").format(
-        hazard_asof=sql_file("hazard_asof.sql"),
+        hazard_asof=hazard_asof or sql_file("hazard_asof.sql"),
         registry_feed=_lit(REGISTRY_FEED),
         industry_points=_lookup("e.sector", config.inherent.industry),
         major_source_points=_lookup("e.major_hazard_level", config.inherent.major_source),
@@ -83,13 +86,13 @@ def enterprise_risk_sql(config: RiskConfig) -> str:
     )
 
 
-def district_week_sql() -> str:
-    return sql_file("mart_district_week.sql").format(hazard_asof=sql_file("hazard_asof.sql"))
+def district_week_sql(hazard_asof: str | None = None) -> str:
+    return sql_file("mart_district_week.sql").format(hazard_asof=hazard_asof or sql_file("hazard_asof.sql"))
 
 
-def supervised_hazard_sql(config: RiskConfig) -> str:
+def supervised_hazard_sql(config: RiskConfig, hazard_asof: str | None = None) -> str:
     return sql_file("mart_supervised_hazard.sql").format(
-        hazard_asof=sql_file("hazard_asof.sql"), yellow_days_left=config.supervised.yellow_days_left)
+        hazard_asof=hazard_asof or sql_file("hazard_asof.sql"), yellow_days_left=config.supervised.yellow_days_left)
 
 
 # --- Build ----------------------------------------------------------------------------------
@@ -149,7 +152,8 @@ def drop_week_if_empty(engine: sa.Engine, end: dt.date) -> bool:
     return True
 
 
-def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, config: RiskConfig | None = None) -> list[dt.date]:
+def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, config: RiskConfig | None = None,
+                       hazards_asof: Callable[[dt.date], AbstractContextManager[str]] | None = None) -> list[dt.date]:
     """Replace the risk marts' partitions of the weeks of ``as_of`` (default: every week with a
     loaded business date) inside the caller's transaction; return the week ends computed.
 
@@ -158,6 +162,8 @@ def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, 
     latest business date loaded in it). A week without any load gets no rows (its partitions, if
     any, are deleted), and so do the partitions of every other week without data. Run after the
     hazard lifecycle refresh (``build_marts`` does), which marks status regressions.
+    ``hazards_asof`` (a day -> a context giving a SELECT of hazard_asof.sql's rows for that day,
+    ``lifecycle.asof_from_hazard``): where the hazards known on a week's data date are read from.
     """
     config = config or load_risk_config()
     if as_of is None:
@@ -171,18 +177,27 @@ def refresh_risk_marts(conn: sa.Connection, as_of: list[dt.date] | None = None, 
         day = week_data_date(conn, end)
         if day is None:
             continue
-        conn.execute(sa.text(enterprise), {
-            "week_end": end,
-            "as_of": day,
-            "accidents_from": day - dt.timedelta(days=config.accidents.lookback_days - 1),
-            "enforcement_from": day - dt.timedelta(days=config.enforcement.lookback_days - 1),
-            "cover_ends_from": day - dt.timedelta(days=config.insurance.grace_days),
-        })
-        conn.execute(sa.text(district), {"week_end": end, "as_of": day, "week_start": start, "week_label": week_label(end)})
-        conn.execute(sa.text(supervised), {"week_end": end, "as_of": day})
+        with hazards_asof(day) if hazards_asof is not None else nullcontext() as view:
+            if view is not None:
+                enterprise, district, supervised = (enterprise_risk_sql(config, view), district_week_sql(view),
+                                                    supervised_hazard_sql(config, view))
+            _week(conn, enterprise, district, supervised, end, start, day, config)
         computed.append(end)
     drop_empty_weeks(conn)
     return computed
+
+
+def _week(conn: sa.Connection, enterprise: str, district: str, supervised: str, end: dt.date, start: dt.date, day: dt.date,
+          config: RiskConfig) -> None:
+    conn.execute(sa.text(enterprise), {
+        "week_end": end,
+        "as_of": day,
+        "accidents_from": day - dt.timedelta(days=config.accidents.lookback_days - 1),
+        "enforcement_from": day - dt.timedelta(days=config.enforcement.lookback_days - 1),
+        "cover_ends_from": day - dt.timedelta(days=config.insurance.grace_days),
+    })
+    conn.execute(sa.text(district), {"week_end": end, "as_of": day, "week_start": start, "week_label": week_label(end)})
+    conn.execute(sa.text(supervised), {"week_end": end, "as_of": day})
 
 
 def build_risk_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, config: RiskConfig | None = None) -> list[dt.date]:

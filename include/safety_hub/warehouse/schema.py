@@ -32,6 +32,7 @@ _TYPES = {
 LINEAGE = ("feed_id", "batch_id", "business_date", "raw_file", "loaded_at")
 LAYERS = ("core", "marts", "audit")
 BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
+BUILD_CHANGE = "build_change"  # the keys each load changed, until the build step that reads them succeeds
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
 
@@ -224,6 +225,18 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("dirty_since", sa.Date, nullable=False, comment="最早受影响的业务日期：集市须从此日起重算"),
         sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
         comment="增量构建水位：已提交、尚未被成功构建的加载（及维度变化），每批一行；构建从最早的 dirty_since 起重算，成功后在同一事务中删除它读到的行",
+        info={"layer": "audit"},
+    )
+    sa.Table(
+        BUILD_CHANGE, md,
+        sa.Column("consumer", sa.Text, nullable=False, comment="读取它的构建步骤：dimensions（维度）或 marts（隐患生命周期、跨源规则）"),
+        sa.Column("scope", sa.Text, nullable=False, comment="键的种类：uscc、hazard_record、hazard_identity、rule:<规则 id>"),
+        sa.Column("value", sa.Text, comment="加载前后变化的行所带的键值"),
+        sa.Column("feed_id", sa.Text, nullable=False, comment="加载的数据源"),
+        sa.Column("batch_id", sa.Text, nullable=False, comment="加载批次"),
+        sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False, comment="加载时间（同一次加载的行相同）"),
+        comment="增量构建的变更键：每次加载在其事务中记下它删除、替换或写入的行的键（企业、隐患记录与身份、跨源规则范围），"
+                "构建步骤只重算这些键，成功后在同一事务中删除它读到的加载的行",
         info={"layer": "audit"},
     )
     sa.Table(

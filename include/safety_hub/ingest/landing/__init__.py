@@ -30,7 +30,7 @@ from safety_hub.ingest.kinds import get_kind
 from safety_hub.ingest.landing import accounting
 from safety_hub.ingest.landing.accounting import Parsed
 from safety_hub.ingest.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
-from safety_hub.ingest.landing.records import parse_jsonl, parse_pages, stream_jsonl
+from safety_hub.ingest.landing.records import iter_pages, parse_jsonl, parse_pages, stream_jsonl
 from safety_hub.ingest.landing.xlsx import parse_xlsx
 from safety_hub.config.registry import Feed
 
@@ -221,9 +221,58 @@ def _watermark(feed: Feed, frame: pd.DataFrame, earlier: str | None = None) -> s
 STREAMERS = {"csv": stream_csv, "jsonl": stream_jsonl}
 
 
+PAGE_BATCH_RECORDS = 100_000  # API pages: records.parquet is written this many records (whole pages) at a time
+
+
 def _streamable(feed: Feed, sidecar: dict) -> bool:
-    """One file of a format read in pieces (a dropped CSV, a database extract's JSON lines): landed piece by piece in bounded memory."""
-    return get_kind(feed.delivery.kind).parser(feed) in STREAMERS and len(sidecar["files"]) == 1
+    """Landed piece by piece in bounded memory: one file of a format read in pieces (a dropped CSV, a
+    database extract's JSON lines), or API pages (a page at a time)."""
+    parser = get_kind(feed.delivery.kind).parser(feed)
+    return (parser in STREAMERS and len(sidecar["files"]) == 1) or (parser == "api_pages" and bool(sidecar["files"]))
+
+
+def stream_pages(feed: Feed, part: Path, names: list[str]):
+    """``parse_files`` of a delivery's API pages, read one page at a time: yields record frames (agency names,
+    text, ``ROW``) of about ``PAGE_BATCH_RECORDS`` records and returns ``(page counts, rejects)`` at the end.
+
+    The same checks and refusals as ``parse_files`` (each page, the announced total, header names and
+    required columns, the row limit). Raises ``Unstreamable`` when a page has a field no page before it
+    had (a whole read's columns would differ).
+    """
+    label = ", ".join(names)
+    for name in names:
+        _check_size(feed, name, (part / name).stat().st_size)
+    counts, rejects, columns, frames, numbers, held, rows = [], [], None, [], [], 0, 0
+
+    def batch() -> pd.DataFrame:
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return _as_text(_named(feed, label, frame)).assign(**{ROW: np.concatenate(numbers)})
+
+    for parsed in iter_pages(feed, ((name, (part / name).read_bytes()) for name in names)):
+        accounting.check(feed.feed_id, parsed)
+        counts.append(parsed.count)
+        rejects.extend(parsed.rejects)
+        frame = parsed.frame
+        if not (len(frame.columns) or len(frame)):
+            continue
+        if columns is None:
+            columns = list(frame.columns)
+        elif list(frame.columns) != columns:
+            if not set(columns).issuperset(frame.columns):
+                raise Unstreamable("a page has a field no page before it had")
+            frame = frame.reindex(columns=columns)
+        rows += len(frame)
+        if rows > feed.limits.max_rows:
+            _over_rows(feed, label, f"more than {feed.limits.max_rows} rows")
+        frames.append(frame)
+        numbers.append(parsed.rows)
+        held += len(frame)
+        if held >= PAGE_BATCH_RECORDS:
+            yield batch()
+            frames, numbers, held = [], [], 0
+    if frames:
+        yield batch()
+    return counts, rejects
 
 
 def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = None, parser: str = "csv"):
@@ -237,7 +286,9 @@ def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = 
     """
     _check_size(feed, name, path.stat().st_size)
     count, rejects, rows = accounting.FileCount(name), [], 0
-    for piece in STREAMERS[parser](feed, name, path, piece_bytes or PIECE_BYTES):
+    # JSON lines: a quarter of a CSV piece (a record as a Python dict costs several times its bytes).
+    default = PIECE_BYTES if parser == "csv" else PIECE_BYTES // 4
+    for piece in STREAMERS[parser](feed, name, path, piece_bytes or default):
         frame = _named(feed, name, piece.frame)  # every piece has the first one's columns (stream_csv, stream_jsonl)
         rows += len(frame)
         if rows > feed.limits.max_rows:
@@ -253,26 +304,31 @@ def stream_records(feed: Feed, name: str, path: Path, piece_bytes: int | None = 
 
 
 def _land_streamed(feed: Feed, part: Path, sidecar: dict) -> _Landed | None:
-    """Write ``records.parquet`` piece by piece from the partition's one file (None: read it whole)."""
-    name = sidecar["files"][0]["name"]
+    """Write ``records.parquet`` piece by piece from the partition's one file, or page by page from its
+    API pages (None: read it whole)."""
+    names = [f["name"] for f in sidecar["files"]]
+    name = ", ".join(names)
     parser = get_kind(feed.delivery.kind).parser(feed)
     done: dict = {}
 
     def announced(records: int) -> None:  # checked before records.parquet is put in place
         _check_announced(feed, name, sidecar.get("expected_rows"), records + len(done["value"][1]))
 
+    pieces = stream_pages(feed, part, names) if parser == "api_pages" else stream_records(feed, name, part / name, parser=parser)
     try:
-        written = _write_records(feed, part / RECORDS, _returning(stream_records(feed, name, part / name, parser=parser), done), check=announced)
+        written = _write_records(feed, part / RECORDS, _returning(pieces, done), check=announced)
     except Unstreamable as why:
         log.info("feed %s: %s read whole (%s)", feed.feed_id, name, why)
         return None
-    if written is None:  # no piece at all (cannot happen for a file with a header)
+    if written is None:  # no piece at all (a file without a header, pages without a record): read whole
         return None
     (records, columns), watermark = written
-    count, rejects = done["value"]
+    counts, rejects = done["value"]
     _write_atomic(part / REJECTS, accounting.rejects_frame(rejects))
-    count.parsed, count.rejected = records, len(rejects)
-    return _Landed(columns, [count], records + len(rejects), watermark)
+    if parser != "api_pages":  # one file: its count is summed over the pieces
+        counts.parsed, counts.rejected = records, len(rejects)
+        counts = [counts]
+    return _Landed(columns, counts, records + len(rejects), watermark)
 
 
 def _returning(generator, into: dict):

@@ -9,7 +9,8 @@ a time (``stream_jsonl``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,33 @@ def _frame(records: list[dict], columns: list[str] | None = None) -> pd.DataFram
     """Records -> one text column per field, in the order the fields first appear (or ``columns``)."""
     if not records and columns is None:
         return pd.DataFrame()
+    import pyarrow as pa
+
     if columns is None:
-        columns = list(dict.fromkeys(k for r in records for k in r))
-    return pd.DataFrame({k: pd.array([v if v is None or v.__class__ is str else _text(v) for v in (r.get(k) for r in records)],
-                                     dtype="string") for k in columns}, index=pd.RangeIndex(len(records)))
+        columns = _fields(records)
+    try:  # every value text or null (a database extract's TEXT columns): converted by Arrow in one pass
+        batch = pa.RecordBatch.from_pylist(records, schema=pa.schema([(k, pa.large_string()) for k in columns]))
+        data = {k: pd.array(batch.column(i), dtype="string") for i, k in enumerate(columns)}
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # numbers, booleans, objects: each value's own text
+        data = {k: _text_column([r.get(k) for r in records]) for k in columns}
+    return pd.DataFrame(data, index=pd.RangeIndex(len(records)))
+
+
+def _fields(records: list[dict]) -> list[str]:
+    """The records' fields, in the order they first appear."""
+    return list(dict.fromkeys(chain.from_iterable(records)))
+
+
+_PLAIN = frozenset({str, type(None)})
+
+
+def _text_column(values: list) -> pd.api.extensions.ExtensionArray:
+    """A field's values as a ``string`` column (built through Arrow: no per-value check by pandas)."""
+    import pyarrow as pa
+
+    if not _PLAIN.issuperset(map(type, values)):
+        values = [_text(v) for v in values]
+    return pd.array(pa.array(values, type=pa.large_string()), dtype="string")
 
 
 def _check_limits(feed: Feed, name: str, frame: pd.DataFrame, rows: np.ndarray, unit: str) -> None:
@@ -57,8 +81,15 @@ def _check_limits(feed: Feed, name: str, frame: pd.DataFrame, rows: np.ndarray, 
 
 def parse_pages(feed: Feed, files: list[tuple[str, bytes]]) -> list[ParsedFile]:
     """API pages ``{"data": {"records": [...], "total": N}}``; the pages together must hold the announced total."""
-    parsed, announced, ordinal = [], None, 0
+    return list(iter_pages(feed, files))
+
+
+def iter_pages(feed: Feed, files: Iterable[tuple[str, bytes]]) -> Iterator[ParsedFile]:
+    """``parse_pages``, one page at a time (``files`` may read each page as it is asked for): records
+    numbered across the pages; the announced total is checked once the last page is read."""
+    announced, ordinal, pages = None, 0, 0
     for name, content in files:
+        pages += 1
         try:
             data = json.loads(content)["data"]
             records = data["records"]
@@ -79,13 +110,13 @@ def parse_pages(feed: Feed, files: list[tuple[str, bytes]]) -> list[ParsedFile]:
             else:
                 rejects.append(Reject(name, ordinal, "row.not_object", f"a {type(record).__name__}, not an object",
                                       json.dumps(record, ensure_ascii=False)[:2000]))
+        del data, records
         frame, numbers = _frame(good), np.asarray(rows, dtype=np.int64)
         _check_limits(feed, name, frame, numbers, "record")
-        parsed.append(ParsedFile(frame, numbers, count, rejects))
+        yield ParsedFile(frame, numbers, count, rejects)
     if announced is not None and announced != ordinal:
-        raise FeedError(feed.feed_id, f"{len(files)} page(s)", f"the API announced {announced} records and its pages hold {ordinal}; "
+        raise FeedError(feed.feed_id, f"{pages} page(s)", f"the API announced {announced} records and its pages hold {ordinal}; "
                         "incomplete delivery (records changed while paging?), run the extract again")
-    return parsed
 
 
 def _read_lines(feed: Feed, name: str, data: bytes, first: int, last_piece: bool, count: FileCount):
@@ -156,7 +187,7 @@ def stream_jsonl(feed: Feed, name: str, path: Path, piece_bytes: int = PIECE_BYT
                 if last:
                     raise Unstreamable("no record in the file")
                 continue
-            columns = list(dict.fromkeys(k for r in good for k in r))
+            columns = _fields(good)
             known = set(columns)
         elif not known.issuperset(set().union(*good)):
             raise Unstreamable("a record has a field no record before it had")

@@ -80,14 +80,34 @@ class _Sheet:
 @functools.cache
 def _parser_class():
     """openpyxl's read-only cell parser, also noting formulas saved without a calculated value."""
-    from openpyxl.worksheet._reader import FORMULA_TAG, VALUE_TAG, WorkSheetParser
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.worksheet._reader import FORMULA_TAG, INLINE_STRING, VALUE_TAG, WorkSheetParser
+    from openpyxl.xml.constants import SHEET_MAIN_NS
+
+    text_tag = f"{{{SHEET_MAIN_NS}}}t"
 
     class Parser(WorkSheetParser):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             self.uncached: dict[tuple[int, int], str] = {}
 
+        def plain_inline(self, element):
+            """A cell holding only ``<is><t>text</t></is>`` (what streaming writers such as POI's and openpyxl's
+            write for text), as openpyxl reads it but without building its rich-text objects; None for any other cell."""
+            if len(element) != 1 or element[0].tag != INLINE_STRING or len(element[0]) != 1 or element[0][0].tag != text_tag:
+                return None
+            coordinate = element.get("r")
+            if coordinate:
+                row, column = coordinate_to_tuple(coordinate)
+                self.col_counter = column
+            else:
+                self.col_counter += 1
+                row, column = self.row_counter, self.col_counter
+            return {"row": row, "column": column, "value": element[0][0].text or "", "data_type": "s", "style_id": int(element.get("s", 0))}
+
         def parse_cell(self, element):
+            if element.get("t") == "inlineStr" and (cell := self.plain_inline(element)) is not None:
+                return cell
             cell = super().parse_cell(element)
             if cell["value"] is None:
                 formula = element.find(FORMULA_TAG)
@@ -161,8 +181,16 @@ def _open(feed: Feed, name: str, content: bytes):
     if unpacked > limit:  # a zip bomb: the declared sizes bound what zipfile will inflate
         raise FeedError(feed.feed_id, name, f"the workbook unpacks to {unpacked / (1 << 20):.0f} MB, more than the feed's limit "
                         f"limits.max_file_mb={feed.limits.max_file_mb:g}")
+    from unittest import mock
+
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
     try:
-        return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        # A read-only sheet looks for its declared dimension when the workbook is opened: in a sheet
+        # without one (openpyxl and other tools write none) that is a whole parse of the sheet with
+        # defusedxml's Python parser, for a size this module never uses (the used range comes from the data).
+        with mock.patch.object(ReadOnlyWorksheet, "_get_size", lambda self: None):
+            return load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # BadZipFile, KeyError (missing part), InvalidFileException, XML errors...
         raise (_xml_refusal(feed, name, exc) or _unreadable(feed, name, exc)) from None
 

@@ -4,7 +4,8 @@
 -- sources:   the UNION ALL of (uscc, org_name, district_code, feed_id, business_date,
 --            updated_at) over the fact tables, generated from the registry.
 -- canonical: the canonical name of `org_name` (domain.canonical_org_name as SQL): spelling
---            variants (brackets, 有限责任公司, 天津市/（天津）) share one canonical name.
+--            variants (brackets, 有限责任公司, 天津市/（天津）) share one canonical name;
+--            computed once per distinct name (a name is reported many times).
 -- name_rank, district_rank: a feed's authority for the name and the district
 --            (include/feeds/_precedence.yaml; 1 = first listed, unlisted feeds last).
 --
@@ -19,12 +20,21 @@ INSERT INTO dim_enterprise (uscc, version, org_name, canonical_name, district_co
 WITH src AS (
     {sources}
 ),
+canon AS (
+    SELECT org_name, {canonical} AS canonical_name
+    FROM (SELECT DISTINCT org_name FROM src) d
+),
+-- One observation per enterprise, name, district, feed and day (its latest update): the same
+-- versions, names and districts as every report (a feed reports an enterprise many times a day),
+-- from far fewer rows to rank.
 obs AS (
-    SELECT uscc, org_name, district_code, feed_id, business_date, updated_at,
-           {canonical} AS canonical_name,
+    SELECT s.uscc, s.org_name, s.district_code, s.feed_id, s.business_date, MAX(s.updated_at) AS updated_at,
+           c.canonical_name,
            {name_rank} AS name_rank,
            {district_rank} AS district_rank
-    FROM src
+    FROM src s
+    LEFT JOIN canon c ON c.org_name = s.org_name
+    GROUP BY s.uscc, s.org_name, s.district_code, s.feed_id, s.business_date, c.canonical_name
 ),
 names AS (
     SELECT uscc, canonical_name,
