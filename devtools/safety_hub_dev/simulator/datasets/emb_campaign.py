@@ -309,7 +309,7 @@ def _deadline_before_assessment(rng: random.Random, rec: dict, day: dt.date, par
 
 
 CHEM_ASSESSMENT = register(DatasetSpec(
-    feed_id="emb_chem_assessment", build=chem_assessments, volume=20,
+    feed_id="emb_chem_assessment", build=chem_assessments, volume=22,
     delivery=CsvDrop("emb", "危化企业排查评估_{date:%Y%m%d}.csv", "gb18030"),
     key="评估编号", uscc="统一社会信用代码", name="企业名称", district="所在区", batch="报送批次", updated="更新时间",
     required=(("评估日期", "assess_date"), ("评估结论", "classification"), ("企业类型", "chem_type")),
