@@ -47,7 +47,8 @@ which is not installed here) and for sql. Targets (issue 20), printed PASS/MISS:
   * ``--warm``: fixed cost per stage below 1 s in a warm process (a 1,000-row CSV delivery
     through every stage after the warm-up imports of a Celery worker).
 
-Not a test: it exits 0 unless a stage crashes.
+Not a test: it exits 0 unless a stage crashes; a crashed stage is printed with the figures of the
+stages that ran before it (the build's failure leaves extract..load's figures and verdicts), and the run exits 1.
 """
 
 from __future__ import annotations
@@ -400,21 +401,34 @@ def run_kind(kind: str, rows: int, work: Path, args, source_db: dict) -> dict:
         raw, raw_proc = timed(["--stage", "raw", "--path", gen["baseline"], "--format", gen["baseline_format"]])
         assert raw["rows"] == rows, (raw["rows"], rows)
         ref = timed(["--stage", "raw", "--path", gen["reference"], "--format", "csv"]) if gen.get("reference") else None
-        results = {}
+        results, failed = {}, None
         for stage in (*STAGES, "build"):
-            results[stage] = timed(["--stage", stage, "--day", day])
-        summary = results["load"][0]["summary"]
-        print(f"  loaded {summary['loaded']:,}, quarantined {summary['quarantined']:,}, duplicates {summary['duplicates']:,}, "
-              f"stale {summary['stale']:,} of {summary['rows']:,} rows")
+            try:
+                results[stage] = timed(["--stage", stage, "--day", day])
+            except SystemExit as exc:  # the stages that ran keep their figures; the failure is printed with them
+                failed = (stage, str(exc))
+                break
+        if "load" in results:
+            summary = results["load"][0]["summary"]
+            print(f"  loaded {summary['loaded']:,}, quarantined {summary['quarantined']:,}, duplicates {summary['duplicates']:,}, "
+                  f"stale {summary['stale']:,} of {summary['rows']:,} rows")
     finally:
         if server is not None:
             server.shutdown()
             server.server_close()
 
     print_stages(raw, raw_proc, results, rows, BASELINE[kind], ref)
+    if failed is not None:
+        print(f"{failed[0]:<38} FAILED ({failed[1]}; its output is above); the stages after it did not run")
+        if failed[0] != "build":
+            peak = max((res["peak_rss_mb"] for res, _ in results.values()), default=0.0)
+            print(f"  no end-to-end figures: {failed[0]} failed (highest peak RSS of the stages that ran: {peak:.0f} MB)")
+            return {"kind": kind, "rows": rows, "day": day, "raw_s": raw["work_s"], "e2e_s": float("nan"), "build_s": float("nan"),
+                    "ratio": float("nan"), "csv_ratio": float("nan"), "peak_mb": peak, "worst": f"{failed[0]} failed", "results": results,
+                    "failed": failed}
     e2e = sum(results[s][1] for s in STAGES)
     e2e_work = sum(results[s][0]["work_s"] for s in STAGES)
-    build = results["build"][1]
+    build = results["build"][1] if "build" in results else float("nan")
     print(f"{'extract..load':<38} {e2e_work:8.2f} {e2e:10.2f} {rows / e2e:12,.0f}")
     ratio = e2e / raw["work_s"]
     print(f"ratio extract..load / raw read = {ratio:.1f}x (process seconds; work only {e2e_work / raw['work_s']:.1f}x; "
@@ -427,14 +441,16 @@ def run_kind(kind: str, rows: int, work: Path, args, source_db: dict) -> dict:
         print(f"  within {TARGET_RATIO:.0f}x -> {verdict(ratio <= TARGET_RATIO)} (for information: the issue's target is the CSV file drop's)")
     peak = max(res["peak_rss_mb"] for res, _ in results.values())
     worst = max(results, key=lambda s: results[s][0]["peak_rss_mb"])
-    print(f"  peak RSS of every stage below {TARGET_RSS_MB} MB -> {verdict(peak < TARGET_RSS_MB)} (highest: {worst}, {peak:.0f} MB)")
+    print(f"  peak RSS of every stage below {TARGET_RSS_MB} MB -> {verdict(peak < TARGET_RSS_MB and failed is None)} (highest: {worst}, {peak:.0f} MB"
+          + (f"; {failed[0]} failed, its peak not measured)" if failed is not None else ")"))
     print("  fixed cost (import of the pipeline in a fresh process): "
           + ", ".join(f"{s} {results[s][0]['import_s']:.1f} s" for s in results))
     print("  heavy libraries each stage's process imported (the import of the stage's own modules is in its work s):")
     for stage, (res, _) in results.items():
         print(f"    {stage:<9} {', '.join(res['imported']) or '-'}")
     return {"kind": kind, "rows": rows, "day": day, "raw_s": raw["work_s"], "e2e_s": e2e, "build_s": build, "ratio": ratio,
-            "csv_ratio": e2e / (ref[0]["work_s"] if ref is not None else raw["work_s"]), "peak_mb": peak, "worst": worst, "results": results}
+            "csv_ratio": e2e / (ref[0]["work_s"] if ref is not None else raw["work_s"]), "peak_mb": peak, "worst": worst, "results": results,
+            "failed": failed}
 
 
 def run_postgres(csv: dict, pg_url: str) -> None:
@@ -456,7 +472,7 @@ def run_postgres(csv: dict, pg_url: str) -> None:
           f"scratch database {url.rsplit('/', 1)[-1]} (dropped)")
     print(f"{'stage':<38} {'work s':>8} {'process s':>10} {'rows/s':>12} {'peak RSS MB':>12} {'PG / DuckDB':>12}")
     for stage, (res, proc) in pg.items():
-        duck, duck_proc = csv["results"][stage]
+        duck_proc = csv["results"][stage][1] if stage in csv["results"] else float("nan")  # nan: DuckDB's build failed
         print(f"{stage + ' (PostgreSQL)':<38} {res['work_s']:8.2f} {proc:10.2f} {csv['rows'] / proc:12,.0f} {res['peak_rss_mb']:12.0f} "
               f"{proc / duck_proc:11.1f}x")
     ratio = pg["load"][1] / csv["results"]["load"][1]
@@ -550,7 +566,10 @@ def main() -> None:
         for kind in kinds:
             done[kind] = run_kind(kind, sizes[kind], work / kind, args, source_db)
             if kind == "csv" and "postgres" in backends:
-                run_postgres(done["csv"], args.pg_url)
+                if "load" in done["csv"]["results"]:
+                    run_postgres(done["csv"], args.pg_url)
+                else:
+                    print("\n=== postgres: not run (the csv delivery did not reach its load)")
             if kind == "csv" and args.warm:
                 run_warm(work)
         if len(done) > 1:
@@ -560,10 +579,13 @@ def main() -> None:
                 print(f"{kind:<6} {d['rows']:>11,} {d['raw_s']:11.2f} {d['e2e_s']:8.2f} {d['ratio']:6.1f}x "
                       f"{(d['e2e_s'] + d['build_s']) / d['raw_s']:6.1f}x {d['csv_ratio']:11.1f}x {d['peak_mb']:8.0f} ({d['worst']})")
         print(f"load average at the end: {Path('/proc/loadavg').read_text().split()[:3]}")
+        crashed = [f"{kind} {d['failed'][0]}" for kind, d in done.items() if d.get("failed")]
     finally:
         drop_source()
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
+    if crashed:
+        raise SystemExit(f"stage(s) failed: {', '.join(crashed)} (the figures of the stages that ran are printed above)")
 
 
 if __name__ == "__main__":
