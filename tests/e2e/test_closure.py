@@ -96,7 +96,7 @@ def test_the_weekly_report_and_health_show_the_closure_as_of_their_date(run, cap
     assert got["rate"] == pytest.approx(total.rate, abs=1e-6) and got["days_to_fix"] == pytest.approx(total.days_to_fix, abs=1e-4)  # rounded for figures.json
     assert fig.headline()["closure"] == got
     html = (run.hub_home / "reports" / week.label / f"安全生产周报_{week.label}.html").read_text(encoding="utf-8")
-    assert f"九、退回整改闭环（截至 {fig.as_of:%Y-%m-%d}）" in html
+    assert f"十、退回整改闭环（截至 {fig.as_of:%Y-%m-%d}）" in html
     assert '<td class="text">合计</td>' in html and f"{total.rate:.1%}" in html
 
     from safety_hub.cli import main

@@ -64,29 +64,32 @@ def reporting_run(sim_server, tmp_path_factory):
                 run_feed(feed_id, day)
         engine = get_engine()
         build(engine)
-        yield engine, truth, set(DISTRICTS)
-        engine.dispose()
+    # The environment is given back before the tests run: the session's pipeline runs, built later in
+    # this process, must see their own data dir, warehouse and drop zone, not this fixture's.
+    yield engine, truth, set(DISTRICTS)
+    engine.dispose()
 
 
-def _truth_status(truth: dict, units: set[str], as_of: dt.date) -> dict:
-    """(feed, unit, period start) -> (due, first arrival, repeated) from the deliveries the truth lists."""
-    arrivals = defaultdict(list)  # (feed, unit, reported day) -> [(arrival, batch)]
+def _truth_status(truth: dict, units: set[str], as_of: dt.date, dues: dict = DUE, ends: dict = PERIOD_END) -> dict:
+    """(feed, unit, period start) -> (due, first arrival, repeated) from the deliveries the truth lists:
+    repeated when a reported day arrived in two deliveries or a delivery held one record twice for it."""
+    arrivals = defaultdict(list)  # (feed, unit, reported day) -> [(arrival, rows repeating a key)]
     for day, manifest in truth.items():
         if day > as_of:
             continue
-        for feed_id in FEEDS:
+        for feed_id in dues:
             for r in manifest["feeds"][feed_id]["reports"]:
-                arrivals[(feed_id, r["unit"], D.fromisoformat(r["period"]))].append((day, r["batch"]))
+                arrivals[(feed_id, r["unit"], D.fromisoformat(r["period"]))].append((day, r["repeated"]))
     out = {}
-    for feed_id, dues in DUE.items():
-        for start, due in dues.items():
+    for feed_id, periods in dues.items():
+        for start, due in periods.items():
             if due > as_of:
                 continue
-            end = PERIOD_END.get(feed_id, {}).get(start, start)
+            end = ends.get(feed_id, {}).get(start, start)
             for unit in units:
-                sent = {k: v for k, v in arrivals.items() if k[0] == feed_id and k[1] == unit and start <= k[2] <= end}
-                first = min((a for v in sent.values() for a, _ in v), default=None)
-                repeated = any(len(set(v)) > 1 for v in sent.values())
+                sent = [v for k, v in arrivals.items() if k[0] == feed_id and k[1] == unit and start <= k[2] <= end]
+                first = min((a for v in sent for a, _ in v), default=None)
+                repeated = any(len({a for a, _ in v}) > 1 or any(n for _, n in v) for v in sent)
                 out[(feed_id, unit, start)] = (due, first, repeated)
     return out
 
@@ -151,3 +154,26 @@ def test_injected_defects_show_and_holidays_owe_nothing(reporting_run):
                 elif day < DELIVERY_DAYS[-1]:  # sent again on the next working day (none after the span's last)
                     assert row.repeated_on is not None and row.submissions >= 2, defect
     assert checked > 10
+
+
+# The demo window (Monday 2026-11-02 .. Wednesday 11-04, no report defects injected): the daily feeds'
+# periods due by 11-04; hcc_hazard's 11-04 is due on 11-05, the weekly feeds' week on 11-09.
+DEMO_AS_OF = D(2026, 11, 4)
+DEMO_DUE = {"emb_hazard": {d: d for d in (D(2026, 11, 2), D(2026, 11, 3), D(2026, 11, 4))},
+            "hcc_gas_inspection": {d: d for d in (D(2026, 11, 2), D(2026, 11, 3), D(2026, 11, 4))},
+            "tc_dg_waybill": {d: d for d in (D(2026, 11, 2), D(2026, 11, 3), D(2026, 11, 4))},
+            "hcc_hazard": {D(2026, 11, 2): D(2026, 11, 3), D(2026, 11, 3): D(2026, 11, 4)}}
+
+
+def test_the_demo_runs_rates_equal_the_truth(run):
+    """Through the Airflow DAG runs of the demo window (API, CSV, XLSX and database deliveries), on each backend."""
+    from safety_hub.domain.places import DISTRICTS
+    from safety_hub.reporting.reporting_status import rates
+
+    status = _truth_status(run.truth, set(DISTRICTS), DEMO_AS_OF, dues=DEMO_DUE, ends={})
+    with run.engine().connect() as conn:
+        found = rates(conn, D(2026, 11, 2), DEMO_AS_OF, DEMO_AS_OF, by="feed_unit")
+    got = {(r["feed_id"], r["unit_code"]): {c: int(r[c]) for c in ("expected", "reported", "on_time", "late", "missed", "repeated")}
+           for r in found.to_dict("records")}
+    assert got == _expected_rates(status, lambda f, u: (f, u))
+    assert {f for f, _ in got} == set(DEMO_DUE), "the weekly feeds owe nothing yet"

@@ -112,6 +112,8 @@ CASES = [
     ("agri_fishing_vessel", "loa_m.range", None, lambda r: {"船长（米）": "150"}),
     ("agri_fishing_vessel", "vessel_name.format", None, lambda r: {"船名号": "TJ" + r["船名号"][-5:]}),
     ("agri_fishing_vessel", "fishing_license_no.format", None, lambda r: {"捕捞许可证编号": "津船捕2022HY200076"}),
+    ("emb_supervision", "rectified_date.only_if_done", lambda r: r["整改状态"] in ("未整改", "未开始整改"),
+     lambda r: {"整改完成日期": "2026-11-03"}),  # a done date, but still reported 未整改
 ]
 
 

@@ -19,6 +19,7 @@ from safety_hub.domain.uscc import USCC_CHARSET, uscc_check_char
 from safety_hub_dev.simulator import datasets  # noqa: F401  (registers every dataset)
 from safety_hub_dev.simulator.enterprises import enterprise_pool, renames
 from safety_hub_dev.simulator.spec import ACTIVE_PROFILE, SPECS, DatasetSpec
+from safety_hub_dev.simulator.reports import summarise
 
 DEFAULT_SEED = 20261101
 # Per-kind injection rates (DOMAIN.md: each defect type at 2-5%).
@@ -355,7 +356,7 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, pro
         data = _generate_day(day, seed, scale, specs, _pool(seed, profile.pool_size))
         rates = profile.knobs.get("report_rates")
         if rates:  # missed, late and repeated reports (simulator/reports.py)
-            from safety_hub_dev.simulator.reports import inject
+            from safety_hub_dev.simulator.reports import inject  # noqa: PLC0415
 
             inject(data, lambda d: _base_day(d, seed, scale, specs, profile), seed, rates)
     finally:
@@ -411,6 +412,7 @@ def _generate_day(day: dt.date, seed: int, scale: float, specs: dict[str, Datase
                 usccs.add(_halfwidth(rec[spec.uscc]))
         truth.update(valid_keys=sorted(valid), distinct_valid=len(valid), valid_usccs=sorted(usccs))
         truth["rows_delivered"] = len(delivered)
+        truth["reports"] = summarise(delivered, spec, day)  # per reporting unit and day reported for (simulator/reports.py)
         # 信息缺失: per agency field, the delivered records that fill it (not missing, not empty text)
         fields = dict.fromkeys(f for rec in delivered for f in rec)
         truth["filled"] = {f: sum(1 for rec in delivered if rec.get(f) not in (None, "")) for f in fields}

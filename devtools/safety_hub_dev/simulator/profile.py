@@ -145,7 +145,7 @@ def _city() -> Profile:
             "tc_dg_vehicle": 300, "tc_dg_waybill": 6000,
             "tc_rail_hazard": 30, "agri_fishing_vessel": 30,
         },
-        fixed=frozenset({"emb_insurance", "emb_ent_registry", "tc_rail_segment_chief", "emb_policy_measure"}),
+        fixed=frozenset({"emb_insurance", "emb_ent_registry", "tc_rail_segment_chief", "emb_policy_measure", "emb_risk_task"}),
         # spring campaigns, 安全生产月 in June, the year-end 百日攻坚; the Spring Festival month low
         monthly=(0.85, 0.75, 1.05, 1.05, 1.05, 1.2, 1.0, 0.95, 1.0, 0.95, 1.05, 1.1),
         weekday=(1.1, 1.0, 1.0, 1.0, 0.9, 0.85, 0.85),

@@ -6,8 +6,9 @@ one fate, drawn from (seed, day, feed, unit): a *missed* unit's rows of the day 
 a *late* unit's rows arrive ``LATE_BY`` working days later instead (their 报送批次 still names their
 day); a *repeated* unit's rows are delivered on the day and again on the next working day. A row
 sent on a later day carries that day's update time (the agencies' exports window by it). The truth manifest says, per feed and day, which fates were drawn (``report_defects``) and
-what the delivery holds per unit, reported day and 报送批次 (``reports``: rows), the rows the
-warehouse's ``report_receipt`` must count; ``rows_delivered`` is the delivery's. The manifest's
+what the delivery holds per unit and reported day (``reports``: rows, and rows repeating a record's
+key; ``summarise``, in every day's truth, injected or not), what the warehouse's ``report_receipt``
+must count; ``rows_delivered`` is the delivery's. The manifest's
 per-record fields (``valid_keys``, ``defects``) stay those of the day's generation before its
 reports were withheld or moved (``reports_moved``: true).
 
@@ -108,5 +109,20 @@ def inject(data, base: Callable[[dt.date], object], seed: int, rates: dict) -> N
         truth["reports_moved"] = True
         truth["rows_delivered"] = len(kept)
         truth["report_defects"] = [{"unit": u, "period": day.isoformat(), "kind": k} for u, k in sorted(fates.items(), key=str) if k]
-        counted = Counter((unit_of(r.get(spec.district)), period_of(r.get(spec.batch), day), r.get(spec.batch)) for r in kept)
-        truth["reports"] = [{"unit": u, "period": p, "batch": b, "rows": n} for (u, p, b), n in sorted(counted.items(), key=str)]
+        truth["reports"] = summarise(kept, spec, day)
+
+
+def summarise(rows: list[dict], spec, day: dt.date) -> list[dict]:
+    """What a delivery holds per reporting unit and day reported for: its rows, and those repeating the
+    key of an earlier row of the unit and day (the same record reported again; rows without a key aside)."""
+    counted, repeated, seen = Counter(), Counter(), set()
+    for r in rows:
+        group = (unit_of(r.get(spec.district)), period_of(r.get(spec.batch), day))
+        counted[group] += 1
+        key = r.get(spec.key)
+        key = "".join(chr(ord(c) - 0xFEE0) if "！" <= c <= "～" else c for c in str(key)).strip() if key is not None else ""
+        if key:
+            if (group, key) in seen:
+                repeated[group] += 1
+            seen.add((group, key))
+    return [{"unit": u, "period": p, "rows": n, "repeated": repeated[(u, p)]} for (u, p), n in sorted(counted.items(), key=str)]

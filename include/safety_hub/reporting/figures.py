@@ -22,6 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from safety_hub.config.registry import load_registry
+from safety_hub.reporting import campaign as campaign_figures
 from safety_hub.reporting.archive import NoWeekData, ReportWeek
 from safety_hub.reporting.progress import hazard_progress, measure_progress
 from safety_hub.warehouse.sqltext import sql_file as warehouse_sql
@@ -89,6 +90,8 @@ class WeeklyFigures:
     closure: pd.DataFrame = field(default_factory=pd.DataFrame)  # 退回整改闭环 per agency and district (closure_frame)
     # 报送情况 of the periods due in the week, as of the data date (mart_reporting_status; reporting_status.week_table)
     reporting: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # the campaign's other figures (reporting/campaign.py): section -> query column -> number
+    campaign: dict = field(default_factory=dict)
     warn_days: int = 7  # progress flags: 黄 with fewer days left (include/risk.yaml supervised.yellow_days_left)
 
     @property
@@ -138,6 +141,7 @@ class WeeklyFigures:
             "supervised_rows": len(self.supervised),
             "risk_red_orange": len(self.risk_list),
             "closure": closure_totals(self.closure),
+            "campaign": self.campaign,
         }
 
 
@@ -154,7 +158,7 @@ def data_date(conn: sa.Connection, week: ReportWeek) -> dt.date | None:
 
 def sources(conn: sa.Connection, as_of: dt.date) -> list[str]:
     """The feeds (Chinese titles with ids) whose loads up to ``as_of`` the report draws on."""
-    used = {"emb_enforcement", "emb_policy_measure"} | {f.feed_id for f in load_registry().values() if f.lifecycle is not None}
+    used = {"emb_enforcement", "emb_policy_measure"} | campaign_figures.feeds() | {f.feed_id for f in load_registry().values() if f.lifecycle is not None}
     loaded = {r[0] for r in conn.execute(sa.text("SELECT DISTINCT feed_id FROM load_audit WHERE business_date <= :d"), {"d": as_of})}
     feeds = load_registry()
     return [f"{feeds[f].title}（{f}）" for f in sorted(used & loaded)]
@@ -240,6 +244,7 @@ def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = No
             closure=closure_frame(conn, day),
             warn_days=warn,
             reporting=reporting_week(conn, week.start, week.end, min(day, week.end)),
+            campaign=campaign_figures.campaign_figures(conn, week.start, day, warn),
         )
         marts.attach(conn, figures, TREND_WEEKS)
     return figures

@@ -3,7 +3,8 @@
 Headline figures, the trend over the last weeks, the district comparison, the
 risk distribution with every 红/橙 enterprise and the components of its grade, the
 overdue major hazards and the listed (挂牌督办) hazards with their progress flags, the 报送情况 of the
-reports due in the week (by feed, department and district),
+reports due in the week (by feed, department and district), the campaign's other figures (督导检查 and the
+other campaign feeds, this week and cumulative),
 with the as-of date (数据截至, 终版/非终版) and the sources stated. Plotly's JavaScript is inlined once, so the page opens offline.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from safety_hub.reporting.campaign import situation_lines as campaign_lines
 from safety_hub.reporting.rendering import render
 from safety_hub.reporting import html as page_parts
 from safety_hub.reporting.figures import WeeklyFigures
@@ -162,6 +164,15 @@ def _reporting_rows(fig: WeeklyFigures, scope: str, names: list[str]) -> list[li
              int(x.repeated), _pct(x.report_rate), _pct(x.timely_rate)] for x in part.itertuples()]
 
 
+CAMPAIGN_HEADERS = ["类别", "指标", "单位", "本周", "累计", "说明"]
+
+
+def _campaign_rows(fig: WeeklyFigures) -> list[list]:
+    """The campaign's other figures (reporting/campaign.py), as the 一情况 sheet lists them; 本周 "—" where not counted."""
+    return [[category, name, unit, "—" if week is None else week, total, note]
+            for category, name, unit, week, total, note in campaign_lines(fig.campaign)]
+
+
 def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> str:
     """The page for ``fig``'s week (template ``weekly_report.html``)."""
     h, e = fig.hazards, fig.enforcement
@@ -195,4 +206,5 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
         closure_headers=CLOSURE_HEADERS, closure_rows=_closure(fig),
         reporting_headers=REPORTING_HEADERS, reporting_feeds=_reporting_rows(fig, "按数据源", ["feed_id", "agency_name"]),
         reporting_agencies=_reporting_rows(fig, "按部门", ["agency_name"]), reporting_units=_reporting_rows(fig, "按区", ["unit_name"]),
+        campaign_headers=CAMPAIGN_HEADERS, campaign_rows=_campaign_rows(fig),
     )

@@ -5,7 +5,8 @@ table with Chinese headers, a frozen header row, an autofilter and column widths
 fitted to the content (CJK characters count double), set up to print: A4 landscape, fit
 to one page wide, the header row repeated on every page, the print area the table:
 
-- 一情况: the situation figures, this week and cumulative as of the week's data date;
+- 一情况: the situation figures, this week and cumulative as of the week's data date, the campaign's
+  other figures (``campaign.py``: 督导检查, ...) after the hazards, enforcement and measures;
 - 问题隐患清单: every hazard open at some point of the week, with 剩余天数 and 进展 红/黄/绿;
 - 制度措施清单: the rules and measures list with its status and 进展 on that date;
 - 红橙风险企业: every 红/橙 enterprise with its score and the components that made its grade;
@@ -26,6 +27,7 @@ from typing import Literal
 
 import pandas as pd
 
+from safety_hub.reporting.campaign import situation_lines as campaign_lines
 from safety_hub.reporting.cells import neutralise
 from safety_hub.reporting.figures import WeeklyFigures
 
@@ -118,6 +120,7 @@ def _situation_rows(fig: WeeklyFigures) -> list[dict]:
         ("制度措施", "其中：已完成", "项", None, completed, "实际完成日期不晚于统计截止日"),
         ("制度措施", "其中：逾期未完成", "项", None, overdue_measures, "已过计划完成日期仍未完成（进展为红）"),
     ]
+    rows += campaign_lines(fig.campaign)
     kinds = {"%": "pct", "万元": "wan"}
     return [{"seq": i, "category": c, "indicator": ind, "unit": u, "week": w, "total": t, "note": note,
              "_kind": kinds.get(u, "int")} for i, (c, ind, u, w, t, note) in enumerate(rows, start=1)]
@@ -230,7 +233,7 @@ def build_workbook(fig: WeeklyFigures):
     write_sheet(wb.create_sheet(SHEET_MEASURES), f"{TITLE}：制度措施清单{period}", note, MEASURE_COLUMNS, _measure_rows(fig))
     write_sheet(wb.create_sheet(SHEET_RISK), f"红色、橙色风险企业及评分构成{period}", note, RISK_COLUMNS, _risk_rows(fig))
     reporting_note = (note + "；报送情况：报送时限在本周内的报送周期（法定工作日历），按截止日统计；"
-                      "报送率 = 已报 ÷ 应报，及时率 = 按时 ÷ 应报；重复报送：同一报送日期的数据被再次报送")
+                      "报送率 = 已报 ÷ 应报，及时率 = 按时 ÷ 应报；重复报送：同一所报日期的数据再次交付，或同一记录在一次交付中重复出现")
     write_sheet(wb.create_sheet(SHEET_REPORTING), f"{TITLE}：报送情况{period}", reporting_note, REPORTING_COLUMNS, _reporting_rows(fig))
     wb.properties.title = f"{TITLE} {fig.week.label}"
     wb.properties.creator = "safety-hub"

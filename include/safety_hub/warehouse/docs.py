@@ -54,7 +54,7 @@ ENGLISH = {
                       "delivered (valid or quarantined); written with the batch's quarantine.",
     "dim_reporting_duty": "Who must report (应报): per feed with expected reporters (include/feeds/*.yaml `reporters`), unit and "
                           "period (working day, week or month of the statutory calendar), its due date; from the feed's first delivery on.",
-    "mart_reporting_status": "报送情况 per feed, unit and due period: first and repeated receipt (business dates of the deliveries), "
+    "mart_reporting_status": "报送情况 per feed, unit and due period: first receipt and first repeat (a reported day delivered again, or a record twice in one delivery), "
                              "status as of the build (按时/迟报/漏报), submissions; any earlier as-of date follows from the dates.",
     "reporting_alert": "Units alerted for consecutive missed reports: one row per unit and run of missed periods (alerted once).",
     "snapshot_deletion": "Keys loaded earlier that are missing from a snapshot feed's latest delivery.",

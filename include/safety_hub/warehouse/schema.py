@@ -290,6 +290,8 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("period_date", sa.Date, nullable=False, comment="所报日期（报送批次中的日期；无则为交付业务日期）"),
         sa.Column("report_batch", sa.Text, comment="报送批次"),
         sa.Column("records", sa.BigInteger, nullable=False, comment="本次交付中该单位该批次的记录数（含被隔离的）"),
+        sa.Column("repeated_records", sa.BigInteger, server_default="0",
+                  comment="其中重复报送的记录数：同一交付中同一单位同一所报日期已出现过的业务主键（计在该日期的首行）"),
         comment="报送回执：每次交付中每个报送单位、所报日期和报送批次一行",
         info={"layer": "audit"},
     )
@@ -320,7 +322,7 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         sa.Column("due_date", sa.Date, nullable=False, comment="报送时限"),
         sa.Column("first_received", sa.Date, comment="首次报送到达的业务日期；未报为空"),
         sa.Column("repeated_on", sa.Date, comment="第二次报送到达的业务日期（重复报送）；无为空"),
-        sa.Column("submissions", sa.BigInteger, nullable=False, comment="报送次数（不同交付或不同报送批次）"),
+        sa.Column("submissions", sa.BigInteger, nullable=False, comment="报送次数（所报日期 × 交付）"),
         sa.Column("records", sa.BigInteger, nullable=False, comment="报送记录数（含被隔离的）"),
         sa.Column("status", sa.Text, nullable=False, comment="截至 as_of_date：按时 / 迟报 / 漏报"),
         sa.Column("as_of_date", sa.Date, nullable=False, comment="统计截止日（最新已加载业务日期）；更早截止日的状态由日期列推出"),

@@ -7,3 +7,4 @@ from safety_hub_dev.simulator.datasets import hcc_hazard  # noqa: F401
 from safety_hub_dev.simulator.datasets import tc_extra  # noqa: F401
 from safety_hub_dev.simulator.datasets import agri  # noqa: F401
 from safety_hub_dev.simulator.datasets import emb_measure  # noqa: F401
+from safety_hub_dev.simulator.datasets import emb_campaign  # noqa: F401
