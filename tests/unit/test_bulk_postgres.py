@@ -244,6 +244,13 @@ def _fact(md: sa.MetaData, columns: list[str]) -> sa.Table:
         sa.Column("raw_file", sa.Text), sa.Column("loaded_at", sa.DateTime(timezone=True)))
 
 
+def _change_log(md: sa.MetaData) -> sa.Table:
+    """The warehouse's ``build_change`` (every load logs the keys it changed there) in ``md``."""
+    from safety_hub.warehouse.schema import BUILD_CHANGE, build_metadata
+
+    return build_metadata().tables[BUILD_CHANGE].to_metadata(md)
+
+
 def _sql_dedupe(target, feed, frame: pd.DataFrame) -> tuple[list[int], int]:
     """Load ``frame`` into an empty fact table through the load path; the kept ``row`` values and duplicates."""
     from safety_hub.warehouse.load import load_frame, load_parquet
@@ -255,6 +262,7 @@ def _sql_dedupe(target, feed, frame: pd.DataFrame) -> tuple[list[int], int]:
     with engine.begin() as conn:
         fact.drop(conn, checkfirst=True)
         fact.create(conn)
+        _change_log(md).create(conn, checkfirst=True)
         if via == "parquet":  # what run_load reads: valid.parquet, in several row groups
             path = tmp / "valid.parquet"
             frame.to_parquet(path, index=False, row_group_size=max(len(frame) // 3, 1))
@@ -285,7 +293,7 @@ def _assert_same_dedupe(engine, feed, frame: pd.DataFrame) -> int:
 
 
 def _feed(key=("hazard_id",)):
-    return SimpleNamespace(feed_id="t_dd", target_table="fact_dd", key=list(key), lifecycle=None)
+    return SimpleNamespace(feed_id="t_dd", target_table="fact_dd", key=list(key), lifecycle=None, columns=[])
 
 
 def _hazards(n: int, seed: int, keys: int) -> pd.DataFrame:
@@ -353,7 +361,7 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
     sa.Table("fact_wm", md, sa.Column("k", sa.Text), sa.Column("v", sa.Text), sa.Column("updated_at", sa.DateTime(timezone=True)),
              sa.Column("feed_id", sa.Text), sa.Column("batch_id", sa.Text), sa.Column("business_date", sa.Date),
              sa.Column("raw_file", sa.Text), sa.Column("loaded_at", sa.DateTime(timezone=True)))
-    feed = SimpleNamespace(feed_id="t_wm", target_table="fact_wm", key=["k"], lifecycle=None)
+    feed = SimpleNamespace(feed_id="t_wm", target_table="fact_wm", key=["k"], lifecycle=None, columns=[])
     t = pd.Timestamp("2026-11-05 08:00", tz="UTC")
     rows = pd.DataFrame({"k": ["a", "b"], "v": ["1", "2"], "updated_at": [t, t]})
     lineage = {"batch_id": "b", "raw_file": "raw", "loaded_at": LOADED_AT}
@@ -368,6 +376,7 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
 
     monkeypatch.setattr(load, "_raise_work_mem", spy)
     day = dt.date(2026, 11, 5)
+    _change_log(md)
     with pg_engine.begin() as conn:
         md.create_all(conn)
         conn.execute(sa.text("SET LOCAL work_mem = '4MB'"))

@@ -35,6 +35,7 @@ def _deliver(day: dt.date, rows: int = ROWS) -> None:
     keys), ``validation.json`` and the raw partition's sidecar."""
     from safety_hub.config.settings import STAGE_BATCH_ROWS
     from safety_hub.ingest.landing import SIDECAR, partition_dir
+    from safety_hub.ingest.raw import RECORDS
     from safety_hub.pipeline import staging_partition
 
     i = np.arange(rows)
@@ -64,6 +65,7 @@ def _deliver(day: dt.date, rows: int = ROWS) -> None:
     part = partition_dir(FEED, day)
     part.mkdir(parents=True, exist_ok=True)
     (part / SIDECAR).write_text(json.dumps({"sha256": f"{day}".ljust(64, "0")}), encoding="utf-8")
+    pq.write_table(table, part / RECORDS, row_group_size=STAGE_BATCH_ROWS)  # the landed records (field quality counts them)
 
 
 def _state(url: str) -> dict:

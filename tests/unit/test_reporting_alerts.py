@@ -87,3 +87,17 @@ def test_a_unit_missing_three_working_days_alerts_once(engine, monkeypatch, rece
     assert "和平区" in body["text"] and "连续漏报 3 期" in body["text"]
     again = check_missed_reports(engine)  # the next build: the same run of misses is not announced again
     assert again["alerted"] == [] and len(receiver.received) == 1
+
+
+def test_reporting_periods_of_a_year_the_calendar_does_not_carry_count_monday_to_friday():
+    import datetime as dt
+
+    from safety_hub.domain.reporting import period_of
+    from safety_hub.domain.workdays import covered
+
+    year = next(y for y in range(2026, 2100) if not covered(y))
+    monday = next(dt.date(year, 1, d) for d in range(1, 8) if dt.date(year, 1, d).weekday() == 0)
+    saturday = monday + dt.timedelta(days=5)
+    assert period_of(saturday, "working_day", 1) is None
+    assert period_of(monday, "working_day", 1).due == monday + dt.timedelta(days=1)
+    assert period_of(monday, "week", 0).due == monday + dt.timedelta(days=4)

@@ -4,7 +4,9 @@ A feed's expected reporters (``config/registry.Reporters``) report once per peri
 day, an ISO week (Monday to Sunday) or a calendar month. A period is expected only when it holds
 a working day (a week of National Day holidays is no week of missing reports; a make-up Saturday
 is a working day of its week). Its report is due on the ``due_working_days``-th working day after
-the period's last working day (0: that day). Pure functions; the calendar is ``workdays``.
+the period's last working day (0: that day). Pure functions; the calendar is ``workdays``: a year the
+calendar package does not carry yet counts Monday to Friday (``is_working_day_or_weekday``), so the
+mart keeps building on 1 January before the State Council's arrangements are packaged.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from safety_hub.domain.workdays import business_days, is_business_day
+from safety_hub.domain.workdays import is_working_day_or_weekday
 
 FREQUENCY_NAMES = {"working_day": "每工作日", "week": "每周", "month": "每月"}
 
@@ -49,7 +51,7 @@ def working_days_after(day: dt.date, n: int) -> dt.date:
     """The ``n``-th working day after ``day`` (``day`` itself for 0)."""
     while n > 0:
         day += dt.timedelta(days=1)
-        if is_business_day(day):
+        if is_working_day_or_weekday(day):
             n -= 1
     return day
 
@@ -58,7 +60,7 @@ def period_of(day: dt.date, frequency: str, due_working_days: int) -> Period | N
     """The period ``day`` falls in, or None when that period holds no working day (nothing to report)."""
     start = period_start(day, frequency)
     end = _period_end(start, frequency)
-    days = business_days(start, end)
+    days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1) if is_working_day_or_weekday(start + dt.timedelta(days=i))]
     if not days:
         return None
     return Period(start, end, working_days_after(days[-1], due_working_days))
