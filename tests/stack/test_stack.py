@@ -192,8 +192,10 @@ def test_a_broken_delivery_fails_its_run_and_alerts_once(stack_run):
 
     dag_id, run_id = stack_run["bad_run"]
     assert stack_run["bad_state"] == "failed"
-    # Besides the 退回清单 notices of the batches with rejected rows (the bad one's among them), one alert: the run's.
-    alerts = [a for a in stack_run["alerts"] if a["body"]["kind"] != "returned_rows"]
+    # Besides the 退回清单 notices of the batches with rejected rows (the bad one's among them) and the 报送情况
+    # notices of units that missed their reports (the broken batch reported nothing), one alert: the run's.
+    assert {a["body"]["kind"] for a in stack_run["alerts"]} <= {"returned_rows", "missed_reports", "quality_breach", "run_failed"}
+    alerts = [a for a in stack_run["alerts"] if a["body"]["kind"] in ("quality_breach", "run_failed")]
     assert len(alerts) == 1, alerts
     [returned] = [a["body"] for a in stack_run["alerts"] if a["body"]["kind"] == "returned_rows" and a["body"]["batch_id"] == run_id]
     assert returned["rejected"] >= stack_run["bad_rows"] // 2 and returned["agency"] == get_feed(PROJECT_FEED).agency
