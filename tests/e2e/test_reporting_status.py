@@ -218,18 +218,25 @@ def test_field_quality_equals_the_truth_of_each_delivery(reporting_run):
             assert item.fill_trailing == pytest.approx(sum(rates) / len(rates), abs=1e-12), (f, c.source)
 
 
-def _closure_want(truth: dict, as_of: dt.date) -> dict:
-    """agency -> [returned, corrected, working days to fix] as of ``as_of``, from ``closure_truth``."""
+def _closure_want(truth: dict, rows: dict, as_of: dt.date) -> dict:
+    """(agency, district) -> [returned, corrected, working days to fix] as of ``as_of``, from ``closure_truth``; a
+    rejection's district is the code its rejected rows name as delivered (a code, a legacy code or a district's
+    name; none when unknown), from the span's rows and their ``RowTruth``."""
     from safety_hub.config.registry import load_registry
+    from safety_hub.domain.places import map_district
     from safety_hub.warehouse.rejections import working_days_between
     from safety_hub_dev.simulator.closure import closure_truth
+    from safety_hub_dev.simulator.spec import SPECS
 
     feeds, want = load_registry(), {}
     for f in FEEDS:
         for key, rejected, closed in closure_truth(truth, f):
             if rejected > as_of:
                 continue
-            w = want.setdefault(feeds[f].agency, [0, 0, 0])
+            records, row_truth = rows[rejected][0][f], rows[rejected][1][f]
+            codes = {map_district(r[SPECS[f].district]) for r, n in zip(records, row_truth)
+                     if n.key == key and any(e["expected_rule"] and "stage" not in e for _, e in n.defects)}
+            w = want.setdefault((feeds[f].agency, min(codes - {None}, default=None)), [0, 0, 0])
             w[0] += 1
             if closed is not None and closed <= as_of:
                 w[1] += 1
@@ -280,19 +287,28 @@ def _totals(returned: int, corrected: int, days: int) -> dict:
 
 @pytest.mark.parametrize("as_of", [HOLIDAY_AS_OF, D(2026, 10, 12)])
 def test_closure_figures_equal_the_truth_as_of_a_holiday_and_the_last_day(reporting_run, as_of):
-    """退回 / 已整改 / 未整改 / 整改闭环率 / 平均整改工作日 per agency as the weekly report reads them (``figures.closure_frame``,
-    added up by ``figures.closure_totals``) and as ``health`` reads them (``rejections.closure``), equal those counted
-    from the truth."""
+    """退回 / 已整改 / 未整改 / 整改闭环率 / 平均整改工作日 per agency and district as the weekly report reads them
+    (``figures.closure_frame``, added up by ``figures.closure_totals``) and per agency as ``health`` reads them
+    (``rejections.closure``), equal those counted from the truth."""
     from safety_hub.reporting.figures import closure_frame, closure_totals
     from safety_hub.warehouse.rejections import closure
 
-    engine, truth, _, _ = reporting_run
-    want = _closure_want(truth, as_of)
+    engine, truth, _, rows = reporting_run
+    want = _closure_want(truth, rows, as_of)
     with engine.connect() as conn:
         frame = closure_frame(conn, as_of)
         by_agency = closure(conn, as_of, by=("agency",))
-    assert set(frame["agency"]) == set(want) == {a for (a,) in by_agency}
-    for agency, (returned, corrected, days) in want.items():
+    got = {(r["agency"], r["district_code"] if isinstance(r["district_code"], str) else None): r for r in frame.to_dict("records")}
+    assert set(got) == set(want) and len(got) == len(frame)
+    for group, (returned, corrected, days) in want.items():
+        r = got[group]
+        assert (r["returned"], r["corrected"], r["open"]) == (returned, corrected, returned - corrected), group
+        assert r["rate"] == corrected / returned, group
+        fix = r["days_to_fix"]
+        assert fix == days / corrected if corrected else (fix is None or fix != fix), group  # none (NaN in the frame) when none was
+    assert any(d is None for _, d in want) and len({d for a, d in want if a == "hcc" and d}) > 5, "hcc's district names are districts"
+    for agency in {a for a, _ in want}:
+        returned, corrected, days = (sum(w[i] for (a, _), w in want.items() if a == agency) for i in range(3))
         assert closure_totals(frame[frame["agency"] == agency]) == _totals(returned, corrected, days), agency
         c = by_agency[(agency,)]
         assert (c.returned, c.corrected, c.open) == (returned, corrected, returned - corrected), agency
@@ -308,10 +324,10 @@ def test_the_weekly_report_of_the_holiday_week_shows_the_closure_of_its_data_dat
     from safety_hub.reporting.archive import ReportWeek
     from safety_hub.reporting.figures import closure_totals, load_figures
 
-    engine, truth, _, _ = reporting_run
+    engine, truth, _, rows = reporting_run
     fig = load_figures(engine, ReportWeek.containing(HOLIDAY_AS_OF))
     assert fig.as_of == D(2026, 10, 10)
-    want = _closure_want(truth, fig.as_of)
+    want = _closure_want(truth, rows, fig.as_of)
     assert fig.headline()["closure"] == closure_totals(fig.closure) == _totals(*(sum(w[i] for w in want.values()) for i in range(3)))
 
 
