@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.domain.text import ORG_NAME_PREFIXES, ORG_NAME_REPLACEMENTS, canonical_org_name
 from safety_hub.domain.industry import industry_sector
 from safety_hub.domain.places import map_district
@@ -110,7 +111,7 @@ def rebuild_dimensions(engine: sa.Engine, incremental: bool = False) -> tuple[in
         industries_before = _frame(conn, "dim_industry")
         dates = _dates(conn)
         covered = conn.execute(sa.text("SELECT MIN(date_key), MAX(date_key), COUNT(*) FROM dim_date")).one()
-        if not dates or (_as_date(covered[0]), _as_date(covered[1]), covered[2]) != (dates[0]["date_key"], dates[-1]["date_key"], len(dates)):
+        if not dates or (as_date(covered[0]), as_date(covered[1]), covered[2]) != (dates[0]["date_key"], dates[-1]["date_key"], len(dates)):
             _rebuild(conn, md.tables["dim_date"], dates)
         _rebuild(conn, md.tables["dim_industry"], _industries(conn))
         changed_from = _enterprise_changed_from(conn, before, after)
@@ -120,12 +121,6 @@ def rebuild_dimensions(engine: sa.Engine, incremental: bool = False) -> tuple[in
             watermark.record(conn, *watermark.DIMENSIONS, changed_from, keep_earlier=True)
         changes.clear(conn, loads)
         return conn.execute(sa.text("SELECT COUNT(*) FROM dim_enterprise")).scalar_one(), changed_from
-
-
-def _as_date(value) -> dt.date | None:
-    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def _frame(conn: sa.Connection, table: str, where: str = "TRUE") -> pd.DataFrame:
@@ -151,7 +146,7 @@ def _enterprise_changed_from(conn: sa.Connection, before: pd.DataFrame, after: p
     changed = _changed(*(f[ENTERPRISE_READ] if len(f) else pd.DataFrame(columns=ENTERPRISE_READ) for f in (before, after)))
     if changed.empty:
         return None
-    earliest = min(_as_date(v) for v in changed["valid_from"])
+    earliest = min(as_date(v) for v in changed["valid_from"])
     current = sorted({u for u, c in zip(changed["uscc"], changed["is_current"]) if c})
     if current:  # dates before an enterprise's first version show its current name
         first_hazard = conn.execute(sa.text(
@@ -159,7 +154,7 @@ def _enterprise_changed_from(conn: sa.Connection, before: pd.DataFrame, after: p
             "JOIN (SELECT uscc, MIN(valid_from) AS first FROM dim_enterprise GROUP BY uscc) e ON e.uscc = h.uscc "
             f"WHERE h.business_date < e.first AND h.uscc IN ({', '.join(sql_literal(u) for u in current)})")).scalar()
         if first_hazard is not None:
-            earliest = min(earliest, _as_date(first_hazard))
+            earliest = min(earliest, as_date(first_hazard))
         if after.empty or not set(current) <= set(after["uscc"]):
             earliest = dt.date.min  # an enterprise left the dimension: whatever showed its name may change
     return earliest
@@ -342,7 +337,7 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt
         run_cross_rules(conn, md, incremental=incremental)
         if marked is not None:
             moved = marked ^ _regressions(conn)  # a version's flag depends on every version of its record
-            since = min([since, *(_as_date(v[3]) for v in moved)])
+            since = min([since, *(as_date(v[3]) for v in moved)])
             as_of = loaded_dates(conn, since)
         elif as_of is None:
             as_of = loaded_dates(conn)
@@ -362,7 +357,7 @@ def loaded_dates(conn: sa.Connection, since: dt.date | None = None) -> list[dt.d
     """The loaded business dates (the marts' as-of dates), from ``since`` on when given."""
     rows = conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit WHERE business_date >= :s ORDER BY 1"),
                         {"s": since or dt.date.min})
-    return [_as_date(r[0]) for r in rows]
+    return [as_date(r[0]) for r in rows]
 
 
 def _regressions(conn: sa.Connection) -> set[tuple]:
