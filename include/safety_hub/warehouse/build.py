@@ -258,7 +258,7 @@ def _match_records(quarantined, feeds: dict, candidates: dict[tuple[str, str], s
     by (feed, business date, batch, row number) in that order; a record's rules joined by commas."""
     records: dict[tuple, dict] = {}
     for feed_id, batch_id, business_date, row_number, record_key, rule_id, original in quarantined:
-        rid = (feed_id, _as_date(business_date), batch_id, row_number)
+        rid = (feed_id, as_date(business_date), batch_id, row_number)
         if rid in records:
             records[rid]["rule_id"] += "," + rule_id
             continue
@@ -269,7 +269,7 @@ def _match_records(quarantined, feeds: dict, candidates: dict[tuple[str, str], s
         name, district = canonical_org_name(raw.get("org_name")), map_district(raw.get("district_code"))
         found = sorted(candidates.get((name, district), ())) if name and district else []
         records[rid] = {
-            "feed_id": feed_id, "batch_id": batch_id, "business_date": _as_date(business_date), "row_number": row_number,
+            "feed_id": feed_id, "batch_id": batch_id, "business_date": as_date(business_date), "row_number": row_number,
             "record_key": record_key, "rule_id": rule_id, "raw_uscc": raw.get("uscc"), "raw_org_name": raw.get("org_name"),
             "canonical_name": name, "district_code": district, "candidates": len(found),
             "matched_uscc": found[0] if len(found) == 1 else None,
