@@ -116,7 +116,8 @@ def test_a_large_hazard_load_commits_under_a_small_memory_limit(home, monkeypatc
     assert [a[:2] for a in again["audit"]] == [a[:2] for a in first["audit"]], "one audit row per run"
 
 
-def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_state(home):
+@pytest.mark.parametrize("setting", ["SAFETY_HUB_DUCKDB_MEMORY_LIMIT", "SAFETY_HUB_DUCKDB_LOAD_MEMORY_LIMIT"])
+def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_state(home, setting, monkeypatch):
     from safety_hub.pipeline import run_load
     from safety_hub.warehouse.engine import get_engine
 
@@ -127,7 +128,7 @@ def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_stat
     get_engine(url).dispose()  # the load below runs in a process of its own, as a task does
     good = _state(url)
     _deliver(DAYS[1], rows)
-    env = {**os.environ, "SAFETY_HUB_DUCKDB_MEMORY_LIMIT": "16MB", "SAFETY_HUB_DUCKDB_WAIT_SECONDS": "30"}
+    env = {**{k: v for k, v in os.environ.items() if "MEMORY_LIMIT" not in k}, setting: "16MB", "SAFETY_HUB_DUCKDB_WAIT_SECONDS": "30"}
     done = subprocess.run([sys.executable, "-c", LOAD, FEED, DAYS[1].isoformat(), f"b-{DAYS[1]}"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0, done.stdout[-2000:]
@@ -138,6 +139,15 @@ def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_stat
     assert len(last) <= 400, last
     assert _state(url) == good, "the warehouse is as the last good load left it"
     assert run_load(FEED, DAYS[1], f"b-{DAYS[1]}")["loaded"] == rows, "and loads the delivery once the limit allows"
+    import duckdb
+
+    from safety_hub.config.settings import duckdb_memory_limit
+
+    with duckdb.connect(config={"memory_limit": duckdb_memory_limit()}) as fresh:
+        engine_limit = fresh.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with get_engine(url).connect() as conn:  # the load's own limit is put back: the build runs under the engine's
+        assert conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar() == engine_limit
+
 
 
 def _quarantine(day: dt.date, rows: int) -> None:
