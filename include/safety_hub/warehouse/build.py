@@ -195,8 +195,8 @@ def _fill_observations(conn: sa.Connection) -> bool:
     return whether it did."""
     if conn.execute(sa.text(f"SELECT 1 FROM {ENTERPRISE_OBSERVATION} LIMIT 1")).first() is not None:
         return False
-    if conn.execute(sa.text("SELECT 1 FROM load_audit LIMIT 1")).first() is None:
-        return False
+    if conn.execute(sa.text(f"SELECT 1 FROM ({_fact_sources()}) f LIMIT 1")).first() is None:
+        return False  # nothing to fill from (no load of a feed carrying the enterprise columns yet)
     conn.execute(sa.text(
         f"INSERT INTO {ENTERPRISE_OBSERVATION} (feed_id, business_date, uscc, org_name, district_code, updated_at) "
         f"SELECT feed_id, business_date, uscc, org_name, district_code, MAX(updated_at) FROM ({_fact_sources()}) f "

@@ -12,6 +12,9 @@ the previous state; re-running a day changes nothing):
    ``(updated_at, report_batch)``, missing values lowest, the later row winning a tie;
 3. **versions**: for hazard ledgers, the batch's versions replace its
    business-date partition of ``hazard_version`` (stale ones included: the history);
+   likewise the (USCC, name, district) the batch reports replace its partition of
+   ``enterprise_observation`` (the enterprise dimensions' input) and, for the
+   key-enterprise registry, its rows its partition of ``registry_version``;
 4. **merge**: replace the batch's business-date partition, skip rows older than
    what is stored, delete superseded versions, insert with the batch's lineage.
 """
@@ -51,7 +54,7 @@ class LoadResult:
     duplicates: int  # repeated reports of a key in the batch, collapsed
     loaded: int  # rows inserted into the fact table
     stale: int  # rows skipped because a newer version is stored
-    touched: tuple[dt.date, ...] = ()  # business dates whose as-of views the batch changed: its own, and those of rows it superseded
+    touched: tuple[dt.date, ...] = ()  # business dates whose as-of views the batch changed: its own, and those of rows it superseded in a table a mart reads
 
 
 def load_parquet(conn: sa.Connection, md: sa.MetaData, feed: Feed, path: Path, day: dt.date, *,
