@@ -15,7 +15,8 @@ for every feed and working day of the batch:
   land      ``pipeline.run_extract`` + ``run_land`` (extract is in this stage's figures);
   validate  ``run_validate``;
   load      ``run_load`` (the business dates each load touched are collected);
-  build     ``warehouse.build.build(engine, touched)``: the incremental build ``warehouse_build`` runs.
+  build     ``warehouse.build.build(engine, touched)``: the incremental build ``warehouse_build`` runs
+            (printed under the week: its first as-of date, the earliest reason for it, its steps' seconds).
 
 A delivery a stage refuses (landing refusal, quality threshold) is counted and reported, and
 the day goes on. Then, measured in the same run:
