@@ -241,9 +241,91 @@ def run_pipeline(backend: str, warehouse_url: str, truth: dict) -> PipelineRun:
     return run
 
 
+# make test (tests/lanes.sh) runs the DuckDB run's tests and the PostgreSQL run's in two processes side
+# by side. The parity test, in the PostgreSQL lane, needs the DuckDB run's warehouse too: the DuckDB
+# lane copies its warehouse, as built, into this shared directory, and the PostgreSQL lane reads the
+# copy instead of building the same run a second time (``duckdb_warehouse``).
+SHARED_RUNS_ENV = "SAFETY_HUB_TEST_SHARED_RUNS"
+DUCKDB_LANE_PID_ENV = "SAFETY_HUB_TEST_DUCKDB_LANE_PID"
+SHARED_WAREHOUSE = "duckdb-run-warehouse.duckdb"
+SHARED_FAILED = "duckdb-run-failed.txt"
+SHARED_WAIT_SECONDS = 60 * 60
+
+
+def _shared_runs() -> Path | None:
+    value = os.environ.get(SHARED_RUNS_ENV)
+    return Path(value) if value else None
+
+
 @pytest.fixture(scope="session")
 def duckdb_run(simulator, airflow_db) -> PipelineRun:
-    return run_pipeline("duckdb", f"duckdb:///{SESSION_DIR / 'hub-duckdb' / 'data' / 'warehouse.duckdb'}", simulator)
+    warehouse = SESSION_DIR / "hub-duckdb" / "data" / "warehouse.duckdb"
+    shared = _shared_runs()
+    try:
+        run = run_pipeline("duckdb", f"duckdb:///{warehouse}", simulator)
+    except BaseException as exc:
+        if shared is not None:
+            (shared / SHARED_FAILED).write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")
+        raise
+    if shared is not None and not (shared / SHARED_WAREHOUSE).exists():
+        # The warehouse as built, before any test reads it, checkpointed (no WAL beside it) and
+        # renamed into place, so a reader never sees half a copy.
+        import sqlalchemy as sa
+
+        engine = run.engine()
+        with engine.begin() as conn:
+            conn.execute(sa.text("CHECKPOINT"))
+        shutil.copy(warehouse, shared / f"{SHARED_WAREHOUSE}.part")
+        (shared / f"{SHARED_WAREHOUSE}.part").rename(shared / SHARED_WAREHOUSE)
+    return run
+
+
+class WarehouseCopy:
+    """A copy of the DuckDB run's warehouse, opened read-only (what the parity test compares)."""
+
+    def __init__(self, path: Path):
+        import sqlalchemy as sa
+
+        self.path = path
+        self._engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+
+    def engine(self):
+        return self._engine
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@pytest.fixture(scope="session")
+def duckdb_warehouse(request):
+    """The DuckDB run's warehouse to compare with: under make test the DuckDB lane's copy (waited
+    for while that lane builds it), else this process's own ``duckdb_run``."""
+    import time
+
+    shared, lane = _shared_runs(), os.environ.get(DUCKDB_LANE_PID_ENV)
+    if shared is None or not lane:
+        yield request.getfixturevalue("duckdb_run")
+        return
+    copy, failed = shared / SHARED_WAREHOUSE, shared / SHARED_FAILED
+    deadline = time.monotonic() + SHARED_WAIT_SECONDS
+    while not copy.exists():
+        if failed.exists():
+            pytest.fail(f"the DuckDB lane could not build its run ({failed.read_text(encoding='utf-8')}): nothing to compare with")
+        if not _pid_alive(int(lane)):
+            pytest.fail(f"the DuckDB lane (pid {lane}) ended without copying its run's warehouse to {copy}: see its log")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the DuckDB lane did not copy its run's warehouse to {copy} within {SHARED_WAIT_SECONDS} s")
+        time.sleep(2)
+    warehouse = WarehouseCopy(copy)
+    yield warehouse
+    warehouse.engine().dispose()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@
 #   postgres  -m postgres: the tests that read the session's PostgreSQL pipeline run (and the few
 #             that need PostgreSQL otherwise), in one process. The run is one database
 #             (SAFETY_HUB_TEST_POSTGRES_URL): one process must build it and run every test that
-#             reads it. The parity test reads the DuckDB run too, so this process builds both.
+#             reads it. The parity test reads the DuckDB run too: the copy of its warehouse the
+#             duckdb lane leaves in $LOGS/shared-runs once built (the run is built once for both).
 #   duckdb    -m duckdb_run: the tests that read only the DuckDB run, in one process (built once).
 #   rest      every other test, on PYTEST_WORKERS xdist processes, a whole file per worker at a
 #             time (a module's fixtures are built once).
@@ -23,10 +24,16 @@ WORKERS=${PYTEST_WORKERS:-2}
 LOGS=${TEST_LOGS:-.test-logs}
 mkdir -p "$LOGS"
 
+# The DuckDB lane copies its run's warehouse here once built; the PostgreSQL lane's parity test reads
+# that copy rather than building the same run again (tests/conftest.py, duckdb_warehouse).
+export SAFETY_HUB_TEST_SHARED_RUNS="$LOGS/shared-runs"
+rm -rf "$SAFETY_HUB_TEST_SHARED_RUNS" && mkdir -p "$SAFETY_HUB_TEST_SHARED_RUNS"
+
 declare -A mark=([postgres]="postgres" [duckdb]="duckdb_run") pid=() rc=()
-for lane in postgres duckdb; do
+for lane in duckdb postgres; do
   # Each lane its own cache dir: pytest processes writing one lastfailed file drop each other's entries.
-  "$PY" -m pytest -m "${mark[$lane]}" -o cache_dir=".pytest_cache/lane-$lane" >"$LOGS/$lane.log" 2>&1 &
+  SAFETY_HUB_TEST_DUCKDB_LANE_PID=${pid[duckdb]:-} \
+    "$PY" -m pytest -m "${mark[$lane]}" -o cache_dir=".pytest_cache/lane-$lane" >"$LOGS/$lane.log" 2>&1 &
   pid[$lane]=$!
   echo "lane $lane (-m ${mark[$lane]}, one process) started: $LOGS/$lane.log"
 done

@@ -47,9 +47,9 @@ def rows(run, table: sa.Table) -> list[tuple]:
 
 
 @pytest.mark.parametrize("table_name", COMPARED)
-def test_duckdb_and_postgres_hold_identical_tables(duckdb_run, postgres_run, table_name):
+def test_duckdb_and_postgres_hold_identical_tables(duckdb_warehouse, postgres_run, table_name):
     table = MODEL.tables[table_name]
-    duck, pg = rows(duckdb_run, table), rows(postgres_run, table)
+    duck, pg = rows(duckdb_warehouse, table), rows(postgres_run, table)
     assert duck, f"{table_name} is empty: nothing was compared"
     only_duck, only_pg = set(duck) - set(pg), set(pg) - set(duck)
     assert len(duck) == len(pg) and not only_duck and not only_pg, (

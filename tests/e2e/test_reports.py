@@ -342,6 +342,9 @@ def test_the_html_renders_its_charts_in_chromium_without_errors(run, record_prop
             traces: d.querySelectorAll('g.trace').length, svgs: d.querySelectorAll('svg.main-svg').length,
             data: d.data.map(t => ({type: t.type, name: t.name || null, x: Array.from(t.x || t.labels || []), y: Array.from(t.y || t.values || [])}))}]))""")
         title = page.title()
+        districts_drawn = page.evaluate("""() => Array.from(document.querySelectorAll('#district-map path.district')).map(p => {
+            const box = p.getBBox(); return {code: p.dataset.code, count: Number(p.dataset.count), w: box.width, h: box.height,
+            fill: getComputedStyle(p).fill}; })""")
         page.screenshot(path=str(shot), full_page=True)
     record_property("screenshot", str(shot))
     print(f"screenshot: {shot}")
@@ -358,4 +361,10 @@ def test_the_html_renders_its_charts_in_chromium_without_errors(run, record_prop
     pie = next(t for t in charts["risk-chart"]["data"] if t["type"] == "pie")
     assert dict(zip([label[0] for label in pie["x"]], pie["y"])) == {g: int(dict(zip(risk["grade"], risk["n"])).get(g, 0)) for g in "红橙黄蓝"}
     assert sum(pie["y"]) > 0
+    # The district map: every district drawn with an area, its count that of the page's list of overdue major hazards.
+    assert len(districts_drawn) == 16 and all(d["w"] > 0 and d["h"] > 0 for d in districts_drawn)
+    listed = int(re.search(r"六、超期重大隐患（共 (\d+) 条", page_html := html_file.read_text(encoding="utf-8")).group(1))
+    unplaced = re.search(r"其中 (\d+) 条所在区不明", page_html)
+    assert sum(d["count"] for d in districts_drawn) + (int(unplaced.group(1)) if unplaced else 0) == listed
+    assert len({d["fill"] for d in districts_drawn}) >= (2 if listed else 1)
     assert shot.exists() and shot.stat().st_size > 10_000

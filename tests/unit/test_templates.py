@@ -81,7 +81,7 @@ def test_the_district_report_escapes_every_field():
 
 def weekly_figures() -> WeeklyFigures:
     h = hostile
-    hazards = [{"district_name": h("hazard_district"), "org_name": h("hazard_org"), "description": h("hazard_description"),
+    hazards = [{"district_code": h("hazard_district_code"), "district_name": h("hazard_district"), "org_name": h("hazard_org"), "description": h("hazard_description"),
                 "is_major": True, "listed_supervision": True, "found_date": dt.date(2026, 10, 20), "deadline": dt.date(2026, 11, 5),
                 "days_left": -3, "status": h("hazard_status"), "progress": "红"}]
     supervised = [{"district_name": h("sup_district"), "org_name": h("sup_org"), "description": h("sup_description"),

@@ -19,7 +19,7 @@ from safety_hub.domain.uscc import USCC_CHARSET, uscc_check_char
 from safety_hub_dev.simulator import datasets  # noqa: F401  (registers every dataset)
 from safety_hub_dev.simulator.enterprises import enterprise_pool, renames
 from safety_hub_dev.simulator.spec import ACTIVE_PROFILE, SPECS, DatasetSpec
-from safety_hub_dev.simulator.reports import summarise
+from safety_hub_dev.simulator.reports import fate, summarise, unit_of
 
 DEFAULT_SEED = 20261101
 # Per-kind injection rates (DOMAIN.md: each defect type at 2-5%).
@@ -58,6 +58,23 @@ class DayData:
     truth: dict = field(default_factory=dict)
     # feed -> positions in ``records`` of the rows re-delivered with an earlier status (they do not load)
     regression_rows: dict[str, set[int]] = field(default_factory=dict)
+    # feed -> what each row of ``records`` contributes to the truth, position by position (``RowTruth``)
+    row_truth: dict[str, list["RowTruth"]] = field(default_factory=dict)
+
+
+@dataclass
+class RowTruth:
+    """What one delivered row contributes to its delivery's truth: its key and USCC as the warehouse holds
+    them, whether it loads (no validation rule rejects it), its defect entries, each numbered (the day
+    generated, then a counter) in the order its day's generation injected them, and, for a corrected record,
+    its correction entry. A row moved to another day's delivery (``reports.inject``) takes its ``RowTruth``
+    with it, and the truth is computed again from the rows delivered (``delivery_truth``)."""
+
+    key: str
+    uscc: str
+    loads: bool
+    defects: list[tuple[tuple[str, int], dict]] = field(default_factory=list)
+    correction: dict | None = None
 
 
 def _fullwidth(text: str) -> str:
@@ -69,14 +86,22 @@ def _break_check_char(uscc: str, rng: random.Random) -> str:
     return uscc[:17] + rng.choice(wrong)
 
 
-def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.date) -> tuple[list[dict], dict]:
-    """Inject at most one defect per record; return delivered rows and truth for the feed."""
+def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.date) -> tuple[list[dict], list[RowTruth]]:
+    """Inject at most one defect per record; return the delivered rows and each row's truth."""
     delivered: list[dict] = []
-    defects: list[dict] = []
-    valid: list[tuple[str, str]] = []  # (key, uscc) of the rows expected to load, in delivery order
-    clean: list[tuple[str, str, int]] = []  # entries of ``valid`` with no defect at all (pair partners)
+    notes: list[RowTruth] = []
+    order = iter(range(1 << 62))  # the defect entries' order of injection
+
+    def note(entry: dict, row: int) -> None:
+        notes[row].defects.append(((day.isoformat(), next(order)), entry))
+
+    clean: list[int] = []  # positions of the rows with no defect at all (pair partners)
     kinds = list(DEFECT_RATES)
     per_record = [d for d in spec.rule_defects if not d.history]  # history defects come from ``spec.history``
+    # When reports move (a profile's ``report_rates``: a unit's rows withheld or delivered on another day), a
+    # pair's two records are of one reporting unit, so they travel together and the pair stays in one delivery.
+    profile = ACTIVE_PROFILE.get()
+    same_unit = profile is not None and bool(profile.knobs.get("report_rates"))
     for rec in records:
         roll, kind = rng.random(), None
         acc = 0.0
@@ -123,8 +148,10 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
         elif kind == "rule_violation":
             defect = rng.choice(per_record)
             if defect.pair:
-                partner = clean.pop(rng.randrange(len(clean))) if clean else None
-                applied = partner is not None and defect.apply(rng, rec, day, delivered[partner[2]])
+                candidates = [i for i, p in enumerate(clean) if unit_of(delivered[p].get(spec.district)) == unit_of(rec.get(spec.district))] \
+                    if same_unit else range(len(clean))
+                partner = clean.pop(candidates[rng.randrange(len(candidates))]) if candidates else None
+                applied = partner is not None and defect.apply(rng, rec, day, delivered[partner])
             else:
                 applied = defect.apply(rng, rec, day, None)
             if not applied:
@@ -137,47 +164,70 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
                     expected_rule = defect.rule
                 stage = defect.stage
                 if partner is not None:  # the earlier clean record now breaks the rule too
-                    entry = {"key": partner[0], "kind": kind, "expected_rule": expected_rule}
+                    entry = {"key": notes[partner].key, "kind": kind, "expected_rule": expected_rule}
                     if expected_flag:
                         entry["expected_flag"] = expected_flag
-                    defects.append(entry)
+                    note(entry, partner)
                     if expected_rule:
-                        valid.remove(partner)
+                        notes[partner].loads = False
         key = _halfwidth(rec[spec.key]).strip()  # as delivered after the defect, normalised as the warehouse holds it
-        if kind is not None and kind != "duplicate":
-            entry = {"key": key, "kind": kind, "expected_rule": expected_rule}
-            if expected_flag:
-                entry["expected_flag"] = expected_flag
-            if stage != "validate":
-                entry["stage"] = stage
-            defects.append(entry)
         delivered.append(rec)
-        if expected_rule is None:
-            valid.append((key, _halfwidth(rec[spec.uscc]), len(delivered) - 1))
-            if kind is None:
-                clean.append(valid[-1])
-        if kind == "duplicate":
-            resubmitted = dict(rec)
-            resubmitted[spec.batch] = rec[spec.batch] + "-R"
-            delivered.append(resubmitted)
-            defects.append({"key": key, "kind": "duplicate", "expected_rule": None})
+        notes.append(RowTruth(key, _halfwidth(rec[spec.uscc]), loads=expected_rule is None))
         if kind == "resubmitted":  # a valid record of its own, one hazard with the first in the warehouse
             again = dict(rec)
             again[spec.key], again[spec.batch] = spec.resubmit_key(rec[spec.key]), rec[spec.batch] + "-R"
             delivered.append(again)
             new_key = _halfwidth(again[spec.key]).strip()
-            valid.append((new_key, _halfwidth(rec[spec.uscc]), len(delivered) - 1))
-            defects[-1] = {"key": new_key, "kind": "resubmitted", "expected_rule": None, "same_as": key}
-    valid_keys = sorted({k for k, _, _ in valid})
-    truth = {
-        "rows_delivered": len(delivered),
+            notes.append(RowTruth(new_key, _halfwidth(rec[spec.uscc]), loads=True))
+            note({"key": new_key, "kind": "resubmitted", "expected_rule": None, "same_as": key}, len(delivered) - 1)
+        elif kind is not None and kind != "duplicate":
+            entry = {"key": key, "kind": kind, "expected_rule": expected_rule}
+            if expected_flag:
+                entry["expected_flag"] = expected_flag
+            if stage != "validate":
+                entry["stage"] = stage
+            note(entry, len(delivered) - 1)
+        if kind is None and expected_rule is None:
+            clean.append(len(delivered) - 1)
+        if kind == "duplicate":
+            resubmitted = dict(rec)
+            resubmitted[spec.batch] = rec[spec.batch] + "-R"
+            delivered.append(resubmitted)
+            notes.append(RowTruth(key, notes[-1].uscc, loads=True))
+            note({"key": key, "kind": "duplicate", "expected_rule": None}, len(delivered) - 1)
+    return delivered, notes
+
+
+def record_truth(notes: list[RowTruth]) -> dict:
+    """The truth of a delivery record by record, from its rows' ``RowTruth`` in delivery order: the keys
+    and USCCs that load, the defects (in their order of injection) and the corrections it holds."""
+    days: dict[str, int] = {}
+    for n in notes:
+        for (day, _), _ in n.defects:
+            days.setdefault(day, len(days))
+    entries = sorted((((days[day], i), entry) for n in notes for (day, i), entry in n.defects), key=lambda e: e[0])
+    defects = [entry for _, entry in entries]
+    valid_keys = sorted({n.key for n in notes if n.loads})
+    return {
+        "rows_delivered": len(notes),
         "distinct_valid": len(valid_keys),
         "valid_keys": valid_keys,
-        "valid_usccs": sorted({u for _, u, _ in valid}),
+        "valid_usccs": sorted({n.uscc for n in notes if n.loads}),
         "duplicates": sum(1 for d in defects if d["kind"] == "duplicate"),
         "defects": defects,
+        "corrections": [n.correction for n in notes if n.correction is not None],
     }
-    return delivered, truth
+
+
+def delivery_truth(spec: DatasetSpec, day: dt.date, rows: list[dict], notes: list[RowTruth]) -> dict:
+    """One feed's truth for the delivery of ``day``: ``record_truth``, what it holds per reporting unit and
+    day reported for (``reports.summarise``) and, per agency field, the records that fill it."""
+    truth = record_truth(notes)
+    truth["reports"] = summarise(rows, spec, day)  # per reporting unit and day reported for (simulator/reports.py)
+    # 信息缺失: per agency field, the delivered records that fill it (not missing, not empty text)
+    fields = dict.fromkeys(f for rec in rows for f in rec)
+    truth["filled"] = {f: sum(1 for rec in rows if rec.get(f) not in (None, "")) for f in fields}
+    return truth
 
 
 def _halfwidth(text: str) -> str:
@@ -205,24 +255,26 @@ def _late_updates(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float
     return updates
 
 
-def _feed_day(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict]:
-    """One feed's delivery for ``day`` with its truth, before warehouse-stage defects."""
+def _feed_day(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict, list[RowTruth]]:
+    """One feed's delivery for ``day`` with its truth (``record_truth``) and its rows' truth, before
+    warehouse-stage defects and corrections."""
     profile = ACTIVE_PROFILE.get()
     if profile is None or (spec.history is None and spec.regress is None):  # no later day asks for this one
         return _feed_day_built(spec, day, seed, pool, scale)
     key = ("day", spec.feed_id, day, seed, scale, len(pool))
     if key not in _CACHE:
         _remember(key, _feed_day_built(spec, day, seed, pool, scale))
-    delivered, truth = _CACHE[key]
+    delivered, truth, notes = _CACHE[key]
     return list(delivered), {**truth, "defects": list(truth["defects"]), "valid_keys": list(truth["valid_keys"]),
-                             "valid_usccs": list(truth["valid_usccs"])}
+                             "valid_usccs": list(truth["valid_usccs"])}, list(notes)
 
 
-def _feed_day_built(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict]:
+def _feed_day_built(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> tuple[list[dict], dict, list[RowTruth]]:
     rng = random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}")
     clean = spec.build(rng, day, pool, _count(spec, day, seed, scale))
     clean += _late_updates(spec, day, seed, pool, scale)
-    return _inject(rng, spec, clean, day)
+    delivered, notes = _inject(rng, spec, clean, day)
+    return delivered, record_truth(notes), notes
 
 
 def _count(spec: DatasetSpec, day: dt.date, seed: int, scale: float) -> int:
@@ -280,17 +332,26 @@ def _corrections(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float,
     """Records rejected one or two delivery days ago (``CORRECTED_KINDS``), delivered again today as built:
     (the corrected record, the day it was rejected, the defect kind). The rejected day's delivery is taken
     before its own corrections (no chain back through every earlier day); a key delivered today already
-    (a late update) is not corrected again; a snapshot feed re-delivers every record anyway."""
-    if spec.mode == "snapshot" or not (ACTIVE_PROFILE.get() is None or ACTIVE_PROFILE.get().corrections):
+    (a late update) is not corrected again; a snapshot feed re-delivers every record anyway. When reports
+    move (a profile's ``report_rates``), only a rejection the agency received is corrected: a record of a
+    unit whose report of that day was withheld or sent late (``reports.fate``) was not rejected on its day."""
+    profile = ACTIVE_PROFILE.get()
+    if spec.mode == "snapshot" or not (profile is None or profile.corrections):
         return []
+    rates = profile.knobs.get("report_rates") if profile is not None else None
     present = {_halfwidth(str(r[spec.key])).strip() for r in today}
     out = []
     for after, share in CORRECTION_AFTER:
         earlier = _delivery_days_before(day, after)
         if earlier is None:
             continue
-        rejected = {d["key"]: d["kind"] for d in _feed_day(spec, earlier, seed, pool, scale)[1]["defects"]
+        delivered, truth, _ = _feed_day(spec, earlier, seed, pool, scale)
+        rejected = {d["key"]: d["kind"] for d in truth["defects"]
                     if d["kind"] in CORRECTED_KINDS and d["expected_rule"] and d["key"] and "stage" not in d}
+        if rates:
+            held = {_halfwidth(str(r[spec.key])).strip() for r in delivered
+                    if fate(seed, earlier, spec.feed_id, unit_of(r.get(spec.district)), rates) in ("missed", "late")}
+            rejected = {k: v for k, v in rejected.items() if k not in held}
         if not rejected:
             continue
         built = {_halfwidth(str(r[spec.key])).strip(): r for r in _built(spec, earlier, seed, pool, scale)}
@@ -331,7 +392,7 @@ def _history(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: float) -> 
     """Records with defects only the warehouse's history shows (and their clean partners), delivered today."""
     if spec.history is None:
         return []
-    return spec.history(day, seed, pool, _count(spec, day, seed, scale), lambda d: _feed_day(spec, d, seed, pool, scale))
+    return spec.history(day, seed, pool, _count(spec, day, seed, scale), lambda d: _feed_day(spec, d, seed, pool, scale)[:2])
 
 
 def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, profile=None, feeds=None) -> DayData:
@@ -359,6 +420,8 @@ def generate_day(day: dt.date, seed: int = DEFAULT_SEED, scale: float = 1.0, pro
             from safety_hub_dev.simulator.reports import inject  # noqa: PLC0415
 
             inject(data, lambda d: _base_day(d, seed, scale, specs, profile), seed, rates)
+            # the truth of what each delivery now holds: its rows' truth, counted as at generation
+            _day_truth(data, specs, _pool(seed, profile.pool_size))
     finally:
         ACTIVE_PROFILE.reset(token)
     data.truth = {"date": data.truth.pop("date"), "seed": data.truth.pop("seed"), "profile": profile.name, "business_day": True,
@@ -386,48 +449,46 @@ def _pool(seed: int, size: int):
 
 def _generate_day(day: dt.date, seed: int, scale: float, specs: dict[str, DatasetSpec], pool) -> DayData:
     data = DayData(day=day, seed=seed)
-    feeds_truth = {}
     for feed_id, spec in specs.items():
-        delivered, truth = _feed_day(spec, day, seed, pool, scale)
+        delivered, _, notes = _feed_day(spec, day, seed, pool, scale)
+        order = iter(range(max((i for n in notes for (_, i), _ in n.defects), default=-1) + 1, 1 << 62))  # after _inject's
         for rec, origin in _regressions(spec, day, seed, pool, scale):
             data.regression_rows.setdefault(feed_id, set()).add(len(delivered))
             delivered.append(rec)
-            truth["defects"].append({"key": _halfwidth(rec[spec.key]).strip(), "kind": "status_regression",
-                                     "expected_rule": "status.no_regression", "stage": WAREHOUSE_STAGE, "origin_day": origin.isoformat()})
-        valid, usccs = set(truth["valid_keys"]), set(truth["valid_usccs"])
-        truth["corrections"] = []
+            key = _halfwidth(rec[spec.key]).strip()
+            notes.append(RowTruth(key, _halfwidth(rec[spec.uscc]), loads=False, defects=[((day.isoformat(), next(order)), {
+                "key": key, "kind": "status_regression", "expected_rule": "status.no_regression", "stage": WAREHOUSE_STAGE,
+                "origin_day": origin.isoformat()})]))
         for rec, earlier, kind in _corrections(spec, day, seed, pool, scale, delivered):
             delivered.append(rec)
             key = _halfwidth(rec[spec.key]).strip()
-            truth["corrections"].append({"key": key, "rejected_on": earlier.isoformat(), "kind": kind})
-            valid.add(key)
-            usccs.add(_halfwidth(rec[spec.uscc]))
+            notes.append(RowTruth(key, _halfwidth(rec[spec.uscc]), loads=True,
+                                  correction={"key": key, "rejected_on": earlier.isoformat(), "kind": kind}))
         for rec, defect in _history(spec, day, seed, pool, scale):
             delivered.append(rec)
             key = _halfwidth(rec[spec.key]).strip()
-            if defect is not None:
-                truth["defects"].append({"key": key, **defect})
-            if defect is None or not defect.get("expected_rule"):  # a clean partner or a warning: it loads
-                valid.add(key)
-                usccs.add(_halfwidth(rec[spec.uscc]))
-        truth.update(valid_keys=sorted(valid), distinct_valid=len(valid), valid_usccs=sorted(usccs))
-        truth["rows_delivered"] = len(delivered)
-        truth["reports"] = summarise(delivered, spec, day)  # per reporting unit and day reported for (simulator/reports.py)
-        # 信息缺失: per agency field, the delivered records that fill it (not missing, not empty text)
-        fields = dict.fromkeys(f for rec in delivered for f in rec)
-        truth["filled"] = {f: sum(1 for rec in delivered if rec.get(f) not in (None, "")) for f in fields}
+            # a clean partner or a warning loads
+            notes.append(RowTruth(key, _halfwidth(rec[spec.uscc]), loads=defect is None or not defect.get("expected_rule"),
+                                  defects=[] if defect is None else [((day.isoformat(), next(order)), {"key": key, **defect})]))
         data.records[feed_id] = delivered
-        feeds_truth[feed_id] = truth
-    data.truth = {
-        "date": day.isoformat(),
-        "seed": seed,
-        "feeds": feeds_truth,
+        data.row_truth[feed_id] = notes
+    data.truth = {"date": day.isoformat(), "seed": seed}
+    _day_truth(data, specs, pool)
+    return data
+
+
+def _day_truth(data: DayData, specs: dict[str, DatasetSpec], pool) -> None:
+    """(Re)compute ``data.truth`` from the rows it delivers and their ``RowTruth``: per feed
+    ``delivery_truth`` (a feed's earlier entries, such as the report fates, kept), then the whole day's."""
+    feeds_truth = data.truth.setdefault("feeds", {})
+    for feed_id, spec in specs.items():
+        feeds_truth.setdefault(feed_id, {}).update(delivery_truth(spec, data.day, data.records[feed_id], data.row_truth[feed_id]))
+    data.truth.update({
         "valid_usccs": sorted({u for t in feeds_truth.values() for u in t["valid_usccs"]}),
         # Enterprise resolution: who was renamed, and whose records a broken USCC hides.
         "renames": renames(pool),
         "uscc_defects": _uscc_defects(data.records, feeds_truth),
-    }
-    return data
+    })
 
 
 def _uscc_defects(records: dict[str, list[dict]], feeds_truth: dict) -> list[dict]:

@@ -8,9 +8,17 @@ day); a *repeated* unit's rows are delivered on the day and again on the next wo
 sent on a later day carries that day's update time (the agencies' exports window by it). The truth manifest says, per feed and day, which fates were drawn (``report_defects``) and
 what the delivery holds per unit and reported day (``reports``: rows, and rows repeating a record's
 key; ``summarise``, in every day's truth, injected or not), what the warehouse's ``report_receipt``
-must count; ``rows_delivered`` is the delivery's. The manifest's
-per-record fields (``valid_keys``, ``defects``) stay those of the day's generation before its
-reports were withheld or moved (``reports_moved``: true).
+must count.
+
+Every row moves with its ``generate.RowTruth`` (its key and USCC, whether it loads, its defect entries,
+its correction), and ``generate_day`` then counts the delivery's truth again from the rows it holds, with
+the code that counts it at generation (``generate.delivery_truth``; ``reports_moved``: true): a withheld
+row is in no delivery's ``valid_keys``, ``defects``, ``corrections`` or ``filled``, a late or repeated one
+in those of the day it arrives (a repeated row in both days'). Defects the warehouse finds beside other
+deliveries (``stage: warehouse``: status regressions, the cross-batch rules of a dataset's ``history``)
+keep the entries of their generation: they move with their rows, but whether the warehouse still sees one
+depends on the deliveries around it. A pair defect's two records are of one unit (``generate._inject``),
+so they move together.
 
 Without the knob (the demo, the city profile) nothing changes.
 """
@@ -80,7 +88,8 @@ def _sent_on(rec: dict, updated: str, earlier: dt.date, day: dt.date) -> dict:
 
 
 def inject(data, base: Callable[[dt.date], object], seed: int, rates: dict) -> None:
-    """Withhold, delay and repeat the units' reports of ``data`` (one generated working day) in place.
+    """Withhold, delay and repeat the units' reports of ``data`` (one generated working day) in place:
+    its records and their ``row_truth``; the caller counts the truth again (``generate._day_truth``).
 
     ``base(day)``: the generated day ``day`` before any report was withheld or moved.
     """
@@ -98,18 +107,22 @@ def inject(data, base: Callable[[dt.date], object], seed: int, rates: dict) -> N
                 continue
             positions[i] = len(kept)
             kept.append(rec)
-        if feed_id in data.regression_rows:
-            data.regression_rows[feed_id] = {positions[i] for i in data.regression_rows[feed_id] if i in positions}
+        notes = [data.row_truth[feed_id][i] for i in positions]
+        regressions = {positions[i] for i in data.regression_rows.get(feed_id, ()) if i in positions}
         for kind, earlier in arrivals.items():
-            for rec in base(earlier).records.get(feed_id, ()):
+            sent = base(earlier)
+            for i, rec in enumerate(sent.records.get(feed_id, ())):
                 if fate(seed, earlier, feed_id, unit_of(rec.get(spec.district)), rates) == kind:
+                    if i in sent.regression_rows.get(feed_id, ()):
+                        regressions.add(len(kept))
                     kept.append(_sent_on(rec, spec.updated, earlier, day))
-        data.records[feed_id] = kept
+                    notes.append(sent.row_truth[feed_id][i])
+        data.records[feed_id], data.row_truth[feed_id] = kept, notes
+        if regressions or feed_id in data.regression_rows:
+            data.regression_rows[feed_id] = regressions
         truth = data.truth["feeds"][feed_id]
         truth["reports_moved"] = True
-        truth["rows_delivered"] = len(kept)
         truth["report_defects"] = [{"unit": u, "period": day.isoformat(), "kind": k} for u, k in sorted(fates.items(), key=str) if k]
-        truth["reports"] = summarise(kept, spec, day)
 
 
 def summarise(rows: list[dict], spec, day: dt.date) -> list[dict]:

@@ -1,6 +1,6 @@
 """The weekly HTML report in Chinese: one self-contained page per ISO week.
 
-Headline figures, the trend over the last weeks, the district comparison, the
+Headline figures, the trend over the last weeks, the district comparison with its map (districtmap.py), the
 risk distribution with every 红/橙 enterprise and the components of its grade, the
 overdue major hazards and the listed (挂牌督办) hazards with their progress flags, the 报送情况 of the
 reports due in the week (by feed, department and district), the campaign's other figures (督导检查 and the
@@ -100,9 +100,14 @@ class Listing:
     count: int
 
 
-def _overdue_major(fig: WeeklyFigures) -> Listing:
+def _overdue_major_rows(fig: WeeklyFigures) -> pd.DataFrame:
+    """The major hazards overdue as of the as-of date (progress 红) of the week's hazard list."""
     hl = fig.hazard_list
-    rows = hl[hl["is_major"].fillna(False).astype(bool) & (hl["progress"] == "红")] if len(hl) else hl
+    return hl[hl["is_major"].fillna(False).astype(bool) & (hl["progress"] == "红")] if len(hl) else hl
+
+
+def _overdue_major(fig: WeeklyFigures) -> Listing:
+    rows = _overdue_major_rows(fig)
     body = [[r.district_name, r.org_name, r.description, _date(r.found_date), _date(r.deadline), -int(r.days_left),
              "是" if r.listed_supervision else "否", r.status, r.progress]
             for r in rows.head(LIST_LIMIT).itertuples()]
@@ -128,6 +133,20 @@ def _risk(fig: WeeklyFigures) -> Listing:
 
 
 CLOSURE_HEADERS = ["报送部门", "所在区", "退回", "已整改", "未整改", "整改闭环率", "平均整改工作日"]
+
+
+def district_map(fig: WeeklyFigures) -> dict:
+    """The district map's shapes, each with its count of overdue major hazards and fill (template
+    macro ``district_map``); every district is drawn, those without any at 0."""
+    from safety_hub.reporting import districtmap
+
+    rows = _overdue_major_rows(fig)
+    counts = rows["district_code"].value_counts().to_dict() if len(rows) else {}
+    shape_map = districtmap.district_map()
+    shapes = [{"code": s.code, "name": s.name, "path": s.path, "label": s.label, "count": int(counts.get(s.code, 0)),
+               "fill": districtmap.colour(int(counts.get(s.code, 0)))} for s in shape_map.shapes]
+    return {"width": shape_map.width, "height": shape_map.height, "shapes": shapes, "legend": districtmap.legend(),
+            "total": int(len(rows)), "unplaced": int(len(rows)) - sum(s["count"] for s in shapes)}
 
 
 def _closure(fig: WeeklyFigures) -> list[list]:
@@ -200,7 +219,7 @@ def render_weekly_report(fig: WeeklyFigures, generated: str | None = None) -> st
         kpis=kpis, trend_weeks=len(fig.trend), list_limit=LIST_LIMIT, plotly_js=page_parts.plotly_js(),
         trend_chart=trend_chart(fig.trend) if len(fig.trend) else None,
         district_chart=district_chart(fig.districts) if len(fig.districts) else None,
-        district_headers=DISTRICT_HEADERS, district_rows=_district_rows(fig.districts) if len(fig.districts) else [],
+        district_map=district_map(fig), district_headers=DISTRICT_HEADERS, district_rows=_district_rows(fig.districts) if len(fig.districts) else [],
         risk_chart=risk_chart(fig.risk, fig.risk_by_district) if has_risk else None,
         risk=_risk(fig), overdue=_overdue_major(fig), supervised=_supervised(fig),
         closure_headers=CLOSURE_HEADERS, closure_rows=_closure(fig),

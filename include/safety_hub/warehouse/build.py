@@ -17,6 +17,7 @@ from functools import partial
 import pandas as pd
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.domain.text import ORG_NAME_PREFIXES, ORG_NAME_REPLACEMENTS, canonical_org_name
 from safety_hub.domain.industry import industry_sector
 from safety_hub.domain.places import map_district
@@ -173,7 +174,7 @@ def rebuild_dimensions(engine: sa.Engine, incremental: bool = False, report: Bui
             industries_before = _frame(conn, "dim_industry")
             dates = _dates(conn)
             covered = conn.execute(sa.text("SELECT MIN(date_key), MAX(date_key), COUNT(*) FROM dim_date")).one()
-            if not dates or (_as_date(covered[0]), _as_date(covered[1]), covered[2]) != (dates[0]["date_key"], dates[-1]["date_key"], len(dates)):
+            if not dates or (as_date(covered[0]), as_date(covered[1]), covered[2]) != (dates[0]["date_key"], dates[-1]["date_key"], len(dates)):
                 _rebuild(conn, md.tables["dim_date"], dates)
             _rebuild(conn, md.tables["dim_industry"], _industries(conn))
         with report.step("compare"):
@@ -202,12 +203,6 @@ def _fill_observations(conn: sa.Connection) -> bool:
         f"SELECT feed_id, business_date, uscc, org_name, district_code, MAX(updated_at) FROM ({_fact_sources()}) f "
         "GROUP BY feed_id, business_date, uscc, org_name, district_code"))
     return True
-
-
-def _as_date(value) -> dt.date | None:
-    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def _frame(conn: sa.Connection, table: str, where: str = "TRUE") -> pd.DataFrame:
@@ -266,7 +261,7 @@ def _enterprise_changed_from(conn: sa.Connection, before: tuple[pd.DataFrame, pd
     def by_uscc(frame: pd.DataFrame) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {}
         for r in frame[frame["uscc"].isin(usccs)].astype(object).where(lambda f: f.notna(), None).to_dict("records"):
-            out.setdefault(r["uscc"], []).append({**r, "valid_from": _as_date(r["valid_from"]), "valid_to": _as_date(r["valid_to"])})
+            out.setdefault(r["uscc"], []).append({**r, "valid_from": as_date(r["valid_from"]), "valid_to": as_date(r["valid_to"])})
         return out
 
     olds, news = by_uscc(frames[0]), by_uscc(frames[1])
@@ -284,7 +279,7 @@ def _enterprise_changed_from(conn: sa.Connection, before: tuple[pd.DataFrame, pd
         hazard = conn.execute(sa.text("SELECT MIN(business_date) FROM hazard_version WHERE uscc = :u AND business_date < :d"),
                               {"u": uscc, "d": max(firsts) if firsts else dt.date.max}).scalar()
         if hazard is not None:
-            reach.append((_as_date(hazard), f"dim_enterprise {uscc}: current name changed, shown for a hazard before its first version"))
+            reach.append((as_date(hazard), f"dim_enterprise {uscc}: current name changed, shown for a hazard before its first version"))
     if not reach:
         return None
     day, why = min(reach, key=lambda r: r[0])
@@ -425,8 +420,8 @@ def build_marts(engine: sa.Engine, as_of: list[dt.date] | None = None, since: dt
         if marked is not None:
             moved = marked ^ _regressions(conn)  # a version's flag depends on every version of its record
             for v in moved:
-                report.reached(_as_date(v[3]), f"regression mark {v[0]} {v[1]}")
-            since = min([since, *(_as_date(v[3]) for v in moved)])
+                report.reached(as_date(v[3]), f"regression mark {v[0]} {v[1]}")
+            since = min([since, *(as_date(v[3]) for v in moved)])
             as_of = loaded_dates(conn, since)
         elif as_of is None:
             as_of = loaded_dates(conn)
@@ -449,7 +444,7 @@ def loaded_dates(conn: sa.Connection, since: dt.date | None = None) -> list[dt.d
     """The loaded business dates (the marts' as-of dates), from ``since`` on when given."""
     rows = conn.execute(sa.text("SELECT DISTINCT business_date FROM load_audit WHERE business_date >= :s ORDER BY 1"),
                         {"s": since or dt.date.min})
-    return [_as_date(r[0]) for r in rows]
+    return [as_date(r[0]) for r in rows]
 
 
 def _regressions(conn: sa.Connection) -> set[tuple]:

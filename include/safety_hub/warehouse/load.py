@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import Feed
 from safety_hub.ingest.parquetfiles import iter_batches
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
@@ -204,7 +205,7 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
     stale = conn.execute(sa.text(
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
-    superseded = [_as_date(r[0]) for r in conn.execute(sa.text(
+    superseded = [as_date(r[0]) for r in conn.execute(sa.text(
         f'SELECT DISTINCT f.business_date FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))]
     if REGISTRY_VERSION in fact.metadata.tables and feed.feed_id == REGISTRY_FEED:
         _record_registry_versions(conn, fact.metadata.tables[REGISTRY_VERSION], stg, lineage)
@@ -251,10 +252,6 @@ def _record_changes(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Fe
                        f'UNION ALL SELECT f."{column}" FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match}) '
                        f'UNION ALL SELECT s."{column}" FROM "{stg.name}" s',
                        {"feed_id": feed.feed_id, "day": lineage["business_date"]})
-
-
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])
 
 
 MERGE_WORK_MEM_PER_ROW = 128  # bytes of work_mem per staged row: the key hash of the merge in one batch

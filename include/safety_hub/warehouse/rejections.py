@@ -17,9 +17,9 @@ was first rejected on), written by ``track`` in the load's own transaction:
 Loads in any order give the same ledger for the same data: a key loaded later than its rejection
 but by an earlier run closes the rejection when it opens. Re-running a batch changes nothing.
 
-District: the delivered value of the feed's ``district_code`` column when it is a current or a
-legacy Tianjin code (``dim_district``, ``dim_district_legacy``), else none (an unknown district
-is one of the rules a row is returned for).
+District: the delivered value of the feed's ``district_code`` column as validation reads it
+(``domain.places.map_district``: a current or legacy Tianjin code, or a district's name, such as the
+housing bureau's 静海区), else none (an unknown district is one of the rules a row is returned for).
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import Feed
+from safety_hub.domain.places import map_district
 from safety_hub.domain.workdays import is_working_day_or_weekday
 
 from safety_hub.warehouse.schema import REJECTION as TABLE
@@ -54,6 +56,21 @@ def _district_source(feed: Feed) -> str | None:
     return next((c.source for c in feed.columns if c.name == "district_code"), None)
 
 
+def _district_codes(conn: sa.Connection, raw: str, params: dict) -> tuple[str, dict]:
+    """SQL of a relation ``m(raw, code)``: each delivered district value of the batch's quarantine that names a
+    Tianjin district, and its code (``map_district``, as validation maps it); its parameters."""
+    values = [r[0] for r in conn.execute(sa.text(
+        f"SELECT DISTINCT {raw} FROM quarantine q WHERE q.feed_id = :feed_id AND q.business_date = :day AND q.batch_id = :batch"),
+        {k: params[k] for k in ("feed_id", "day", "batch")}) if r[0] is not None]
+    pairs = [(v, map_district(v)) for v in values]
+    pairs = [(v, c) for v, c in pairs if c]
+    if not pairs:
+        return "(SELECT CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS code) m", {}
+    rows = ", ".join(f"(CAST(:raw{i} AS VARCHAR), CAST(:code{i} AS VARCHAR))" for i in range(len(pairs)))
+    bound = {f"raw{i}": v for i, (v, _) in enumerate(pairs)} | {f"code{i}": c for i, (_, c) in enumerate(pairs)}
+    return f"(VALUES {rows}) AS m(raw, code)", bound
+
+
 def track(conn: sa.Connection, feed: Feed, day: dt.date, batch_id: str, loaded_batch: str | None = None) -> tuple[int, int]:
     """Open the batch's new rejections and close the corrected ones, in ``conn``'s transaction; (opened, closed).
 
@@ -65,19 +82,19 @@ def track(conn: sa.Connection, feed: Feed, day: dt.date, batch_id: str, loaded_b
     params = {"feed_id": feed.feed_id, "day": day, "batch": batch_id, "loaded": loaded_batch or "", "untracked": list(UNTRACKED_RULES)}
     untracked = sa.bindparam("untracked", expanding=True)
     source = _district_source(feed)
-    raw_district = f"TRIM({_json_field(conn, 'q.original_values', source)})" if source else "NULL"
+    raw_district = _json_field(conn, "q.original_values", source) if source else "CAST(NULL AS VARCHAR)"
+    codes, code_params = _district_codes(conn, raw_district, params)
     opened = conn.execute(sa.text(f"""
         INSERT INTO {TABLE} (feed_id, record_key, agency, district_code, rules, rejected_on, rejected_batch)
-        SELECT :feed_id, q.record_key, :agency, MIN(COALESCE(d.district_code, l.district_code)),
+        SELECT :feed_id, q.record_key, :agency, MIN(m.code),
                STRING_AGG(DISTINCT q.rule_id, ',' ORDER BY q.rule_id), :day, :batch
         FROM quarantine q
-        LEFT JOIN dim_district d ON d.district_code = {raw_district}
-        LEFT JOIN dim_district_legacy l ON l.legacy_code = {raw_district}
+        LEFT JOIN {codes} ON m.raw = {raw_district}
         WHERE q.feed_id = :feed_id AND q.business_date = :day AND q.batch_id = :batch
           AND q.record_key IS NOT NULL AND q.record_key <> '' AND q.rule_id NOT IN :untracked
           AND NOT EXISTS (SELECT 1 FROM {TABLE} r WHERE r.feed_id = :feed_id AND r.record_key = q.record_key
                           AND (r.closed_on IS NULL OR r.rejected_on = :day))
-        GROUP BY q.record_key""").bindparams(untracked), {**params, "agency": feed.agency}).rowcount
+        GROUP BY q.record_key""").bindparams(untracked), {**params, **code_params, "agency": feed.agency}).rowcount
     fact = feed.target_table
     key = _key_text(conn, feed, "f")
     # A corrected record: held by the fact table from this batch (a correction arriving) and not rejected
@@ -140,9 +157,7 @@ def closure(conn: sa.Connection, as_of: dt.date, by: tuple[str, ...] = ("agency"
         a[0] += n
         if closed_on is not None:
             a[1] += n
-            a[2] += n * working_days_between(_as_date(rejected_on), _as_date(closed_on))
+            a[2] += n * working_days_between(as_date(rejected_on), as_date(closed_on))
     return {g: Closure(returned=r, corrected=c, days_to_fix=(d / c if c else None)) for g, (r, c, d) in acc.items()}
 
 
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])
