@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
@@ -169,7 +170,8 @@ def rebuild_dimensions(engine: sa.Engine, incremental: bool = False, report: Bui
                     conn.execute(sa.text(sql()))
                 after = _enterprise_frames(conn)
             with report.step("enterprise_match"):
-                _rebuild(conn, md.tables["enterprise_match"], _enterprise_matches(conn))
+                conn.execute(md.tables["enterprise_match"].delete())
+                _insert_matches(conn, md.tables["enterprise_match"])
         with report.step("dim_date, dim_industry"):
             industries_before = _frame(conn, "dim_industry")
             dates = _dates(conn)
@@ -302,38 +304,89 @@ def _refresh_matches(conn: sa.Connection, md: sa.MetaData) -> None:
             again = f"EXISTS (SELECT 1 FROM {named} m WHERE {same})"
             conn.execute(sa.text(f"DELETE FROM enterprise_match WHERE {loaded.format(t='enterprise_match')} "
                                  f"OR {again.format(t='enterprise_match')}"))
-            rows = _enterprise_matches(conn, f"({loaded.format(t='q')} OR {again.format(t='q')})")
-    if rows:
-        bulk_insert(conn, md.tables["enterprise_match"], pd.DataFrame(rows))
+            _insert_matches(conn, md.tables["enterprise_match"], f"({loaded.format(t='q')} OR {again.format(t='q')})")
 
 
 USCC_RULES = ("uscc.valid_uscc", "uscc.required")
+MATCH_PAGE_ROWS = 50_000  # quarantine rows read into Python at a time by _insert_matches
+RECORD_ORDER = ("feed_id", "business_date", "batch_id", "row_number")  # a quarantined record, in the order pages follow
 
 
-def _enterprise_matches(conn: sa.Connection, where: str = "TRUE") -> list[dict]:
-    """Quarantined records whose only problem is the USCC, matched by canonical name + district.
+def _insert_matches(conn: sa.Connection, table: sa.Table, where: str = "TRUE") -> int:
+    """Insert into ``table`` (``enterprise_match``) the quarantined records whose only problem is the
+    USCC, matched by canonical name + district; return the rows inserted.
 
     The candidates are every (USCC, canonical name, district) the facts report, old names
     included; a record matches when exactly one enterprise has its name in its district.
     ``where`` (a condition on quarantine ``q``): which records.
+
+    Bounded memory whatever the quarantine holds: the records are read ``MATCH_PAGE_ROWS`` rows at a
+    time in record order (keyset pages; a page's last record is read again with the next page, so a
+    record's rules are never split), the matches written to a Parquet file of a temporary folder and
+    inserted from it (``bulk.insert_parquet``), not held as Python rows or registered Arrow data.
     """
-    feeds = load_registry()
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from safety_hub.warehouse.bulk import insert_parquet
+
     rules = ", ".join(sql_literal(r) for r in USCC_RULES)
     same_record = "o.feed_id = q.feed_id AND o.batch_id = q.batch_id AND o.row_number = q.row_number"
+    key = ", ".join(f"q.{c}" for c in RECORD_ORDER)
     select = ("SELECT q.feed_id, q.batch_id, q.business_date, q.row_number, q.record_key, q.rule_id, q.original_values FROM quarantine q "
-              f"WHERE q.rule_id IN ({rules}) AND NOT EXISTS (SELECT 1 FROM quarantine o WHERE {same_record} AND o.rule_id NOT IN ({rules}))")
-    quarantined = conn.execute(sa.text(f"{select} AND {where} ORDER BY q.feed_id, q.business_date, q.batch_id, q.row_number, q.rule_id")).all()
-    if not quarantined:
-        return []
+              f"WHERE q.rule_id IN ({rules}) AND NOT EXISTS (SELECT 1 FROM quarantine o WHERE {same_record} AND o.rule_id NOT IN ({rules})) "
+              f"AND {where}")
+    page_sql = sa.text(f"{select} AND ({key}) > (:feed_id, :business_date, :batch_id, :row_number) "
+                       f"ORDER BY {key}, q.rule_id LIMIT {MATCH_PAGE_ROWS}")
+    first = conn.execute(sa.text(f"{select} ORDER BY {key}, q.rule_id LIMIT {MATCH_PAGE_ROWS}")).all()
+    if not first:
+        return 0
+    candidates = _match_candidates(conn)
+    feeds = load_registry()
+    schema = pa.schema([(c.name, pa.date32() if c.name == "business_date" else pa.int64() if c.name in ("row_number", "candidates")
+                         else pa.string()) for c in table.columns])
+    written = 0
+    with tempfile.TemporaryDirectory(prefix="enterprise_match_") as folder:
+        path = Path(folder) / "matches.parquet"
+        with pq.ParquetWriter(path, schema) as writer:
+            page = first
+            while page:
+                last_page = len(page) < MATCH_PAGE_ROWS
+                records = _match_records(page, feeds, candidates)
+                if not last_page:
+                    records.popitem()  # the page's last record may have rules on the next page: read again there
+                    if not records:
+                        raise RuntimeError(f"one quarantined record has more than {MATCH_PAGE_ROWS} USCC rule rows")
+                rows = list(records.values())
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                written += len(rows)
+                if last_page:
+                    break
+                after = dict(zip(RECORD_ORDER, next(reversed(records))))
+                page = conn.execute(page_sql, after).all()
+        insert_parquet(conn, table, path)
+    return written
+
+
+def _match_candidates(conn: sa.Connection) -> dict[tuple[str, str], set[str]]:
+    """(canonical name, district) -> the USCCs reporting it, over every fact table's conformed columns."""
     candidates: dict[tuple[str, str], set[str]] = {}
     observed = f"SELECT DISTINCT uscc, org_name, district_code FROM ({_fact_sources()}) src WHERE district_code IS NOT NULL"
     for uscc, org_name, district in conn.execute(sa.text(observed)):
         name = canonical_org_name(org_name)
         if name:
             candidates.setdefault((name, district), set()).add(uscc)
+    return candidates
+
+
+def _match_records(quarantined, feeds: dict, candidates: dict[tuple[str, str], set[str]]) -> dict[tuple, dict]:
+    """One ``enterprise_match`` row per record of ``quarantined`` (rows in record order, then rule), keyed
+    by (feed, business date, batch, row number) in that order; a record's rules joined by commas."""
     records: dict[tuple, dict] = {}
     for feed_id, batch_id, business_date, row_number, record_key, rule_id, original in quarantined:
-        rid = (feed_id, batch_id, row_number)
+        rid = (feed_id, as_date(business_date), batch_id, row_number)
         if rid in records:
             records[rid]["rule_id"] += "," + rule_id
             continue
@@ -344,13 +397,13 @@ def _enterprise_matches(conn: sa.Connection, where: str = "TRUE") -> list[dict]:
         name, district = canonical_org_name(raw.get("org_name")), map_district(raw.get("district_code"))
         found = sorted(candidates.get((name, district), ())) if name and district else []
         records[rid] = {
-            "feed_id": feed_id, "batch_id": batch_id, "business_date": business_date, "row_number": row_number,
+            "feed_id": feed_id, "batch_id": batch_id, "business_date": as_date(business_date), "row_number": row_number,
             "record_key": record_key, "rule_id": rule_id, "raw_uscc": raw.get("uscc"), "raw_org_name": raw.get("org_name"),
             "canonical_name": name, "district_code": district, "candidates": len(found),
             "matched_uscc": found[0] if len(found) == 1 else None,
             "match_method": {0: "unmatched", 1: "name_district"}.get(len(found), "ambiguous"),
         }
-    return list(records.values())
+    return records
 
 
 def _rebuild(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:

@@ -65,18 +65,27 @@ def field_quality_columns() -> list[sa.Column]:
     ]
 
 
-def rejection_columns() -> list[sa.Column]:
-    """``rejection``'s columns (also migration 0005's)."""
+def rejection_columns() -> list[sa.Column | sa.PrimaryKeyConstraint]:
+    """``rejection``'s columns and key.
+
+    One row per (feed, record, first rejection date). The key is a constraint on PostgreSQL only,
+    as ``hazard_version``'s: on DuckDB a primary key is an ART held in memory until commit that
+    DuckDB cannot spill, and this table grows with every record ever returned (1.28M keys from one
+    10M-row delivery made its load fail at commit under a 256MB ``memory_limit``; migration 0007).
+    There one process writes at a time and ``rejections.track`` inserts a key only where none is
+    open or rejected on the same date.
+    """
     return [
-        sa.Column("feed_id", sa.Text, primary_key=True),
-        sa.Column("record_key", sa.Text, primary_key=True, comment="业务主键"),
-        sa.Column("rejected_on", sa.Date, primary_key=True, comment="首次退回的业务日期"),
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False, comment="业务主键"),
+        sa.Column("rejected_on", sa.Date, nullable=False, comment="首次退回的业务日期"),
         sa.Column("agency", sa.Text, nullable=False, comment="报送单位（部门代码）"),
         sa.Column("district_code", sa.String(6), comment="所属区（原始值为有效或旧区划代码时）"),
         sa.Column("rules", sa.Text, nullable=False, comment="退回所依据的规则（逗号分隔）"),
         sa.Column("rejected_batch", sa.Text, nullable=False, comment="退回批次"),
         sa.Column("closed_on", sa.Date, comment="已整改：更正记录通过校验的业务日期"),
         sa.Column("closed_batch", sa.Text, comment="更正批次"),
+        sa.PrimaryKeyConstraint("feed_id", "record_key", "rejected_on").ddl_if(dialect="postgresql"),
     ]
 
 
