@@ -91,6 +91,9 @@ def add_facts(engine, table: str, feed_id: str, rows: list[tuple]) -> None:
             if key != "uscc":
                 values[key] = k
             conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + c for c in values)})"), values)
+            # what the load writes beside the facts: the dimensions read the reports from here
+            conn.execute(sa.text("INSERT INTO enterprise_observation (feed_id, business_date, uscc, org_name, district_code, updated_at) "
+                                 "VALUES (:feed_id, :business_date, :uscc, :org_name, :district_code, :updated_at)"), values)
 
 
 def dim(engine) -> pd.DataFrame:

@@ -62,3 +62,36 @@ def test_repeats_found_from_the_repeated_hashes_only_equal_the_whole_array_refer
             receipts._hash_groups.append(rng.integers(0, groups, n).astype(np.uint32))
             receipts._hashes.append(rng.integers(0, int(rng.integers(1, 40)), n).astype(np.uint64))  # repeats, collisions too
         assert receipts._repeats() == _repeats_reference(receipts), case
+
+
+def test_receipts_equal_a_row_by_row_count_on_random_batches():
+    """The per-pair lookup of ``Receipts.add`` counts as one walk over the rows would: records per
+    (unit, 报送批次), and per (unit, day reported for) the records whose key came earlier."""
+    import random
+    from collections import Counter
+
+    from safety_hub.domain.reporting import reported_period
+
+    feed = get_feed("tc_dg_waybill")
+    rng = random.Random(7)
+    units = ["120101", " 120102 ", "", None, "120116", float("nan")]
+    batches = ["TC-YD-20261009", "TC-YD-20261008", "TC-YD-20261009-R", None, " ", "无批次"]
+    r, records, seen, repeated = Receipts(feed, DAY), Counter(), set(), Counter()
+    for _ in range(3):
+        rows = [(rng.choice([None, *(f"YD{i}" for i in range(300))]), rng.choice(units), rng.choice(batches)) for _ in range(2_000)]
+        r.add(_typed(rows))
+        for key, unit, batch in rows:
+            u = unit.strip() if isinstance(unit, str) and unit.strip() else None
+            b = batch.strip() if isinstance(batch, str) and batch.strip() else None
+            records[(u, b)] += 1
+            period = reported_period(b, feed.reporters.period_pattern) or DAY
+            if key is not None:
+                repeated[(u, period)] += (u, period, key) in seen
+                seen.add((u, period, key))
+    f = r.frame("run-2")
+    text = lambda v: v if isinstance(v, str) else None  # noqa: E731
+    assert {(text(u), text(b)): n for u, b, n in f[["unit_code", "report_batch", "records"]].itertuples(index=False)} == records
+    got = Counter()
+    for u, p, rep in f[["unit_code", "period_date", "repeated_records"]].itertuples(index=False):
+        got[(text(u), p)] += rep
+    assert +got == +repeated and sum(repeated.values()) > 100

@@ -57,8 +57,13 @@ class Receipts:
         present = keys.notna().all(axis=1).to_numpy()
         if not present.any():
             return
-        groups = np.fromiter((self._group(_none(u), self._period(_none(b))) for u, b in zip(frame["u"], frame["b"])),
-                             dtype=np.uint32, count=n)
+        # The group number of each row, looked up once per distinct (unit, 报送批次) pair, not per row.
+        unit_codes, unit_values = pd.factorize(frame["u"], use_na_sentinel=False)
+        batch_codes, batch_values = pd.factorize(frame["b"], use_na_sentinel=False)
+        pair_codes, pairs = pd.factorize(unit_codes.astype(np.int64) * len(batch_values) + batch_codes)
+        numbers = np.array([self._group(_none(unit_values[p // len(batch_values)]),
+                                        self._period(_none(batch_values[p % len(batch_values)]))) for p in pairs], dtype=np.uint32)
+        groups = numbers[pair_codes]
         hashed = pd.util.hash_pandas_object(keys.astype("string"), index=False).to_numpy(dtype=np.uint64)
         self._hashes.append((hashed ^ (groups.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))[present])
         self._hash_groups.append(groups[present])
