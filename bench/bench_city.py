@@ -15,7 +15,8 @@ for every feed and working day of the batch:
   land      ``pipeline.run_extract`` + ``run_land`` (extract is in this stage's figures);
   validate  ``run_validate``;
   load      ``run_load`` (the business dates each load touched are collected);
-  build     ``warehouse.build.build(engine, touched)``: the incremental build ``warehouse_build`` runs.
+  build     ``warehouse.build.build(engine, touched)``: the incremental build ``warehouse_build`` runs
+            (printed under the week: its first as-of date, the earliest reason for it, its steps' seconds).
 
 A delivery a stage refuses (landing refusal, quality threshold) is counted and reported, and
 the day goes on. Then, measured in the same run:
@@ -119,6 +120,8 @@ def stage_batch(stage: str, days: list[dt.date], touched: list[dt.date]) -> dict
 
         result = build(get_engine(), touched)
         out["as_of"] = len(result["as_of"])
+        out["as_of_from"] = min(result["as_of"]).isoformat() if result["as_of"] else None
+        out["build_report"] = result["report"]  # seconds per build step, and why the marts went back to as_of_from
     else:
         drop = Path(os.environ["BENCH_CITY_DROP"])
         failed_file = Path(os.environ["SAFETY_HUB_HOME"]) / "bench_failed.json"  # a failed task's day goes no further, as in Airflow
@@ -273,6 +276,10 @@ def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: d
         print(f"{week[0]}-W{week[1]:02d}   {len(batch):>4} {rows:>9,} " + " ".join(f"{per[s][1]:>10.1f}" for s in STAGES)
               + f" {1000 * cost / max(rows, 1):>9.2f} {1000 * cpu / max(rows, 1):>9.2f} {per['build'][0]['cpu_s']:>8.1f} {per['build'][0]['as_of']:>5} {failed:>6}  "
               + Path("/proc/loadavg").read_text().split()[0], flush=True)
+        build = per["build"][0]
+        steps = build["build_report"]["steps"]
+        print(f"    build: as-of dates from {build['as_of_from']} ({(build['build_report']['reach'] or ['-'])[0][:150]}); steps s: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in steps.items() if k not in ("dimensions", "marts")), flush=True)
         for r, _ in per.values():
             for line in r["failed"]:
                 print(f"    refused: {line}")

@@ -29,7 +29,7 @@ DOC = """
   loaded rows: table `{table}`; one row per run in `load_audit`.
 * Lineage: every task reports its datasets to OpenLineage (`safety_hub/ops/lineage.py`).
 * The load's Asset event (`{table}`) carries the business dates it touched in its `extra`
-  (`business_dates`: the day, and the days of the stored rows it superseded); `warehouse_build` recomputes from the earliest.
+  (`business_dates`: the day, and, for a fact table the marts read, the days of the stored rows it superseded); `warehouse_build` recomputes from the earliest.
 """
 
 

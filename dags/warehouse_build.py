@@ -24,14 +24,15 @@ MART_ASSET = Asset(asset_uri("mart_district_hazard"))
     doc_md="""
 ### Warehouse build
 Triggered by any ingest DAG's load (Airflow Assets). Each load's Asset event carries, in its
-`extra`, the business dates it touched (`business_dates`: the day loaded and the days of the
-stored rows it superseded); the run coalesces the dates of every event since the last run.
+`extra`, the business dates it touched (`business_dates`: the day loaded and, for a fact table
+the marts read, the days of the stored rows it superseded); the run coalesces the dates of every event since the last run.
 
-* `build_dimensions` refreshes `dim_enterprise` (one row per USCC name version, SCD2) and
+* `build_dimensions` refreshes `dim_enterprise` (one row per USCC name version, SCD2),
+  `dim_enterprise_asof` (the name and district shown on each date, as known that day) and
   `enterprise_match` for the enterprises, names and partitions the loads changed (their change log,
   `build_change`; whole on a full build), rebuilds `dim_industry`; `dim_date` only when the loaded
   date range grows.
-  It reports the earliest date whose marts read a dimension row that changed.
+  It reports the earliest date on which what the marts show of a dimension changed.
 * `build_marts` refreshes the hazard lifecycle and the cross-feed rules for the hazard records,
   identities and rule scopes the loads changed (whole on a full build), then recomputes
   `mart_district_hazard` for every loaded as-of date from the earliest touched (or changed)

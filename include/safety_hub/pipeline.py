@@ -183,11 +183,13 @@ def _load_in_one_transaction(engine: sa.Engine, md: sa.MetaData, feed, day: dt.d
                              part: Path, sidecar: dict, now: dt.datetime, volume_note: str | None) -> tuple[int, int, int, tuple]:
     """The batch's quality records, facts (and hazard versions) and audit row, committed together;
     (loaded, stale, duplicates, the business dates touched)."""
-    from safety_hub.warehouse.engine import feed_transaction
+    from safety_hub.config.settings import duckdb_load_memory_limit
+    from safety_hub.warehouse.engine import duckdb_memory_limit, feed_transaction
     from safety_hub.warehouse.load import load_parquet
 
     feed_id = feed.feed_id
-    with feed_transaction(engine, feed_id) as conn:  # a concurrent load of this feed waits for this one
+    # A concurrent load of this feed waits for this one; on DuckDB the load's own memory_limit (settings).
+    with duckdb_memory_limit(engine, duckdb_load_memory_limit()), feed_transaction(engine, feed_id) as conn:
         # The batch's quarantine, flags, rule results and snapshot members: committed with its facts, or not at all.
         write_quality(conn, md, feed_id, day, stage, summary["batch_id"])
         # Streamed from valid.parquet: staged, de-duplicated and merged in SQL (hazard ledgers: versions too).

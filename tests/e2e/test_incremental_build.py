@@ -121,8 +121,14 @@ def test_incremental_build_equals_the_full_build_after_every_step(raw_home, tmp_
         for name in TABLES:
             pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=f"step {n}: {name}")
         assert len(full["mart_district_hazard"]) and len(full["mart_enterprise_risk"]), f"step {n}: the marts are empty"
-    # The sequence did exercise a load changing rows of an earlier business date (late updates).
-    assert any(d < day for _, day, d in superseding), superseding
+    # The sequence did supersede stored rows of an earlier business date: the registry snapshot's rows,
+    # which each delivery gives again (its as-of rows are in registry_version, so only the delivery's
+    # own date is touched), and any late update of a fact table the marts read (those dates touched).
+    with get_engine(url).connect() as conn:
+        moved = conn.execute(sa.text(
+            "SELECT COUNT(*) FROM registry_version v JOIN fact_ent_registry f ON f.uscc = v.uscc AND v.business_date < f.business_date")).scalar()
+    assert moved > 0
+    assert all(d >= min(day for _, day, _ in superseding) for _, _, d in superseding) if superseding else True
 
 
 def test_an_incremental_build_leaves_earlier_as_of_dates_alone(raw_home, tmp_path, monkeypatch):
@@ -340,3 +346,70 @@ def test_late_changes_to_keys(raw_home, warehouse_url, tmp_path, monkeypatch):
     assert str(later["record_id"]) not in flagged
     with engine.connect() as conn:  # every build step took the change log's rows
         assert conn.execute(sa.text("SELECT COUNT(*) FROM build_change")).scalar_one() == 0
+
+
+def test_a_late_change_recomputes_from_its_own_date(raw_home, tmp_path, monkeypatch):
+    """What a batch's changes can reach, and no more: (1) a registry record delivered again on the last
+    day with a changed 从业人员数 (a snapshot feed: the fact table keeps only the latest row) recomputes
+    the last day only, the earlier as-of views keep the value they knew (registry_version); (2) an
+    enterprise renamed on the last day (a new name version late in the span) recomputes from the new
+    version's first day only, and the earlier days still show the former name (dim_enterprise_asof).
+    After each, the incremental build equals a full build."""
+    from safety_hub.pipeline import run_load
+    from safety_hub.warehouse.build import build
+    from safety_hub.warehouse.engine import get_engine
+
+    home = tmp_path / "home"
+    shutil.copytree(raw_home / "data", home / "data")
+    url = f"duckdb:///{tmp_path / 'reach.duckdb'}"
+    monkeypatch.setenv("SAFETY_HUB_HOME", str(home))
+    monkeypatch.setenv("SAFETY_HUB_WAREHOUSE_URL", url)
+    engine = get_engine(url)
+    runs: dict = {}
+
+    def load(feed: str, day: dt.date) -> dict:
+        runs[(feed, day)] = runs.get((feed, day), 0) + 1
+        touched = [dt.date.fromisoformat(d) for d in run_load(feed, day, f"run{runs[(feed, day)]}__{feed}__{day}")["business_dates"]]
+        return build(engine, touched)
+
+    def same_as_full(step: str) -> dict[str, pd.DataFrame]:
+        incremental, full = tables(url), tables(full_build_of_copy(url, tmp_path / "full.duckdb"))
+        for name in TABLES:
+            pd.testing.assert_frame_equal(incremental[name], full[name], check_dtype=False, obj=f"{step}: {name}")
+        return incremental
+
+    def query(sql: str, **params):
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).all()
+
+    for day in DAYS:
+        for feed in FEEDS:
+            load(feed, day)
+    same_as_full("all days loaded")
+
+    # 1. The registry's record delivered again on the last day with another headcount.
+    registry = restage("emb_ent_registry", D3, lambda f: f)
+    uscc, employees = registry["uscc"].iloc[0], int(registry["employees"].iloc[0])
+    assert query("SELECT COUNT(*) FROM registry_version WHERE uscc = :u AND business_date < :d", u=uscc, d=D3)[0][0] > 0
+    restage("emb_ent_registry", D3, lambda f: f.assign(employees=[employees + 1000 if i == 0 else v for i, v in enumerate(f["employees"])]))
+    result = load("emb_ent_registry", D3)
+    assert result["as_of"] == [D3], result["report"]
+    same_as_full("a registry record re-delivered")
+    known = dict(query("SELECT business_date, employees FROM registry_version WHERE uscc = :u", u=uscc))
+    assert known[D3] == employees + 1000 and all(v == employees for d, v in known.items() if d < D3), known
+    assert query("SELECT employees FROM mart_enterprise_risk WHERE uscc = :u", u=uscc) == [(employees + 1000,)]
+
+    # 2. The same enterprise renamed on the last day: a new name version from D3 on.
+    former = query("SELECT org_name FROM dim_enterprise WHERE uscc = :u AND is_current", u=uscc)[0][0]
+    first = query("SELECT MIN(valid_from) FROM dim_enterprise WHERE uscc = :u", u=uscc)[0][0]
+    assert first < D3
+    restage("emb_ent_registry", D3, lambda f: f.assign(org_name=["天津市晚改名测试新材料有限公司" if i == 0 else v for i, v in enumerate(f["org_name"])]))
+    result = load("emb_ent_registry", D3)
+    assert result["as_of"] == [D3], result["report"]
+    after = same_as_full("an enterprise renamed late")
+    versions = after["dim_enterprise"][after["dim_enterprise"]["uscc"] == uscc].sort_values("version")
+    assert len(versions) == 2 and versions["valid_to"].iloc[0] == str(D3) and versions["valid_from"].iloc[1] == str(D3), versions
+    shown = dict(query("SELECT valid_from, org_name FROM dim_enterprise_asof WHERE uscc = :u AND valid_from <= :d AND (valid_to IS NULL OR valid_to > :d)",
+                       u=uscc, d=D2))
+    assert list(shown.values()) == [former], shown
+    assert query("SELECT org_name FROM mart_enterprise_risk WHERE uscc = :u", u=uscc) == [("天津市晚改名测试新材料有限公司",)]

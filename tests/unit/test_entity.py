@@ -91,6 +91,9 @@ def add_facts(engine, table: str, feed_id: str, rows: list[tuple]) -> None:
             if key != "uscc":
                 values[key] = k
             conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(':' + c for c in values)})"), values)
+            # what the load writes beside the facts: the dimensions read the reports from here
+            conn.execute(sa.text("INSERT INTO enterprise_observation (feed_id, business_date, uscc, org_name, district_code, updated_at) "
+                                 "VALUES (:feed_id, :business_date, :uscc, :org_name, :district_code, :updated_at)"), values)
 
 
 def dim(engine) -> pd.DataFrame:
@@ -170,7 +173,14 @@ def quarantine(engine, row_number: int, rules: list[str], uscc: str, name: str, 
                 {"d": D3, "n": row_number, "k": key, "r": rule, "o": original, "t": _stamp(D3)})
 
 
-def test_records_quarantined_for_their_uscc_are_matched_by_name_and_district(engine):
+@pytest.mark.parametrize("page_rows", [None, 3], ids=["one page", "pages of 3 rows"])
+def test_records_quarantined_for_their_uscc_are_matched_by_name_and_district(engine, monkeypatch, page_rows):
+    """The records are read in keyset pages (bounded memory): pages of 3 rows split Q8's two rule rows
+    across a page boundary unless the page's last record is read again with the next page."""
+    from safety_hub.warehouse import build
+
+    if page_rows:
+        monkeypatch.setattr(build, "MATCH_PAGE_ROWS", page_rows)
     add_facts(engine, "fact_hazard", "emb_hazard", [
         ("YH1", A, "天津宏远化工有限公司", "120116", D1),
         ("YH2", B, "天津甲化工有限公司", "120101", D1),
@@ -186,13 +196,15 @@ def test_records_quarantined_for_their_uscc_are_matched_by_name_and_district(eng
     quarantine(engine, 5, ["uscc.valid_uscc"], "X", "天津宏远化工有限公司", "120101", "Q5")  # right name, other district
     quarantine(engine, 6, ["uscc.valid_uscc", "description.required"], "X", "天津宏远化工有限公司", "120116", "Q6")  # not only the USCC
     quarantine(engine, 7, ["grade.known"], A, "天津宏远化工有限公司", "120116", "Q7")  # not a USCC problem
+    quarantine(engine, 8, ["uscc.valid_uscc", "uscc.required"], "", "天津乙化工有限公司", "120101", "Q8")  # both USCC rules
     build_dimensions(engine)
     with engine.connect() as conn:
         got = pd.DataFrame(conn.execute(sa.text("SELECT * FROM enterprise_match ORDER BY record_key")).mappings().all())
-    assert list(got["record_key"]) == ["Q1", "Q2", "Q3", "Q4", "Q5"]
-    assert list(got["match_method"]) == ["name_district", "name_district", "ambiguous", "unmatched", "unmatched"]
-    assert [None if pd.isna(u) else u for u in got["matched_uscc"]] == [A, B, None, None, None]
-    assert list(got["candidates"]) == [1, 1, 2, 0, 0]
+    assert list(got["record_key"]) == ["Q1", "Q2", "Q3", "Q4", "Q5", "Q8"]
+    assert list(got["match_method"]) == ["name_district", "name_district", "ambiguous", "unmatched", "unmatched", "name_district"]
+    assert [None if pd.isna(u) else u for u in got["matched_uscc"]] == [A, B, None, None, None, B]
+    assert list(got["candidates"]) == [1, 1, 2, 0, 0, 1]
+    assert list(got["rule_id"])[-1] == "uscc.required,uscc.valid_uscc", "a record's rules once each, in rule order"
     first = got.iloc[0]
     assert (first["raw_uscc"], first["raw_org_name"], first["district_code"], first["canonical_name"]) == (
         broken_a, "天津市宏远化工有限责任公司", "120116", "天津宏远化工有限公司")

@@ -116,7 +116,8 @@ def test_a_large_hazard_load_commits_under_a_small_memory_limit(home, monkeypatc
     assert [a[:2] for a in again["audit"]] == [a[:2] for a in first["audit"]], "one audit row per run"
 
 
-def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_state(home):
+@pytest.mark.parametrize("setting", ["SAFETY_HUB_DUCKDB_MEMORY_LIMIT", "SAFETY_HUB_DUCKDB_LOAD_MEMORY_LIMIT"])
+def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_state(home, setting, monkeypatch):
     from safety_hub.pipeline import run_load
     from safety_hub.warehouse.engine import get_engine
 
@@ -127,7 +128,7 @@ def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_stat
     get_engine(url).dispose()  # the load below runs in a process of its own, as a task does
     good = _state(url)
     _deliver(DAYS[1], rows)
-    env = {**os.environ, "SAFETY_HUB_DUCKDB_MEMORY_LIMIT": "16MB", "SAFETY_HUB_DUCKDB_WAIT_SECONDS": "30"}
+    env = {**{k: v for k, v in os.environ.items() if "MEMORY_LIMIT" not in k}, setting: "16MB", "SAFETY_HUB_DUCKDB_WAIT_SECONDS": "30"}
     done = subprocess.run([sys.executable, "-c", LOAD, FEED, DAYS[1].isoformat(), f"b-{DAYS[1]}"], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 0, done.stdout[-2000:]
@@ -138,3 +139,56 @@ def test_a_load_duckdb_cannot_run_fails_in_one_line_and_keeps_the_last_good_stat
     assert len(last) <= 400, last
     assert _state(url) == good, "the warehouse is as the last good load left it"
     assert run_load(FEED, DAYS[1], f"b-{DAYS[1]}")["loaded"] == rows, "and loads the delivery once the limit allows"
+    import duckdb
+
+    from safety_hub.config.settings import duckdb_memory_limit
+
+    with duckdb.connect(config={"memory_limit": duckdb_memory_limit()}) as fresh:
+        engine_limit = fresh.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    with get_engine(url).connect() as conn:  # the load's own limit is put back: the build runs under the engine's
+        assert conn.exec_driver_sql("SELECT current_setting('memory_limit')").scalar() == engine_limit
+
+
+
+def _quarantine(day: dt.date, rows: int) -> None:
+    """Add ``rows`` rejected records (one rule each, keys of their own) to ``day``'s staged delivery."""
+    from safety_hub.ingest.landing import partition_dir
+    from safety_hub.pipeline import staging_partition
+
+    stage = staging_partition(FEED, day)
+    at = dt.datetime(2026, 11, 3, 8, tzinfo=dt.timezone.utc)
+    pq.write_table(pa.table({
+        "feed_id": pa.array([FEED] * rows), "batch_id": pa.array([f"b-{day}"] * rows),
+        "business_date": pa.array([day] * rows, pa.date32()), "raw_file": pa.array([str(partition_dir(FEED, day))] * rows),
+        "row_number": pa.array(np.arange(ROWS + 1, ROWS + rows + 1, dtype=np.int32)),
+        "record_key": pa.array([f"YX{n:09d}" for n in range(rows)]), "rule_id": pa.array(["uscc.valid_uscc"] * rows),
+        "rule_description": pa.array(["统一社会信用代码校验位错误"] * rows),
+        "original_values": pa.array(['{"qymc": "天津某化工有限公司", "szqx": "120116"}'] * rows),
+        "quarantined_at": pa.array([at] * rows, pa.timestamp("us", "UTC")),
+    }), stage / "quarantine.parquet")
+    summary = json.loads((stage / "validation.json").read_text(encoding="utf-8"))
+    summary.update(rows=ROWS + rows, quarantined=rows, physical=ROWS + rows)
+    (stage / "validation.json").write_text(json.dumps(summary), encoding="utf-8")
+
+
+def test_a_delivery_returning_many_records_commits_under_a_small_memory_limit(home, monkeypatch):
+    """The 退回台账 grows with every record ever returned: on DuckDB it has no in-memory key
+    (migration 0007), and the load keeps one row per (feed, record, first rejection date) itself."""
+    from safety_hub.pipeline import run_load
+    from safety_hub.warehouse.engine import get_engine
+
+    _, url = home
+    returned = 300_000
+    monkeypatch.setenv("SAFETY_HUB_DUCKDB_MEMORY_LIMIT", "64MB")
+    _deliver(DAYS[0])
+    _quarantine(DAYS[0], returned)
+    for _ in range(2):  # the same run twice: idempotent
+        result = run_load(FEED, DAYS[0], f"b-{DAYS[0]}")
+        assert (result["loaded"], result["quarantined"]) == (ROWS, returned)
+    with get_engine(url).connect() as conn:
+        ledger = conn.execute(sa.text("SELECT COUNT(*), COUNT(DISTINCT (feed_id, record_key, rejected_on)), MIN(rejected_on), "
+                                      "COUNT(closed_on) FROM rejection")).one()
+        keyed = conn.execute(sa.text("SELECT COUNT(*) FROM duckdb_constraints() WHERE table_name = 'rejection' "
+                                     "AND constraint_type = 'PRIMARY KEY'")).scalar_one()
+    assert tuple(ledger) == (returned, returned, DAYS[0], 0), "every returned record once, opened on its day, none corrected"
+    assert keyed == 0, "no in-memory key on DuckDB"

@@ -149,11 +149,23 @@ class Warehouse:
 
         ``through``: a (rowless) load of that business date too, by default the week's Sunday, so
         the week is complete and computed as of its Sunday; None: the week as its rows leave it."""
+        # What the loads write beside the facts: the registry's rows of each snapshot day (registry_version)
+        # and the (USCC, name, district) each fact row reports (enterprise_observation, the dimensions' input).
+        registry = {r["uscc"]: r for r in self.rows.get("fact_ent_registry", [])}
+        derived = {
+            "registry_version": [{**registry[m["record_key"]], "business_date": m["business_date"], "batch_id": f"run-{m['business_date']}"}
+                                 for m in self.rows.get("snapshot_member", []) if m["record_key"] in registry],
+        }
+        derived["enterprise_observation"] = [
+            {k: r[k] for k in ("feed_id", "business_date", "uscc", "org_name", "district_code", "updated_at")}
+            for name in ("registry_version", "fact_accident", "fact_enforcement", "fact_liability_insurance")
+            for r in (derived.get(name) or self.rows.get(name, []))]
         with self.engine.begin() as conn:
-            for name in [*self.rows, "load_audit"]:
+            for name in [*self.rows, *derived, "load_audit"]:
                 conn.execute(self.md.tables[name].delete())
-            for name, rows in self.rows.items():
-                conn.execute(self.md.tables[name].insert(), rows)
+            for name, rows in [*self.rows.items(), *derived.items()]:
+                if rows:
+                    conn.execute(self.md.tables[name].insert(), rows)
             days = sorted({r["business_date"] for rows in self.rows.values() for r in rows} | ({through} if through else set()))
             conn.execute(self.md.tables["load_audit"].insert(), [
                 {"feed_id": "emb_hazard", "batch_id": f"run-{d}", "business_date": d, "raw_file": "raw", "raw_sha256": "0",

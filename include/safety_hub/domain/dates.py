@@ -58,3 +58,11 @@ def parse_date(value: object) -> dt.date | None:
     if parsed is None or parsed == _PLACEHOLDER_DATE:
         return None
     return parsed
+
+
+def as_date(value) -> dt.date | None:
+    """A date the warehouse returned as the driver gives it (``date``, ``datetime``, ``Timestamp`` or
+    ISO text) as a ``date``; ``None`` stays ``None``. Not for agency input (``parse_date`` is)."""
+    if value is None or (isinstance(value, dt.date) and not isinstance(value, dt.datetime)):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])

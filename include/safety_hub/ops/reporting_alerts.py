@@ -12,6 +12,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import load_registry
 from safety_hub.ops.alerts import deliver, missed_reports_alert
 from safety_hub.reporting.reporting_status import missed_runs
@@ -25,11 +26,11 @@ def due_alerts(conn: sa.Connection) -> tuple[dt.date | None, list[dict]]:
     if as_of is None:
         return None, []
     thresholds = {f.feed_id: f.reporters.alert_after_missed for f in load_registry().values() if f.reporters is not None}
-    alerted = {(r[0], r[1], _as_date(r[2])) for r in conn.execute(sa.text("SELECT feed_id, unit_code, missed_since FROM reporting_alert"))}
+    alerted = {(r[0], r[1], as_date(r[2])) for r in conn.execute(sa.text("SELECT feed_id, unit_code, missed_since FROM reporting_alert"))}
     out = []
     for r in missed_runs(conn, as_of).to_dict("records"):
         threshold = thresholds.get(r["feed_id"])
-        since = _as_date(r["missed_since"])
+        since = as_date(r["missed_since"])
         if threshold is not None and r["missed_in_a_row"] >= threshold and (r["feed_id"], r["unit_code"], since) not in alerted:
             out.append({**r, "missed_since": since, "threshold": threshold})
     return as_of, out
@@ -51,5 +52,3 @@ def check_missed_reports(engine: sa.Engine) -> dict:
     return {"as_of": as_of.isoformat(), "alerted": [f"{r['feed_id']}:{r['unit_code']}" for r in runs], "channel": channel}
 
 
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])

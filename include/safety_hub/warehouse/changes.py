@@ -22,20 +22,33 @@ idempotent. A full build reads and clears them too.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import NamedTuple
 
 import sqlalchemy as sa
 
 from safety_hub.config.registry import Feed, load_cross_rules
 from safety_hub.warehouse.schema import BUILD_CHANGE
+from safety_hub.warehouse.sqltext import sql_file
 
 DIMENSIONS, MARTS = "dimensions", "marts"
 USCC, ORG_NAME, PARTITION = "uscc", "org_name", "partition"
 HAZARD_RECORD, HAZARD_IDENTITY = "hazard_record", "hazard_identity"
 CONFORMED_COLUMNS = ("uscc", "org_name", "district_code")  # the enterprise columns dim_enterprise reads
+
+
+MART_SQL = ("mart_district_hazard.sql", "mart_enterprise_risk.sql", "mart_district_week.sql", "mart_supervised_hazard.sql", "hazard_asof.sql")
+
+
+@cache
+def read_by_marts(table: str) -> bool:
+    """Whether an as-of mart's SQL reads the table ``table`` itself: only then does a load superseding a
+    stored row of an earlier business date change the as-of views from that date on."""
+    return any(re.search(rf"\b{re.escape(table)}\b", sql_file(name)) for name in MART_SQL)
 
 
 def rule_scope(rule_id: str) -> str:

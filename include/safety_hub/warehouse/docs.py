@@ -25,6 +25,14 @@ ENGLISH = {
     "dim_enterprise": "Enterprises across agencies, keyed by the normalised USCC, as a type-2 slowly changing dimension: "
                       "one row per name version (a rename starts a new one; spelling variants do not), valid_from/valid_to, "
                       "is_current; district and name by the source precedence in include/feeds/_precedence.yaml.",
+    "enterprise_observation": "Every (USCC, name, district) each load reported, one row per feed, business date and triple "
+                              "(its latest update time); a load replaces its own partition. The enterprise dimensions are "
+                              "computed from it: a fact table keeps only each record's latest version.",
+    "dim_enterprise_asof": "What the marts show for an enterprise on a date: the name version in force and, within it, the "
+                           "name and district of the most authoritative, most recent report known by that date "
+                           "(valid_from/valid_to); a later report changes the dates from its own on.",
+    "registry_version": "The key-enterprise registry's valid rows as each delivery gave them, one per business date and USCC; "
+                        "mart_enterprise_risk reads a week's registry from here as known by the week's data date.",
     "enterprise_match": "Records quarantined only for a missing or broken USCC, matched to an enterprise by canonical name "
                         "and district when exactly one matches (name_district); the rest listed as unmatched or ambiguous.",
     "dim_date": "Calendar days around the loaded business dates, with ISO weeks (the weekly report's archive key).",

@@ -341,6 +341,28 @@ def feed_transaction(engine: sa.Engine, feed_id: str) -> Iterator[sa.Connection]
 _LOCAL_LOCK = threading.RLock()
 
 
+@contextlib.contextmanager
+def duckdb_memory_limit(engine: sa.Engine, limit: str) -> Iterator[None]:
+    """Run the block under DuckDB ``memory_limit`` ``limit``, then put the engine's own back.
+
+    DuckDB's limit belongs to the database instance (every connection of this process to the
+    file), so it is set and restored around the block, commit included; other engines: nothing.
+    """
+    if engine.dialect.name != "duckdb":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET memory_limit = '" + limit.replace("'", "''") + "'")
+    try:
+        yield
+    finally:
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SET memory_limit = '" + settings.duckdb_memory_limit().replace("'", "''") + "'")
+        except Exception:  # noqa: BLE001 - an invalidated instance is disposed by duckdb_refusal; its next connection starts afresh
+            pass
+
+
 def duckdb_refusal(engine: sa.Engine, exc: BaseException) -> str | None:
     """What to say, in one line, when DuckDB refused a transaction for memory or invalidated the database; else None.
 
@@ -363,5 +385,6 @@ def duckdb_refusal(engine: sa.Engine, exc: BaseException) -> str | None:
         pass
     first = next((line.strip() for line in str(orig).splitlines() if line.strip()), type(orig).__name__)
     first = first if len(first) <= 110 else first[:107] + "..."
-    return (f"DuckDB refused the load under memory_limit {settings.duckdb_memory_limit()} (SAFETY_HUB_DUCKDB_MEMORY_LIMIT): "
+    return (f"DuckDB refused the load under memory_limit {settings.duckdb_load_memory_limit()} "
+            "(SAFETY_HUB_DUCKDB_LOAD_MEMORY_LIMIT, else SAFETY_HUB_DUCKDB_MEMORY_LIMIT): "
             f"{first}; nothing of this delivery was committed: raise the limit and run the load again")

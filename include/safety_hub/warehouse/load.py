@@ -12,6 +12,9 @@ the previous state; re-running a day changes nothing):
    ``(updated_at, report_batch)``, missing values lowest, the later row winning a tie;
 3. **versions**: for hazard ledgers, the batch's versions replace its
    business-date partition of ``hazard_version`` (stale ones included: the history);
+   likewise the (USCC, name, district) the batch reports replace its partition of
+   ``enterprise_observation`` (the enterprise dimensions' input) and, for the
+   key-enterprise registry, its rows its partition of ``registry_version``;
 4. **merge**: replace the batch's business-date partition, skip rows older than
    what is stored, delete superseded versions, insert with the batch's lineage.
 """
@@ -31,12 +34,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import Feed
 from safety_hub.ingest.parquetfiles import iter_batches
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
 from safety_hub.warehouse import changes
 from safety_hub.warehouse.bulk import bulk_insert
-from safety_hub.warehouse.schema import LINEAGE
+from safety_hub.config.risk import REGISTRY_FEED
+from safety_hub.warehouse.schema import ENTERPRISE_OBSERVATION, REGISTRY_VERSION
 from safety_hub.warehouse.lifecycle import IDENTITY, identity_keys, record_versions
 from safety_hub.warehouse.sqltext import insert_select, sql_file
 
@@ -50,7 +55,7 @@ class LoadResult:
     duplicates: int  # repeated reports of a key in the batch, collapsed
     loaded: int  # rows inserted into the fact table
     stale: int  # rows skipped because a newer version is stored
-    touched: tuple[dt.date, ...] = ()  # business dates whose as-of views the batch changed: its own, and those of rows it superseded
+    touched: tuple[dt.date, ...] = ()  # business dates whose as-of views the batch changed: its own, and those of rows it superseded in a table a mart reads
 
 
 def load_parquet(conn: sa.Connection, md: sa.MetaData, feed: Feed, path: Path, day: dt.date, *,
@@ -88,13 +93,16 @@ def _load(conn: sa.Connection, md: sa.MetaData, feed: Feed, lineage: dict, stage
     duplicates = _dedupe(conn, stg, feed)
     if feed.lifecycle is not None:
         record_versions(conn, md, feed, stg, lineage)
+    if set(changes.CONFORMED_COLUMNS) <= set(stg.c.keys()) and ENTERPRISE_OBSERVATION in md.tables:
+        _record_observations(conn, md.tables[ENTERPRISE_OBSERVATION], stg, lineage)
     loaded, stale, superseded = _merge(conn, fact, stg, feed, lineage)
     conn.execute(sa.text(f'DROP TABLE "{stg.name}"'))
     if restore is not None:
         conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": restore})
-    # The marts read a hazard ledger through hazard_version, whose partitions are business dates,
-    # never through its fact table: superseding a stored row there changes no earlier as-of view.
-    touched = tuple(sorted({lineage["business_date"], *(superseded if feed.lifecycle is None else ())}))
+    # Superseding a stored row changes the as-of views of its business date on only where a mart reads
+    # the fact table itself (changes.read_by_marts): the marts read a hazard ledger through hazard_version
+    # and the registry snapshot through registry_version, whose partitions are business dates.
+    touched = tuple(sorted({lineage["business_date"], *(superseded if changes.read_by_marts(fact.name) else ())}))
     return LoadResult(staged=staged, duplicates=duplicates, loaded=loaded, stale=stale, touched=touched)
 
 
@@ -197,19 +205,10 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
     stale = conn.execute(sa.text(
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
-    superseded = [_as_date(r[0]) for r in conn.execute(sa.text(
+    superseded = [as_date(r[0]) for r in conn.execute(sa.text(
         f'SELECT DISTINCT f.business_date FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))]
-    if getattr(feed, "mode", None) == "snapshot" and len(feed.key) == 1:
-        # The risk marts read a snapshot feed's stored row for every snapshot it was a member of
-        # (no older version is kept), so a changed row changes the as-of views from its first membership.
-        differs = " OR ".join(f's."{c.name}" IS DISTINCT FROM f."{c.name}"' for c in fact.columns
-                              if c.name not in (*LINEAGE, "updated_at"))
-        first = conn.execute(sa.text(
-            f'SELECT MIN(m.business_date) FROM "{fact.name}" f JOIN "{stg.name}" s ON {match} '
-            f'JOIN snapshot_member m ON m.feed_id = :feed_id AND m.record_key = CAST(f."{feed.key[0]}" AS {sa.Text().compile(dialect=conn.dialect)}) '
-            f'WHERE {differs or "FALSE"}'), {"feed_id": feed.feed_id}).scalar()
-        if first is not None:
-            superseded.append(_as_date(first))
+    if REGISTRY_VERSION in fact.metadata.tables and feed.feed_id == REGISTRY_FEED:
+        _record_registry_versions(conn, fact.metadata.tables[REGISTRY_VERSION], stg, lineage)
     conn.execute(sa.text(f'DELETE FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))
     cols, exprs, params = insert_select(conn, fact, lineage, {c.name: f's."{c.name}"' for c in fact.columns})
     loaded = conn.execute(sa.text(f'INSERT INTO "{fact.name}" ({cols}) SELECT {exprs} FROM "{stg.name}" s'), params).rowcount
@@ -217,6 +216,29 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     if loaded is None or loaded < 0:
         loaded = conn.execute(sa.text(f'SELECT COUNT(*) FROM "{stg.name}"')).scalar_one()
     return loaded, stale, superseded
+
+
+def _record_observations(conn: sa.Connection, table: sa.Table, stg: sa.Table, lineage: dict) -> None:
+    """Replace the feed's business-date partition of ``enterprise_observation`` with the (USCC, name,
+    district) the staged rows report (stale ones included: the delivery reported them that day), inside
+    the load's transaction; the partition's former USCCs and names go to the change log as well."""
+    params = {"feed_id": lineage["feed_id"], "day": lineage["business_date"]}
+    partition = f"FROM {table.name} WHERE feed_id = :feed_id AND business_date = :day"
+    for scope, column in ((changes.USCC, "uscc"), (changes.ORG_NAME, "org_name")):
+        changes.record(conn, changes.DIMENSIONS, scope, lineage, f"SELECT {column} {partition}", params)
+    conn.execute(sa.text(f"DELETE {partition}"), params)
+    conn.execute(sa.text(
+        f'INSERT INTO {table.name} (feed_id, business_date, uscc, org_name, district_code, updated_at) '
+        f'SELECT :feed_id, :day, s.uscc, s.org_name, s.district_code, MAX(s.updated_at) FROM "{stg.name}" s '
+        "WHERE s.uscc IS NOT NULL GROUP BY s.uscc, s.org_name, s.district_code"), params)
+
+
+def _record_registry_versions(conn: sa.Connection, table: sa.Table, stg: sa.Table, lineage: dict) -> None:
+    """Replace the registry's business-date partition of ``registry_version`` with the staged rows (after
+    dedupe, stale ones included: what the delivery said that day), inside the load's transaction."""
+    conn.execute(table.delete().where(table.c.business_date == lineage["business_date"]))
+    cols, exprs, params = insert_select(conn, table, lineage, {c.name: f's."{c.name}"' for c in table.columns if c.name in stg.c})
+    conn.execute(sa.text(f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM "{stg.name}" s'), params)
 
 
 def _record_changes(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, lineage: dict, match: str) -> None:
@@ -230,10 +252,6 @@ def _record_changes(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Fe
                        f'UNION ALL SELECT f."{column}" FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match}) '
                        f'UNION ALL SELECT s."{column}" FROM "{stg.name}" s',
                        {"feed_id": feed.feed_id, "day": lineage["business_date"]})
-
-
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])
 
 
 MERGE_WORK_MEM_PER_ROW = 128  # bytes of work_mem per staged row: the key hash of the merge in one batch

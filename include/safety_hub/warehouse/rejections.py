@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import Feed
 from safety_hub.domain.places import map_district
 from safety_hub.domain.workdays import is_working_day_or_weekday
@@ -156,9 +157,7 @@ def closure(conn: sa.Connection, as_of: dt.date, by: tuple[str, ...] = ("agency"
         a[0] += n
         if closed_on is not None:
             a[1] += n
-            a[2] += n * working_days_between(_as_date(rejected_on), _as_date(closed_on))
+            a[2] += n * working_days_between(as_date(rejected_on), as_date(closed_on))
     return {g: Closure(returned=r, corrected=c, days_to_fix=(d / c if c else None)) for g, (r, c, d) in acc.items()}
 
 
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])

@@ -16,6 +16,7 @@ import datetime as dt
 import pandas as pd
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import agencies, load_registry
 from safety_hub.domain.places import DISTRICTS
 from safety_hub.domain.reporting import FREQUENCY_NAMES, periods_between
@@ -26,14 +27,14 @@ from safety_hub.warehouse.sqltext import sql_file
 def reporting_as_of(conn: sa.Connection) -> dt.date | None:
     """The warehouse's as-of date for reporting: the latest business date loaded or received."""
     values = [conn.execute(sa.text(f"SELECT MAX(business_date) FROM {t}")).scalar() for t in ("load_audit", "report_receipt")]
-    dates = [_as_date(v) for v in values if v is not None]
+    dates = [as_date(v) for v in values if v is not None]
     return max(dates) if dates else None
 
 
 def duties(conn: sa.Connection, as_of: dt.date) -> pd.DataFrame:
     """Every (feed, unit, period) due by ``as_of``, from each feed's first receipt on."""
     names = {code: a.name for code, a in agencies().items()}
-    first = {r[0]: _as_date(r[1]) for r in conn.execute(sa.text(
+    first = {r[0]: as_date(r[1]) for r in conn.execute(sa.text(
         "SELECT feed_id, MIN(business_date) FROM report_receipt GROUP BY feed_id"))}
     rows = []
     for feed in load_registry().values():
@@ -65,5 +66,3 @@ def refresh_reporting_status(conn: sa.Connection, md: sa.MetaData) -> int:
     return conn.execute(sa.text(sql_file("mart_reporting_status.sql")), {"as_of": as_of}).rowcount
 
 
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from safety_hub.config.registry import Feed, load_registry
+from safety_hub.config.risk import REGISTRY_FEED
 
 _TYPES = {
     "str": sa.Text,
@@ -35,6 +36,8 @@ FIELD_QUALITY = "field_quality"  # 信息缺失 history (warehouse/fieldquality.
 REJECTION = "rejection"  # 退回台账 (warehouse/rejections.py)
 BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
 BUILD_CHANGE = "build_change"  # the keys each load changed, until the build step that reads them succeeds
+ENTERPRISE_OBSERVATION = "enterprise_observation"  # every (uscc, name, district) each load reported, by feed and business date
+REGISTRY_VERSION = "registry_version"  # every delivered version of the key-enterprise registry's rows (the risk mart's as-of view)
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
 
@@ -62,18 +65,27 @@ def field_quality_columns() -> list[sa.Column]:
     ]
 
 
-def rejection_columns() -> list[sa.Column]:
-    """``rejection``'s columns (also migration 0005's)."""
+def rejection_columns() -> list[sa.Column | sa.PrimaryKeyConstraint]:
+    """``rejection``'s columns and key.
+
+    One row per (feed, record, first rejection date). The key is a constraint on PostgreSQL only,
+    as ``hazard_version``'s: on DuckDB a primary key is an ART held in memory until commit that
+    DuckDB cannot spill, and this table grows with every record ever returned (1.28M keys from one
+    10M-row delivery made its load fail at commit under a 256MB ``memory_limit``; migration 0007).
+    There one process writes at a time and ``rejections.track`` inserts a key only where none is
+    open or rejected on the same date.
+    """
     return [
-        sa.Column("feed_id", sa.Text, primary_key=True),
-        sa.Column("record_key", sa.Text, primary_key=True, comment="业务主键"),
-        sa.Column("rejected_on", sa.Date, primary_key=True, comment="首次退回的业务日期"),
+        sa.Column("feed_id", sa.Text, nullable=False),
+        sa.Column("record_key", sa.Text, nullable=False, comment="业务主键"),
+        sa.Column("rejected_on", sa.Date, nullable=False, comment="首次退回的业务日期"),
         sa.Column("agency", sa.Text, nullable=False, comment="报送单位（部门代码）"),
         sa.Column("district_code", sa.String(6), comment="所属区（原始值为有效或旧区划代码时）"),
         sa.Column("rules", sa.Text, nullable=False, comment="退回所依据的规则（逗号分隔）"),
         sa.Column("rejected_batch", sa.Text, nullable=False, comment="退回批次"),
         sa.Column("closed_on", sa.Date, comment="已整改：更正记录通过校验的业务日期"),
         sa.Column("closed_batch", sa.Text, comment="更正批次"),
+        sa.PrimaryKeyConstraint("feed_id", "record_key", "rejected_on").ddl_if(dialect="postgresql"),
     ]
 
 
@@ -119,6 +131,27 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         sa.Column("first_seen", sa.Date, nullable=False, comment="本版本名称最早出现的业务日期"),
         sa.Column("last_seen", sa.Date, nullable=False, comment="本版本名称最近出现的业务日期（更名后仍可能有旧名报送）"),
         comment="企业维度（缓慢变化维 SCD2）：跨部门按统一社会信用代码合并，每个代码每个名称版本一行，曾用名为历史版本",
+        info={"layer": "core"},
+    )
+    sa.Table(
+        ENTERPRISE_OBSERVATION, md,
+        sa.Column("feed_id", sa.Text, nullable=False, comment="数据源"),
+        sa.Column("business_date", sa.Date, nullable=False, comment="报送的业务日期"),
+        sa.Column("uscc", sa.String(18), nullable=False, comment="统一社会信用代码"),
+        sa.Column("org_name", sa.Text, comment="报送的单位名称"),
+        sa.Column("district_code", sa.String(6), comment="报送的所在区"),
+        sa.Column("updated_at", sa.DateTime(timezone=True), comment="其中最新的报送更新时间"),
+        comment="企业报送记录：每个数据源、业务日期报送的每个（代码, 名称, 所在区）一行；企业维度由此计算（事实表只保留每条记录的最新版本）",
+        info={"layer": "core"},
+    )
+    sa.Table(
+        "dim_enterprise_asof", md,
+        sa.Column("uscc", sa.String(18), primary_key=True, comment="统一社会信用代码"),
+        sa.Column("valid_from", sa.Date, primary_key=True, comment="生效日（业务日期）"),
+        sa.Column("valid_to", sa.Date, comment="失效日（不含）；当前为空"),
+        sa.Column("org_name", sa.Text, nullable=False, comment="单位名称：当日生效的名称版本中，截至当日最权威来源的最新写法"),
+        sa.Column("district_code", sa.String(6), comment="所在区：同上，截至当日已报送的（尚无报送时为空）"),
+        comment="企业维度（按日期）：集市在某一日期显示的企业名称与所在区，为当日已知的数据，后来的报送不改变此前日期的显示",
         info={"layer": "core"},
     )
     sa.Table(
@@ -171,6 +204,11 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         # process at a time (engine._WriterLock), and its unique index made the merge ~40x slower.
         key = sa.Index(f"ux_{feed.target_table}_key", *feed.key, unique=True, info={"dialects": ("postgresql",)}).ddl_if(dialect="postgresql")
         sa.Table(feed.target_table, md, *cols, *_lineage_columns(), key, comment=f"{feed.title}（{feed.feed_id}）", info={"layer": "core"})
+        if feed.feed_id == REGISTRY_FEED:
+            # The snapshot's fact table keeps the latest row of each key; the risk mart of a past week reads
+            # the rows as delivered by its data date from here, so a later change leaves that week alone.
+            sa.Table(REGISTRY_VERSION, md, *[sa.Column(c.name, c.type, comment=c.comment, info=dict(c.info)) for c in cols], *_lineage_columns(),
+                     comment=f"{feed.title}历史：每个业务日期交付的每条有效记录一行（风险集市按数据日期读取当时的名录）", info={"layer": "core"})
     for name, comment in (("quarantine", "隔离区：未通过校验（error 规则）的记录，每条（记录, 规则）一行"),
                           ("quality_flag", "质量提示：违反 warning 规则但已入库的记录，每条（记录, 规则）一行")):
         _record_rule_table(md, name, comment)

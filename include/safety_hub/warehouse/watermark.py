@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from safety_hub.domain.dates import as_date
 from safety_hub.warehouse.schema import BUILD_WATERMARK
 
 DIMENSIONS = ("warehouse_build", "dimensions")  # the (feed_id, batch_id) of a dimension change
@@ -28,10 +29,6 @@ class Pending(NamedTuple):
     recorded_at: dt.datetime
 
 
-def _as_date(value) -> dt.date:
-    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else dt.date.fromisoformat(str(value)[:10])
-
-
 def record(conn: sa.Connection, feed_id: str, batch_id: str, dirty_since: dt.date, keep_earlier: bool = False) -> None:
     """Record (feed, batch) as not yet built from ``dirty_since`` on, in ``conn``'s transaction;
     ``keep_earlier``: an earlier date already recorded for the same key stays."""
@@ -39,7 +36,7 @@ def record(conn: sa.Connection, feed_id: str, batch_id: str, dirty_since: dt.dat
     if keep_earlier:
         earlier = conn.execute(sa.text(f"SELECT dirty_since FROM {BUILD_WATERMARK} WHERE feed_id = :f AND batch_id = :b"), key).scalar()
         if earlier is not None:
-            dirty_since = min(dirty_since, _as_date(earlier))
+            dirty_since = min(dirty_since, as_date(earlier))
     conn.execute(sa.text(f"DELETE FROM {BUILD_WATERMARK} WHERE feed_id = :f AND batch_id = :b"), key)
     conn.execute(sa.text(f"INSERT INTO {BUILD_WATERMARK} (feed_id, batch_id, dirty_since, recorded_at) VALUES (:f, :b, :d, :t)"),
                  {**key, "d": dirty_since, "t": dt.datetime.now(dt.timezone.utc)})
@@ -48,7 +45,7 @@ def record(conn: sa.Connection, feed_id: str, batch_id: str, dirty_since: dt.dat
 def pending(conn: sa.Connection) -> list[Pending]:
     """Every row not yet taken by a successful build."""
     rows = conn.execute(sa.text(f"SELECT feed_id, batch_id, dirty_since, recorded_at FROM {BUILD_WATERMARK}")).all()
-    return [Pending(f, b, _as_date(d), t) for f, b, d, t in rows]
+    return [Pending(f, b, as_date(d), t) for f, b, d, t in rows]
 
 
 def dirty_since(rows: list[Pending]) -> dt.date | None:

@@ -5,8 +5,10 @@
 -- 2 decimals and the score is their sum, so the row explains its grade.
 --
 -- enterprises  the members of the key-enterprise registry's latest snapshot delivered by :as_of
---              (snapshot_member); their profile (industry, 重大危险源, 从业人员) is the registry's
---              stored row, their name and district the dim_enterprise version in force on :as_of.
+--              (snapshot_member); their profile (industry, 重大危险源, 从业人员) is the registry's row
+--              as known on :as_of (registry_version: the latest update among the rows delivered by
+--              then, a later delivery's breaking a tie), their name and district those shown on :as_of
+--              (dim_enterprise_asof: the version in force, as known that day). A member whose every delivery by then was quarantined has no row.
 -- inherent     points by sector (dim_industry), by 重大危险源等级 and by headcount band.
 -- hazards      the de-duplicated hazards known on :as_of (hazard_asof.sql) found by then: open =
 --              not closed by then; overdue = open and the deadline before :as_of. A 重大 hazard
@@ -31,16 +33,22 @@ WITH snapshot AS (
     FROM snapshot_member
     WHERE feed_id = {registry_feed} AND business_date <= :as_of
 ),
+known AS (
+    SELECT v.*,
+           ROW_NUMBER() OVER (PARTITION BY v.uscc ORDER BY v.updated_at DESC, v.business_date DESC) AS rn
+    FROM registry_version v
+    WHERE v.business_date <= :as_of
+),
 e AS (
     SELECT r.uscc, r.org_name, r.district_code, r.industry_code, i.sector, r.major_hazard_level, r.employees, r.risk_level
-    FROM fact_ent_registry r
-    JOIN snapshot_member m ON m.feed_id = {registry_feed} AND m.record_key = r.uscc
+    FROM known r
+    JOIN snapshot_member m ON m.feed_id = {registry_feed} AND m.record_key = r.uscc AND r.rn = 1
     JOIN snapshot s ON m.business_date = s.snapshot_date
     LEFT JOIN dim_industry i ON i.industry_code = UPPER(TRIM(r.industry_code))
 ),
 named AS (
     SELECT uscc, org_name, district_code
-    FROM dim_enterprise
+    FROM dim_enterprise_asof
     WHERE valid_from <= :as_of AND (valid_to IS NULL OR valid_to > :as_of)
 ),
 h AS (

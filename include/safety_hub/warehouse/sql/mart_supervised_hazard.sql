@@ -7,7 +7,7 @@
 --       include/risk.yaml supervised.yellow_days_left), or no deadline at all;
 --   绿  otherwise (on track).
 -- days_left = deadline - :as_of in days, blank once closed. org_name is the enterprise's canonical
--- name (the dim_enterprise version in force on :as_of, else the current one), not the ledger's spelling.
+-- name (shown on :as_of: dim_enterprise_asof, the version in force as known that day; else the current one), not the ledger's spelling.
 INSERT INTO mart_supervised_hazard
     (as_of_date, identity_key, uscc, org_name, district_code, district_name, description, grade, found_date, deadline,
      days_left, status, is_closed, closed_date, progress, sources, data_through)
@@ -35,5 +35,5 @@ SELECT
     (SELECT MAX(business_date) FROM load_audit WHERE business_date <= :as_of)
 FROM s
 LEFT JOIN dim_district d ON d.district_code = s.district_code
-LEFT JOIN dim_enterprise n ON n.uscc = s.uscc AND n.valid_from <= :as_of AND (n.valid_to IS NULL OR n.valid_to > :as_of)
+LEFT JOIN dim_enterprise_asof n ON n.uscc = s.uscc AND n.valid_from <= :as_of AND (n.valid_to IS NULL OR n.valid_to > :as_of)
 LEFT JOIN dim_enterprise cur ON cur.uscc = s.uscc AND cur.is_current
