@@ -308,7 +308,7 @@ def _refresh_matches(conn: sa.Connection, md: sa.MetaData) -> None:
 
 
 USCC_RULES = ("uscc.valid_uscc", "uscc.required")
-MATCH_PAGE_ROWS = 50_000  # quarantine rows read into Python at a time by _insert_matches
+MATCH_PAGE_ROWS = 20_000  # quarantine rows read into Python at a time by _insert_matches
 RECORD_ORDER = ("feed_id", "business_date", "batch_id", "row_number")  # a quarantined record, in the order pages follow
 
 
@@ -365,6 +365,7 @@ def _insert_matches(conn: sa.Connection, table: sa.Table, where: str = "TRUE") -
                 if last_page:
                     break
                 after = dict(zip(RECORD_ORDER, next(reversed(records))))
+                page = records = rows = first = None  # one page in Python at a time, not the last one beside the next
                 page = conn.execute(page_sql, after).all()
         insert_parquet(conn, table, path)
     return written
