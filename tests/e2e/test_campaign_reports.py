@@ -75,7 +75,7 @@ def truth_supervision(run) -> dict[str, tuple]:
         "其中：已整改": (None, sum(r["done"] for r in sup)),
         "其中：整改中": (None, sum(r["started"] and not r["done"] for r in sup)),
         "其中：未整改": (None, sum(not r["started"] and not r["done"] for r in sup)),
-        "其中：超期未整改": (None, sum(not r["done"] and r["deadline"] < AS_OF for r in sup)),
+        "其中：超期未整改": (None, sum(not r["done"] and r["deadline"] is not None and r["deadline"] < AS_OF for r in sup)),
     }
 
 
@@ -169,16 +169,21 @@ def test_situation_chem_assessment_figures_equal_the_simulator_truth(run):
 
 
 def truth_risk_tasks(run) -> dict[str, tuple]:
-    """指标 -> (本周, 累计) of the regional risk tasks from the plan, as the latest valid version of each gave it."""
+    """指标 -> (本周, 累计) of the regional risk tasks from the plan, as the latest valid version of each gave it
+    (its 完成日期 as delivered: an optional item the list may leave empty)."""
     from safety_hub.reporting.progress import measure_progress, warn_days
     from safety_hub_dev.simulator.datasets.emb_campaign import RISK_YEAR, risk_task_plan
 
-    last_valid: dict[str, dt.date] = {}
+    spec = SPECS["emb_risk_task"]
+    last_valid: dict[str, tuple[dt.date, dt.date | None]] = {}  # key -> (the day of its latest valid version, its 完成日期)
     for day in sorted(run.truth):
-        for key in run.truth[day]["feeds"]["emb_risk_task"]["valid_keys"]:
-            last_valid[key] = day
+        valid = set(run.truth[day]["feeds"]["emb_risk_task"]["valid_keys"])
+        for rec in generate_day(day).records["emb_risk_task"]:
+            key = to_halfwidth(str(rec[spec.key])).strip()
+            if key in valid:
+                last_valid[key] = (day, parse_date(rec["完成日期"]) if rec["完成日期"] else None)
     plan = {f"FXFF-{RISK_YEAR}-{t['seq']:03d}": t for t in risk_task_plan()}
-    tasks = [{**plan[k], "is_done": plan[k]["done"] is not None and plan[k]["done"] <= day} for k, day in last_valid.items()]
+    tasks = [{**plan[k], "done": done, "is_done": done is not None and done <= day} for k, (day, done) in last_valid.items()]
     flags = [measure_progress(t["is_done"], t["deadline"], AS_OF, warn_days()) for t in tasks]
     return {
         "风险区域": (None, len({t["area"] for t in tasks})), "防范措施任务": (None, len(tasks)),

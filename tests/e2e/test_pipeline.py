@@ -243,14 +243,25 @@ def test_quality_flags_hold_every_warning_defect_and_nothing_else(run, feed_id):
 
 
 def _hazards_on_unloaded_segments(run) -> set[str]:
-    """Valid rail hazards whose rostered segment never loaded on the run's days (from the simulator's truth)."""
+    """Valid rail hazards on a line and mileage no rostered segment loaded on the run's days covers (from the
+    simulator's truth and its roster: the segment a hazard names is an optional item it may leave empty)."""
+    from safety_hub.domain.codes import railway_km
+    from safety_hub_dev.simulator.datasets.tc_extra import rail_segments
+    from safety_hub_dev.simulator.enterprises import enterprise_pool
     from safety_hub_dev.simulator.generate import generate_day
 
-    segments = {k for day in run.truth.values() for k in day["feeds"]["tc_rail_segment_chief"]["valid_keys"]}
+    loaded = {k for day in run.truth.values() for k in day["feeds"]["tc_rail_segment_chief"]["valid_keys"]}
+    seed = next(iter(run.truth.values()))["seed"]
+    stretches = [(s.line, s.km_from, s.km_to) for s in rail_segments(enterprise_pool(seed)) if s.segment_id in loaded]  # metres
     out = set()
     for day in run.truth:
         data = generate_day(day)
         valid = set(data.truth["feeds"]["tc_rail_hazard"]["valid_keys"])
         off = {d["key"] for d in data.truth["feeds"]["tc_rail_hazard"]["defects"] if d["kind"] == "hazard_off_roster"}
-        out |= {r["yhbh"] for r in data.records["tc_rail_hazard"] if r["yhbh"] in valid - off and r["xlmc"] and r["dbh"] not in segments}
+        for r in data.records["tc_rail_hazard"]:
+            km = railway_km(r["lc"])
+            metres = None if km is None else round(km * 1000)
+            if r["yhbh"] in valid - off and r["xlmc"] and metres is not None and \
+                    not any(line == r["xlmc"] and start <= metres <= end for line, start, end in stretches):
+                out.add(r["yhbh"])
     return out

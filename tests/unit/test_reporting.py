@@ -149,6 +149,7 @@ SUNDAY = dt.date(2026, 11, 8)
     (False, SUNDAY + dt.timedelta(days=6), "黄"),
     (False, SUNDAY + dt.timedelta(days=7), "绿"),
     (False, None, "黄"),                  # no deadline to judge by
+    (False, pd.NaT, "黄"),                # nor when a frame's empty date column gives NaT
 ])
 def test_progress_flags(closed, deadline, flag):
     assert hazard_progress(closed, deadline, SUNDAY, 7) == flag

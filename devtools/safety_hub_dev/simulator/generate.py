@@ -14,6 +14,7 @@ import random
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
+from safety_hub.domain.dates import parse_date
 from safety_hub.domain.places import DISTRICTS, LEGACY_DISTRICTS
 from safety_hub.domain.uscc import USCC_CHARSET, uscc_check_char
 from safety_hub_dev.simulator import datasets  # noqa: F401  (registers every dataset)
@@ -43,6 +44,8 @@ REPAIRABLE = {"fullwidth", "legacy_district"}
 # one or two delivery days later (share per days after), or never (the rest). Deterministic per (seed, feed, day, key).
 CORRECTED_KINDS = frozenset({"invalid_uscc", "missing_required", "unknown_district", "date_order"})
 CORRECTION_AFTER = ((1, 0.5), (2, 0.25))  # (delivery days after the rejection, share of the rejected records)
+# 信息缺失: the share of clean records on which each optional data item is left empty (``_blank_items``).
+BLANK_RATE = 0.02
 _LEGACY_BY_CURRENT: dict[str, list[str]] = {}
 for _old, _new in LEGACY_DISTRICTS.items():
     _LEGACY_BY_CURRENT.setdefault(_new, []).append(_old)
@@ -102,7 +105,10 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
     # pair's two records are of one reporting unit, so they travel together and the pair stays in one delivery.
     profile = ACTIVE_PROFILE.get()
     same_unit = profile is not None and bool(profile.knobs.get("report_rates"))
-    for rec in records:
+    # A small ledger's rule defect of the day (``DatasetSpec.rule_defect_each_day``): carried by the middle
+    # record, or the first after it that can carry it (a pair defect needs an earlier clean partner).
+    forced = per_record[day.toordinal() % len(per_record)] if spec.rule_defect_each_day and per_record else None
+    for position, rec in enumerate(records):
         roll, kind = rng.random(), None
         acc = 0.0
         for k in kinds:
@@ -110,6 +116,9 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
             if roll < acc:
                 kind = k
                 break
+        forcing = forced is not None and position >= len(records) // 2
+        if forcing:
+            kind = "rule_violation"
         rec = dict(rec)
         expected_rule = expected_flag = None
         partner, stage = None, "validate"
@@ -137,8 +146,8 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
         elif kind == "date_order":
             early, late, rule = spec.date_order
             rec[early], rec[late] = rec[late], rec[early]
-            if rec[early] == rec[late]:
-                kind = None  # equal dates are in order
+            if parse_date(rec[early]) == parse_date(rec[late]):
+                kind = None  # equal dates are in order (one day in two spellings too)
             else:
                 expected_rule = rule
         elif kind == "rule_violation" and not per_record:
@@ -146,7 +155,7 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
         elif kind == "resubmitted" and spec.resubmit_key is None:
             kind = None
         elif kind == "rule_violation":
-            defect = rng.choice(per_record)
+            defect = forced if forcing else rng.choice(per_record)
             if defect.pair:
                 candidates = [i for i, p in enumerate(clean) if unit_of(delivered[p].get(spec.district)) == unit_of(rec.get(spec.district))] \
                     if same_unit else range(len(clean))
@@ -158,6 +167,8 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
                 kind, partner = None, None
             else:
                 kind = defect.kind
+                if forcing:
+                    forced = None
                 if defect.severity == "warning":
                     expected_flag = defect.rule
                 else:
@@ -196,6 +207,30 @@ def _inject(rng: random.Random, spec: DatasetSpec, records: list[dict], day: dt.
             notes.append(RowTruth(key, notes[-1].uscc, loads=True))
             note({"key": key, "kind": "duplicate", "expected_rule": None}, len(delivered) - 1)
     return delivered, notes
+
+
+def _blank_items(spec: DatasetSpec, day: dt.date, seed: int, rows: list[dict], notes: list[RowTruth]) -> None:
+    """信息缺失: leave each optional data item of the feed (``spec.optional``) empty on some of the day's
+    records, in place: each filled one at ``BLANK_RATE``, and at least one a day. Only clean records whose
+    key occurs once in the delivery and in no defect entry are blanked, never where a rule requires the item
+    (``spec.filled_if``), so no rule fires and no injected defect changes: the truth's ``filled`` counts
+    them (``delivery_truth``). Deterministic per (seed, day, feed), its own draws."""
+    if not spec.optional:
+        return
+    rng = random.Random(f"{seed}:{day.isoformat()}:{spec.feed_id}:blank")
+    named = {entry.get(f) for n in notes for _, entry in n.defects for f in ("key", "same_as", "partner")}
+    counts: dict[str, int] = {}
+    for n in notes:
+        counts[n.key] = counts.get(n.key, 0) + 1
+    eligible = [i for i, n in enumerate(notes) if n.loads and not n.defects and counts[n.key] == 1 and n.key not in named]
+    keep = dict(spec.filled_if)
+    for item in spec.optional:
+        candidates = [i for i in eligible if rows[i].get(item) not in (None, "") and not (item in keep and keep[item](rows[i]))]
+        if not candidates:
+            continue
+        chosen = [i for i in candidates if rng.random() < BLANK_RATE] or [rng.choice(candidates)]
+        for i in chosen:
+            rows[i] = {**rows[i], item: None}
 
 
 def record_truth(notes: list[RowTruth]) -> dict:
@@ -274,6 +309,7 @@ def _feed_day_built(spec: DatasetSpec, day: dt.date, seed: int, pool, scale: flo
     clean = spec.build(rng, day, pool, _count(spec, day, seed, scale))
     clean += _late_updates(spec, day, seed, pool, scale)
     delivered, notes = _inject(rng, spec, clean, day)
+    _blank_items(spec, day, seed, delivered, notes)
     return delivered, record_truth(notes), notes
 
 

@@ -127,6 +127,20 @@ class DatasetSpec:
     # Defects seen only over the records' history in the warehouse, with their clean partners
     # (see ``History``); the dataset's ``RuleDefect``s with ``history=True`` name their kinds.
     history: History | None = None
+    # 信息缺失: the agency fields the agency may leave empty (the feed's optional data items); ``generate``
+    # blanks each of them on some clean records every day. ``filled_if``: (field, predicate) for an optional
+    # field a rule requires on some records (a 重大 hazard's deadline): a record the predicate holds for keeps it.
+    optional: tuple[str, ...] = ()
+    filled_if: tuple[tuple[str, Callable[[dict], bool]], ...] = ()
+    # A small ledger (a few dozen records a day): one record a day carries the next of the dataset's
+    # per-record rule defects in turn (by the day's ordinal), so each kind occurs within as many days as
+    # there are kinds, besides those the injector draws at its generic rate.
+    rule_defect_each_day: bool = False
+
+
+def value_in(field_name: str, *spellings: str) -> Callable[[dict], bool]:
+    """A ``filled_if`` predicate: the record's ``field_name`` is one of ``spellings`` (trimmed)."""
+    return lambda rec: str(rec.get(field_name) or "").strip() in spellings
 
 
 SPECS: dict[str, DatasetSpec] = {}

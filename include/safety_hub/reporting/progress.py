@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
+
 FLAGS = ("红", "黄", "绿")
 
 
@@ -23,7 +25,7 @@ def warn_days() -> int:
 def _flag(done: bool, due: dt.date | None, as_of: dt.date, warn: int) -> str:
     if done:
         return "绿"
-    if due is None:
+    if due is None or pd.isna(due):  # no deadline given (a frame's empty date is NaT)
         return "黄"
     if due < as_of:
         return "红"

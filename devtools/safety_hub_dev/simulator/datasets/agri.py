@@ -81,4 +81,5 @@ FISHING_VESSEL = register(DatasetSpec(
     required=(("捕捞许可证编号", "fishing_license_no"), ("主机功率（千瓦）", "power_kw"), ("检验有效期至", "survey_expiry")),
     date_order=("保险起期", "保险止期", "insurance_start<insurance_end"),
     rule_defects=(RuleDefect("survey_expired_operating", "survey_expiry.valid_while_operating", _survey_expired, severity="warning"),),
+    optional=("船籍港", "渔船登记证书编号", "作业类型", "船长（米）", "总吨位", "船体材质", "检验日期", "营运状态", "船东", "保单号", "保险公司", "保险起期", "保险止期", "每人死亡限额（万元）", "报送批次"),
 ))

@@ -8,7 +8,7 @@ import random
 
 from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.enterprises import Enterprise
-from safety_hub_dev.simulator.spec import Api, DatasetSpec, RuleDefect, knob, register, stamp
+from safety_hub_dev.simulator.spec import Api, DatasetSpec, RuleDefect, knob, register, stamp, value_in
 
 def hazard_lifecycle(rng: random.Random, day: dt.date, found: dt.date, major: bool) -> tuple:
     """(deadline, status, fixed, accepted, closed) of a hazard found on ``found``, as known on ``day``."""
@@ -138,6 +138,12 @@ HAZARD = register(DatasetSpec(
         RuleDefect("closed_without_date", "closed_date.required_if_closed", _closed_without_date),
         RuleDefect("major_without_measures", "measures.required_if_major", _major_without_measures),
         RuleDefect("fixed_after_accepted", "fixed_date<=accepted_date", _fixed_after_accepted),
+    ),
+    optional=("yhly", "yhlb", "zgcs", "zgqx", "zrr", "wcrq", "ysrq", "xhrq", "gpdb", "bsbc"),
+    filled_if=(
+        ("zgcs", value_in("yhdj", "重大", "重大隐患")),
+        ("zgqx", value_in("yhdj", "重大", "重大隐患")),
+        ("xhrq", value_in("zgzt", "验收销号", "已销号", "销号", "完成", "已完成", "√")),
     ),
 ))
 

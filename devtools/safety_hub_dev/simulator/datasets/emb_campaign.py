@@ -30,7 +30,7 @@ import random
 from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.datasets.emb_measure import department
 from safety_hub_dev.simulator.enterprises import Enterprise
-from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp, value_in
 
 # --- 督导检查 -----------------------------------------------------------------------------------
 
@@ -162,6 +162,9 @@ SUPERVISION = register(DatasetSpec(
         RuleDefect("deadline_before_inspection", "inspect_date<=deadline", _deadline_before_inspection),
         RuleDefect("problems_out_of_range", "problems_found>=0", _problems_out_of_range),
     ),
+    optional=("督导组", "督办问题编号", "督办重点问题", "整改期限", "整改状态", "开始整改日期", "整改完成日期", "报送批次"),
+    filled_if=(("整改完成日期", value_in("整改状态", "已整改", "整改完成", "已完成整改")), ("开始整改日期", value_in("整改状态", "整改中", "正在整改"))),
+    rule_defect_each_day=True,
 ))
 
 
@@ -232,6 +235,9 @@ OUTREACH = register(DatasetSpec(
         RuleDefect("no_sessions", "sessions>=1", _no_sessions),
         RuleDefect("negative_coverage", "enterprises_covered>=0", _negative_coverage),
     ),
+    optional=("主讲人", "形式", "培训人次", "报送批次"),
+    filled_if=(("培训人次", value_in("活动类型", "安全教育培训", "教育培训", "安全培训")),),
+    rule_defect_each_day=True,
 ))
 
 
@@ -320,6 +326,9 @@ CHEM_ASSESSMENT = register(DatasetSpec(
         RuleDefect("deadline_batch_without_deadline", "deadline.required_if_deadline", _deadline_batch_without_deadline),
         RuleDefect("deadline_before_assessment", "assess_date<=deadline", _deadline_before_assessment),
     ),
+    optional=("评估机构", "一企一策措施", "整改（退出）期限", "报送批次"),
+    filled_if=(("一企一策措施", value_in("评估结论", "停业整改", "停业整改一批", "停产整改", "限期整改", "限期整改一批")), ("整改（退出）期限", value_in("评估结论", "限期整改", "限期整改一批"))),
+    rule_defect_each_day=True,
 ))
 
 
@@ -424,4 +433,6 @@ RISK_TASK = register(DatasetSpec(
     date_order=("下达日期", "完成时限", "assigned_date<=deadline"),
     mode="snapshot",
     rule_defects=(RuleDefect("red_on_track", "progress.red_only_when_overdue", _red_on_track),),
+    optional=("风险描述", "完成日期", "报送批次"),
+    rule_defect_each_day=True,
 ))

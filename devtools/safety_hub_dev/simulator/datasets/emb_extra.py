@@ -18,7 +18,7 @@ from safety_hub.domain.codes import accident_grade
 from safety_hub.domain.uscc import make_uscc, normalise_uscc
 from safety_hub_dev.simulator.datasets._units import fishery_units, insured_units
 from safety_hub_dev.simulator.enterprises import Enterprise
-from safety_hub_dev.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, knob, register, stamp
+from safety_hub_dev.simulator.spec import Api, CsvDrop, DatasetSpec, RuleDefect, XlsxDrop, cn_date, iso, knob, register, stamp, value_in
 
 # --- 重点企业名录 (key-enterprise registry, a daily full snapshot) -------------------------
 
@@ -95,6 +95,7 @@ REGISTRY = register(DatasetSpec(
     required=(("行业代码", "industry_code"), ("监管类别", "supervision_category"), ("从业人员数", "employees")),
     date_order=None,
     mode="snapshot",
+    optional=("重大危险源等级", "风险等级", "安全生产许可证号", "许可证有效期至", "主要负责人", "报送批次"),
 ))
 
 # --- 执法处罚 (enforcement, national 双公示 format) ------------------------------------------
@@ -185,7 +186,7 @@ def enforcements(rng: random.Random, day: dt.date, pool: list[Enterprise], n: in
             "CF_NR": content,
             "CF_NR_FK": fine,
             "CF_NR_WFFF": "0" if rng.random() < 0.3 else None,
-            "CF_NR_ZKDX": "安全生产许可证" if action == "吊销" else None,
+            "CF_NR_ZKDX": {"吊销": "安全生产许可证", "停产整顿": "安全生产许可证（暂扣）"}.get(action),  # 停产整顿: the licence held
             "CF_JDRQ": decision.isoformat(),
             "CF_YXQ": (decision + dt.timedelta(days=365)).isoformat(),
             "CF_GSJZQ": (decision + dt.timedelta(days=publicity_days)).isoformat(),
@@ -258,6 +259,11 @@ ENFORCEMENT = register(DatasetSpec(
                    history=True),
     ),
     history=reused_doc_nos,
+    optional=(
+        "CF_XDR_LB", "CF_FRDB", "CF_WFXW", "CF_SY", "CF_YJ", "CF_NR", "CF_NR_FK", "CF_NR_WFFF", "CF_NR_ZKDX", "GZRQ", "CF_YXQ",
+        "CF_GSJZQ", "CF_CFJG", "CF_CFJGDM", "CF_SJLY", "CF_SJLYDM", "BSPC",
+    ),
+    filled_if=(("CF_NR_FK", value_in("CSLX", "罚款", "处罚款")),),
 ))
 
 # --- 生产安全事故 (accidents) -----------------------------------------------------------------
@@ -323,6 +329,7 @@ ACCIDENT = register(DatasetSpec(
     key="事故编号", uscc="统一社会信用代码", name="事故单位", district="所在区", batch="报送批次", updated="更新时间",
     required=(("事故发生日期", "occurred_date"), ("事故类别", "accident_type"), ("死亡人数", "deaths")),
     date_order=("事故发生日期", "事故报告日期", "occurred_date<=reported_date"),
+    optional=("事故报告日期", "事故地点", "事故简要经过", "轻伤人数", "调查状态", "报送批次"),
 ))
 
 # --- 安全生产责任保险 (安责险 policies) ----------------------------------------------------------
@@ -535,4 +542,5 @@ INSURANCE = register(DatasetSpec(
         RuleDefect("policy_overlap", "insurance_cover.no_overlap", None, severity="warning", stage="warehouse", history=True),
     ),
     history=policy_history,
+    optional=("投保行业", "参保人数", "保费（元）", "报送批次"),
 ))

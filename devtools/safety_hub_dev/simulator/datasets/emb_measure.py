@@ -19,7 +19,7 @@ import random
 from safety_hub.domain.places import DISTRICTS
 from safety_hub.domain.uscc import make_uscc
 from safety_hub_dev.simulator.enterprises import Enterprise
-from safety_hub_dev.simulator.spec import DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.spec import DatasetSpec, RuleDefect, XlsxDrop, cn_date, register, stamp, value_in
 
 # The measure types of the list and how offices write them.
 TYPE_SPELLINGS = {
@@ -160,4 +160,6 @@ MEASURE = register(DatasetSpec(
         RuleDefect("done_without_date", "completed_date.required_if_done", _done_without_date),
         RuleDefect("date_while_in_progress", "completed_date.only_if_done", _date_while_in_progress),
     ),
+    optional=("文号", "实际完成日期", "报送批次"),
+    filled_if=(("实际完成日期", value_in("状态", "已完成", "已出台", "已印发", "完成")),),
 ))

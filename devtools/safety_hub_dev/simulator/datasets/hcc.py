@@ -61,4 +61,5 @@ PROJECT = register(DatasetSpec(
         RuleDefect("permit_no_invalid", "permit_no.format", _bad_permit),
         RuleDefect("started_before_permit", "permit_date<=start_date", _started_before_permit),
     ),
+    optional=("计划竣工日期", "项目状态", "报送批次"),
 ))

@@ -9,7 +9,7 @@ import random
 
 from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.enterprises import Enterprise
-from safety_hub_dev.simulator.spec import DatasetSpec, SqliteTable, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.spec import DatasetSpec, SqliteTable, XlsxDrop, cn_date, register, stamp, value_in
 
 # --- 危险性较大的分部分项工程 (住建部令第37号; 建办质〔2018〕31号) ------------------------------
 
@@ -100,6 +100,8 @@ MAJOR_HAZARD_WORK = register(DatasetSpec(
     key="危大工程编号", uscc="施工单位统一社会信用代码", name="施工单位名称", district="所在区", batch="报送批次", updated="更新时间",
     required=(("工程类别", "category"), ("项目编号", "project_id"), ("专项方案审批日期", "plan_approved")),
     date_order=("专项方案审批日期", "开始施工日期", "plan_approved<=start"),
+    optional=("项目名称", "工程部位及规模", "是否超过一定规模", "专家论证日期", "开始施工日期", "验收日期", "项目负责人", "报送批次"),
+    filled_if=(("专家论证日期", value_in("是否超过一定规模", "是")),),
 ))
 
 # --- 燃气入户安全检查 (gas safety inspections) -------------------------------------------------
@@ -152,4 +154,6 @@ GAS_INSPECTION = register(DatasetSpec(
     key="YHBH", uscc="RQQY_TYDM", name="RQQY_MC", district="XZQH", batch="BSPC", updated="GXSJ",
     required=(("YHLX", "customer_type"), ("JCRQ", "inspect_date"), ("ZGZT", "status")),
     date_order=("SCJCRQ", "JCRQ", "last_inspect_date<=inspect_date"),
+    optional=("YHXM", "LXDH", "YHDZ", "SCJCRQ", "YHX", "ZGRQ", "JCRY", "BSPC"),
+    filled_if=(("ZGRQ", value_in("ZGZT", "已整改", "整改完成", "已完成")),),
 ))

@@ -15,7 +15,7 @@ import random
 from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.datasets import emb
 from safety_hub_dev.simulator.enterprises import Enterprise, pool_seed
-from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, knob, register, stamp
+from safety_hub_dev.simulator.spec import CsvDrop, DatasetSpec, RuleDefect, cn_date, knob, register, stamp, value_in
 
 SHARED_SHARE = 0.1  # records that are a hazard EMB reports the same day
 _CATEGORIES = ["高处作业", "临时用电", "脚手架", "基坑工程", "起重机械", "模板支撑", "消防安全", "文明施工"]
@@ -115,6 +115,8 @@ HAZARD = register(DatasetSpec(
         RuleDefect("supervised_general_hazard", "listed_supervision=>major", _supervised_general),
         RuleDefect("closed_without_date", "closed_date.required_if_closed", _closed_without_date),
     ),
+    optional=("项目名称", "隐患类别", "整改要求", "整改期限", "检查人员", "整改完成日期", "复查日期", "销号日期", "是否挂牌督办", "报送批次"),
+    filled_if=(("整改期限", value_in("隐患级别", "重大", "重大隐患", "重大事故隐患")), ("销号日期", value_in("整改状态", "已销号", "验收销号", "复查销号"))),
 ))
 
 

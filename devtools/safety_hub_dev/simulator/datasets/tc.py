@@ -50,4 +50,5 @@ VEHICLE = register(DatasetSpec(
     required=(("DLYSZH", "transport_cert_no"), ("HDZZL", "rated_load_kg"), ("YHMC", "org_name")),
     date_order=("FZRQ", "YXQZ", "cert_issue_date<=cert_expiry_date"),
     rule_defects=(RuleDefect("plate_invalid", "plate.format", _bad_plate),),
+    optional=("HPYS", "CLLX", "FZRQ", "YXQZ", "BSPC"),
 ))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from safety_hub.domain.places import DISTRICTS
 from safety_hub_dev.simulator.datasets._units import railway_units
 from safety_hub_dev.simulator.enterprises import Enterprise
-from safety_hub_dev.simulator.spec import CN_TZ, Api, DatasetSpec, RuleDefect, SqliteTable, XlsxDrop, cn_date, register, stamp
+from safety_hub_dev.simulator.spec import CN_TZ, Api, DatasetSpec, RuleDefect, SqliteTable, XlsxDrop, cn_date, register, stamp, value_in
 
 _PLATE_LETTERS = "ABCDEFGHJKLMNPQR"
 _PLATE_CHARS = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ".replace("I", "").replace("O", "")
@@ -120,6 +120,7 @@ WAYBILL = register(DatasetSpec(
         RuleDefect("overload", "load_kg<=rated_load_kg", _overload),
         RuleDefect("trailer_plate_invalid", "trailer_plate.format", _trailer_without_gua),
     ),
+    optional=("GCHM", "HPYS", "DLYSZH", "JYXKZH", "HWMC", "WXLB", "JSYZGZ", "YYYZGZ", "QYD", "MDD", "KDSJ", "BSPC"),
 ))
 
 # --- 铁路沿线双段长 (railway-side segment chiefs, an Excel snapshot) -----------------------------
@@ -219,6 +220,7 @@ SEGMENT_CHIEF = register(DatasetSpec(
     date_order=("任命日期", "最近巡查日期", "appointed_date<=last_patrol_date"),
     mode="snapshot",
     rule_defects=(RuleDefect("stretch_two_chief_pairs", "stretch.one_chief_pair", _second_chief_pair, pair=True),),
+    optional=("地方段长职务", "铁路段长职务", "任命日期", "最近巡查日期", "报送批次"),
 ))
 
 # --- 铁路沿线安全环境隐患 (hazards along the railway) -------------------------------------------
@@ -290,4 +292,6 @@ RAIL_HAZARD = register(DatasetSpec(
     required=(("yhlx", "hazard_type"), ("lc", "mileage"), ("fxrq", "found_date")),
     date_order=("fxrq", "sbrq", "found_date<=reported_date"),
     rule_defects=(RuleDefect("hazard_off_roster", "rail_hazard.within_roster", _off_roster, severity="warning", stage="warehouse"),),
+    optional=("dbh", "xlmc", "yhms", "fxly", "sbrq", "zzqx", "zzrq", "bsbc"),
+    filled_if=(("zzrq", value_in("zt", "已整治", "整治完成", "已销号", "销号")),),
 ))
