@@ -105,20 +105,24 @@ def _rank_sql(feed_ids: list[str]) -> str:
     return f"CASE feed_id {whens} ELSE {len(feed_ids) + 1} END"
 
 
-def dim_enterprise_sql(where: str = "TRUE") -> str:
-    """dim_enterprise.sql over the facts' rows ``where`` selects (a condition on ``uscc``: the dimension is a function of each USCC's rows)."""
+def _enterprise_sql(name: str, where: str) -> str:
+    """The SQL file ``name`` over the enterprise observations (enterprise_observations.sql) of the
+    facts' rows ``where`` selects."""
     precedence = load_precedence()
-    return sql_file("dim_enterprise.sql").format(
+    observations = sql_file("enterprise_observations.sql").format(
         sources=_enterprise_sources(where), canonical=canonical_name_sql("org_name"),
         name_rank=_rank_sql(precedence.org_name), district_rank=_rank_sql(precedence.district_code))
+    return sql_file(name).format(observations=observations.rstrip())
+
+
+def dim_enterprise_sql(where: str = "TRUE") -> str:
+    """dim_enterprise.sql over the facts' rows ``where`` selects (a condition on ``uscc``: the dimension is a function of each USCC's rows)."""
+    return _enterprise_sql("dim_enterprise.sql", where)
 
 
 def dim_enterprise_asof_sql(where: str = "TRUE") -> str:
     """dim_enterprise_asof.sql over the facts' rows ``where`` selects (a condition on ``uscc``, as ``dim_enterprise_sql``)."""
-    precedence = load_precedence()
-    return sql_file("dim_enterprise_asof.sql").format(
-        sources=_enterprise_sources(where), canonical=canonical_name_sql("org_name"),
-        name_rank=_rank_sql(precedence.org_name), district_rank=_rank_sql(precedence.district_code))
+    return _enterprise_sql("dim_enterprise_asof.sql", where)
 
 
 def build_dimensions(engine: sa.Engine) -> int:

@@ -1,6 +1,7 @@
 -- dim_enterprise: enterprises across every agency's facts, keyed by USCC, as a type-2
 -- slowly changing dimension: one row per (uscc, name version).
 --
+-- observations: the CTEs src, canon and obs of enterprise_observations.sql, whose placeholders are:
 -- sources:   the UNION ALL of (uscc, org_name, district_code, feed_id, business_date,
 --            updated_at) over the fact tables, generated from the registry.
 -- canonical: the canonical name of `org_name` (domain.canonical_org_name as SQL): spelling
@@ -17,25 +18,7 @@
 -- most recent report first.
 INSERT INTO dim_enterprise (uscc, version, org_name, canonical_name, district_code, valid_from, valid_to, is_current,
                             name_variants, source_feeds, first_seen, last_seen)
-WITH src AS (
-    {sources}
-),
-canon AS (
-    SELECT org_name, {canonical} AS canonical_name
-    FROM (SELECT DISTINCT org_name FROM src) d
-),
--- One observation per enterprise, name, district, feed and day (its latest update): the same
--- versions, names and districts as every report (a feed reports an enterprise many times a day),
--- from far fewer rows to rank.
-obs AS (
-    SELECT s.uscc, s.org_name, s.district_code, s.feed_id, s.business_date, MAX(s.updated_at) AS updated_at,
-           c.canonical_name,
-           {name_rank} AS name_rank,
-           {district_rank} AS district_rank
-    FROM src s
-    LEFT JOIN canon c ON c.org_name = s.org_name
-    GROUP BY s.uscc, s.org_name, s.district_code, s.feed_id, s.business_date, c.canonical_name
-),
+WITH {observations},
 names AS (
     SELECT uscc, canonical_name,
            COUNT(DISTINCT org_name) AS name_variants,

@@ -6,25 +6,10 @@
 -- include/feeds/_precedence.yaml, then the latest business date, update time, feed, spelling), so a
 -- later report changes the dates from its own on, and a past week's figures stay as they were.
 -- On the latest date the row equals the version's dim_enterprise row (a district is NULL until one is
--- reported). sources, canonical, name_rank, district_rank: as in dim_enterprise.sql. Run after it:
+-- reported). observations: the CTEs of enterprise_observations.sql, as in dim_enterprise.sql. Run after it:
 -- it reads the versions' validity from dim_enterprise.
 INSERT INTO dim_enterprise_asof (uscc, valid_from, valid_to, org_name, district_code)
-WITH src AS (
-    {sources}
-),
-canon AS (
-    SELECT org_name, {canonical} AS canonical_name
-    FROM (SELECT DISTINCT org_name FROM src) d
-),
-obs AS (
-    SELECT s.uscc, s.org_name, s.district_code, s.feed_id, s.business_date, MAX(s.updated_at) AS updated_at,
-           c.canonical_name,
-           {name_rank} AS name_rank,
-           {district_rank} AS district_rank
-    FROM src s
-    LEFT JOIN canon c ON c.org_name = s.org_name
-    GROUP BY s.uscc, s.org_name, s.district_code, s.feed_id, s.business_date, c.canonical_name
-),
+WITH {observations},
 -- Per version and report date, the best report at each rank; kept where its rank is the best seen by
 -- that date (the best choice on that date, and from then until a better or later one).
 name_day AS (
