@@ -1,7 +1,7 @@
 """One delivery per kind through extract, land, validate, load (and the warehouse build) against a raw DuckDB read.
 
     make bench-e2e                                          # CSV 2M rows, XLSX 50k, REST 200k, SQL 1M; DuckDB warehouse
-    make bench-e2e ARGS="--kinds csv --rows 10000000"       # the memory target at 10M rows
+    make bench-e2e ARGS="--kinds csv --rows 10000000"       # the memory target: 10M rows against 2M, stage by stage
     make bench-e2e ARGS="--kinds csv --backends duckdb,postgres"   # also load the CSV into a PostgreSQL warehouse
     make bench-e2e ARGS="--rows 200000 --warm"              # also: every stage in one warm process
 
@@ -72,6 +72,7 @@ from hazard_data import FEED_ID, machine, peak_rss_mb, pg_database, run_stage, v
 TARGET_RATIO = 3.0
 STRETCH_RATIO = 2.0
 TARGET_RSS_MB = 1024
+FLAT_BASE, FLAT_TOLERANCE = 2_000_000, 0.20  # the memory target: below 1 GB at 2M rows, within 20% of that at 10M
 TARGET_FIXED_S = 1.0
 TARGET_PG_RATIO = 3.0
 KINDS = ("csv", "xlsx", "rest", "sql")
@@ -482,6 +483,22 @@ def run_postgres(csv: dict, pg_url: str) -> None:
     print(f"  peak RSS below {TARGET_RSS_MB} MB -> {verdict(peak < TARGET_RSS_MB)} ({peak:.0f} MB)")
 
 
+def run_flat(big: dict, base: dict) -> None:
+    """Each stage's peak RSS at ``big``'s rows against ``base``'s: the memory target is below 1 GB at
+    the smaller size and flat (within ``FLAT_TOLERANCE``) at the larger."""
+    print(f"\n=== memory: {big['rows']:,} rows against {base['rows']:,} (peak RSS MB, each stage in a fresh process)")
+    print(f"{'stage':<10} {base['rows']:>12,} {big['rows']:>12,} {'ratio':>7}")
+    ok = True
+    for stage, (res, _) in big["results"].items():
+        if stage not in base["results"]:
+            continue
+        small, large = base["results"][stage][0]["peak_rss_mb"], res["peak_rss_mb"]
+        flat = large <= small * (1 + FLAT_TOLERANCE) and small < TARGET_RSS_MB
+        ok &= flat
+        print(f"{stage:<10} {small:12.0f} {large:12.0f} {large / small:6.2f}x  {verdict(flat)}")
+    print(f"  below {TARGET_RSS_MB} MB at {base['rows']:,} rows and within {FLAT_TOLERANCE:.0%} at {big['rows']:,} -> {verdict(ok)}")
+
+
 def run_warm(work: Path) -> None:
     small = work / "warm"
     prepare(small)
@@ -519,6 +536,9 @@ def main() -> None:
                          "into a scratch PostgreSQL database and compares its load with DuckDB's)")
     ap.add_argument("--pg-url", default=DEFAULT_PG,
                     help="PostgreSQL server for the scratch databases (the SQL kind's source, the postgres warehouse; default %(default)s)")
+    ap.add_argument("--flat-vs", type=int, default=None,
+                    help="also run the csv delivery at this many rows and print each stage's peak RSS against it (flat within "
+                         f"{FLAT_TOLERANCE:.0%}); default {FLAT_BASE:,} when --rows is larger, 0: not")
     ap.add_argument("--warm", action="store_true", help="also run a 1,000-row CSV delivery through every stage in one warm process")
     ap.add_argument("--workdir", type=Path, help="keep the scratch homes here (default: a temporary directory, removed)")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
@@ -570,6 +590,9 @@ def main() -> None:
                     run_postgres(done["csv"], args.pg_url)
                 else:
                     print("\n=== postgres: not run (the csv delivery did not reach its load)")
+            flat_vs = args.flat_vs if args.flat_vs is not None else (FLAT_BASE if args.rows > FLAT_BASE else 0)
+            if kind == "csv" and flat_vs and "failed" in done["csv"] and not done["csv"]["failed"]:
+                run_flat(done["csv"], run_kind("csv", flat_vs, work / "csv-flat", args, source_db))
             if kind == "csv" and args.warm:
                 run_warm(work)
         if len(done) > 1:
