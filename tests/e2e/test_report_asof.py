@@ -183,7 +183,8 @@ def test_a_finished_week_equals_the_simulator_truth_as_of_its_sunday(finished):
     rows = sheet(finished["report"].workbook, SHEET_HAZARDS, HAZARD_COLUMNS)
     deadline, open_ = pd.to_datetime(rows["整改时限"]).dt.date, rows["销号日期"].isna()
     assert ((rows["进展"] == "红") == (open_ & (deadline < SUNDAY))).all()
-    assert list(rows.loc[open_, "剩余天数"]) == [(d - SUNDAY).days for d in deadline[open_]]
+    assert [None if pd.isna(v) else v for v in rows.loc[open_, "剩余天数"]] == [None if pd.isna(d) else (d - SUNDAY).days
+                                                                              for d in deadline[open_]]
     assert rows.loc[~open_, "剩余天数"].isna().all()
 
 

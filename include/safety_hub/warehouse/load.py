@@ -203,12 +203,12 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
     _record_changes(conn, fact, stg, feed, lineage, match)
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
+    if REGISTRY_VERSION in fact.metadata.tables and feed.feed_id == REGISTRY_FEED:  # every staged row, stale ones too
+        _record_registry_versions(conn, fact.metadata.tables[REGISTRY_VERSION], stg, lineage)
     stale = conn.execute(sa.text(
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
     superseded = [as_date(r[0]) for r in conn.execute(sa.text(
         f'SELECT DISTINCT f.business_date FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))]
-    if REGISTRY_VERSION in fact.metadata.tables and feed.feed_id == REGISTRY_FEED:
-        _record_registry_versions(conn, fact.metadata.tables[REGISTRY_VERSION], stg, lineage)
     conn.execute(sa.text(f'DELETE FROM "{fact.name}" f WHERE EXISTS (SELECT 1 FROM "{stg.name}" s WHERE {match})'))
     cols, exprs, params = insert_select(conn, fact, lineage, {c.name: f's."{c.name}"' for c in fact.columns})
     loaded = conn.execute(sa.text(f'INSERT INTO "{fact.name}" ({cols}) SELECT {exprs} FROM "{stg.name}" s'), params).rowcount
