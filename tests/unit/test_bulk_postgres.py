@@ -293,7 +293,7 @@ def _assert_same_dedupe(engine, feed, frame: pd.DataFrame) -> int:
 
 
 def _feed(key=("hazard_id",)):
-    return SimpleNamespace(feed_id="t_dd", target_table="fact_dd", key=list(key), lifecycle=None, columns=[])
+    return SimpleNamespace(feed_id="t_dd", target_table="fact_dd", key=list(key), lifecycle=None, columns=[], version_table=None)
 
 
 def _hazards(n: int, seed: int, keys: int) -> pd.DataFrame:
@@ -361,7 +361,7 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
     sa.Table("fact_wm", md, sa.Column("k", sa.Text), sa.Column("v", sa.Text), sa.Column("updated_at", sa.DateTime(timezone=True)),
              sa.Column("feed_id", sa.Text), sa.Column("batch_id", sa.Text), sa.Column("business_date", sa.Date),
              sa.Column("raw_file", sa.Text), sa.Column("loaded_at", sa.DateTime(timezone=True)))
-    feed = SimpleNamespace(feed_id="t_wm", target_table="fact_wm", key=["k"], lifecycle=None, columns=[])
+    feed = SimpleNamespace(feed_id="t_wm", target_table="fact_wm", key=["k"], lifecycle=None, columns=[], version_table=None)
     t = pd.Timestamp("2026-11-05 08:00", tz="UTC")
     rows = pd.DataFrame({"k": ["a", "b"], "v": ["1", "2"], "updated_at": [t, t]})
     lineage = {"batch_id": "b", "raw_file": "raw", "loaded_at": LOADED_AT}

@@ -1,6 +1,6 @@
 """The campaign's sections (reporting/campaign.py) are consistent with the registry and their queries,
 run on an empty warehouse: every indicator names a column its query returns, every query reads its
-feed's table, and an empty warehouse gives zeros, not an error."""
+feed as known on the report's date, and an empty warehouse gives zeros, not an error."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_a_section_reads_its_feeds_table(section):
 
     feed = load_registry()[section.feed_id]
     sql = resources.files("safety_hub.reporting").joinpath("sql", section.sql).read_text(encoding="utf-8")
-    assert feed.target_table in sql
+    assert "{asof_" + feed.feed_id + "}" in sql and feed.version_table, "a section reads its feed as known on :as_of (sqltext.versions_asof)"
 
 
 def test_every_indicator_is_a_column_of_its_query_on_an_empty_warehouse(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ import yaml
 from pg_scratch import scratch_database
 
 from safety_hub.config import settings
+from safety_hub.config.registry import load_registry
 from safety_hub.config.settings import business_tz
 from safety_hub.domain.uscc import make_uscc
 from safety_hub.config.risk import RiskConfigError, load_risk_config
@@ -156,6 +157,9 @@ class Warehouse:
             "registry_version": [{**registry[m["record_key"]], "business_date": m["business_date"], "batch_id": f"run-{m['business_date']}"}
                                  for m in self.rows.get("snapshot_member", []) if m["record_key"] in registry],
         }
+        for feed in load_registry().values():  # a feed's version table: each fact row at its business date
+            if feed.version_table and feed.target_table in self.rows and feed.version_table not in derived:
+                derived[feed.version_table] = self.rows[feed.target_table]
         derived["enterprise_observation"] = [
             {k: r[k] for k in ("feed_id", "business_date", "uscc", "org_name", "district_code", "updated_at")}
             for name in ("registry_version", "fact_accident", "fact_enforcement", "fact_liability_insurance")

@@ -279,6 +279,10 @@ class Feed(_Strict):
     derived: list[Derived] = Field(default_factory=list)
     key: list[str]
     target_table: str = Field(pattern=r"^fact_[a-z0-9_]+$")
+    # Also keep every delivered version of each record, per business date, in this table (the staged
+    # rows of each load, stale ones included): the as-of reads of a past date see only what was loaded
+    # for business dates up to it (``warehouse.sqltext.versions_asof``), whatever came later.
+    version_table: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*_version$")
     validation: Validation = Validation()
     limits: Limits = Limits()
     lifecycle: Lifecycle | None = None
@@ -400,7 +404,25 @@ def _load_all(feeds_dir: Path) -> tuple[dict[str, Agency], dict[str, Feed]]:
         if feed.agency not in agencies:
             raise RegistryError(f"{path}: field 'agency': unknown agency '{feed.agency}' (see _agencies.yaml)")
         feeds[feed.feed_id] = feed
+    _check_version_tables(feeds)
     return agencies, feeds
+
+
+def _check_version_tables(feeds: dict[str, Feed]) -> None:
+    """A version table keeps the versions of one fact table: feeds sharing a target table name the
+    same one (or none), and no two target tables share one."""
+    by_target: dict[str, set[str | None]] = {}
+    for feed in feeds.values():
+        by_target.setdefault(feed.target_table, set()).add(feed.version_table)
+    for target, names in by_target.items():
+        if len(names) > 1:
+            raise RegistryError(f"feeds of {target} name different version tables {sorted(map(str, names))}: name the same one in each")
+    owners: dict[str, str] = {}
+    for target, names in by_target.items():
+        for name in names - {None}:
+            if name in owners:
+                raise RegistryError(f"version table {name} is named for both {owners[name]} and {target}: one fact table each")
+            owners[name] = target
 
 
 def load_registry(feeds_dir: Path | None = None) -> dict[str, Feed]:

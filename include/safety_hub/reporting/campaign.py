@@ -14,6 +14,9 @@ from importlib import resources
 
 import sqlalchemy as sa
 
+from safety_hub.config.registry import load_registry
+from safety_hub.warehouse.sqltext import format_asof
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -88,9 +91,9 @@ def campaign_figures(conn: sa.Connection, week_start: dt.date, as_of: dt.date, w
     """Section name -> its figures (query column -> number) for the week from ``week_start`` as of ``as_of``;
     an open item with fewer than ``warn_days`` left to its deadline is 黄 (``warn_by``, as in ``progress.py``)."""
     params = {"week_start": week_start, "as_of": as_of, "warn_by": as_of + dt.timedelta(days=warn_days)}
-    out = {}
+    out, feeds = {}, load_registry()
     for section in SECTIONS:
-        sql = resources.files("safety_hub.reporting").joinpath("sql", section.sql).read_text(encoding="utf-8")
+        sql = format_asof(resources.files("safety_hub.reporting").joinpath("sql", section.sql).read_text(encoding="utf-8"), feeds)
         row = conn.execute(sa.text(sql), {k: v for k, v in params.items() if f":{k}" in sql}).mappings().one()
         out[section.name] = {k: _number(v) for k, v in row.items()}
     return out

@@ -25,6 +25,7 @@ from safety_hub.config.registry import load_registry
 from safety_hub.reporting import campaign as campaign_figures
 from safety_hub.reporting.archive import NoWeekData, ReportWeek
 from safety_hub.reporting.progress import hazard_progress, measure_progress
+from safety_hub.warehouse.sqltext import format_asof
 from safety_hub.warehouse.sqltext import sql_file as warehouse_sql
 
 TREND_WEEKS = 8
@@ -33,6 +34,11 @@ TREND_WEEKS = 8
 def sql_file(name: str) -> str:
     """A report query, ``reporting/sql/<name>``."""
     return resources.files("safety_hub.reporting").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def asof_sql(name: str) -> str:
+    """A report query whose ``{asof_<feed_id>}`` sources are those feeds' records as known on ``:as_of``."""
+    return format_asof(sql_file(name), load_registry())
 
 
 def _hazard_sql(name: str, **parts: str) -> str:
@@ -182,7 +188,7 @@ def hazard_list(conn: sa.Connection, week: ReportWeek, as_of: dt.date, warn_days
 
 
 def measure_list(conn: sa.Connection, as_of: dt.date, warn_days: int) -> pd.DataFrame:
-    frame = _frame(conn, sql_file("report_measure_list.sql"), as_of=as_of)
+    frame = _frame(conn, asof_sql("report_measure_list.sql"), as_of=as_of)
     if frame.empty:
         return frame.assign(progress=pd.Series(dtype="string"), status=pd.Series(dtype="string"))
     for col in ("registered_date", "planned_date", "completed_date"):
@@ -238,7 +244,7 @@ def load_figures(engine: sa.Engine, week: ReportWeek, warn_days: int | None = No
             data_date=day,
             sources=sources(conn, day),
             hazards=_numbers(conn.execute(sa.text(_hazard_sql("report_situation_hazards.sql")), params).mappings().one()),
-            enforcement=_numbers(conn.execute(sa.text(sql_file("report_situation_enforcement.sql")), params).mappings().one()),
+            enforcement=_numbers(conn.execute(sa.text(asof_sql("report_situation_enforcement.sql")), params).mappings().one()),
             hazard_list=hazard_list(conn, week, day, warn),
             measure_list=measure_list(conn, day, warn),
             closure=closure_frame(conn, day),

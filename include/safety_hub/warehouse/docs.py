@@ -31,8 +31,6 @@ ENGLISH = {
     "dim_enterprise_asof": "What the marts show for an enterprise on a date: the name version in force and, within it, the "
                            "name and district of the most authoritative, most recent report known by that date "
                            "(valid_from/valid_to); a later report changes the dates from its own on.",
-    "registry_version": "The key-enterprise registry's valid rows as each delivery gave them, one per business date and USCC; "
-                        "mart_enterprise_risk reads a week's registry from here as known by the week's data date.",
     "enterprise_match": "Records quarantined only for a missing or broken USCC, matched to an enterprise by canonical name "
                         "and district when exactly one matches (name_district); the rest listed as unmatched or ambiguous.",
     "dim_date": "Calendar days around the loaded business dates, with ISO weeks (the weekly report's archive key).",
@@ -82,7 +80,9 @@ def _type(column: sa.Column) -> str:
 
 def render() -> str:
     md = build_metadata()
-    feeds = {f.target_table: f for f in load_registry().values()}
+    registry = load_registry().values()
+    feeds = {f.target_table: f for f in registry}
+    versions = {f.version_table: f for f in registry if f.version_table}
     out = [
         "# Warehouse data dictionary",
         "",
@@ -105,6 +105,11 @@ def render() -> str:
         for table in sorted((t for t in md.sorted_tables if table_layer(t) == layer), key=lambda t: t.name):
             feed = feeds.get(table.name)
             english = " ".join(feed.description.split()) if feed else ENGLISH.get(table.name, "")
+            if table.name in versions:
+                of = versions[table.name]
+                english = (f"Every version of `{of.target_table}`'s records as each delivery gave them, one row per business date and "
+                           f"key (stale ones included; the feed's `version_table`). Reports and marts read a date as known then: each "
+                           "record's latest update loaded for business dates up to it (`sqltext.versions_asof`).")
             out += [f"### `{table.name}`", "", f"{table.comment or ''}", ""]
             if english:
                 out += [english, ""]

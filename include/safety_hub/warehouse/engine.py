@@ -212,6 +212,7 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
                     existing, migrated = _existing_columns(conn), True
             missing = [t for t in tables if t.name not in existing]
             md.create_all(conn, tables=missing, checkfirst=True)
+            _seed_version_tables(conn, md, {t.name for t in missing}, existing)
             added = _add_missing_columns(conn, md, existing)
             _add_missing_indexes(conn, md)
             if postgres and (missing or added or migrated):
@@ -231,6 +232,20 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
                            "(compose: `docker compose run --rm airflow-init`)") from None
     _ensured.add(signature)
     return md
+
+
+def _seed_version_tables(conn: sa.Connection, md: sa.MetaData, created: set[str], existing: dict) -> None:
+    """A version table new to a warehouse whose fact table has rows (a feed given a ``version_table``
+    later) starts from the fact table: each record's stored version at its business date. History
+    before that is what the fact table kept, the newest version only."""
+    from safety_hub.config.registry import load_registry
+
+    for feed in load_registry().values():
+        if feed.version_table in created and feed.target_table in existing:
+            versions, fact = md.tables[feed.version_table], md.tables[feed.target_table]
+            cols = ", ".join(f'"{c.name}"' for c in versions.columns if c.name in existing[fact.name])
+            conn.execute(sa.text(f'INSERT INTO "{versions.name}" ({cols}) SELECT {cols} FROM "{fact.name}" WHERE feed_id = :feed_id'),
+                         {"feed_id": feed.feed_id})
 
 
 MIGRATION_VERSIONS = Path(__file__).with_name("migrations") / "versions"

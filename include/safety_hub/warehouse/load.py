@@ -13,8 +13,9 @@ the previous state; re-running a day changes nothing):
 3. **versions**: for hazard ledgers, the batch's versions replace its
    business-date partition of ``hazard_version`` (stale ones included: the history);
    likewise the (USCC, name, district) the batch reports replace its partition of
-   ``enterprise_observation`` (the enterprise dimensions' input) and, for the
-   key-enterprise registry, its rows its partition of ``registry_version``;
+   ``enterprise_observation`` (the enterprise dimensions' input) and, for a feed
+   with a ``version_table`` (the key-enterprise registry's ``registry_version``, the
+   campaign ledgers'), its rows its partition of that table;
 4. **merge**: replace the batch's business-date partition, skip rows older than
    what is stored, delete superseded versions, insert with the batch's lineage.
 """
@@ -40,8 +41,7 @@ from safety_hub.ingest.parquetfiles import iter_batches
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
 from safety_hub.warehouse import changes
 from safety_hub.warehouse.bulk import bulk_insert
-from safety_hub.config.risk import REGISTRY_FEED
-from safety_hub.warehouse.schema import ENTERPRISE_OBSERVATION, REGISTRY_VERSION
+from safety_hub.warehouse.schema import ENTERPRISE_OBSERVATION
 from safety_hub.warehouse.lifecycle import IDENTITY, identity_keys, record_versions
 from safety_hub.warehouse.sqltext import insert_select, sql_file
 
@@ -101,7 +101,8 @@ def _load(conn: sa.Connection, md: sa.MetaData, feed: Feed, lineage: dict, stage
         conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": restore})
     # Superseding a stored row changes the as-of views of its business date on only where a mart reads
     # the fact table itself (changes.read_by_marts): the marts read a hazard ledger through hazard_version
-    # and the registry snapshot through registry_version, whose partitions are business dates.
+    # and a feed with a version table (the registry snapshot's registry_version) through that table,
+    # whose partitions are business dates.
     touched = tuple(sorted({lineage["business_date"], *(superseded if changes.read_by_marts(fact.name) else ())}))
     return LoadResult(staged=staged, duplicates=duplicates, loaded=loaded, stale=stale, touched=touched)
 
@@ -203,8 +204,8 @@ def _merge(conn: sa.Connection, fact: sa.Table, stg: sa.Table, feed: Feed, linea
     match = " AND ".join(f's."{k}" = f."{k}"' for k in feed.key)
     _record_changes(conn, fact, stg, feed, lineage, match)
     conn.execute(fact.delete().where(fact.c.feed_id == feed.feed_id, fact.c.business_date == lineage["business_date"]))
-    if REGISTRY_VERSION in fact.metadata.tables and feed.feed_id == REGISTRY_FEED:  # every staged row, stale ones too
-        _record_registry_versions(conn, fact.metadata.tables[REGISTRY_VERSION], stg, lineage)
+    if feed.version_table:  # every staged row, stale ones too
+        _record_versions(conn, fact.metadata.tables[feed.version_table], stg, lineage)
     stale = conn.execute(sa.text(
         f'DELETE FROM "{stg.name}" s WHERE EXISTS (SELECT 1 FROM "{fact.name}" f WHERE {match} AND f.updated_at > s.updated_at)')).rowcount
     superseded = [as_date(r[0]) for r in conn.execute(sa.text(
@@ -233,10 +234,11 @@ def _record_observations(conn: sa.Connection, table: sa.Table, stg: sa.Table, li
         "WHERE s.uscc IS NOT NULL GROUP BY s.uscc, s.org_name, s.district_code"), params)
 
 
-def _record_registry_versions(conn: sa.Connection, table: sa.Table, stg: sa.Table, lineage: dict) -> None:
-    """Replace the registry's business-date partition of ``registry_version`` with the staged rows (after
-    dedupe, stale ones included: what the delivery said that day), inside the load's transaction."""
-    conn.execute(table.delete().where(table.c.business_date == lineage["business_date"]))
+def _record_versions(conn: sa.Connection, table: sa.Table, stg: sa.Table, lineage: dict) -> None:
+    """Replace the feed's business-date partition of its version table (the feed's ``version_table``)
+    with the staged rows (after dedupe, stale ones included: what the delivery said that day), inside
+    the load's transaction."""
+    conn.execute(table.delete().where(table.c.feed_id == lineage["feed_id"], table.c.business_date == lineage["business_date"]))
     cols, exprs, params = insert_select(conn, table, lineage, {c.name: f's."{c.name}"' for c in table.columns if c.name in stg.c})
     conn.execute(sa.text(f'INSERT INTO "{table.name}" ({cols}) SELECT {exprs} FROM "{stg.name}" s'), params)
 

@@ -27,9 +27,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
+from safety_hub.config.registry import load_registry
 from safety_hub.config.risk import REGISTRY_FEED, HeadcountBand, Lookup, RiskConfig, load_risk_config
 from safety_hub.warehouse.engine import ensure_schema
-from safety_hub.warehouse.sqltext import sql_file, sql_literal
+from safety_hub.warehouse.sqltext import format_asof, sql_file, sql_literal
 
 
 # --- SQL ------------------------------------------------------------------------------------
@@ -62,7 +63,8 @@ def _in(column: str, values: list[str]) -> str:
 
 def enterprise_risk_sql(config: RiskConfig, hazard_asof: str | None = None) -> str:
     """``hazard_asof``: a SELECT of hazard_asof.sql's rows for ``:as_of`` (default the file itself)."""
-    return sql_file("mart_enterprise_risk.sql").format(
+    return format_asof(
+        sql_file("mart_enterprise_risk.sql"), load_registry(),
         hazard_asof=hazard_asof or sql_file("hazard_asof.sql"),
         registry_feed=_lit(REGISTRY_FEED),
         industry_points=_lookup("e.sector", config.inherent.industry),
@@ -87,7 +89,7 @@ def enterprise_risk_sql(config: RiskConfig, hazard_asof: str | None = None) -> s
 
 
 def district_week_sql(hazard_asof: str | None = None) -> str:
-    return sql_file("mart_district_week.sql").format(hazard_asof=hazard_asof or sql_file("hazard_asof.sql"))
+    return format_asof(sql_file("mart_district_week.sql"), load_registry(), hazard_asof=hazard_asof or sql_file("hazard_asof.sql"))
 
 
 def supervised_hazard_sql(config: RiskConfig, hazard_asof: str | None = None) -> str:

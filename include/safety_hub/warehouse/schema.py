@@ -15,7 +15,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from safety_hub.config.registry import Feed, load_registry
-from safety_hub.config.risk import REGISTRY_FEED
 
 _TYPES = {
     "str": sa.Text,
@@ -37,7 +36,6 @@ REJECTION = "rejection"  # 退回台账 (warehouse/rejections.py)
 BUILD_WATERMARK = "build_watermark"  # the loads (and dimension changes) no successful build has taken yet
 BUILD_CHANGE = "build_change"  # the keys each load changed, until the build step that reads them succeeds
 ENTERPRISE_OBSERVATION = "enterprise_observation"  # every (uscc, name, district) each load reported, by feed and business date
-REGISTRY_VERSION = "registry_version"  # every delivered version of the key-enterprise registry's rows (the risk mart's as-of view)
 VERSION_TABLE = "alembic_version"  # Alembic's own table (warehouse/migrations); modelled here for the docs and grants only
 
 
@@ -204,11 +202,12 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
         # process at a time (engine._WriterLock), and its unique index made the merge ~40x slower.
         key = sa.Index(f"ux_{feed.target_table}_key", *feed.key, unique=True, info={"dialects": ("postgresql",)}).ddl_if(dialect="postgresql")
         sa.Table(feed.target_table, md, *cols, *_lineage_columns(), key, comment=f"{feed.title}（{feed.feed_id}）", info={"layer": "core"})
-        if feed.feed_id == REGISTRY_FEED:
-            # The snapshot's fact table keeps the latest row of each key; the risk mart of a past week reads
-            # the rows as delivered by its data date from here, so a later change leaves that week alone.
-            sa.Table(REGISTRY_VERSION, md, *[sa.Column(c.name, c.type, comment=c.comment, info=dict(c.info)) for c in cols], *_lineage_columns(),
-                     comment=f"{feed.title}历史：每个业务日期交付的每条有效记录一行（风险集市按数据日期读取当时的名录）", info={"layer": "core"})
+        if feed.version_table and feed.version_table not in md.tables:
+            # The fact table keeps the latest row of each key; what was known as of a past date (a past
+            # week's report, the risk mart of a past week) is read from here, so a later version or a
+            # record corrected later leaves that date alone (sqltext.versions_asof).
+            sa.Table(feed.version_table, md, *[sa.Column(c.name, c.type, comment=c.comment, info=dict(c.info)) for c in cols], *_lineage_columns(),
+                     comment=f"{feed.title}历史：每个业务日期交付的每条有效记录一行（按数据日期读取当时已入库的版本）", info={"layer": "core"})
     for name, comment in (("quarantine", "隔离区：未通过校验（error 规则）的记录，每条（记录, 规则）一行"),
                           ("quality_flag", "质量提示：违反 warning 规则但已入库的记录，每条（记录, 规则）一行")):
         _record_rule_table(md, name, comment)

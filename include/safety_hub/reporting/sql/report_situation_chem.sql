@@ -1,14 +1,14 @@
 -- 一情况 (situation), 危险化学品企业排查评估 figures of one report week as of :as_of: the assessments
--- of fact_chem_assessment concluded up to :as_of and loaded for business dates up to it ("week":
--- concluded from :week_start). Enterprises are counted by USCC, each in the batch of its latest
--- assessment up to :as_of (三个一批: 关闭退出, 停业整改, 限期整改); 一企一策 counts the enterprises
--- of a batch whose latest assessment carries a measure plan.
+-- concluded up to :as_of, as known on :as_of (each one's latest version loaded for business dates up
+-- to it) ("week": concluded from :week_start). Enterprises are counted by USCC, each in the batch of
+-- its latest assessment up to :as_of (三个一批: 关闭退出, 停业整改, 限期整改); 一企一策 counts the
+-- enterprises of a batch whose latest assessment carries a measure plan.
 WITH a AS (
     SELECT uscc, assess_date, classification, measure_plan, assessment_id,
            ROW_NUMBER() OVER (PARTITION BY uscc ORDER BY assess_date DESC, assessment_id DESC) AS rn,
            MIN(assess_date) OVER (PARTITION BY uscc) AS first_assessed
-    FROM fact_chem_assessment
-    WHERE assess_date <= :as_of AND business_date <= :as_of
+    FROM {asof_emb_chem_assessment} f
+    WHERE assess_date <= :as_of
 ),
 latest AS (
     SELECT *,

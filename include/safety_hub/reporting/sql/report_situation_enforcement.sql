@@ -1,14 +1,15 @@
 -- 一情况 (situation), enforcement figures of one report week, as of its Sunday (:as_of): the
--- enforcement records loaded for business dates up to :as_of. Inspections count enterprises
--- (distinct USCC) by inspection date; decisions count records by decision date. 行政处罚 are the
--- penalties (罚款, 警告, 停产整顿, 吊销, 关闭取缔); 联合惩戒 and 约谈 are measures, counted apart.
--- Fines are 万元 (fine_wan) of every record, the fine that comes with a 停产整顿 included.
+-- enforcement records as known on :as_of (each one's latest version loaded for business dates up to
+-- it). Inspections count enterprises (distinct USCC) by inspection date; decisions count records by
+-- decision date. 行政处罚 are the penalties (罚款, 警告, 停产整顿, 吊销, 关闭取缔); 联合惩戒 and 约谈
+-- are measures, counted apart. Fines are 万元 (fine_wan) of every record, the fine that comes with a
+-- 停产整顿 included.
 WITH e AS (
     SELECT uscc, inspect_date, decision_date, action_type, COALESCE(fine_wan, 0) AS fine_wan,
            CASE WHEN decision_date >= :week_start THEN 1 ELSE 0 END AS in_week,
            CASE WHEN action_type IN ('罚款', '警告', '停产整顿', '吊销', '关闭取缔') THEN 1 ELSE 0 END AS penalty
-    FROM fact_enforcement
-    WHERE business_date <= :as_of AND decision_date <= :as_of
+    FROM {asof_emb_enforcement} f
+    WHERE decision_date <= :as_of
 )
 SELECT
     COUNT(DISTINCT CASE WHEN inspect_date BETWEEN :week_start AND :as_of THEN uscc END) AS inspected_week,

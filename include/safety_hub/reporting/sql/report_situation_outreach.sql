@@ -1,13 +1,14 @@
 -- 一情况 (situation), 安全宣讲 and 安全教育培训 figures of one report week as of :as_of: the
--- activities of fact_outreach that ended up to :as_of and were loaded for business dates up to it
--- ("week": ended from :week_start). 次数 counts activities; 场次, 覆盖企业家次 and 培训人次 are sums.
+-- activities that ended up to :as_of, as known on :as_of (each one's latest version loaded for
+-- business dates up to it) ("week": ended from :week_start). 次数 counts activities; 场次,
+-- 覆盖企业家次 and 培训人次 are sums.
 WITH a AS (
     SELECT activity_type, sessions, enterprises_covered, COALESCE(attendees, 0) AS attendees,
            CASE WHEN end_date >= :week_start THEN 1 ELSE 0 END AS in_week,
            CASE WHEN activity_type = '安全宣讲' THEN 1 ELSE 0 END AS talk,
            CASE WHEN activity_type = '安全教育培训' THEN 1 ELSE 0 END AS course
-    FROM fact_outreach
-    WHERE end_date <= :as_of AND business_date <= :as_of
+    FROM {asof_emb_outreach} f
+    WHERE end_date <= :as_of
 )
 SELECT
     COALESCE(SUM(talk * in_week), 0) AS talks_week,

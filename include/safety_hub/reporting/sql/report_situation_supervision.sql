@@ -1,17 +1,17 @@
--- 一情况 (situation), 督导检查 figures of one report week as of :as_of: the inspections of
--- fact_supervision made up to :as_of ("week": from :week_start), with the key problems they put
--- under supervision (督办问题编号 given). A problem's status as of :as_of is read from its dates,
--- which are the days its versions were delivered: 已整改 when its 整改完成日期 is not after
--- :as_of, 整改中 when only its 开始整改日期 is, else 未整改; 超期 = deadline before :as_of and not
--- 已整改 by then. The fact table keeps each inspection's newest version, so a later version does
--- not change a past week's figures.
+-- 一情况 (situation), 督导检查 figures of one report week as of :as_of: the inspections made up to
+-- :as_of ("week": from :week_start), as known on :as_of (each inspection's latest version loaded for
+-- business dates up to it, fact_supervision_version), with the key problems they put under
+-- supervision (督办问题编号 given). A problem's status is the one that version gives: 已整改 when its
+-- 整改完成日期 is not after :as_of, 整改中 when only its 开始整改日期 is, else 未整改; 超期 =
+-- deadline before :as_of and not 已整改 by then. A later version, or an inspection whose report was
+-- rejected and corrected later, does not change a past week's figures.
 WITH s AS (
     SELECT problems_found, deadline,
            CASE WHEN inspect_date >= :week_start THEN 1 ELSE 0 END AS in_week,
            CASE WHEN problem_id IS NOT NULL THEN 1 ELSE 0 END AS supervised,
            CASE WHEN rectified_date <= :as_of THEN 1 ELSE 0 END AS done,
            CASE WHEN started_date <= :as_of AND NOT COALESCE(rectified_date <= :as_of, FALSE) THEN 1 ELSE 0 END AS underway
-    FROM fact_supervision
+    FROM {asof_emb_supervision} f
     WHERE inspect_date <= :as_of
 )
 SELECT

@@ -9,8 +9,9 @@
 -- rates        动态整改率 = closed_total / found_total and 按期整改率 = closed_on_time_total /
 --              due_total, all counted as of the week's end (as mart_district_hazard for that
 --              day); NULL when the divisor is 0; 6 decimals.
--- enforcement  fact_enforcement rows decided in the week and loaded by :as_of, by the
---              district reported on the decision; penalty_amount_wan = SUM(fine_wan).
+-- enforcement  enforcement records decided in the week, as known on :as_of (each one's latest
+--              version loaded by then, fact_enforcement_version), by the district reported on the
+--              decision; penalty_amount_wan = SUM(fine_wan).
 INSERT INTO mart_district_week
     (week_label, week_start, week_end, district_code, district_name,
      hazards_found, hazards_closed, hazards_open, overdue, major_hazards, supervised,
@@ -57,8 +58,8 @@ enf AS (
            COUNT(CASE WHEN action_type = '关闭取缔' THEN 1 END) AS closures,
            COUNT(CASE WHEN action_type = '联合惩戒' THEN 1 END) AS joint_punishments,
            COUNT(CASE WHEN action_type = '约谈' THEN 1 END) AS interviews
-    FROM fact_enforcement
-    WHERE business_date <= :as_of AND decision_date >= :week_start AND decision_date <= :as_of
+    FROM {asof_emb_enforcement} f
+    WHERE decision_date >= :week_start AND decision_date <= :as_of
     GROUP BY district_code
 )
 SELECT

@@ -7,15 +7,16 @@
 -- enterprises  the members of the key-enterprise registry's latest snapshot delivered by :as_of
 --              (snapshot_member); their profile (industry, 重大危险源, 从业人员) is the registry's row
 --              as known on :as_of (registry_version: the latest update among the rows delivered by
---              then, a later delivery's breaking a tie), their name and district those shown on :as_of
+--              then, a later delivery's breaking a tie; sqltext.versions_asof), their name and district those shown on :as_of
 --              (dim_enterprise_asof: the version in force, as known that day). A member whose every delivery by then was quarantined has no row.
 -- inherent     points by sector (dim_industry), by 重大危险源等级 and by headcount band.
 -- hazards      the de-duplicated hazards known on :as_of (hazard_asof.sql) found by then: open =
 --              not closed by then; overdue = open and the deadline before :as_of. A 重大 hazard
 --              counts major_weight times (open_major, overdue_major). Each column is capped.
--- accidents    by grade, occurred in [:accidents_from, :as_of], loaded by :as_of; capped.
--- enforcement  by action type, decided in [:enforcement_from, :as_of], loaded by :as_of; capped.
--- insurance    在保: a policy loaded by :as_of started by then and ends on or after
+-- accidents    by grade, occurred in [:accidents_from, :as_of], as known on :as_of (each record's
+--              latest version loaded by then, as for the registry); capped.
+-- enforcement  by action type, decided in [:enforcement_from, :as_of], as known on :as_of; capped.
+-- insurance    在保: a policy known on :as_of (its latest version loaded by then) started by then and ends on or after
 --              :cover_ends_from (:as_of minus the grace days); 脱保: policies loaded by then,
 --              none in force (ended, or not started yet); 未见保单: no policy of the enterprise loaded at all (unknown, not a
 --              lapse). When the sector is mandatory: 脱保 scores insurance_lapsed, 未见保单 scores
@@ -33,16 +34,10 @@ WITH snapshot AS (
     FROM snapshot_member
     WHERE feed_id = {registry_feed} AND business_date <= :as_of
 ),
-known AS (
-    SELECT v.*,
-           ROW_NUMBER() OVER (PARTITION BY v.uscc ORDER BY v.updated_at DESC, v.business_date DESC) AS rn
-    FROM registry_version v
-    WHERE v.business_date <= :as_of
-),
 e AS (
     SELECT r.uscc, r.org_name, r.district_code, r.industry_code, i.sector, r.major_hazard_level, r.employees, r.risk_level
-    FROM known r
-    JOIN snapshot_member m ON m.feed_id = {registry_feed} AND m.record_key = r.uscc AND r.rn = 1
+    FROM {asof_emb_ent_registry} r
+    JOIN snapshot_member m ON m.feed_id = {registry_feed} AND m.record_key = r.uscc
     JOIN snapshot s ON m.business_date = s.snapshot_date
     LEFT JOIN dim_industry i ON i.industry_code = UPPER(TRIM(r.industry_code))
 ),
@@ -72,21 +67,20 @@ hazards AS (
 ),
 accident AS (
     SELECT uscc, COUNT(*) AS n, SUM({accident_points}) AS points
-    FROM fact_accident
-    WHERE business_date <= :as_of AND occurred_date >= :accidents_from AND occurred_date <= :as_of
+    FROM {asof_emb_accident} f
+    WHERE occurred_date >= :accidents_from AND occurred_date <= :as_of
     GROUP BY uscc
 ),
 action AS (
     SELECT uscc, COUNT(*) AS n, SUM({enforcement_points}) AS points
-    FROM fact_enforcement
-    WHERE business_date <= :as_of AND decision_date >= :enforcement_from AND decision_date <= :as_of
+    FROM {asof_emb_enforcement} f
+    WHERE decision_date >= :enforcement_from AND decision_date <= :as_of
     GROUP BY uscc
 ),
 cover AS (
     SELECT uscc,
            MAX(CASE WHEN start_date <= :as_of AND end_date >= :cover_ends_from THEN 1 ELSE 0 END) AS covered
-    FROM fact_liability_insurance
-    WHERE business_date <= :as_of
+    FROM {asof_emb_insurance} f
     GROUP BY uscc
 ),
 counted AS (
