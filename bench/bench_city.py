@@ -28,8 +28,10 @@ the day goes on. Then, measured in the same run:
     ``encodings`` extension, XLSX ``excel``, SQLite ``sqlite``. So the ratio is of rates (rows/s
     of the pipeline over all files / rows/s of DuckDB over the files it reads), with the share
     of rows it covered printed;
-  * flatness: cost per 1,000 records of the last batches against the first (``min(10, n // 3)``
-    each; the target is 1.3x);
+  * flatness: the cost of the last batches against the first (``min(10, n // 3)`` each) at equal
+    volume, from a least-squares fit of each batch's cost to its deliveries, records and the records
+    loaded before it (``equal_volume_flatness``; the target is 1.3x); the cost per 1,000 records and
+    per delivery of the same batches beside it;
   * peak RSS of each stage (the highest over the batches; target < 1.5 GB);
   * the weekly report (``reporting.produce.produce_week``) for the span's last ISO week, and the
     README's analyst queries (every SQL block of its "Three questions analysts ask" section);
@@ -113,7 +115,7 @@ def stage_batch(stage: str, days: list[dt.date], touched: list[dt.date]) -> dict
 
     feeds = sorted(load_registry())
     t1 = time.perf_counter()
-    out: dict = {"rows": 0, "failed": [], "touched": [], "per_feed_s": {}}
+    out: dict = {"rows": 0, "deliveries": 0, "failed": [], "touched": [], "per_feed_s": {}}
     if stage == "build":
         from safety_hub.warehouse.build import build
         from safety_hub.warehouse.engine import get_engine
@@ -133,6 +135,7 @@ def stage_batch(stage: str, days: list[dt.date], touched: list[dt.date]) -> dict
                 if batch in stopped:
                     continue
                 t = time.perf_counter()
+                out["deliveries"] += 1
                 try:
                     if stage == "land":
                         pipeline.run_extract(feed, day, batch)
@@ -247,6 +250,46 @@ def delivered_files(home: Path, days: list[dt.date]) -> tuple[list[str], list[st
     return readable, other
 
 
+def equal_volume_flatness(results: list[dict], k: int, cost=lambda r: r["cpu"]) -> dict:
+    """The cost of the last ``k`` batches against the first ``k`` at equal volume.
+
+    The span's batches differ in volume (a two-day week, the Spring Festival, the seasonal dip of the
+    city profile), and a batch's cost is mostly per delivery, partly per record, plus a fixed part (the
+    four fresh interpreters, the build's own). So each batch's cost is fitted, by least squares over
+    all batches, as ``fixed + per_delivery * deliveries + per_record * records + per_history *
+    records loaded before it``; the verdict is that model's cost of the batches' mean volume with the
+    history of the last ``k`` against the same volume with the history of the first ``k``. The
+    per-record and per-delivery ratios are printed beside it."""
+    import numpy as np
+
+    history, seen = [], 0
+    for r in results:
+        history.append(seen)
+        seen += r["rows"]
+    x = np.array([[1.0, r["deliveries"], r["rows"], h] for r, h in zip(results, history)])
+    y = np.array([cost(r) for r in results])
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    mean = x.mean(axis=0)
+    at = lambda h: float(coef[0] + coef[1] * mean[1] + coef[2] * mean[2] + coef[3] * h)  # noqa: E731
+    h_first, h_last = float(np.mean(history[:k])), float(np.mean(history[-k:]))
+    per_delivery = lambda rs: sum(cost(r) for r in rs) / max(1, sum(r["deliveries"] for r in rs))  # noqa: E731
+    return {"first": at(h_first), "last": at(h_last), "ratio": at(h_last) / at(h_first), "coef": [float(c) for c in coef],
+            "deliveries": float(mean[1]), "records": float(mean[2]),
+            "per_delivery_ratio": per_delivery(results[-k:]) / per_delivery(results[:k])}
+
+
+def print_equal_volume_flatness(results: list[dict], k: int) -> None:
+    for label, cost in (("CPU", lambda r: r["cpu"]), ("process wall", lambda r: r["cost"])):
+        f = equal_volume_flatness(results, k, cost)
+        c = f["coef"]
+        print(f"flatness at equal volume ({label} seconds; the verdict): a batch of {f['deliveries']:.0f} deliveries and "
+              f"{f['records']:,.0f} records costs {f['last']:.1f} s with the last {k} batches' history vs {f['first']:.1f} s with the "
+              f"first {k}'s = {f['ratio']:.2f}x  target <= {TARGET_FLAT}x -> {verdict(f['ratio'] <= TARGET_FLAT)}")
+        print(f"  fitted over the {len(results)} batches: {c[0]:.2f} s fixed + {c[1]:.3f} s per delivery + {1000 * c[2]:.3f} s per 1,000 "
+              f"records + {1e6 * c[3]:.3f} s per million records of history; per delivery (unfitted) last / first = "
+              f"{f['per_delivery_ratio']:.2f}x")
+
+
 def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: dict, days: list[dt.date], truth: dict) -> None:
     home = work / f"home-{backend}"
     home.mkdir(parents=True, exist_ok=True)
@@ -271,7 +314,7 @@ def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: d
         cost = sum(p for _, p in per.values())
         cpu = sum(r["cpu_s"] for r, _ in per.values())
         failed = sum(len(r["failed"]) for r, _ in per.values())
-        results.append({"days": batch, "rows": rows, "per": per, "cost": cost, "cpu": cpu})
+        results.append({"days": batch, "rows": rows, "deliveries": per["land"][0]["deliveries"], "per": per, "cost": cost, "cpu": cpu})
         week = batch[0].isocalendar()
         print(f"{week[0]}-W{week[1]:02d}   {len(batch):>4} {rows:>9,} " + " ".join(f"{per[s][1]:>10.1f}" for s in STAGES)
               + f" {1000 * cost / max(rows, 1):>9.2f} {1000 * cpu / max(rows, 1):>9.2f} {per['build'][0]['cpu_s']:>8.1f} {per['build'][0]['as_of']:>5} {failed:>6}  "
@@ -322,8 +365,9 @@ def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: d
 
         for label, cost in (("CPU", lambda r: r["cpu"]), ("process wall", lambda r: r["cost"])):
             first, last = per_1k(results[:k], cost), per_1k(results[-k:], cost)
-            print(f"flatness ({label} seconds): last {k} batches {last:.2f} s per 1,000 records vs first {k} {first:.2f} s = {last / first:.2f}x  "
-                  f"target <= {TARGET_FLAT}x -> {verdict(last / first <= TARGET_FLAT)}")
+            print(f"cost per 1,000 records ({label} seconds, not at equal volume): last {k} batches {last:.2f} s vs first {k} "
+                  f"{first:.2f} s = {last / first:.2f}x")
+        print_equal_volume_flatness(results, k)
         b_first, b_last = (per_1k(rs, lambda r: r["per"]["build"][0]["cpu_s"]) for rs in (results[:k], results[-k:]))
         print(f"  the build alone (CPU): {b_last:.3f} vs {b_first:.3f} s per 1,000 records = {b_last / b_first:.2f}x; "
               "the CPU figure is the verdict on a shared machine (wall time follows the other work's load)")
