@@ -2,7 +2,8 @@
 
     make bench-city                                   # one quarter of working days (62), DuckDB
     make bench-city ARGS="--days 250"                 # a year of working days
-    make bench-city ARGS="--backends duckdb,postgres" # also PostgreSQL (scratch database on 127.0.0.1:5432)
+    make bench-city ARGS="--backends duckdb,postgres" # also PostgreSQL (scratch database on 127.0.0.1:5432),
+                                                      # and its end-to-end rate against DuckDB's (target 3x)
 
 The simulator's city profile (``simulate --profile city``: the Chinese working-day calendar,
 ~12,000 rows a working day over 15 feeds) writes ``--days`` working days from ``--start`` into a
@@ -290,7 +291,8 @@ def print_equal_volume_flatness(results: list[dict], k: int) -> None:
               f"{f['per_delivery_ratio']:.2f}x")
 
 
-def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: dict, days: list[dt.date], truth: dict) -> None:
+def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: dict, days: list[dt.date], truth: dict) -> float:
+    """The span through ``backend``, printed; returns its end-to-end records/s."""
     home = work / f"home-{backend}"
     home.mkdir(parents=True, exist_ok=True)
     os.environ.update(sim_env)
@@ -395,6 +397,7 @@ def run_backend(here: Path, args, backend: str, url: str, work: Path, sim_env: d
               f"less refused {expected.get(name)!s:>10}   {verdict(fig.get(name) == expected.get(name))}")
     if moved:
         print("  refused deliveries that change the figures: " + "; ".join(moved))
+    return rate
 
 
 def expected_figures(drop: Path, days: list[dt.date], refused: set[tuple[str, str]]) -> tuple[dict, list[str]]:
@@ -515,9 +518,10 @@ def main() -> None:
         sim_env = {**simulator_connections(url, SIM_TOKEN, drop), "AIRFLOW_HOME": str(work / "airflow"), "BENCH_CITY_DROP": str(drop)}
         print(f"simulator (city profile) serving the API feeds at {url}; each stage below runs in a fresh interpreter")
 
+        rates = {}
         for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
             if backend == "duckdb":
-                run_backend(here, args, backend, f"duckdb:///{work / 'home-duckdb' / 'warehouse.duckdb'}", work, sim_env, days, truth)
+                rates[backend] = run_backend(here, args, backend, f"duckdb:///{work / 'home-duckdb' / 'warehouse.duckdb'}", work, sim_env, days, truth)
             elif backend == "postgres":
                 from bench_load import pg_scratch
 
@@ -526,11 +530,15 @@ def main() -> None:
                     print(f"\n== postgres: skipped ({reason}) ==")
                     continue
                 try:
-                    run_backend(here, args, backend, url_pg, work, sim_env, days, truth)
+                    rates[backend] = run_backend(here, args, backend, url_pg, work, sim_env, days, truth)
                 finally:
                     drop_db()
             else:
                 raise SystemExit(f"unknown backend {backend}")
+        if {"duckdb", "postgres"} <= set(rates):
+            ratio = rates["duckdb"] / rates["postgres"]
+            print(f"\nPostgreSQL end to end {rates['postgres']:,.0f} records/s against DuckDB's {rates['duckdb']:,.0f}: {ratio:.2f}x slower   "
+                  f"target <= {TARGET_RATIO:.0f}x -> {verdict(ratio <= TARGET_RATIO)}")
         if args.history_rows:
             print(f"\n== history import (load average {Path('/proc/loadavg').read_text().split()[0]}) ==")
             run_history(args.history_rows, work / "history")
