@@ -279,7 +279,13 @@ def equal_volume_flatness(results: list[dict], k: int, cost=lambda r: r["cpu"]) 
             "per_delivery_ratio": per_delivery(results[-k:]) / per_delivery(results[:k])}
 
 
+FIT_MIN_BATCHES = 8  # four coefficients: at least twice as many batches
+
+
 def print_equal_volume_flatness(results: list[dict], k: int) -> None:
+    if len(results) < FIT_MIN_BATCHES:
+        print(f"flatness at equal volume: not measured ({len(results)} batches; the fit of a batch's cost needs {FIT_MIN_BATCHES})")
+        return
     for label, cost in (("CPU", lambda r: r["cpu"]), ("process wall", lambda r: r["cost"])):
         f = equal_volume_flatness(results, k, cost)
         c = f["coef"]
