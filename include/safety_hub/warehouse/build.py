@@ -125,6 +125,25 @@ def dim_enterprise_asof_sql(where: str = "TRUE") -> str:
     return _enterprise_sql("dim_enterprise_asof.sql", where)
 
 
+@contextmanager
+def _hash_joins(conn: sa.Connection) -> Iterator[None]:
+    """PostgreSQL: the enterprise dimensions' statements without nested-loop joins (restored after).
+
+    Their CTEs end in window functions and filters the planner estimates at one row each, so it
+    joins the name spans to the district spans in a nested loop that runs the inner window query
+    again for every outer row: dim_enterprise_asof took 172 s on a three-week city warehouse (3,456 x
+    1,353 spans), 0.45 s with hash joins. ``SET LOCAL`` for these statements only."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    previous = conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one()
+    conn.execute(sa.text("SELECT set_config('enable_nestloop', 'off', true)"))
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT set_config('enable_nestloop', :v, true)"), {"v": previous})
+
+
 def build_dimensions(engine: sa.Engine) -> int:
     """Rebuild dim_enterprise (SCD2), enterprise_match, dim_date and dim_industry (one transaction);
     return dim_enterprise's row count (one row per enterprise name version)."""
@@ -162,7 +181,8 @@ def rebuild_dimensions(engine: sa.Engine, incremental: bool = False, report: Bui
                 before = _enterprise_frames(conn, scope)
                 for table, sql in (("dim_enterprise", dim_enterprise_sql), ("dim_enterprise_asof", dim_enterprise_asof_sql)):
                     conn.execute(sa.text(f"DELETE FROM {table} WHERE {scope}"))
-                    conn.execute(sa.text(sql(scope)))
+                    with _hash_joins(conn):
+                        conn.execute(sa.text(sql(scope)))
                 after = _enterprise_frames(conn, scope)
             with report.step("enterprise_match"):
                 _refresh_matches(conn, md)
@@ -171,7 +191,8 @@ def rebuild_dimensions(engine: sa.Engine, incremental: bool = False, report: Bui
                 before = _enterprise_frames(conn)
                 for table, sql in (("dim_enterprise", dim_enterprise_sql), ("dim_enterprise_asof", dim_enterprise_asof_sql)):
                     conn.execute(sa.text(f"DELETE FROM {table}"))
-                    conn.execute(sa.text(sql()))
+                    with _hash_joins(conn):
+                        conn.execute(sa.text(sql()))
                 after = _enterprise_frames(conn)
             with report.step("enterprise_match"):
                 conn.execute(md.tables["enterprise_match"].delete())
