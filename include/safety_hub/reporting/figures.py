@@ -5,9 +5,10 @@ The as-of date of a week is its data date: the latest business date loaded withi
 loaded day while it is not (非终版); a week without any load has no report (``NoWeekData``).
 Every query takes the week's Monday (``week_start``) and that date (``as_of``) and sees only
 what was loaded for business dates up to it: the hazards through ``hazard_version``
-(hazard_asof.sql), enforcement through the facts' business date, the measures list through its
-daily snapshot membership, the marts through their week partition (computed as of the same
-date). Overdue (超期/逾期) is a deadline before the as-of date and not closed by then, as in
+(hazard_asof.sql), enforcement, the measures list and the campaign ledgers through their version
+tables (``{asof_<feed_id>}``: each record's latest version loaded by then), the snapshot feeds'
+lists through their daily membership, the marts through their week partition (computed as of the
+same date). Overdue (超期/逾期) is a deadline before the as-of date and not closed by then, as in
 ``mart_district_hazard`` for that day. So the report of a past week gives the same figures
 whenever it is produced. The SQL is in ``safety_hub/sql/report_*.sql``.
 """
