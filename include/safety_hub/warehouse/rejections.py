@@ -105,6 +105,7 @@ def track(conn: sa.Connection, feed: Feed, day: dt.date, batch_id: str, loaded_b
         FROM (SELECT r.record_key, r.rejected_on, MIN(f.business_date) AS closed_on, MIN(f.batch_id) AS closed_batch
               FROM {TABLE} r JOIN "{fact}" f ON {key} = r.record_key AND f.business_date >= r.rejected_on
               WHERE r.feed_id = :feed_id AND r.closed_on IS NULL
+                AND (f.batch_id = :loaded OR f.business_date > :day)  -- what the conditions below can match: not the whole history
                 AND ((f.batch_id = :loaded
                       AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.feed_id = :feed_id AND q.business_date = :day
                                       AND q.batch_id = :batch AND q.record_key = r.record_key AND q.rule_id NOT IN :untracked))
