@@ -1,4 +1,5 @@
-"""On PostgreSQL the enterprise dimensions are built without nested-loop joins (``build._hash_joins``).
+"""On PostgreSQL the enterprise dimensions are built without nested-loop joins (``build._hash_joins``), and the
+build's scope tables carry statistics (``changes.temporary``).
 
 Their CTEs end in window functions and filters PostgreSQL estimates at one row each; it then joins
 the name spans to the district spans in a nested loop that runs the inner window query once per
@@ -48,3 +49,13 @@ def test_the_enterprise_dimensions_plan_without_nested_loops_on_postgres():
             assert conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one() == "on"
             assert conn.execute(sa.text("SELECT COUNT(DISTINCT uscc) FROM dim_enterprise_asof")).scalar_one() == 40
         assert "Nested Loop" in plain, "the planner's own choice (what _hash_joins is for); if it no longer nests, _hash_joins may go"
+
+
+def test_a_build_scope_table_has_statistics_on_postgres():
+    from safety_hub.warehouse import changes
+
+    with scratch_database("test_scope_stats") as engine:
+        with engine.begin() as conn:
+            with changes.temporary(conn, "SELECT g AS value FROM generate_series(1, 5000) g") as name:
+                tuples = conn.execute(sa.text("SELECT reltuples FROM pg_class WHERE relname = :n"), {"n": name}).scalar_one()
+                assert tuples == 5000, "analysed: the planner knows the scope's size (autovacuum never analyses a temporary table)"

@@ -101,9 +101,15 @@ def clear(conn: sa.Connection, loads: Loads) -> None:
 @contextmanager
 def temporary(conn: sa.Connection, select_sql: str, params: dict | None = None) -> Iterator[str]:
     """A temporary table holding ``select_sql``'s rows for the duration of the block; yields its name.
-    (A block that raises leaves it to the transaction's rollback, which removes it on both engines.)"""
+    (A block that raises leaves it to the transaction's rollback, which removes it on both engines.)
+
+    On PostgreSQL the table is analysed: autovacuum never analyses a temporary table, and without
+    statistics the planner guesses its size from its pages, so the statements joining it to the
+    history (the build's scoped steps) may be planned for a few rows when it holds thousands."""
     name = f"_build_scope_{uuid.uuid4().hex[:10]}"
     conn.execute(sa.text(f"CREATE TEMPORARY TABLE {name} AS {select_sql}"), params or {})
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"ANALYZE {name}"))
     yield name
     conn.execute(sa.text(f"DROP TABLE {name}"))
 
