@@ -367,14 +367,13 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
     lineage = {"batch_id": "b", "raw_file": "raw", "loaded_at": LOADED_AT}
     monkeypatch.setattr(load, "MERGE_WORK_MEM_PER_ROW", 32 * 1024 * 1024)  # 2 rows -> 64 MB
     seen = []
-    real = load._raise_work_mem
+    real = load._dedupe
 
-    def spy(conn, n):
-        restore = real(conn, n)
-        seen.append((restore, conn.execute(sa.text("SHOW work_mem")).scalar_one()))
-        return restore
+    def spy(conn, stg, feed):  # the work_mem the merge's statements run with
+        seen.append(conn.execute(sa.text("SHOW work_mem")).scalar_one())
+        return real(conn, stg, feed)
 
-    monkeypatch.setattr(load, "_raise_work_mem", spy)
+    monkeypatch.setattr(load, "_dedupe", spy)
     day = dt.date(2026, 11, 5)
     _change_log(md)
     with pg_engine.begin() as conn:
@@ -386,7 +385,7 @@ def test_load_raises_work_mem_only_for_itself(pg_engine, monkeypatch):
         assert load.load_frame(conn, md, feed, rows.assign(v=["3", "4"]), day, **lineage).loaded == 2
         assert conn.execute(sa.text("SHOW work_mem")).scalar_one() == "1GB"
         assert sorted(r[1] for r in conn.execute(sa.text("SELECT k, v FROM fact_wm"))) == ["3", "4"]
-    assert seen == [("4MB", "64MB"), (None, "1GB")]
+    assert seen == ["64MB", "1GB"]
 
 
 @pytest.mark.parametrize("backend", ["duckdb", "postgresql"])

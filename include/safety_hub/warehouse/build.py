@@ -26,7 +26,7 @@ from safety_hub.config.registry import load_precedence, load_registry
 from safety_hub.config.risk import load_risk_config
 from safety_hub.warehouse.bulk import bulk_insert
 from safety_hub.warehouse.crosscheck import run_cross_rules
-from safety_hub.warehouse.engine import ensure_schema
+from safety_hub.warehouse.engine import ensure_schema, postgres_setting
 from safety_hub.warehouse.lifecycle import asof_from_hazard, refresh
 from safety_hub.warehouse.reporting_status import refresh_reporting_status
 from safety_hub.warehouse.risk import refresh_risk_marts
@@ -125,23 +125,14 @@ def dim_enterprise_asof_sql(where: str = "TRUE") -> str:
     return _enterprise_sql("dim_enterprise_asof.sql", where)
 
 
-@contextmanager
-def _hash_joins(conn: sa.Connection) -> Iterator[None]:
+def _hash_joins(conn: sa.Connection):
     """PostgreSQL: the enterprise dimensions' statements without nested-loop joins (restored after).
 
     Their CTEs end in window functions and filters the planner estimates at one row each, so it
     joins the name spans to the district spans in a nested loop that runs the inner window query
     again for every outer row: dim_enterprise_asof took 172 s on a three-week city warehouse (3,456 x
-    1,353 spans), 0.45 s with hash joins. ``SET LOCAL`` for these statements only."""
-    if conn.dialect.name != "postgresql":
-        yield
-        return
-    previous = conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one()
-    conn.execute(sa.text("SELECT set_config('enable_nestloop', 'off', true)"))
-    try:
-        yield
-    finally:
-        conn.execute(sa.text("SELECT set_config('enable_nestloop', :v, true)"), {"v": previous})
+    1,353 spans), 0.45 s with hash joins."""
+    return postgres_setting(conn, "enable_nestloop", "off")
 
 
 def build_dimensions(engine: sa.Engine) -> int:

@@ -357,6 +357,25 @@ _LOCAL_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
+def postgres_setting(conn: sa.Connection, name: str, value: str | None) -> Iterator[None]:
+    """PostgreSQL: the block's statements run with setting ``name`` at ``value``, put back after.
+
+    ``set_config(..., true)`` is ``SET LOCAL``: it never outlives the transaction, so a block that
+    raises (its transaction rolled back) needs nothing put back. Other engines, or ``value`` None:
+    nothing.
+    """
+    if conn.dialect.name != "postgresql" or value is None:
+        yield
+        return
+    previous = conn.execute(sa.text("SELECT current_setting(:n)"), {"n": name}).scalar_one()
+    conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": value})
+    try:
+        yield
+    finally:
+        conn.execute(sa.text("SELECT set_config(:n, :v, true)"), {"n": name, "v": previous})
+
+
+@contextlib.contextmanager
 def duckdb_memory_limit(engine: sa.Engine, limit: str) -> Iterator[None]:
     """Run the block under DuckDB ``memory_limit`` ``limit``, then put the engine's own back.
 

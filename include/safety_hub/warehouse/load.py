@@ -41,6 +41,7 @@ from safety_hub.ingest.parquetfiles import iter_batches
 from safety_hub.config.settings import STAGE_BATCH_ROWS  # rows read from valid.parquet and staged at a time
 from safety_hub.warehouse import changes
 from safety_hub.warehouse.bulk import bulk_insert
+from safety_hub.warehouse.engine import postgres_setting
 from safety_hub.warehouse.schema import ENTERPRISE_OBSERVATION
 from safety_hub.warehouse.lifecycle import IDENTITY, identity_keys, record_versions
 from safety_hub.warehouse.sqltext import insert_select, sql_file
@@ -89,16 +90,14 @@ def _load(conn: sa.Connection, md: sa.MetaData, feed: Feed, lineage: dict, stage
     fact = md.tables[feed.target_table]
     stg = _create_staging(conn, fact, feed)
     staged = stage(stg)
-    restore = _raise_work_mem(conn, staged) if conn.dialect.name == "postgresql" else None
-    duplicates = _dedupe(conn, stg, feed)
-    if feed.lifecycle is not None:
-        record_versions(conn, md, feed, stg, lineage)
-    if set(changes.CONFORMED_COLUMNS) <= set(stg.c.keys()) and ENTERPRISE_OBSERVATION in md.tables:
-        _record_observations(conn, md.tables[ENTERPRISE_OBSERVATION], stg, lineage)
-    loaded, stale, superseded = _merge(conn, fact, stg, feed, lineage)
+    with postgres_setting(conn, "work_mem", _merge_work_mem(conn, staged)):
+        duplicates = _dedupe(conn, stg, feed)
+        if feed.lifecycle is not None:
+            record_versions(conn, md, feed, stg, lineage)
+        if set(changes.CONFORMED_COLUMNS) <= set(stg.c.keys()) and ENTERPRISE_OBSERVATION in md.tables:
+            _record_observations(conn, md.tables[ENTERPRISE_OBSERVATION], stg, lineage)
+        loaded, stale, superseded = _merge(conn, fact, stg, feed, lineage)
     conn.execute(sa.text(f'DROP TABLE "{stg.name}"'))
-    if restore is not None:
-        conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": restore})
     # Superseding a stored row changes the as-of views of its business date on only where a mart reads
     # the fact table itself (changes.read_by_marts): the marts read a hazard ledger through hazard_version
     # and a feed with a version table (the registry snapshot's registry_version) through that table,
@@ -260,21 +259,20 @@ MERGE_WORK_MEM_PER_ROW = 128  # bytes of work_mem per staged row: the key hash o
 MERGE_WORK_MEM_MAX = 256 * 1024 * 1024
 
 
-def _raise_work_mem(conn: sa.Connection, rows: int) -> str | None:
-    """Give the merge's hash joins room for the staged keys (``SET LOCAL``; returns the value to restore).
+def _merge_work_mem(conn: sa.Connection, rows: int) -> str | None:
+    """PostgreSQL: the ``work_mem`` the merge's hash joins need for ``rows`` staged keys, or None
+    when the setting already gives them that (never lowered; elsewhere None).
 
     With PostgreSQL's default 4MB a 1M-row merge hashes in many batches, and the
     ``DELETE ... WHERE EXISTS`` then visits the fact table's pages in scrambled order,
     dirtying each several times (the upsert's SQL took about twice as long; see
-    bench/README.md). Never lowers a larger setting; scoped to this transaction and
-    put back before the load returns.
+    bench/README.md).
     """
-    want_kb = min(MERGE_WORK_MEM_MAX, rows * MERGE_WORK_MEM_PER_ROW) // 1024
-    current = conn.execute(sa.text("SELECT current_setting('work_mem'), pg_size_bytes(current_setting('work_mem'))")).one()
-    if want_kb * 1024 <= current[1]:
+    if conn.dialect.name != "postgresql":
         return None
-    conn.execute(sa.text("SELECT set_config('work_mem', :v, true)"), {"v": f"{want_kb}kB"})
-    return current[0]
+    want_kb = min(MERGE_WORK_MEM_MAX, rows * MERGE_WORK_MEM_PER_ROW) // 1024
+    current = conn.execute(sa.text("SELECT pg_size_bytes(current_setting('work_mem'))")).scalar_one()
+    return f"{want_kb}kB" if want_kb * 1024 > current else None
 
 
 def detect_snapshot_deletions(conn: sa.Connection, feed: Feed) -> int:
