@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from importlib import resources
 
 import sqlalchemy as sa
 
 from safety_hub.config.registry import load_registry
-from safety_hub.warehouse.sqltext import format_asof
+from safety_hub.reporting.sqlfiles import asof_sql
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def campaign_figures(conn: sa.Connection, week_start: dt.date, as_of: dt.date, w
     params = {"week_start": week_start, "as_of": as_of, "warn_by": as_of + dt.timedelta(days=warn_days)}
     out, feeds = {}, load_registry()
     for section in SECTIONS:
-        sql = format_asof(resources.files("safety_hub.reporting").joinpath("sql", section.sql).read_text(encoding="utf-8"), feeds)
+        sql = asof_sql(section.sql, feeds)
         row = conn.execute(sa.text(sql), {k: v for k, v in params.items() if f":{k}" in sql}).mappings().one()
         out[section.name] = {k: _number(v) for k, v in row.items()}
     return out

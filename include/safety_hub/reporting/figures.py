@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from importlib import resources
 
 import pandas as pd
 import sqlalchemy as sa
@@ -26,20 +25,10 @@ from safety_hub.config.registry import load_registry
 from safety_hub.reporting import campaign as campaign_figures
 from safety_hub.reporting.archive import NoWeekData, ReportWeek
 from safety_hub.reporting.progress import hazard_progress, measure_progress
-from safety_hub.warehouse.sqltext import format_asof
+from safety_hub.reporting.sqlfiles import asof_sql, sql_file
 from safety_hub.warehouse.sqltext import sql_file as warehouse_sql
 
 TREND_WEEKS = 8
-
-
-def sql_file(name: str) -> str:
-    """A report query, ``reporting/sql/<name>``."""
-    return resources.files("safety_hub.reporting").joinpath("sql", name).read_text(encoding="utf-8")
-
-
-def asof_sql(name: str) -> str:
-    """A report query whose ``{asof_<feed_id>}`` sources are those feeds' records as known on ``:as_of``."""
-    return format_asof(sql_file(name), load_registry())
 
 
 def _hazard_sql(name: str, **parts: str) -> str:

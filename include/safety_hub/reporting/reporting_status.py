@@ -9,10 +9,11 @@ department (部门, the feed's agency) or district (区, the reporting unit).
 from __future__ import annotations
 
 import datetime as dt
-from importlib import resources
 
 import pandas as pd
 import sqlalchemy as sa
+
+from safety_hub.reporting.sqlfiles import sql_file
 
 GROUPS = {
     "feed": "feed_id, agency_name",
@@ -28,7 +29,7 @@ HEADERS = {"feed_id": "数据源", "agency_name": "部门", "unit_code": "区划
 
 def rates(conn: sa.Connection, first: dt.date, last: dt.date, as_of: dt.date, by: str = "feed") -> pd.DataFrame:
     """One row per group: the counts and 报送率 (reported / expected), 及时率 (on time / expected)."""
-    sql = resources.files("safety_hub.reporting").joinpath("sql", "reporting_rates.sql").read_text(encoding="utf-8")
+    sql = sql_file("reporting_rates.sql")
     result = conn.execute(sa.text(sql.format(group=GROUPS[by])), {"first": first, "last": last, "as_of": as_of})
     frame = pd.DataFrame(result.mappings().all(), columns=list(result.keys()))
     if frame.empty:
