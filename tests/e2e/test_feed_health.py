@@ -14,11 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from browser import chromium, record_console, screenshot_path
 from airflow_api import ApiServer, api_server
-from safety_hub.config import settings
+from registry_copy import copy_registry, edit_feed
 from safety_hub.ops.health import feed_health, last_runs, read_engine
 from safety_hub.config.registry import load_registry
 from safety_hub.ops.health_page import URL_PREFIX, _json_ready
@@ -47,11 +46,10 @@ class Served:
 def feeds_with_a_stale_feed(target: Path) -> Path:
     """A copy of the registry where STALE_FEED expects new data every 0.36 s (stale whatever it loaded) and
     every other feed within ten years (fresh: freshness goes by the business date, the session's are in November)."""
-    shutil.copytree(settings.feeds_dir(), target)
+    copy_registry(target)
     for path in target.glob("[!_]*.yaml"):
-        feed = yaml.safe_load(path.read_text(encoding="utf-8"))
-        feed.setdefault("validation", {})["fresh_within_hours"] = 0.0001 if path.stem == STALE_FEED else FRESH_FOR_HOURS
-        path.write_text(yaml.safe_dump(feed, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        hours = 0.0001 if path.stem == STALE_FEED else FRESH_FOR_HOURS
+        edit_feed(path, lambda feed: feed.setdefault("validation", {}).update(fresh_within_hours=hours))
     return target
 
 

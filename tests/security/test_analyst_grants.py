@@ -11,16 +11,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-import yaml
 
 from pg_scratch import scratch_database
+from registry_copy import copy_registry, edit_feed, site_contact_feed, write_feed
 
-ROOT = Path(__file__).resolve().parents[2]
 PID = os.getpid()
 
 
@@ -138,15 +136,10 @@ def test_cli_adopts_only_when_told(warehouse, monkeypatch, capsys):
 def _feeds_with_changes(target: Path) -> None:
     """The registry plus a schema change: two columns on 在建项目 (a table that had no personal
     column, so it used to be granted whole), one personal; and a new feed with its own table."""
-    shutil.copytree(ROOT / "include" / "feeds", target)
-    path = target / "hcc_project.yaml"
-    feed = yaml.safe_load(path.read_text(encoding="utf-8"))
-    feed["columns"] += [{"source": "项目负责人电话", "name": "manager_phone", "personal": True},
-                        {"source": "备注二", "name": "remark_two"}]
-    path.write_text(yaml.safe_dump(feed, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    new = dict(feed, feed_id="hcc_site_contact", dataset="site_contact", title="工地联系人", target_table="fact_site_contact")
-    new["delivery"] = dict(feed["delivery"], pattern="工地联系人_{date:%Y%m%d}.csv")
-    (target / "hcc_site_contact.yaml").write_text(yaml.safe_dump(new, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_registry(target)
+    feed = edit_feed(target / "hcc_project.yaml", lambda feed: feed["columns"].extend(
+        [{"source": "项目负责人电话", "name": "manager_phone", "personal": True}, {"source": "备注二", "name": "remark_two"}]))
+    write_feed(target / "hcc_site_contact.yaml", site_contact_feed(feed))
 
 
 def test_personal_columns_added_after_grant_analyst_stay_hidden(warehouse, tmp_path, monkeypatch):

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import yaml
 
 from pg_scratch import ADMIN_URL
+from registry_copy import copy_registry, edit_feed, site_contact_feed, write_feed
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -146,16 +147,9 @@ def _task_writes_the_new_table(provisioned) -> None:
 
 def _copy_feeds(target: Path) -> None:
     """The registry plus a schema change: a column on 在建项目 and a new feed with its own table."""
-    import shutil
-
-    shutil.copytree(ROOT / "include" / "feeds", target)
-    path = target / "hcc_project.yaml"
-    feed = yaml.safe_load(path.read_text(encoding="utf-8"))
-    feed["columns"].append({"source": "新列", "name": "new_col"})
-    path.write_text(yaml.safe_dump(feed, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    new = dict(feed, feed_id="hcc_site_contact", dataset="site_contact", title="工地联系人", target_table="fact_site_contact")
-    new["delivery"] = dict(feed["delivery"], pattern="工地联系人_{date:%Y%m%d}.csv")
-    (target / "hcc_site_contact.yaml").write_text(yaml.safe_dump(new, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    copy_registry(target)
+    feed = edit_feed(target / "hcc_project.yaml", lambda feed: feed["columns"].append({"source": "新列", "name": "new_col"}))
+    write_feed(target / "hcc_site_contact.yaml", site_contact_feed(feed))
 
 
 def test_compose_warehouse_logins():

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from importlib import resources
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-import yaml
 
+from registry_copy import copy_registry, edit_feed
 from safety_hub.config.registry import RegistryError, load_registry
 from safety_hub.warehouse.changes import MART_SQL
 from safety_hub.warehouse.sqltext import asof_reads, format_asof, sql_file
 
-FEEDS_DIR = Path(__file__).resolve().parents[2] / "include" / "feeds"
 FEED = "emb_supervision"
 D1, D2, D3 = dt.date(2026, 11, 2), dt.date(2026, 11, 3), dt.date(2026, 11, 4)
 
@@ -131,14 +129,10 @@ def test_a_version_table_added_later_starts_from_the_fact_table(tmp_path):
 
 # --- the registry --------------------------------------------------------------------------------
 
-def _registry_with(tmp_path: Path, changes: dict[str, dict]) -> Path:
-    feeds = tmp_path / "feeds"
-    shutil.copytree(FEEDS_DIR, feeds)
+def _registry_with(target: Path, changes: dict[str, dict]) -> Path:
+    feeds = copy_registry(target / "feeds")
     for name, update in changes.items():
-        path = feeds / f"{name}.yaml"
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        doc.update(update)
-        path.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        edit_feed(feeds / f"{name}.yaml", update)
     return feeds
 
 

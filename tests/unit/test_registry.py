@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import yaml
 
+from registry_copy import FEEDS_DIR, copy_registry, edit_feed
 from safety_hub.config.registry import RegistryError, load_registry
 
-FEEDS_DIR = Path(__file__).resolve().parents[2] / "include" / "feeds"
 FEED_FILE = "hcc_project.yaml"
 
 
@@ -83,17 +81,7 @@ def test_no_credentials_in_feed_yaml(path):
 
 
 def _registry_copy(tmp_path: Path) -> Path:
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    shutil.copy(FEEDS_DIR / "_agencies.yaml", feeds / "_agencies.yaml")
-    shutil.copy(FEEDS_DIR / FEED_FILE, feeds / FEED_FILE)
-    return feeds
-
-
-def _mutate_yaml(path: Path, change: Callable[[dict], None]) -> None:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return copy_registry(tmp_path / "feeds", ["_agencies.yaml", FEED_FILE])
 
 
 def test_unmodified_copy_loads(tmp_path):
@@ -120,7 +108,7 @@ FEED_CASES = [
 @pytest.mark.parametrize("change,expected", [(c[1], c[2]) for c in FEED_CASES], ids=[c[0] for c in FEED_CASES])
 def test_bad_feed_file_names_file_and_field(tmp_path, change, expected):
     feeds = _registry_copy(tmp_path)
-    _mutate_yaml(feeds / FEED_FILE, change)
+    edit_feed(feeds / FEED_FILE, change)
     with pytest.raises(RegistryError) as info:
         load_registry(feeds)
     message = str(info.value)
@@ -131,7 +119,7 @@ def test_bad_feed_file_names_file_and_field(tmp_path, change, expected):
 
 def test_key_error_labels_the_key_field(tmp_path):
     feeds = _registry_copy(tmp_path)
-    _mutate_yaml(feeds / FEED_FILE, lambda d: d.update(key=["no_such_column"]))
+    edit_feed(feeds / FEED_FILE, lambda d: d.update(key=["no_such_column"]))
     with pytest.raises(RegistryError) as info:
         load_registry(feeds)
     assert "field 'key'" in str(info.value)
@@ -139,7 +127,7 @@ def test_key_error_labels_the_key_field(tmp_path):
 
 def test_unknown_agency_names_file_and_field(tmp_path):
     feeds = _registry_copy(tmp_path)
-    _mutate_yaml(feeds / "_agencies.yaml", lambda d: d.pop("hcc"))
+    edit_feed(feeds / "_agencies.yaml", lambda d: d.pop("hcc"))
     with pytest.raises(RegistryError) as info:
         load_registry(feeds)
     message = str(info.value)
