@@ -237,15 +237,13 @@ def ensure_schema(engine: sa.Engine) -> sa.MetaData:
 def _seed_version_tables(conn: sa.Connection, md: sa.MetaData, created: set[str], existing: dict) -> None:
     """A version table new to a warehouse whose fact table has rows (a feed given a ``version_table``
     later) starts from the fact table: each record's stored version at its business date. History
-    before that is what the fact table kept, the newest version only."""
-    from safety_hub.config.registry import load_registry
-
-    for feed in load_registry().values():
-        if feed.version_table in created and feed.target_table in existing:
-            versions, fact = md.tables[feed.version_table], md.tables[feed.target_table]
-            cols = ", ".join(f'"{c.name}"' for c in versions.columns if c.name in existing[fact.name])
-            conn.execute(sa.text(f'INSERT INTO "{versions.name}" ({cols}) SELECT {cols} FROM "{fact.name}" WHERE feed_id = :feed_id'),
-                         {"feed_id": feed.feed_id})
+    before that is what the fact table kept, the newest version only. (Every feed of a fact table
+    names the same version table, the registry checks: the fact table's rows are all its versions.)"""
+    for name in created:
+        fact = md.tables[name].info.get("versions_of")
+        if fact in existing:
+            cols = ", ".join(f'"{c.name}"' for c in md.tables[name].columns if c.name in existing[fact])
+            conn.execute(sa.text(f'INSERT INTO "{name}" ({cols}) SELECT {cols} FROM "{fact}"'))
 
 
 MIGRATION_VERSIONS = Path(__file__).with_name("migrations") / "versions"

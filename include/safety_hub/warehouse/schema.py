@@ -207,7 +207,8 @@ def build_metadata(feeds: dict[str, Feed] | None = None) -> sa.MetaData:
             # week's report, the risk mart of a past week) is read from here, so a later version or a
             # record corrected later leaves that date alone (sqltext.versions_asof).
             sa.Table(feed.version_table, md, *[sa.Column(c.name, c.type, comment=c.comment, info=dict(c.info)) for c in cols], *_lineage_columns(),
-                     comment=f"{feed.title}历史：每个业务日期交付的每条有效记录一行（按数据日期读取当时已入库的版本）", info={"layer": "core"})
+                     comment=f"{feed.title}历史：每个业务日期交付的每条有效记录一行（按数据日期读取当时已入库的版本）",
+                     info={"layer": "core", "versions_of": feed.target_table})
     for name, comment in (("quarantine", "隔离区：未通过校验（error 规则）的记录，每条（记录, 规则）一行"),
                           ("quality_flag", "质量提示：违反 warning 规则但已入库的记录，每条（记录, 规则）一行")):
         _record_rule_table(md, name, comment)
