@@ -472,7 +472,7 @@ def main() -> None:
     ap.add_argument("--history-rows", type=int, default=1_000_000,
                     help="rows of the history import's one hazard-ledger delivery (default %(default)s; 10000000 for the issue's "
                          "10M-row delivery, ~10 min more on an idle machine; 0: not run)")
-    ap.add_argument("--workdir", type=Path, help="keep the scratch files here (default: a temporary directory, removed)")
+    ap.add_argument("--workdir", type=Path, help="keep the scratch files here, and the PostgreSQL scratch database (default: a temporary directory, removed, and the database dropped)")
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--days-list", help=argparse.SUPPRESS)
     ap.add_argument("--touched", default="", help=argparse.SUPPRESS)
@@ -538,7 +538,10 @@ def main() -> None:
                 try:
                     rates[backend] = run_backend(here, args, backend, url_pg, work, sim_env, days, truth)
                 finally:
-                    drop_db()
+                    if args.workdir:
+                        print(f"PostgreSQL warehouse kept (--workdir): {url_pg}")
+                    else:
+                        drop_db()
             else:
                 raise SystemExit(f"unknown backend {backend}")
         if {"duckdb", "postgres"} <= set(rates):
