@@ -403,7 +403,31 @@ def _tail(md: sa.MetaData) -> sa.MetaData:
         comment="仓库结构版本（Alembic 迁移的修订号，由 warehouse migrate 维护）",
         info={"layer": "audit", "managed_by": "alembic"},
     )
+    _partition_indexes(md)
     return md
+
+
+PARTITION = ("feed_id", "business_date")
+
+
+def _partition_indexes(md: sa.MetaData) -> None:
+    """PostgreSQL: every table holding a feed's business-date partitions gets an index on
+    (feed_id, business_date), unless its key or an index already starts so.
+
+    Loads replace and read one partition at a time (the fact table's, the version table's, the
+    observations', the quarantine's, the snapshot's members ...). Without the index each of those
+    statements scans its whole table, so a load costs more with every day of history: over a city
+    quarter a week's load grew from 15 to 41 s in five weeks. DuckDB skips a partition by its row
+    groups' min/max and keeps no such index (an ART index is held in memory and slows the merge:
+    see the fact tables' key)."""
+    for table in md.tables.values():
+        if not set(PARTITION) <= set(table.columns.keys()):
+            continue
+        leads = [tuple(table.primary_key.columns.keys())[:2]] + [tuple(c.name for c in i.columns)[:2] for i in table.indexes]
+        if PARTITION in leads:
+            continue
+        sa.Index(f"ix_{table.name}_partition", *(table.c[c] for c in PARTITION),
+                 info={"dialects": ("postgresql",)}).ddl_if(dialect="postgresql")
 
 
 def _lifecycle_columns() -> list[sa.Column]:
