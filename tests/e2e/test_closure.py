@@ -30,7 +30,8 @@ def test_the_ledger_holds_every_rejection_and_its_correction_as_the_truth_says(r
 
 
 def test_closure_figures_per_agency_are_the_ledgers_counts(run):
-    from safety_hub.warehouse.rejections import closure, working_days_between
+    from safety_hub.domain.workdays import working_days_between
+    from safety_hub.warehouse.rejections import closure
     from safety_hub_dev.simulator.closure import closure_truth
     from safety_hub.config.registry import load_registry
 

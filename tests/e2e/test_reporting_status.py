@@ -224,7 +224,7 @@ def _closure_want(truth: dict, rows: dict, as_of: dt.date) -> dict:
     name; none when unknown), from the span's rows and their ``RowTruth``."""
     from safety_hub.config.registry import load_registry
     from safety_hub.domain.places import map_district
-    from safety_hub.warehouse.rejections import working_days_between
+    from safety_hub.domain.workdays import working_days_between
     from safety_hub_dev.simulator.closure import closure_truth
     from safety_hub_dev.simulator.spec import SPECS
 
@@ -249,7 +249,7 @@ def test_the_rejection_ledger_equals_the_truth_of_what_arrived(reporting_run):
     closes it on the day it arrives, across the holidays too; a rejected row withheld opens nothing."""
     import sqlalchemy as sa
 
-    from safety_hub.warehouse.rejections import working_days_between
+    from safety_hub.domain.workdays import working_days_between
     from safety_hub_dev.simulator.closure import closure_truth, rejected_keys
 
     engine, truth, _, _ = reporting_run

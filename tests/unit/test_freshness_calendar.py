@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 
 from safety_hub.config.settings import business_tz
-from safety_hub.domain.workdays import covered, is_business_day, is_working_day_or_weekday
+from safety_hub.domain.workdays import covered, is_business_day, is_working_day_or_weekday, working_days_after, working_days_between
 from safety_hub.ops.health import data_as_of, stale_deadline
 
 CN = business_tz()
@@ -51,3 +51,14 @@ def test_a_year_the_calendar_does_not_carry_counts_monday_to_friday_and_is_refus
     with pytest.raises(ValueError, match=f"no statutory working-day calendar for {year}"):
         is_business_day(first)
     assert stale_deadline(dt.datetime(year, 1, 1, tzinfo=CN), 24) > dt.datetime(year, 1, 1, tzinfo=CN)
+
+
+def test_working_day_counts_skip_the_national_day_holiday_and_count_its_make_up_saturday():
+    """国庆 2026: 10-01 .. 10-07 off, Saturday 10-10 a make-up working day (the reports' due dates and 整改用时)."""
+    D = dt.date
+    assert working_days_between(D(2026, 9, 30), D(2026, 10, 8)) == 1
+    assert working_days_between(D(2026, 10, 9), D(2026, 10, 12)) == 2  # the make-up Saturday and Monday
+    assert working_days_between(D(2026, 10, 12), D(2026, 10, 12)) == 0
+    assert working_days_after(D(2026, 9, 30), 1) == D(2026, 10, 8)
+    assert working_days_after(D(2026, 10, 9), 1) == D(2026, 10, 10)
+    assert working_days_after(D(2026, 10, 9), 0) == D(2026, 10, 9)

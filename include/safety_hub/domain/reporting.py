@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from safety_hub.domain.workdays import is_working_day_or_weekday
+from safety_hub.domain.workdays import is_working_day_or_weekday, working_days_after
 
 FREQUENCY_NAMES = {"working_day": "每工作日", "week": "每周", "month": "每月"}
 
@@ -45,15 +45,6 @@ def _period_end(start: dt.date, frequency: str) -> dt.date:
         return start + dt.timedelta(days=6)
     following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return following - dt.timedelta(days=1)
-
-
-def working_days_after(day: dt.date, n: int) -> dt.date:
-    """The ``n``-th working day after ``day`` (``day`` itself for 0)."""
-    while n > 0:
-        day += dt.timedelta(days=1)
-        if is_working_day_or_weekday(day):
-            n -= 1
-    return day
 
 
 def period_of(day: dt.date, frequency: str, due_working_days: int) -> Period | None:

@@ -67,3 +67,17 @@ def first_business_day_on_or_after(day: dt.date) -> dt.date:
     while not is_business_day(day):
         day += dt.timedelta(days=1)
     return day
+
+
+def working_days_after(day: dt.date, n: int) -> dt.date:
+    """The ``n``-th working day after ``day`` (``day`` itself for 0; ``is_working_day_or_weekday``)."""
+    while n > 0:
+        day += dt.timedelta(days=1)
+        if is_working_day_or_weekday(day):
+            n -= 1
+    return day
+
+
+def working_days_between(start: dt.date, end: dt.date) -> int:
+    """Working days after ``start`` up to and including ``end`` (0 on the same day; ``is_working_day_or_weekday``)."""
+    return sum(1 for i in range(1, (end - start).days + 1) if is_working_day_or_weekday(start + dt.timedelta(days=i)))

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from safety_hub.domain.dates import as_date
 from safety_hub.config.registry import Feed
 from safety_hub.domain.places import map_district
-from safety_hub.domain.workdays import is_working_day_or_weekday
+from safety_hub.domain.workdays import working_days_between
 
 from safety_hub.warehouse.schema import REJECTION as TABLE
 UNTRACKED_RULES = ("status.no_regression",)  # set by the warehouse build on loaded versions, not returned for correction
@@ -114,11 +114,6 @@ def track(conn: sa.Connection, feed: Feed, day: dt.date, batch_id: str, loaded_b
         WHERE {TABLE}.feed_id = :feed_id AND {TABLE}.record_key = c.record_key AND {TABLE}.rejected_on = c.rejected_on
           AND {TABLE}.closed_on IS NULL""").bindparams(untracked), params).rowcount
     return max(opened or 0, 0), max(closed or 0, 0)
-
-
-def working_days_between(start: dt.date, end: dt.date) -> int:
-    """Working days after ``start`` up to and including ``end`` (0 on the same day), on the statutory calendar."""
-    return sum(1 for i in range(1, (end - start).days + 1) if is_working_day_or_weekday(start + dt.timedelta(days=i)))
 
 
 @dataclass(frozen=True)
