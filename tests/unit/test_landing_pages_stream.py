@@ -11,18 +11,16 @@ import json
 import random
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 from adversarial import generate
 from safety_hub.config.registry import get_feed
 from safety_hub.domain.errors import FeedError
 from safety_hub.ingest import landing
-from safety_hub.ingest.delivery import Extract, RawFile
-from safety_hub.ingest.landing import ROW, Unstreamable, land_raw, land_records, parse_files, partition_dir, read_records, stream_pages
-from test_landing_stream import _feed_for
+from safety_hub.ingest.delivery import RawFile
+from safety_hub.ingest.landing import ROW, Unstreamable, parse_files, stream_pages
+from test_landing_stream import _feed_for, landed_whole_and_streamed
 
 FEED = get_feed("emb_hazard")
 DAY = dt.date(2026, 11, 2)
@@ -134,23 +132,8 @@ def test_a_field_first_seen_on_a_later_page_is_read_whole_and_a_short_total_refu
 
 def test_land_records_of_api_pages_is_the_same_streamed_or_whole(tmp_path, monkeypatch):
     pages = _pages(3, 12, 50)
-    results = {}
-    for mode in ("whole", "streamed"):
-        monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / mode))
-        if mode == "whole":
-            monkeypatch.setattr(landing, "_streamable", lambda feed, sidecar: False)
-        else:
-            monkeypatch.setattr(landing, "PAGE_BATCH_RECORDS", 120)
-        land_raw(Extract(FEED.feed_id, DAY, "test", iter([RawFile(n, b) for n, b in pages.items()])))
-        sidecar = land_records(FEED, DAY)
-        records, rows, rejects = read_records(partition_dir(FEED.feed_id, DAY))
-        results[mode] = (records, rows, rejects, {k: sidecar[k] for k in ("rows", "columns", "accounting", "watermark", "sha256")})
-        monkeypatch.undo()
-    assert pq.ParquetFile(tmp_path / "streamed" / "data" / "raw" / FEED.feed_id / "dt=2026-11-02" / "records.parquet").num_row_groups >= 4
-    whole, streamed = results["whole"], results["streamed"]
-    pd.testing.assert_frame_equal(streamed[0], whole[0])
-    assert np.array_equal(streamed[1], whole[1])
-    pd.testing.assert_frame_equal(streamed[2], whole[2])
-    assert streamed[3] == whole[3]
-    acc = streamed[3]["accounting"]
+    streamed = landed_whole_and_streamed(monkeypatch, tmp_path, FEED, DAY, [RawFile(n, b) for n, b in pages.items()],
+                                         {(landing, "PAGE_BATCH_RECORDS"): 120}, keys=("rows", "columns", "accounting", "watermark", "sha256"))
+    assert streamed.row_groups >= 4
+    acc = streamed.sidecar["accounting"]
     assert len(acc["files"]) == 12 and acc["physical"] == 600 == acc["parsed"] + acc["rejected"] and acc["rejected"] > 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -145,34 +146,13 @@ def test_a_file_cut_off_is_refused_as_when_read_whole(piece_bytes, tmp_path):
 
 def test_land_records_writes_the_same_records_streamed_or_whole(tmp_path, monkeypatch):
     from safety_hub.ingest import landing
-    from safety_hub.ingest.delivery import Extract
-    from safety_hub.ingest.landing import land_raw, land_records, partition_dir, read_records, read_sidecar
 
     day = dt.date(2026, 11, 2)
     content = ("\n".join([HEADER] + _lines(3000, 7) + ["", "注：完"]) + "\n").encode("gbk")
-    results = {}
-    for mode in ("whole", "streamed"):
-        monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / mode))
-        if mode == "whole":
-            monkeypatch.setattr(landing, "_streamable", lambda feed, sidecar: False)
-        else:
-            monkeypatch.setattr(landing.delimited, "PIECE_BYTES", 4096)
-            monkeypatch.setattr(landing, "PIECE_BYTES", 4096)
-        land_raw(Extract(FEED.feed_id, day, "test", [RawFile("在建项目_20261102.csv", content)]))
-        sidecar = land_records(FEED, day)
-        part = partition_dir(FEED.feed_id, day)
-        records, rows, rejects = read_records(part)
-        results[mode] = (records, rows, rejects, {k: sidecar[k] for k in ("rows", "columns", "accounting", "watermark")})
-        monkeypatch.undo()
-    import pyarrow.parquet as pq
-
-    assert pq.ParquetFile(tmp_path / "streamed" / "data" / "raw" / FEED.feed_id / "dt=2026-11-02" / "records.parquet").num_row_groups > 10
-    whole, streamed = results["whole"], results["streamed"]
-    pd.testing.assert_frame_equal(streamed[0], whole[0])
-    assert np.array_equal(streamed[1], whole[1])
-    pd.testing.assert_frame_equal(streamed[2], whole[2])
-    assert streamed[3] == whole[3]
-    assert read_sidecar(part)["accounting"]["physical"] == 3000 + 3
+    streamed = landed_whole_and_streamed(monkeypatch, tmp_path, FEED, day, [RawFile("在建项目_20261102.csv", content)],
+                                         {(landing.delimited, "PIECE_BYTES"): 4096, (landing, "PIECE_BYTES"): 4096})
+    assert streamed.row_groups > 10
+    assert streamed.sidecar["accounting"]["physical"] == 3000 + 3
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -185,3 +165,44 @@ def test_odd_quote_lines_agree_with_counting_each_line(seed, monkeypatch):
     monkeypatch.setattr(delimited, "_CHUNK", 16)  # chunks of a few lines, and lines longer than a chunk
     want = [i for i, line in enumerate(body.split(b"\n")) if line.count(b'"') % 2]
     assert delimited._odd_quote_lines(body).tolist() == want
+
+
+@dataclass
+class Landed:
+    """The streamed landing of ``landed_whole_and_streamed``: its sidecar and records.parquet's row groups."""
+
+    sidecar: dict
+    row_groups: int
+
+
+def landed_whole_and_streamed(monkeypatch, tmp_path, feed, day, files, knobs: dict, keys=("rows", "columns", "accounting", "watermark"),
+                              expected_rows=...) -> Landed:
+    """Land ``files`` twice, read whole and streamed (``knobs``: (module, name) -> value, the streamed
+    landing's piece sizes), and assert the two give the same records, rows, rejects and sidecar ``keys``."""
+    import pyarrow.parquet as pq
+
+    from safety_hub.ingest import landing
+    from safety_hub.ingest.delivery import Extract
+    from safety_hub.ingest.landing import land_raw, land_records, partition_dir, read_records
+
+    results = {}
+    for mode in ("whole", "streamed"):
+        monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / mode))
+        if mode == "whole":
+            monkeypatch.setattr(landing, "_streamable", lambda feed, sidecar: False)
+        else:
+            for (module, name), value in knobs.items():
+                monkeypatch.setattr(module, name, value)
+        extra = {} if expected_rows is ... else {"expected_rows": expected_rows}
+        land_raw(Extract(feed.feed_id, day, "test", list(files), **extra))
+        sidecar = land_records(feed, day)
+        part = partition_dir(feed.feed_id, day)
+        records, rows, rejects = read_records(part)
+        results[mode] = (records, rows, rejects, {k: sidecar[k] for k in keys}, pq.ParquetFile(part / "records.parquet").num_row_groups)
+        monkeypatch.undo()
+    whole, streamed = results["whole"], results["streamed"]
+    pd.testing.assert_frame_equal(streamed[0], whole[0])
+    assert np.array_equal(streamed[1], whole[1])
+    pd.testing.assert_frame_equal(streamed[2], whole[2])
+    assert streamed[3] == whole[3]
+    return Landed(sidecar=streamed[3], row_groups=streamed[4])

@@ -13,7 +13,6 @@ import json
 import random
 import sqlite3
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -22,10 +21,10 @@ from adversarial import generate
 from safety_hub.config.registry import get_feed
 from safety_hub.domain.errors import FeedError
 from safety_hub.ingest import landing
-from safety_hub.ingest.delivery import Extract, RawFile
+from safety_hub.ingest.delivery import RawFile
 from safety_hub.ingest.extract import extract
 from safety_hub.ingest.landing import land_raw, land_records, partition_dir, pending_dir, read_records, read_sidecar
-from test_landing_stream import PIECES, _feed_for, _same
+from test_landing_stream import PIECES, _feed_for, _same, landed_whole_and_streamed
 
 FEED_ID = "hcc_gas_inspection"
 DAY = dt.date(2026, 11, 2)
@@ -179,24 +178,9 @@ def test_land_records_of_an_extract_is_the_same_streamed_or_whole(tmp_path, monk
     on an extract in the format every earlier delivery has (a replay of one lands the same)."""
     feed = get_feed(FEED_ID)
     content = ("\n".join(_hostile_lines(3000, 11)) + "\n").encode("utf-8")
-    results = {}
-    for mode in ("whole", "streamed"):
-        monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path / mode))
-        if mode == "whole":
-            monkeypatch.setattr(landing, "_streamable", lambda feed, sidecar: False)
-        else:
-            monkeypatch.setattr(landing, "PIECE_BYTES", 4096)
-        land_raw(Extract(FEED_ID, DAY, "test", [RawFile("extract.jsonl", content)], expected_rows=None))
-        sidecar = land_records(feed, DAY)
-        records, rows, rejects = read_records(partition_dir(FEED_ID, DAY))
-        results[mode] = (records, rows, rejects, {k: sidecar[k] for k in ("rows", "columns", "accounting", "watermark")})
-        monkeypatch.undo()
-    assert pq.ParquetFile(tmp_path / "streamed" / "data" / "raw" / FEED_ID / "dt=2026-11-02" / "records.parquet").num_row_groups > 10
-    whole, streamed = results["whole"], results["streamed"]
-    pd.testing.assert_frame_equal(streamed[0], whole[0])
-    assert np.array_equal(streamed[1], whole[1])
-    pd.testing.assert_frame_equal(streamed[2], whole[2])
-    assert streamed[3] == whole[3]
-    acc = streamed[3]["accounting"]
+    streamed = landed_whole_and_streamed(monkeypatch, tmp_path, feed, DAY, [RawFile("extract.jsonl", content)],
+                                         {(landing, "PIECE_BYTES"): 4096}, expected_rows=None)
+    assert streamed.row_groups > 10
+    acc = streamed.sidecar["accounting"]
     assert acc["physical"] == 3000 and acc["rejected"] > 0 and acc["set_aside"].get("blank", 0) > 0
     assert acc["physical"] == acc["parsed"] + acc["rejected"] + sum(acc["set_aside"].values())
