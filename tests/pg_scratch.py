@@ -38,3 +38,8 @@ def scratch_database(prefix: str) -> Iterator[sa.Engine]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def plan(conn: sa.Connection, sql: str, params: dict | None = None) -> str:
+    """PostgreSQL's plan of ``sql`` (``EXPLAIN``, not run), as one text."""
+    return "\n".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + sql), params or {}))

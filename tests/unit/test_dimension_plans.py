@@ -14,7 +14,7 @@ import datetime as dt
 import re
 
 import sqlalchemy as sa
-from pg_scratch import scratch_database
+from pg_scratch import plan, scratch_database
 
 from safety_hub.warehouse.build import _hash_joins, dim_enterprise_asof_sql, dim_enterprise_sql
 from safety_hub.warehouse.engine import ensure_schema
@@ -40,12 +40,12 @@ def test_the_enterprise_dimensions_plan_without_nested_loops_on_postgres():
         with engine.begin() as conn:
             _observations(conn)
             conn.execute(sa.text(dim_enterprise_sql()))
-            plain = "\n".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + dim_enterprise_asof_sql())))
+            plain = plan(conn, dim_enterprise_asof_sql())
             with _hash_joins(conn):
                 assert conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one() == "off"
                 for sql in (dim_enterprise_sql(), dim_enterprise_asof_sql()):
-                    plan = "\n".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + sql)))
-                    assert "Nested Loop" not in plan, plan
+                    shown = plan(conn, sql)
+                    assert "Nested Loop" not in shown, shown
                 conn.execute(sa.text(dim_enterprise_asof_sql()))
             assert conn.execute(sa.text("SELECT current_setting('enable_nestloop')")).scalar_one() == "on"
             assert conn.execute(sa.text("SELECT COUNT(DISTINCT uscc) FROM dim_enterprise_asof")).scalar_one() == 40
@@ -81,8 +81,8 @@ def test_enterprise_match_scope_is_probed_by_hash_on_postgres():
             conn.execute(sa.text("CREATE TEMP TABLE named AS SELECT feed_id, batch_id, row_number FROM quarantine WHERE row_number % 7 = 0"))
             conn.execute(sa.text("ANALYZE quarantine; ANALYZE parts; ANALYZE named"))
             where = f"{in_partitions('parts', 'TEXT').format(t='q')} OR {in_records('named').format(t='q')}"
-            plan = "\n".join(r[0] for r in conn.execute(sa.text(f"EXPLAIN SELECT q.row_number FROM quarantine q WHERE {where}")))
+            shown = plan(conn, f"SELECT q.row_number FROM quarantine q WHERE {where}")
             picked = set(conn.execute(sa.text(f"SELECT q.row_number FROM quarantine q WHERE {where}")).scalars())
-        probes = re.findall(r"(\w+ )?SubPlan \d+\)", plan)  # how the filter uses each subquery
-        assert probes and all(p == "hashed " for p in probes), plan
+        probes = re.findall(r"(\w+ )?SubPlan \d+\)", shown)  # how the filter uses each subquery
+        assert probes and all(p == "hashed " for p in probes), shown
         assert picked == {g for g in range(1, 20001) if g % 50 > 31 or g % 7 == 0}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from pg_scratch import scratch_database
+from pg_scratch import plan, scratch_database
 
 from safety_hub.warehouse.engine import ensure_schema
 from safety_hub.warehouse.schema import PARTITION
@@ -54,10 +54,9 @@ def test_a_partition_delete_reads_its_partition_only_on_postgres():
                 "'91120116MA' || lpad((g % 5000)::text, 7, '0') || 'A', '天津某公司', '120116', now() "
                 "FROM generate_series(1, 60000) g"))
             conn.execute(sa.text("ANALYZE enterprise_observation"))
-            plan = "\n".join(r[0] for r in conn.execute(
-                sa.text("EXPLAIN DELETE FROM enterprise_observation WHERE feed_id = :feed_id AND business_date = :day"),
-                {"feed_id": "emb_hazard", "day": dt.date(2026, 2, 1)}))
-        assert "ix_enterprise_observation_partition" in plan and "Seq Scan" not in plan, plan
+            shown = plan(conn, "DELETE FROM enterprise_observation WHERE feed_id = :feed_id AND business_date = :day",
+                         {"feed_id": "emb_hazard", "day": dt.date(2026, 2, 1)})
+        assert "ix_enterprise_observation_partition" in shown and "Seq Scan" not in shown, shown
 
 
 def test_duckdb_keeps_no_partition_index(tmp_path):
