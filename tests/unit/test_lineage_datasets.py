@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,23 +170,78 @@ def test_default_transport_is_the_same_everywhere(tmp_path):
     assert lineage.events_path('{"type": "http", "url": "http://marquez:5000"}') is None
 
 
-def test_the_file_transport_creates_its_folder_and_events_read_back(tmp_path):
+def _event(state: str, run_id: str, job: str = "ingest_x.load"):
     from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
-    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    return RunEvent(eventType=RunState[state], eventTime=dt.datetime.now(dt.timezone.utc).isoformat(), run=Run(runId=run_id),
+                    job=Job(namespace="safety_hub", name=job), producer="test")
+
+
+def _default_transport(home):
+    """The transport as the provider builds it: an OpenLineageClient configured with it."""
+    from openlineage.client import OpenLineageClient
+
+    return OpenLineageClient(config={"transport": lineage.file_transport(home)}).transport
+
+
+def test_the_file_transport_creates_its_folder_and_events_read_back(tmp_path):
     from openlineage.client.uuid import generate_new_uuid
 
-    config = lineage.file_transport(tmp_path / "hub")
-    transport = FileTransport(FileConfig.from_dict(config))
+    from safety_hub.ops import lineage_files
+
+    assert lineage.TRANSPORT_TYPE == lineage_files.TYPE
+    transport = _default_transport(tmp_path / "hub")
+    assert isinstance(transport, lineage_files.EventFileTransport), "the client's factory builds it from the class path"
     run_id = str(generate_new_uuid())
-    for state in (RunState.START, RunState.COMPLETE):
-        transport.emit(RunEvent(eventType=state, eventTime=dt.datetime.now(dt.timezone.utc).isoformat(), run=Run(runId=run_id),
-                                job=Job(namespace="safety_hub", name="ingest_x.load"), producer="test"))
+    for state in ("START", "COMPLETE"):
+        transport.emit(_event(state, run_id))
     folder = tmp_path / "hub" / "data" / "openlineage"
-    assert len(list(folder.glob("events-*.json"))) == 2, "one file per event, folder created on the first"
-    assert [e["eventType"] for e in lineage.read_events(lineage.events_path(config))] == ["START", "COMPLETE"]
+    names = sorted(f.name for f in folder.glob("events-*.json"))
+    assert len(names) == 2, "one file per event, folder created on the first"
+    assert all(re.fullmatch(rf"events-\d{{8}}-\d{{6}}\.\d{{6}}-{os.getpid()}-[0-9a-f]{{12}}\.json", n) for n in names), names
+    assert not list(folder.glob(".*")), "no temporary file left behind"
+    assert [e["eventType"] for e in lineage.read_events(lineage.events_path(lineage.file_transport(tmp_path / "hub")))] == ["START", "COMPLETE"]
     (folder / "events").write_text('{"eventTime": "1", "eventType": "START"}\n{"eventTime": "2", "eventType": "COMPLETE"}\n')
     assert len(lineage.read_events(folder / "events")) == 4, "append mode: JSON lines in one file"
     assert lineage.read_events(tmp_path / "missing" / "events") == []
+    (folder / "events-torn.json").write_text('{"eventTime": "1", "eventType": "START"}\nrflow/tree/", "eventType": "COMPLETE"}\n')
+    with pytest.raises(ValueError, match=r"events-torn.json is not JSON \(line 2"):
+        lineage.read_events(folder / "events")
+
+
+def _emit_many(home: str, writer: int, count: int) -> None:
+    transport = _default_transport(home)
+    for i in range(count):
+        transport.emit(_event("RUNNING", f"00000000-0000-4000-8000-{writer:06d}{i:06d}", job=f"ingest_{writer}.load"))
+
+
+def test_concurrent_writers_lose_no_event_and_never_show_half_of_one(tmp_path):
+    """Celery workers' task processes (and the provider's threads) emit at once: every event is a
+    whole file of its own, while they write and after (the client's own file transport names files
+    by the microsecond, so two writers in the same microsecond write one file)."""
+    import multiprocessing
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = str(tmp_path / "hub")
+    path = lineage.events_path(lineage.file_transport(home))
+    writers, count = 6, 150
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_emit_many, args=(home, w, count)) for w in range(writers)]
+    for p in procs:
+        p.start()
+    with ThreadPoolExecutor(4) as pool:  # threads of this process too, in the same microseconds
+        threads = list(pool.map(lambda w: _emit_many(home, w, count), range(writers, writers + 4)))
+        seen_while_writing = 0
+        while any(p.is_alive() for p in procs):
+            seen_while_writing = max(seen_while_writing, len(lineage.read_events(path)))  # never raises: no half event
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0
+    assert len(threads) == 4
+    events = lineage.read_events(path)
+    assert len(events) == (writers + 4) * count
+    assert len({e["run"]["runId"] for e in events}) == (writers + 4) * count
+    assert seen_while_writing <= len(events)
 
 
 def test_report_never_fails_a_task(monkeypatch, tmp_path):

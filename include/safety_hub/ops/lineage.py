@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 
 JOB_NAMESPACE = "safety_hub"  # [openlineage] namespace: the namespace of every job (DAG and task)
 EVENTS_DIR = "openlineage"  # under SAFETY_HUB_HOME/data (git-ignored, `make clean`): the default file transport's folder
-EVENTS_PREFIX = "events"  # one file per event: events-<timestamp>.json
+TRANSPORT_TYPE = "safety_hub.ops.lineage_files.EventFileTransport"  # the default transport's class (lineage_files.TYPE)
+EVENTS_PREFIX = "events"  # one file per event: events-<timestamp>-<pid>-<random>.json
 
 # ---------------------------------------------------------------------------------------------
 # The datasets of a feed (pure, given the feed, its connection and the stage's results)
@@ -205,10 +206,10 @@ def to_openlineage(ref: DatasetRef, output: bool):
 
 def file_transport(home: str | os.PathLike | None = None) -> dict:
     """The default transport (``AIRFLOW__OPENLINEAGE__TRANSPORT``): one JSON file per event in
-    ``<SAFETY_HUB_HOME>/data/openlineage/``. fsspec's ``local://`` with ``auto_mkdir`` creates the
-    folder on the first event (the plain file transport would fail on a missing folder)."""
+    ``<SAFETY_HUB_HOME>/data/openlineage/``, written by ``lineage_files.EventFileTransport`` (unique
+    names, whole files: many Celery workers write there at once; it creates the folder)."""
     folder = Path(home if home is not None else settings.home()).absolute() / "data" / EVENTS_DIR
-    return {"type": "file", "log_file_path": f"local://{folder / EVENTS_PREFIX}", "storage_options": {"auto_mkdir": True}}
+    return {"type": TRANSPORT_TYPE, "log_file_path": str(folder / EVENTS_PREFIX)}
 
 
 def airflow_settings(home: str | os.PathLike | None = None) -> dict[str, str]:
@@ -230,7 +231,7 @@ def events_path(transport: str | dict | None = None) -> Path | None:
     if transport is None:
         transport = os.environ.get("AIRFLOW__OPENLINEAGE__TRANSPORT") or "{}"
     config = json.loads(transport) if isinstance(transport, str) else transport
-    if config.get("type") != "file" or not config.get("log_file_path"):
+    if config.get("type") not in ("file", TRANSPORT_TYPE) or not config.get("log_file_path"):
         return None
     path = str(config["log_file_path"])
     for prefix in ("local://", "file://"):
@@ -247,5 +248,9 @@ def read_events(log_file_path: str | os.PathLike) -> list[dict]:
         try:
             events.append(json.loads(text))  # one event per file (pretty-printed in debug_mode)
         except json.JSONDecodeError:
-            events.extend(json.loads(line) for line in text.splitlines() if line.strip())  # append mode
+            for number, line in enumerate(text.splitlines(), start=1):  # append mode: JSON lines
+                try:
+                    events.extend([json.loads(line)] if line.strip() else [])
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"OpenLineage event file {f} is not JSON (line {number}: {error.msg})") from error
     return sorted(events, key=lambda e: e.get("eventTime", ""))
