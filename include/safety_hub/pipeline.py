@@ -13,12 +13,14 @@ and land never import Great Expectations, load and the build neither.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from safety_hub.config import settings
+from safety_hub.config.files import file_lock, write_atomic
 from safety_hub.domain.errors import DuplicateDelivery, FeedError, FeedQualityError
 from safety_hub.ingest.extract import extract
 from safety_hub.ingest.kinds import kind_of
@@ -35,6 +37,31 @@ def staging_partition(feed_id: str, day: dt.date) -> Path:
     return settings.staging_dir() / feed_id / f"dt={day.isoformat()}"
 
 
+PARTITION_WAIT_SECONDS = 1800.0  # how long a stage waits for another run of the same feed and day
+
+
+def partition_lock(feed_id: str, day: dt.date):
+    """One stage of a feed's day at a time, across processes (``data/locks/<feed>/dt=<day>.lock``).
+
+    The ingest DAG runs one run of a feed at a time, but a CLI ``replay``, ``backfill`` or
+    ``returns`` of the same day can run beside it: without the lock, two validations write one
+    staging folder (``valid.parquet`` of one batch beside another's quarantine) and two landings
+    swap one pending delivery. ``run_feed`` and ``run_replay`` hold it over all their stages.
+    """
+    return file_lock(settings.data_dir() / "locks" / feed_id / f"dt={day.isoformat()}.lock",
+                     f"feed {feed_id} {day.isoformat()}", wait_seconds=PARTITION_WAIT_SECONDS)
+
+
+def one_at_a_time(stage):
+    """Run ``stage(feed_id, day, ...)`` under ``partition_lock(feed_id, day)``."""
+    @functools.wraps(stage)
+    def locked(feed_id: str, day: dt.date, *args, **kwargs):
+        with partition_lock(feed_id, day):
+            return stage(feed_id, day, *args, **kwargs)
+    return locked
+
+
+@one_at_a_time
 def run_extract(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:
     """Fetch the delivery and land its original bytes.
 
@@ -84,6 +111,7 @@ def _audit_skip(feed_id: str, day: dt.date, batch_id: str, source: str, digest: 
         ))
 
 
+@one_at_a_time
 def run_land(feed_id: str, day: dt.date) -> dict:
     """Parse the landed bytes into records.parquet (fails cleanly on unreadable input)."""
     from safety_hub.ingest.landing import land_records  # the parsers: pandas, pyarrow
@@ -96,6 +124,7 @@ def run_land(feed_id: str, day: dt.date) -> dict:
 QUALITY_TABLES = ("quarantine", "quality_flag", "validation_result", "snapshot_member", "report_receipt")
 
 
+@one_at_a_time
 def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | None = None) -> dict:
     """Validate the landed batch; stage its valid rows and its quality records (quarantine, flags, results).
 
@@ -124,7 +153,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | No
         "invalid_share": round(check.invalid_share, 4), "threshold": feed.validation.max_invalid_share,
         "rule_counts": {k: v for k, v in check.rule_counts.items() if v},
     }
-    (stage / "validation.json").write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_atomic(stage / "validation.json", json.dumps(summary, ensure_ascii=False, indent=1))
     if check.gx_result is not None:
         from safety_hub.quality.docs import store_result
 
@@ -148,6 +177,7 @@ def run_validate(feed_id: str, day: dt.date, batch_id: str, batch_rows: int | No
     return summary
 
 
+@one_at_a_time
 def run_load(feed_id: str, day: dt.date, batch_id: str) -> dict:
     """Dedupe the staged valid rows, merge them into the fact table, write the audit row; then the kind's ``after_load``."""
     import sqlalchemy as sa
@@ -254,6 +284,7 @@ def record_returns(conn: sa.Connection, feed, day: dt.date, batch_id: str, loade
     fieldquality.record(conn, feed, day, batch_id, part / RECORDS)
 
 
+@one_at_a_time
 def run_returns(feed_id: str, day: dt.date, batch_id: str) -> dict:
     """The batch's 退回清单 in its agency's outbox (``reporting.returns``), from what validation staged for ``batch_id``.
 
@@ -298,6 +329,7 @@ def volume_anomaly(engine: sa.Engine, md: sa.MetaData, feed, day: dt.date, rows:
     return None
 
 
+@one_at_a_time
 def run_feed(feed_id: str, day: dt.date, batch_id: str | None = None, force: bool = False) -> dict:
     """All four stages in one call (CLI and tests; the DAGs run them as separate tasks)."""
     batch_id = batch_id or f"manual__{feed_id}__{day.isoformat()}"
@@ -305,6 +337,7 @@ def run_feed(feed_id: str, day: dt.date, batch_id: str | None = None, force: boo
     return run_replay(feed_id, day, batch_id)
 
 
+@one_at_a_time
 def run_replay(feed_id: str, day: dt.date, batch_id: str | None = None) -> dict:
     """Reprocess a landed day from the raw zone (no call to the agency): land, validate, load."""
     batch_id = batch_id or f"replay__{feed_id}__{day.isoformat()}__{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}"

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from safety_hub.config.files import write_atomic
 from safety_hub.reporting import archive
 from safety_hub.reporting.archive import ReportWeek
 from safety_hub.reporting.cells import FORMULA_TRIGGERS, clean_text, neutralise
@@ -67,7 +68,7 @@ def test_reports_are_archived_per_week(tmp_path, monkeypatch):
     assert archive.week_dir(week) == tmp_path / "reports" / "2026-W45"
     assert archive.workbook_path(week).parent == archive.html_path(week).parent == archive.week_dir(week)
     assert archive.workbook_path(week).name.endswith("_2026-W45.xlsx") and archive.html_path(week).suffix == ".html"
-    written = archive.write_atomic(archive.html_path(week), "周报".encode())
+    written = write_atomic(archive.html_path(week), "周报")
     assert written.read_text(encoding="utf-8") == "周报"
     assert [p.name for p in archive.week_dir(week).iterdir()] == [written.name], "no temporary file left behind"
 

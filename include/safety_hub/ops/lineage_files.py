@@ -7,7 +7,9 @@ open the same name for writing and the file holds parts of each, so an event is 
 folder no longer parses. Here every name also carries the process id and a random suffix, and a
 local event is written to a hidden temporary file and renamed into place, so a reader (``jq``,
 ``lineage.read_events``) never sees half an event. Remote paths (``s3://`` and the like, through
-fsspec) keep the client's writer with the unique name; object stores write whole objects.
+fsspec) keep the client's writer with the unique name; object stores write whole objects. With
+``append`` the client's writer appends to one file, and events of several processes can interleave
+there: keep the default (a file per event) wherever more than one worker runs.
 
 Configured by class path, e.g.
 ``{"type": "safety_hub.ops.lineage_files.EventFileTransport", "log_file_path": "/…/data/openlineage/events"}``;
@@ -18,10 +20,11 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 
 from openlineage.client.serde import Serde
 from openlineage.client.transport.file import FileTransport
+
+from safety_hub.config.files import write_atomic
 
 TYPE = f"{__name__}.EventFileTransport"
 
@@ -35,29 +38,16 @@ class EventFileTransport(FileTransport):
             return path
         return f"{path.removesuffix('.json')}-{os.getpid()}-{uuid.uuid4().hex[:12]}.json"
 
-    def _local_path(self) -> Path | None:
-        if self.config.filesystem:
-            return None
+    def _is_local(self) -> bool:
         path = self.config.log_file_path
-        for prefix in ("file://", "local://"):
-            if path.startswith(prefix):
-                path = path.removeprefix(prefix)
-                break
-        else:
-            if "://" in path:
-                return None
-        return Path(path)
+        return not self.config.filesystem and (path.startswith(("file://", "local://")) or "://" not in path)
 
     def emit(self, event) -> None:
-        if self.config.append or self._local_path() is None:
+        if self.config.append or not self._is_local():
             return super().emit(event)
-        final = Path(self._get_file_path(event).removeprefix("file://").removeprefix("local://"))
-        final.parent.mkdir(parents=True, exist_ok=True)
-        part = final.with_name(f".{final.name}.part")  # hidden: outside the ``events-*`` a reader globs
+        final = self._get_file_path(event).removeprefix("file://").removeprefix("local://")
         text = Serde.to_json(event, **({"indent": 2} if self.config.debug_mode else {})) + "\n"
         try:
-            part.write_text(text, encoding="utf-8")
-            os.replace(part, final)
+            write_atomic(final, text)  # a hidden temporary file beside it: outside the ``events-*`` a reader globs
         except OSError as error:
-            part.unlink(missing_ok=True)
             raise RuntimeError(f"Failed to write OpenLineage event file `{final}`: {error}") from error

@@ -22,6 +22,7 @@ The Feed health page serves the site under a sandboxing Content-Security-Policy
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import html
@@ -29,6 +30,7 @@ import logging
 from pathlib import Path
 
 from safety_hub.config import settings
+from safety_hub.config.files import file_lock, write_atomic
 from safety_hub.domain.masking import mask_value
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,19 @@ def docs_dir() -> Path:
     return settings.reports_dir() / "data_docs"
 
 
+@contextlib.contextmanager
+def _project_lock():
+    """Hold the GX project (``data/gx/``) and the site for the block. GX's file stores and its
+    config write in place: without the lock, a validate task of one feed storing its result and
+    ``build_docs`` (or another feed's validate) reading the store, or saving the config, meet
+    half-written files. Waits for the holder (a docs build: seconds)."""
+    with file_lock(settings.data_dir() / "gx" / ".safety_hub.lock", "the Great Expectations project (data/gx)"):
+        yield
+
+
 def _context():
-    """The file context of the docs store (``data/gx/``), our expectations registered (``gxcontext``)."""
+    """The file context of the docs store (``data/gx/``), our expectations registered (``gxcontext``);
+    call under ``_project_lock``."""
     from safety_hub.quality.gxcontext import get_context
 
     root = settings.data_dir()
@@ -164,14 +177,16 @@ def store_result(feed_id: str, suite, result, batch_id: str, business_date: dt.d
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier, ValidationResultIdentifier
 
-    ctx = _context()
-    ctx.suites.add_or_update(suite)
     key = ValidationResultIdentifier(
         ExpectationSuiteIdentifier(name=suite.name),
         RunIdentifier(run_name=batch_id, run_time=dt.datetime.now(dt.timezone.utc)),
         f"{feed_id}_{business_date.isoformat()}",
     )
-    ctx.validation_results_store.set(key, sanitise_result(result, feed_id))
+    clean = sanitise_result(result, feed_id)
+    with _project_lock():
+        ctx = _context()
+        ctx.suites.add_or_update(suite)
+        ctx.validation_results_store.set(key, clean)
 
 
 def _stored_results(ctx) -> list[dict]:
@@ -197,14 +212,14 @@ def build_docs() -> Path:
     """Rebuild the site from every stored result, rewrite its pages and write its index; return the index."""
     from safety_hub.quality import docs_html
 
-    ctx = _context()
-    entries = _stored_results(ctx)
-    ctx.build_data_docs()
-    site = docs_dir()
-    pages = [p for p in site.rglob("*.html") if p != site / "index.html"]
-    for page in pages:
-        page.write_text(docs_html.rewrite_page(page.read_text(encoding="utf-8")), encoding="utf-8")
-    index = site / "index.html"
-    index.write_text(docs_html.render_index(site, [e for e in entries if (site / e["page"]).is_file()]), encoding="utf-8")
+    with _project_lock():
+        ctx = _context()
+        entries = _stored_results(ctx)
+        ctx.build_data_docs()
+        site = docs_dir()
+        pages = [p for p in site.rglob("*.html") if p != site / "index.html"]
+        for page in pages:
+            write_atomic(page, docs_html.rewrite_page(page.read_text(encoding="utf-8")))
+        index = write_atomic(site / "index.html", docs_html.render_index(site, [e for e in entries if (site / e["page"]).is_file()]))
     log.info("data docs: %s (%d pages rewritten)", index, len(pages))
     return index

@@ -32,7 +32,6 @@ import contextlib
 import datetime as dt
 import gc
 import logging
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from safety_hub.config.files import temporary_name
 from safety_hub.config.registry import Feed
 
 log = logging.getLogger(__name__)
@@ -331,7 +331,7 @@ class _Sink:
 
     def __init__(self, path: Path, row_group_size: int | None = None, dtypes: dict[str, str] | None = None):
         self.path = path
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+        self.tmp = temporary_name(path)
         self.row_group_size = row_group_size
         self.dtypes = dtypes or {}
         self.rows = 0

@@ -9,7 +9,6 @@ again replaces that week's files and nothing else.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +99,3 @@ def figures_path(week: ReportWeek) -> Path:
     return week_dir(week) / FIGURES_NAME
 
 
-def write_atomic(path: Path, content: bytes) -> Path:
-    """Write ``content`` so the file appears complete or not at all (a reader never sees half a report)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_bytes(content)
-    tmp.replace(path)
-    return path

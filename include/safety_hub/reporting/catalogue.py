@@ -21,6 +21,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from safety_hub.config.files import atomic_path, write_atomic
 from safety_hub.config.registry import Feed, agencies, load_registry
 
 DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "catalogue.md"
@@ -149,8 +150,7 @@ def markdown(found: list[Item] | None = None) -> str:
 
 
 def write_docs(path: Path = DOC_PATH) -> Path:
-    path.write_text(markdown(), encoding="utf-8")
-    return path
+    return write_atomic(path, markdown())
 
 
 def write_workbook(found: list[Item], path: Path) -> Path:
@@ -172,7 +172,6 @@ def write_workbook(found: list[Item], path: Path) -> Path:
                 value = round(value * 100, 1)
             row[header] = neutralise(value)
         rows.append(row)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+    with atomic_path(path) as tmp, pd.ExcelWriter(tmp, engine="openpyxl") as writer:
         pd.DataFrame(rows, columns=list(HEADERS.values())).to_excel(writer, sheet_name="数据项目录", index=False)
     return path

@@ -13,6 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from safety_hub.config import settings
+from safety_hub.config.files import write_atomic
 from safety_hub.reporting.rendering import render
 from safety_hub.reporting.html import beijing_now, chart
 from safety_hub.warehouse.engine import get_engine
@@ -83,7 +84,4 @@ def write_district_report(as_of: dt.date | None = None, engine: sa.Engine | None
     with engine.connect() as conn:
         feeds = [r[0] for r in conn.execute(sa.text("SELECT DISTINCT feed_id FROM fact_hazard ORDER BY 1"))]
     page = render_district_report(district_summary(engine, as_of), as_of, "、".join(feeds) or "无")
-    out = settings.reports_dir() / f"district_hazard_{as_of.isoformat()}.html"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+    return write_atomic(settings.reports_dir() / f"district_hazard_{as_of.isoformat()}.html", page)

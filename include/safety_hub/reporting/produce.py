@@ -10,6 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from safety_hub.config.files import write_atomic
 from safety_hub.reporting import archive
 from safety_hub.reporting.archive import ReportWeek
 
@@ -60,8 +61,8 @@ def produce_week(week: ReportWeek | str, engine: sa.Engine | None = None, ensure
     headline = json.dumps({**fig.headline(), "sources": fig.sources}, ensure_ascii=False, indent=1, sort_keys=True)
     return WeekReport(
         week=week,
-        workbook=archive.write_atomic(archive.workbook_path(week), workbook_bytes(fig)),
-        html=archive.write_atomic(archive.html_path(week), render_weekly_report(fig).encode("utf-8")),
-        figures=archive.write_atomic(archive.figures_path(week), headline.encode("utf-8")),
+        workbook=write_atomic(archive.workbook_path(week), workbook_bytes(fig)),
+        html=write_atomic(archive.html_path(week), render_weekly_report(fig).encode("utf-8")),
+        figures=write_atomic(archive.figures_path(week), headline.encode("utf-8")),
         label=fig.label,
     )

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from safety_hub.config import settings
+from safety_hub.config.files import atomic_path
 from safety_hub.config.registry import Feed
 
 SHEET_ROWS = 1_000_000  # data rows per sheet (Excel holds 1,048,576 rows); more go on 退回清单(2), ...
@@ -146,8 +147,7 @@ def write_return_list(feed: Feed, day: dt.date, batch_id: str, stage: Path, agen
                          ("处理方式", "请按“需修改字段”和“修改方法”修正原始记录，在下次报送中重新报送（业务主键不变）。"),
                          ("个人信息", "个人信息字段已脱敏，请按原始行号和业务主键在本单位原始文件中查找该记录。")):
         about.append([label, neutralise(value)])
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # a reader of the outbox never sees half a workbook; a failed save leaves nothing
+        wb.save(tmp)
     result.path = path
     return result

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from safety_hub.config.files import write_atomic
 from safety_hub.config.registry import load_registry
 from safety_hub.warehouse.schema import LINEAGE, LAYERS, build_metadata, is_personal, table_layer
 
@@ -125,5 +126,4 @@ def render() -> str:
 
 
 def write(path: Path = DOC_PATH) -> Path:
-    path.write_text(render(), encoding="utf-8")
-    return path
+    return write_atomic(path, render())

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from safety_hub.ingest.landing.accounting import Parsed
 from safety_hub.ingest.landing.delimited import PIECE_BYTES, Unstreamable, parse_csv, stream_csv
 from safety_hub.ingest.landing.records import iter_pages, parse_jsonl, parse_pages, stream_jsonl
 from safety_hub.ingest.landing.xlsx import parse_xlsx
+from safety_hub.config.files import atomic_path, temporary_name, write_atomic
 from safety_hub.config.registry import Feed
 
 # The raw zone's paths and the extract stage's writing of original bytes live in ``ingest.raw``
@@ -179,7 +179,7 @@ def land_records(feed: Feed, day: dt.date) -> dict:
         log.error("%s", exc.detail)
         if part == pending:  # the new delivery is kept aside; the day's accepted partition stays as it was
             sidecar["refused"] = exc.detail
-            (pending / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+            write_atomic(pending / SIDECAR, json.dumps(sidecar, ensure_ascii=False, indent=1))
             target = refused_dir(feed.feed_id, day) / dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
             target.parent.mkdir(parents=True, exist_ok=True)
             pending.rename(target)
@@ -191,7 +191,7 @@ def land_records(feed: Feed, day: dt.date) -> dict:
     # The newest update time this run saw: where the next incremental window starts.
     sidecar.update(rows=landed.records, columns=landed.columns, unmapped_columns=drift,
                    accounting=accounting.totals(landed.files), watermark=landed.watermark)
-    (part / SIDECAR).write_text(json.dumps(sidecar, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_atomic(part / SIDECAR, json.dumps(sidecar, ensure_ascii=False, indent=1))
     if part == pending:
         _keep_previous(final, pending)  # the accepted delivery it replaces stays verifiable
         _replace_dir(pending, final)
@@ -347,7 +347,7 @@ def _write_records(feed: Feed, path: Path, frames, check=None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp = temporary_name(path)
     writer, records, watermark, columns = None, 0, None, None
     try:
         for frame in frames:
@@ -373,12 +373,8 @@ def _write_records(feed: Feed, path: Path, frames, check=None):
 
 
 def _write_atomic(path: Path, frame: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(path) as tmp:
         frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_records(part: Path) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
