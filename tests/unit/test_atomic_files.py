@@ -9,6 +9,7 @@ for writes that bypass them.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import re
 import threading
@@ -75,6 +76,26 @@ def _count_under_lock(lock: str, counter: str, times: int) -> None:
             Path(counter).write_text(str(value + 1))
 
 
+@contextlib.contextmanager
+def held_by_another_thread(lock):
+    """``lock()`` (a lock's context manager) held by another thread for the block."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with lock():
+            held.set()
+            release.wait(10)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        release.set()
+        other.join()
+
+
 def test_file_lock_excludes_other_processes_and_names_what_it_waited_for(tmp_path):
     lock, counter = tmp_path / "gx" / ".lock", tmp_path / "counter"
     counter.write_text("0")
@@ -87,24 +108,10 @@ def test_file_lock_excludes_other_processes_and_names_what_it_waited_for(tmp_pat
         assert p.exitcode == 0
     assert counter.read_text() == "90", "no increment lost: one holder at a time"
 
-    held = threading.Event()
-    release = threading.Event()
-
-    def hold():
-        with file_lock(lock, "the counter"):
-            held.set()
-            release.wait(10)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    held.wait(10)
-    try:
+    with held_by_another_thread(lambda: file_lock(lock, "the counter")):
         with pytest.raises(LockTimeout, match=r"^the counter is held by another run .*waited 0s, try again when it has finished$"):
             with file_lock(lock, "the counter", wait_seconds=0.2):
                 pass
-    finally:
-        release.set()
-        holder.join()
 
 
 # --- the package writes through them ----------------------------------------------------------
@@ -159,24 +166,11 @@ def test_a_stage_waits_for_another_run_of_the_same_feed_and_day(tmp_path, monkey
     monkeypatch.setenv("SAFETY_HUB_HOME", str(tmp_path))
     monkeypatch.setattr(pipeline, "PARTITION_WAIT_SECONDS", 0.3)
     day = dt.date(2026, 11, 2)
-    held, release = threading.Event(), threading.Event()
-
-    def replay_elsewhere():
-        with pipeline.partition_lock("emb_hazard", day):
-            held.set()
-            release.wait(10)
-
-    other = threading.Thread(target=replay_elsewhere)
-    other.start()
-    held.wait(10)
-    try:
+    with held_by_another_thread(lambda: pipeline.partition_lock("emb_hazard", day)):  # a replay elsewhere
         with pytest.raises(LockTimeout, match=r"^feed emb_hazard 2026-11-02 is held by another run .*dt=2026-11-02\.lock\); waited 0s"):
             pipeline.run_land("emb_hazard", day)
         assert not (tmp_path / "data" / "raw").exists(), "nothing touched"
         with pipeline.partition_lock("emb_hazard", day + dt.timedelta(days=1)):
             pass  # another day of the feed is not held
-    finally:
-        release.set()
-        other.join()
     with pipeline.partition_lock("emb_hazard", day), pipeline.partition_lock("emb_hazard", day):
         pass  # re-entrant in one thread: run_replay holds it over the stages that take it
