@@ -55,7 +55,7 @@ def _project_lock():
     config write in place: without the lock, a validate task of one feed storing its result and
     ``build_docs`` (or another feed's validate) reading the store, or saving the config, meet
     half-written files. Waits for the holder (a docs build: seconds)."""
-    with file_lock(settings.data_dir() / "gx" / ".safety_hub.lock", "the Great Expectations project (data/gx)"):
+    with file_lock(settings.data_dir() / "gx" / ".docs-lock", "the Great Expectations project (data/gx)"):
         yield
 
 
