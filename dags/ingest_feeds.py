@@ -68,9 +68,9 @@ def build_ingest_dag(feed, agency_name: str):
 
         @task(pool=agency_pool(feed.agency), execution_timeout=kind.extract_timeout)
         def extract(**context) -> dict:
-            from airflow.sdk.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-            from safety_hub.domain.errors import DuplicateDelivery
+            from safety_hub.domain.errors import DeliveryRefused, DuplicateDelivery
             from safety_hub.pipeline import run_extract
 
             from safety_hub.ops.lineage import report
@@ -80,6 +80,8 @@ def build_ingest_dag(feed, agency_name: str):
                 result = run_extract(feed_id, day, context["run_id"], force=bool(context["params"].get("force")))
             except DuplicateDelivery as exc:
                 raise AirflowSkipException(str(exc)) from None
+            except DeliveryRefused as exc:  # the same delivery is refused the same way on a retry: fail now
+                raise AirflowFailException(str(exc)) from None
             report("extract", feed_id, day, result)  # OpenLineage: agency source -> raw partition
             return result
 

@@ -2,8 +2,8 @@
 landed the file it pointed at (an admin's password file) and quoted its content in the alert.
 
 Through the real ingest DAG: a delivery that is a symbolic link, or a marker that is one, or a
-path that leads out of the drop folder, is refused; the task fails with one line naming the
-refusal; nothing of the target lands, and its content is in no alert or log."""
+path that leads out of the drop folder, is refused; the task fails at once (no retry: the same
+delivery would be refused again) with one line naming the refusal; nothing of the target lands, and its content is in no alert or log."""
 
 from __future__ import annotations
 
@@ -44,6 +44,16 @@ def drop(simulator, airflow_db, tmp_path, monkeypatch):
     return folder, secret
 
 
+def extract_tries(dag_run) -> tuple[str, int]:
+    """The extract task's state and try number in ``dag_run``."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_run.dag_id, run_id=dag_run.run_id, task_id="extract").one()
+        return str(getattr(ti.state, "value", ti.state)), ti.try_number
+
+
 def test_a_symbolic_link_delivery_is_refused_without_quoting_its_target(drop, receiver, caplog):
     from safety_hub.config import settings
     from safety_hub.ops.dagkit import logical_date_for
@@ -56,6 +66,7 @@ def test_a_symbolic_link_delivery_is_refused_without_quoting_its_target(drop, re
     with caplog.at_level(logging.DEBUG):
         dag_run = load_dags()[f"ingest_{FEED}"].test(logical_date=logical_date_for(DAY), run_conf={"business_date": DAY.isoformat()})
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+    assert extract_tries(dag_run) == ("failed", 1), "a refused delivery fails at once: a retry would refuse it again"
     [message] = receiver.wait_for(1, timeout=10)
     [failed] = message["body"]["failed_tasks"]
     assert failed["task_id"] == "extract", failed

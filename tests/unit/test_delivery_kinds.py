@@ -303,3 +303,26 @@ def test_no_module_outside_ingest_kinds_switches_on_a_kind_name():
             found += [f"{path.relative_to(ROOT)}:{line}: {form}" for line, form in kind_switches(path.read_text(encoding="utf-8"), names)]
     assert scanned > 50, "the scan reads the package, the DAG files and the plugins"
     assert not found, "a switch on a delivery kind's name: move it into the kind (ingest/kinds/, DeliveryKind):\n" + "\n".join(found)
+
+
+def test_a_refusal_is_not_retried():
+    """Every delivery an extract refuses for what it is raises ``DeliveryRefused``, which the
+    ingest DAG fails at once (``AirflowFailException``): retrying the same delivery refuses it
+    again and only delays the alert. A ``FeedError`` saying "refused" is a refusal retried.
+    (Landing's refusals need nothing: its task never retries.)"""
+    from safety_hub.domain.errors import DeliveryRefused, FeedError
+
+    assert issubclass(DeliveryRefused, FeedError), "every handler of FeedError still catches it"
+    retried, refused = [], 0
+    for source in sorted((ROOT / "include" / "safety_hub" / "ingest" / "kinds").rglob("*.py")):
+        text = source.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+                segment = ast.get_source_segment(text, node) or ""
+                if node.exc.func.id == "FeedError" and "refused" in segment:
+                    retried.append(f"{source.relative_to(ROOT)}:{node.lineno}")
+                refused += node.exc.func.id == "DeliveryRefused"
+    assert refused >= 10, "the scan finds the refusals"
+    assert not retried, f"a refusal raised as a plain FeedError (retried): {retried}"
+    dag = (ROOT / "dags" / "ingest_feeds.py").read_text(encoding="utf-8")
+    assert "except DeliveryRefused as exc:" in dag and "raise AirflowFailException(str(exc))" in dag

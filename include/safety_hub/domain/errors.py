@@ -29,6 +29,13 @@ class FeedError(RuntimeError):
         super().__init__(one_line(self.detail))
 
 
+class DeliveryRefused(FeedError):
+    """A delivery refused for what it is (a symbolic link, a path outside the drop folder, a
+    redirect, more pages or bytes than the feed allows, plain http): the same delivery is refused
+    the same way a minute later, so the ingest DAG fails its task at once instead of retrying it.
+    A ``FeedError`` that can pass on its own (an agency's HTTP 503, a file not delivered yet) is retried."""
+
+
 class FeedQualityError(RuntimeError):
     """A batch whose invalid share exceeds the feed's threshold; its quarantine is kept."""
 

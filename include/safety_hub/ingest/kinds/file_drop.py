@@ -19,7 +19,7 @@ from pathlib import Path
 
 from safety_hub.config.connections import ConnectionInfo, get_connection
 from safety_hub.config.registry import Feed, FileDropDelivery
-from safety_hub.domain.errors import FeedError
+from safety_hub.domain.errors import DeliveryRefused, FeedError
 from safety_hub.ingest.datasets import DatasetRef, file_dataset
 from safety_hub.ingest.delivery import Extract, RawFile
 from safety_hub.ingest.kinds.base import DeliveryKind, Wait, read_local_file, register
@@ -79,13 +79,13 @@ def _exists(path: Path) -> bool:
 def check_inside(feed: Feed, path: Path, folder: Path) -> None:
     """Refuse a symbolic link, a path resolving outside ``folder`` or anything but a regular file (one line, no content quoted)."""
     if path.is_symlink():
-        raise FeedError(feed.feed_id, str(path), "a symbolic link, refused: put the file itself in the drop folder")
+        raise DeliveryRefused(feed.feed_id, str(path), "a symbolic link, refused: put the file itself in the drop folder")
     try:
         path.resolve(strict=True).relative_to(folder.resolve(strict=True))
     except (OSError, ValueError):
-        raise FeedError(feed.feed_id, str(path), f"resolves outside the drop folder {folder}, refused: put the file itself in the drop folder") from None
+        raise DeliveryRefused(feed.feed_id, str(path), f"resolves outside the drop folder {folder}, refused: put the file itself in the drop folder") from None
     if not path.is_file():
-        raise FeedError(feed.feed_id, str(path), "not a regular file, refused")
+        raise DeliveryRefused(feed.feed_id, str(path), "not a regular file, refused")
 
 
 # A marker announcing the delivery's row count: "rows=65" or "65" (surrounding whitespace ignored).
@@ -116,7 +116,7 @@ def marker_rows(feed: Feed, path: Path, folder: Path | None = None) -> int | Non
         return None
     found = _MARKER_COUNT.fullmatch(text) if text is not None and len(raw) <= _MARKER_MAX_BYTES else None
     if found is None:
-        raise FeedError(feed.feed_id, str(marker), "the marker holds no row count (expected 'rows=N', 'N' or nothing); "
+        raise DeliveryRefused(feed.feed_id, str(marker), "the marker holds no row count (expected 'rows=N', 'N' or nothing); "
                         "write the count of data rows in it and deliver again")
     return int(found.group(1))
 

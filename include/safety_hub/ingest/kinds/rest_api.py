@@ -14,7 +14,7 @@ from pathlib import Path
 
 from safety_hub.config.connections import ConnectionInfo, get_connection
 from safety_hub.config.registry import Feed, RestApiDelivery
-from safety_hub.domain.errors import FeedError
+from safety_hub.domain.errors import DeliveryRefused, FeedError
 from safety_hub.ingest.datasets import DatasetRef, api_dataset
 from safety_hub.ingest.delivery import Extract, RawFile, day_window
 from safety_hub.ingest.kinds.base import DeliveryKind, read_local_file, register
@@ -56,7 +56,7 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
         except fetch.FetchError as exc:
             raise FeedError(feed.feed_id, url, f"page {page}: {exc}") from None
         if resp.redirect_host is not None:
-            raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status} redirect to {resp.redirect_host}, refused "
+            raise DeliveryRefused(feed.feed_id, url, f"page {page}: HTTP {resp.status} redirect to {resp.redirect_host}, refused "
                             "(redirects are not followed: if the agency's API moved, set the connection's host to its new address)")
         if resp.status != 200:
             raise FeedError(feed.feed_id, url, f"page {page}: HTTP {resp.status}: {resp.content[:200].decode('utf-8', 'replace')}")
@@ -67,11 +67,11 @@ def extract_rest_api(feed: Feed, delivery: RestApiDelivery, day: dt.date) -> Ext
         except (ValueError, KeyError, TypeError) as exc:
             raise FeedError(feed.feed_id, url, f"page {page}: not a ledger page ({exc.__class__.__name__}: {exc})") from None
         if pages > delivery.max_pages:
-            raise FeedError(feed.feed_id, url, f"page {page}: the API announces {pages} pages, more than the feed's limit "
+            raise DeliveryRefused(feed.feed_id, url, f"page {page}: the API announces {pages} pages, more than the feed's limit "
                             f"delivery.max_pages={delivery.max_pages}; refused (raise it in the feed's YAML if the day really holds that many)")
         fetched["bytes"] += len(resp.content)
         if fetched["bytes"] > delivery.max_total_mb * (1 << 20):
-            raise FeedError(feed.feed_id, url, f"page {page}: the pages so far hold {fetched['bytes'] / (1 << 20):.0f} MB, more than the "
+            raise DeliveryRefused(feed.feed_id, url, f"page {page}: the pages so far hold {fetched['bytes'] / (1 << 20):.0f} MB, more than the "
                             f"feed's limit delivery.max_total_mb={delivery.max_total_mb:g}; refused")
         return RawFile(f"page-{page:04d}.json", resp.content), pages
 
@@ -106,14 +106,14 @@ def check_transport(feed: Feed, delivery: RestApiDelivery, base: str, extra: dic
     if url.scheme == "https" and url.hostname:
         return
     if url.scheme != "http" or not url.hostname:
-        raise FeedError(feed.feed_id, delivery.conn_id, f"connection host must be an https URL, got {base!r}")
+        raise DeliveryRefused(feed.feed_id, delivery.conn_id, f"connection host must be an https URL, got {base!r}")
     try:
         loopback = url.hostname == "localhost" or ipaddress.ip_address(url.hostname).is_loopback
     except ValueError:
         loopback = False
     if loopback or delivery.allow_http or (extra or {}).get("allow_http") is True:
         return
-    raise FeedError(feed.feed_id, delivery.conn_id,
+    raise DeliveryRefused(feed.feed_id, delivery.conn_id,
                     f"plain http to {url.hostname} refused: the bearer token and the agency's data would cross the network "
                     "unencrypted; use the agency's https URL, or set allow_http: true on the feed's delivery (or in the "
                     "connection's extra) if the link is protected otherwise")
@@ -133,7 +133,7 @@ def read_local(feed: Feed, path: Path, day: dt.date) -> Extract:
         raise FeedError(feed.feed_id, str(path), "a folder without API pages (*.json)")
     for page in pages:
         if page.is_symlink() or not page.is_file():
-            raise FeedError(feed.feed_id, str(page), "not a regular file, refused")
+            raise DeliveryRefused(feed.feed_id, str(page), "not a regular file, refused")
     return Extract(feed.feed_id, day, str(path), [RawFile(page.name, page.read_bytes()) for page in pages])
 
 
