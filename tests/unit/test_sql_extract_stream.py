@@ -24,7 +24,7 @@ from safety_hub.ingest import landing
 from safety_hub.ingest.delivery import RawFile
 from safety_hub.ingest.extract import extract
 from safety_hub.ingest.landing import land_raw, land_records, partition_dir, pending_dir, read_records, read_sidecar
-from test_landing_stream import PIECES, _feed_for, _same, landed_whole_and_streamed
+from test_landing_stream import CORPUS_PIECES, PIECES, _feed_for, _same, landed_whole_and_streamed
 
 FEED_ID = "hcc_gas_inspection"
 DAY = dt.date(2026, 11, 2)
@@ -99,7 +99,7 @@ def test_a_failing_query_is_refused_in_one_line_and_leaves_nothing(source, monke
 JSONL_CASES = [c for c in generate.build() if c.kind == "sql/jsonl" and not c.trap]
 
 
-@pytest.mark.parametrize("piece_bytes", PIECES)
+@pytest.mark.parametrize("piece_bytes", CORPUS_PIECES)
 def test_every_extract_of_the_corpus_streams_to_the_whole_files_result(piece_bytes, tmp_path):
     how = {}
     for case in JSONL_CASES:
