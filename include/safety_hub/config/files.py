@@ -64,6 +64,25 @@ class LockTimeout(RuntimeError):
     """Another process held a ``file_lock`` longer than the wait allows."""
 
 
+def wait_for_flock(handle, wait_seconds: float, what: str) -> bool:
+    """Take an exclusive ``flock`` on the open file ``handle``, polling for up to ``wait_seconds``
+    while another process holds it (logged once, naming ``what``); False when the wait ran out."""
+    import fcntl
+
+    deadline, waited = time.monotonic() + wait_seconds, False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if not waited:
+                waited = True
+                log.info("waiting up to %.0fs for %s, held by another run", wait_seconds, what)
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
 _held = threading.local()  # the lock files this thread holds, and how deep: file_lock is re-entrant per thread
 
 
@@ -88,19 +107,9 @@ def file_lock(path: str | os.PathLike, what: str, wait_seconds: float = 600.0) -
             depth[path] -= 1
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    deadline, waited = time.monotonic() + wait_seconds, False
     with open(path, "a+") as handle:
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    waited = True
-                    log.info("waiting up to %.0fs for %s (held by another run: %s)", wait_seconds, what, path)
-                if time.monotonic() > deadline:
-                    raise LockTimeout(f"{what} is held by another run ({path}); waited {wait_seconds:.0f}s, try again when it has finished") from None
-                time.sleep(0.05)
+        if not wait_for_flock(handle, wait_seconds, f"{what} ({path})"):
+            raise LockTimeout(f"{what} is held by another run ({path}); waited {wait_seconds:.0f}s, try again when it has finished")
         depth[path] = 1
         try:
             yield

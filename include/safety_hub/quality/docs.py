@@ -22,7 +22,6 @@ The Feed health page serves the site under a sandboxing Content-Security-Policy
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import datetime as dt
 import html
@@ -49,14 +48,12 @@ def docs_dir() -> Path:
     return settings.reports_dir() / "data_docs"
 
 
-@contextlib.contextmanager
 def _project_lock():
-    """Hold the GX project (``data/gx/``) and the site for the block. GX's file stores and its
-    config write in place: without the lock, a validate task of one feed storing its result and
-    ``build_docs`` (or another feed's validate) reading the store, or saving the config, meet
-    half-written files. Waits for the holder (a docs build: seconds)."""
-    with file_lock(settings.data_dir() / "gx" / ".docs-lock", "the Great Expectations project (data/gx)"):
-        yield
+    """The lock on the GX project (``data/gx/``) and the site. GX's file stores and its config
+    write in place: without it, a validate task of one feed storing its result and ``build_docs``
+    (or another feed's validate) reading the store, or saving the config, meet half-written
+    files. Waits for the holder (a docs build: seconds)."""
+    return file_lock(settings.data_dir() / "gx" / ".docs-lock", "the Great Expectations project (data/gx)")
 
 
 def _context():

@@ -97,5 +97,3 @@ def html_path(week: ReportWeek) -> Path:
 
 def figures_path(week: ReportWeek) -> Path:
     return week_dir(week) / FIGURES_NAME
-
-

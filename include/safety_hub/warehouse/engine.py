@@ -83,27 +83,21 @@ class _WriterLock:
         self.path, self.count, self.handle, self.mutex = path, 0, None, threading.Lock()
 
     def acquire(self) -> None:
-        import fcntl
         import os
-        import time
+
+        from safety_hub.config.files import wait_for_flock
 
         with self.mutex:
             if self.count == 0:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 handle = open(self.path, "a+")
-                deadline = time.monotonic() + float(os.environ.get("SAFETY_HUB_DUCKDB_WAIT_SECONDS", "600"))
-                while True:
-                    try:
-                        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                        break
-                    except BlockingIOError:
-                        if time.monotonic() > deadline:
-                            handle.seek(0)
-                            holder = handle.read().strip() or "?"
-                            handle.close()
-                            raise WarehouseBusy(f"warehouse {self.path.name.removesuffix('.writer.lock').lstrip('.')} is held by "
-                                                f"process {holder}; waited {deadline:.0f}s, try again when it has finished") from None
-                        time.sleep(0.1)
+                wait = float(os.environ.get("SAFETY_HUB_DUCKDB_WAIT_SECONDS", "600"))
+                name = self.path.name.removesuffix(".writer.lock").lstrip(".")
+                if not wait_for_flock(handle, wait, f"warehouse {name}"):
+                    handle.seek(0)
+                    holder = handle.read().strip() or "?"
+                    handle.close()
+                    raise WarehouseBusy(f"warehouse {name} is held by process {holder}; waited {wait:.0f}s, try again when it has finished")
                 handle.seek(0)
                 handle.truncate()
                 handle.write(str(os.getpid()))
